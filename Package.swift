@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "StratosDB",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "stratosdb", targets: ["StratosCLI"]),
+        .library(name: "StratosDB", targets: ["StratosDB"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .target(
+            name: "StratosCore",
+            dependencies: ["CSodium"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "QueryEngine",
+            dependencies: ["StratosCore", "CSQLite"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "StratosDB",
+            dependencies: [
+                "StratosCore", "QueryEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "StratosCLI",
+            dependencies: [
+                "StratosDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "StratosTestSupport",
+            dependencies: ["StratosCore"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "StratosCoreTests",
+            dependencies: ["StratosCore", "StratosTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "QueryEngineTests",
+            dependencies: ["QueryEngine", "StratosTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "StratosDBTests",
+            dependencies: ["StratosDB", "StratosTestSupport"],
+            swiftSettings: strictSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,22 @@
+/// Every bound the query engine enforces, with the reason for it.
+///
+/// Limits follow MongoDB 7.0 where a driver can observe them, so applications behave the same.
+public enum QueryEngineLimits {
+    /// The largest BSON document accepted or stored: 16 MiB, MongoDB's `maxBsonObjectSize`.
+    /// Drivers read this from `hello` and refuse larger documents client-side.
+    public static let documentSizeBytesMax = 16 * 1024 * 1024
+
+    /// Nesting depth accepted while decoding untrusted BSON (commands included). Deep nesting is
+    /// the cheapest way to exhaust a recursive decoder's stack; MongoDB stops at a similar depth.
+    public static let decodeDepthMax = 180
+
+    /// Nesting depth of a stored document; MongoDB rejects deeper documents on insert.
+    public static let storedDocumentDepthMax = 100
+
+    /// Memory an in-memory sort may use before failing, as MongoDB's
+    /// `internalQueryMaxBlockingSortMemoryUsageBytes` (100 MiB) does.
+    public static let blockingSortBytesMax = 100 * 1024 * 1024
+
+    /// Memory a `$group` or other blocking aggregation stage may hold.
+    public static let aggregationStageBytesMax = 100 * 1024 * 1024
+}

@@ -1,0 +1,6 @@
+import QueryEngine
+import Testing
+
+@Suite struct LimitsTests {
+    @Test func documentCapMatchesMongoDB() { #expect(QueryEngineLimits.documentSizeBytesMax == 16_777_216) }
+}

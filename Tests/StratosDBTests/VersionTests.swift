@@ -1,0 +1,8 @@
+import StratosDB
+import Testing
+
+@Suite struct VersionTests {
+    @Test func reportsMongoDB70Compatibility() {
+        #expect(StratosVersion.mongoCompatible.hasPrefix("7.0"))
+    }
+}
