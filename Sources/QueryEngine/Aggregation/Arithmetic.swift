@@ -1,0 +1,221 @@
+import Foundation
+
+/// MongoDB's numeric type promotion: int32 → int64 on overflow → double; any double makes a
+/// double; decimal128 operands are computed in double precision (a documented difference).
+enum Arithmetic {
+    static func add(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        switch (a, b) {
+        case (.int32(let x), .int32(let y)):
+            let (sum, overflow) = x.addingReportingOverflow(y)
+            return overflow ? .int64(Int64(x) + Int64(y)) : .int32(sum)
+        case (.int32, .int64), (.int64, .int32), (.int64, .int64):
+            let (sum, overflow) = (a.int64Value ?? 0).addingReportingOverflow(b.int64Value ?? 0)
+            return overflow ? .double((a.doubleValue ?? 0) + (b.doubleValue ?? 0)) : .int64(sum)
+        default:
+            return .double((a.doubleValue ?? 0) + (b.doubleValue ?? 0))
+        }
+    }
+
+    static func subtract(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        switch (a, b) {
+        case (.int32(let x), .int32(let y)):
+            let (difference, overflow) = x.subtractingReportingOverflow(y)
+            return overflow ? .int64(Int64(x) - Int64(y)) : .int32(difference)
+        case (.int32, .int64), (.int64, .int32), (.int64, .int64):
+            let (difference, overflow) = (a.int64Value ?? 0).subtractingReportingOverflow(b.int64Value ?? 0)
+            return overflow ? .double((a.doubleValue ?? 0) - (b.doubleValue ?? 0)) : .int64(difference)
+        default:
+            return .double((a.doubleValue ?? 0) - (b.doubleValue ?? 0))
+        }
+    }
+
+    static func multiply(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        switch (a, b) {
+        case (.int32(let x), .int32(let y)):
+            let (product, overflow) = x.multipliedReportingOverflow(by: y)
+            return overflow ? .int64(Int64(x) * Int64(y)) : .int32(product)
+        case (.int32, .int64), (.int64, .int32), (.int64, .int64):
+            let (product, overflow) = (a.int64Value ?? 0).multipliedReportingOverflow(by: b.int64Value ?? 0)
+            return overflow ? .double((a.doubleValue ?? 0) * (b.doubleValue ?? 0)) : .int64(product)
+        default:
+            return .double((a.doubleValue ?? 0) * (b.doubleValue ?? 0))
+        }
+    }
+
+    static func modulo(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        switch (a, b) {
+        case (.int32(let x), .int32(let y)):
+            guard y != 0 else { throw QueryError(.location(16610), "can't $mod by zero") }
+            return .int32(x.remainderReportingOverflow(dividingBy: y).partialValue)
+        case (.int32, .int64), (.int64, .int32), (.int64, .int64):
+            let y = b.int64Value ?? 0
+            guard y != 0 else { throw QueryError(.location(16610), "can't $mod by zero") }
+            return .int64((a.int64Value ?? 0).remainderReportingOverflow(dividingBy: y).partialValue)
+        default:
+            let y = b.doubleValue ?? 0
+            guard y != 0 else { throw QueryError(.location(16610), "can't $mod by zero") }
+            return .double(fmod(a.doubleValue ?? 0, y))
+        }
+    }
+
+    static func unary(_ name: String, _ value: BSONValue, places: Int) -> BSONValue {
+        if name == "$abs" {
+            switch value {
+            case .int32(let x): return x == .min ? .int64(-Int64(x)) : .int32(abs(x))
+            case .int64(let x): return x == .min ? .double(-Double(x)) : .int64(abs(x))
+            default: return .double(abs(value.doubleValue ?? 0))
+            }
+        }
+        if ["$ceil", "$floor", "$trunc", "$round"].contains(name), value.int64Value != nil, !value.isDouble, places >= 0 {
+            return value  // Integers are already whole.
+        }
+        let x = value.doubleValue ?? 0
+        switch name {
+        case "$ceil": return .double(x.rounded(.up))
+        case "$floor": return .double(x.rounded(.down))
+        case "$sqrt": return .double(x.squareRoot())
+        case "$exp": return .double(exp(x))
+        case "$ln": return .double(log(x))
+        case "$log10": return .double(log10(x))
+        case "$trunc", "$round":
+            let scale = pow(10, Double(places))
+            let rule: FloatingPointRoundingRule = name == "$trunc" ? .towardZero : .toNearestOrEven
+            return .double((x * scale).rounded(rule) / scale)
+        default: return .null
+        }
+    }
+}
+
+/// `$toString`, `$toInt` and friends, and date helpers.
+enum Conversions {
+    static func formatDouble(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value < 0 ? "-Infinity" : "Infinity" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+
+    static func convert(_ name: String, _ value: BSONValue?) throws(QueryError) -> BSONValue? {
+        guard let value, value != .null, value != .undefined else { return .null }
+        let failure = QueryError(.location(241), "Failed to parse value for \(name)")
+        switch name {
+        case "$toString":
+            switch value {
+            case .string: return value
+            case .int32(let x): return .string(String(x))
+            case .int64(let x): return .string(String(x))
+            case .double(let x): return .string(formatDouble(x))
+            case .decimal128(let x): return .string(x.description)
+            case .bool(let x): return .string(x ? "true" : "false")
+            case .objectId(let id): return .string(id.description)
+            case .datetime(let milliseconds): return .string(formatDate(milliseconds, format: "%Y-%m-%dT%H:%M:%S.%LZ"))
+            default: throw failure
+            }
+        case "$toInt", "$toLong":
+            let integer: Int64
+            switch value {
+            case .string(let text): guard let parsed = Int64(text) else { throw failure }; integer = parsed
+            case .bool(let flag): integer = flag ? 1 : 0
+            case .datetime(let milliseconds): integer = milliseconds
+            default:
+                guard let double = value.doubleValue, double.isFinite, let whole = Int64(exactly: double.rounded(.towardZero)) else {
+                    throw failure
+                }
+                integer = whole
+            }
+            if name == "$toInt" {
+                guard let small = Int32(exactly: integer) else { throw failure }
+                return .int32(small)
+            }
+            return .int64(integer)
+        case "$toDouble", "$toDecimal":
+            switch value {
+            case .string(let text): guard let parsed = Double(text) else { throw failure }; return .double(parsed)
+            case .bool(let flag): return .double(flag ? 1 : 0)
+            case .datetime(let milliseconds): return .double(Double(milliseconds))
+            default: guard let double = value.doubleValue else { throw failure }; return .double(double)
+            }
+        case "$toBool":
+            return .bool(value.isTruthy)
+        case "$toObjectId":
+            guard case .string(let text) = value, let id = try? ObjectId(hex: text) else {
+                if case .objectId = value { return value }
+                throw failure
+            }
+            return .objectId(id)
+        case "$toDate":
+            guard let milliseconds = dateMilliseconds(value) else { throw failure }
+            return .datetime(milliseconds)
+        default:
+            throw failure
+        }
+    }
+
+    static func dateMilliseconds(_ value: BSONValue?) -> Int64? {
+        switch value {
+        case .datetime(let milliseconds)?: milliseconds
+        case .timestamp(let timestamp)?: Int64(timestamp.seconds) * 1000
+        case .objectId(let id)?: Int64(id.seconds) * 1000
+        case .int64(let milliseconds)?: milliseconds
+        case .double(let milliseconds)?: Int64(exactly: milliseconds.rounded())
+        default: nil
+        }
+    }
+
+    private static let utc = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0)!
+
+    private static func components(_ milliseconds: Int64) -> DateComponents {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = utc
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
+    }
+
+    static func datePart(_ name: String, _ milliseconds: Int64) -> Int32 {
+        let parts = components(milliseconds)
+        switch name {
+        case "$year": return Int32(parts.year ?? 0)
+        case "$month": return Int32(parts.month ?? 0)
+        case "$dayOfMonth": return Int32(parts.day ?? 0)
+        case "$hour": return Int32(parts.hour ?? 0)
+        case "$minute": return Int32(parts.minute ?? 0)
+        case "$second": return Int32(parts.second ?? 0)
+        case "$millisecond": return Int32(((milliseconds % 1000) + 1000) % 1000)
+        case "$dayOfWeek": return Int32(parts.weekday ?? 0)
+        case "$dayOfYear":
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = utc
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            return Int32(calendar.ordinality(of: .day, in: .year, for: date) ?? 0)
+        default: return 0
+        }
+    }
+
+    static func formatDate(_ milliseconds: Int64, format: String) -> String {
+        let parts = components(milliseconds)
+        func pad(_ value: Int?, _ width: Int) -> String {
+            let text = String(value ?? 0)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        var output = ""
+        var iterator = format.makeIterator()
+        while let character = iterator.next() {
+            guard character == "%", let code = iterator.next() else {
+                output.append(character)
+                continue
+            }
+            switch code {
+            case "Y": output += pad(parts.year, 4)
+            case "m": output += pad(parts.month, 2)
+            case "d": output += pad(parts.day, 2)
+            case "H": output += pad(parts.hour, 2)
+            case "M": output += pad(parts.minute, 2)
+            case "S": output += pad(parts.second, 2)
+            case "L": output += pad(Int(((milliseconds % 1000) + 1000) % 1000), 3)
+            case "%": output += "%"
+            default: output += "%" + String(code)
+            }
+        }
+        return output
+    }
+}

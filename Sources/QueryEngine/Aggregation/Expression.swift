@@ -1,0 +1,175 @@
+/// An aggregation expression (`$add`, `"$field"`, `{$cond: …}`, literals, …), parsed once.
+public indirect enum Expression: Sendable {
+    case literal(BSONValue)
+    case fieldPath(FieldPath)
+    case variable(String, FieldPath?)
+    case object([(String, Expression)])
+    case array([Expression])
+    case call(String, [Expression])
+    /// `$map`, `$filter` and `$let` bind a variable over an inner expression.
+    case bind(operator: String, input: Expression, variable: String, body: Expression, extra: Expression?)
+
+    /// Parses an expression from its BSON form.
+    public init(_ value: BSONValue) throws(QueryError) {
+        switch value {
+        case .string(let text) where text.hasPrefix("$$"):
+            let parts = text.dropFirst(2).split(separator: ".", maxSplits: 1).map(String.init)
+            guard let name = parts.first, !name.isEmpty else { throw QueryError(.failedToParse, "empty variable name") }
+            self = .variable(name, parts.count > 1 ? try FieldPath(parts[1]) : nil)
+        case .string(let text) where text.hasPrefix("$"):
+            self = .fieldPath(try FieldPath(String(text.dropFirst())))
+        case .array(let items):
+            var parsed: [Expression] = []
+            for item in items { parsed.append(try Expression(item)) }
+            self = .array(parsed)
+        case .document(let document):
+            if document.count == 1, let name = document.firstKey, name.hasPrefix("$") {
+                self = try Expression.parseOperator(name, document[0].value)
+            } else {
+                var fields: [(String, Expression)] = []
+                for element in document.elements {
+                    if element.key.hasPrefix("$") {
+                        throw QueryError(
+                            .location(16410), "FieldPath field names may not start with '$'. Consider using $getField or $setField.")
+                    }
+                    fields.append((element.key, try Expression(element.value)))
+                }
+                self = .object(fields)
+            }
+        default:
+            self = .literal(value)
+        }
+    }
+
+    private static func parseOperator(_ name: String, _ argument: BSONValue) throws(QueryError) -> Expression {
+        switch name {
+        case "$literal": return .literal(argument)
+        case "$map", "$filter":
+            guard case .document(let spec) = argument, let input = spec["input"] else {
+                throw QueryError(.failedToParse, "\(name) requires an 'input' field")
+            }
+            let variable = spec["as"]?.stringValue ?? "this"
+            guard let body = spec[name == "$map" ? "in" : "cond"] else {
+                throw QueryError(.failedToParse, "\(name) requires '\(name == "$map" ? "in" : "cond")'")
+            }
+            return .bind(
+                operator: name, input: try Expression(input), variable: variable, body: try Expression(body),
+                extra: try spec["limit"].map { value throws(QueryError) in try Expression(value) })
+        case "$let":
+            guard case .document(let spec) = argument, case .document(let vars)? = spec["vars"], let body = spec["in"] else {
+                throw QueryError(.failedToParse, "$let requires 'vars' and 'in'")
+            }
+            var bindings: [(String, Expression)] = []
+            for element in vars.elements { bindings.append((element.key, try Expression(element.value))) }
+            return .bind(operator: "$let", input: .object(bindings), variable: "", body: try Expression(body), extra: nil)
+        case "$cond":
+            if case .document(let spec) = argument {
+                guard let condition = spec["if"], let then = spec["then"], let otherwise = spec["else"] else {
+                    throw QueryError(.location(17080), "Missing 'if', 'then' or 'else' parameter to $cond")
+                }
+                return .call(name, [try Expression(condition), try Expression(then), try Expression(otherwise)])
+            }
+        case "$switch":
+            guard case .document(let spec) = argument, case .array(let branches)? = spec["branches"] else {
+                throw QueryError(.location(40060), "$switch requires at least one branch")
+            }
+            var arguments: [Expression] = []
+            for branch in branches {
+                guard case .document(let pair) = branch, let caseValue = pair["case"], let then = pair["then"] else {
+                    throw QueryError(.location(40061), "$switch requires each branch to have 'case' and 'then'")
+                }
+                arguments.append(try Expression(caseValue))
+                arguments.append(try Expression(then))
+            }
+            if let fallback = spec["default"] { arguments.append(try Expression(fallback)) }
+            return .call(name, arguments)
+        default: break
+        }
+        guard ExpressionOperators.known.contains(name) else {
+            throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
+        }
+        if case .array(let items) = argument {
+            var parsed: [Expression] = []
+            for item in items { parsed.append(try Expression(item)) }
+            return .call(name, parsed)
+        }
+        return .call(name, [try Expression(argument)])
+    }
+}
+
+/// The variables and the current document an expression is evaluated against.
+public struct ExpressionContext: Sendable {
+    /// `$$ROOT`.
+    public var root: BSONDocument
+    /// `$$CURRENT`, the document field paths resolve against.
+    public var current: BSONValue
+    /// User variables (`$let`, `$map`, `$filter`, `$lookup` `let`).
+    public var variables: [String: BSONValue] = [:]
+    /// `$$NOW`, fixed for one command.
+    public var now: Int64 = 0
+
+    /// Creates a context for one document.
+    public init(root: BSONDocument) {
+        self.root = root
+        self.current = .document(root)
+    }
+}
+
+extension Expression {
+    /// Evaluates the expression; `nil` means "missing" (MongoDB's absent value).
+    public func evaluate(_ context: ExpressionContext) throws(QueryError) -> BSONValue? {
+        switch self {
+        case .literal(let value): return value
+        case .fieldPath(let path): return Expression.resolve(path, in: context.current)
+        case .variable(let name, let path):
+            let base: BSONValue?
+            switch name {
+            case "ROOT": base = .document(context.root)
+            case "CURRENT": base = context.current
+            case "NOW": base = .datetime(context.now)
+            case "REMOVE": return nil
+            default:
+                guard let value = context.variables[name] else {
+                    throw QueryError(.location(17276), "Use of undefined variable: \(name)")
+                }
+                base = value
+            }
+            guard let path else { return base }
+            return base.flatMap { Expression.resolve(path, in: $0) }
+        case .object(let fields):
+            var document = BSONDocument()
+            for (key, expression) in fields {
+                if let value = try expression.evaluate(context) { document[key] = value }
+            }
+            return .document(document)
+        case .array(let items):
+            var values: [BSONValue] = []
+            for item in items { values.append(try item.evaluate(context) ?? .null) }
+            return .array(values)
+        case .call(let name, let arguments):
+            return try ExpressionOperators.call(name, arguments, context)
+        case .bind(let name, let input, let variable, let body, let extra):
+            return try ExpressionOperators.bind(name, input, variable, body, extra, context)
+        }
+    }
+
+    /// Aggregation path semantics: arrays along the path map over their document elements.
+    static func resolve(_ path: FieldPath, in value: BSONValue) -> BSONValue? {
+        var current: BSONValue? = value
+        for (offset, component) in path.components.enumerated() {
+            switch current {
+            case .document(let document)?:
+                current = document[component]
+            case .array(let elements)?:
+                let rest = FieldPath(components: Array(path.components[offset...]))
+                return .array(elements.compactMap { element -> BSONValue? in
+                    guard case .document = element else { return nil }
+                    return resolve(rest, in: element)
+                })
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+}

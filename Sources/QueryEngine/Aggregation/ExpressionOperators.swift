@@ -1,0 +1,409 @@
+import Foundation
+
+/// The implementations of aggregation expression operators.
+enum ExpressionOperators {
+    static let known: Set<String> = [
+        "$add", "$subtract", "$multiply", "$divide", "$mod", "$abs", "$ceil", "$floor", "$round", "$trunc", "$sqrt",
+        "$pow", "$exp", "$ln", "$log10", "$concat", "$toUpper", "$toLower", "$substr", "$substrBytes", "$substrCP",
+        "$strLenBytes", "$strLenCP", "$split", "$trim", "$ltrim", "$rtrim", "$cond", "$ifNull", "$switch", "$eq",
+        "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp", "$and", "$or", "$not", "$size", "$arrayElemAt", "$first",
+        "$last", "$in", "$concatArrays", "$slice", "$isArray", "$reverseArray", "$type", "$toString", "$toInt",
+        "$toLong", "$toDouble", "$toBool", "$toDecimal", "$toObjectId", "$toDate", "$mergeObjects", "$objectToArray",
+        "$arrayToObject", "$sum", "$avg", "$min", "$max", "$year", "$month", "$dayOfMonth", "$hour", "$minute",
+        "$second", "$millisecond", "$dayOfWeek", "$dayOfYear", "$isNumber", "$range", "$indexOfArray",
+        "$dateToString", "$strcasecmp", "$setUnion", "$setIntersection", "$setDifference", "$allElementsTrue",
+        "$anyElementTrue", "$regexMatch",
+    ]
+
+    static func call(_ name: String, _ arguments: [Expression], _ context: ExpressionContext) throws(QueryError)
+        -> BSONValue?
+    {
+        // Short-circuiting operators evaluate their arguments lazily.
+        switch name {
+        case "$cond":
+            guard arguments.count == 3 else { throw arity(name, 3) }
+            return try (arguments[0].evaluate(context)?.isTruthy ?? false)
+                ? arguments[1].evaluate(context) : arguments[2].evaluate(context)
+        case "$ifNull":
+            guard arguments.count >= 2 else { throw arity(name, 2) }
+            for argument in arguments.dropLast() {
+                if let value = try argument.evaluate(context), value != .null, value != .undefined { return value }
+            }
+            return try arguments[arguments.count - 1].evaluate(context)
+        case "$switch":
+            var index = 0
+            while index + 1 < arguments.count {
+                if try arguments[index].evaluate(context)?.isTruthy ?? false { return try arguments[index + 1].evaluate(context) }
+                index += 2
+            }
+            if index < arguments.count { return try arguments[index].evaluate(context) }
+            throw QueryError(.location(40066), "$switch could not find a matching branch for an input, and no default was specified.")
+        case "$and":
+            for argument in arguments where !(try argument.evaluate(context)?.isTruthy ?? false) { return .bool(false) }
+            return .bool(true)
+        case "$or":
+            for argument in arguments where try argument.evaluate(context)?.isTruthy ?? false { return .bool(true) }
+            return .bool(false)
+        default: break
+        }
+        var values: [BSONValue?] = []
+        values.reserveCapacity(arguments.count)
+        for argument in arguments { values.append(try argument.evaluate(context)) }
+        return try apply(name, values)
+    }
+
+    static func arity(_ name: String, _ count: Int) -> QueryError {
+        QueryError(.location(16020), "Expression \(name) takes exactly \(count) arguments.")
+    }
+
+    private static func isNullish(_ value: BSONValue?) -> Bool {
+        switch value {
+        case nil, .null?, .undefined?: true
+        default: false
+        }
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    static func apply(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        switch name {
+        case "$add":
+            var total: BSONValue = .int32(0)
+            var dateResult = false
+            for value in values {
+                if isNullish(value) { return .null }
+                if case .datetime(let milliseconds)? = value {
+                    guard !dateResult else { throw QueryError(.location(16612), "only one date allowed in an $add expression") }
+                    dateResult = true
+                    total = try Arithmetic.add(total, .int64(milliseconds))
+                    continue
+                }
+                guard let number = value, number.isNumber else {
+                    throw QueryError(.typeMismatch, "$add only supports numeric or date types")
+                }
+                total = try Arithmetic.add(total, number)
+            }
+            if dateResult, let milliseconds = total.doubleValue { return .datetime(Int64(milliseconds.rounded())) }
+            return total
+        case "$multiply":
+            var total: BSONValue = .int32(1)
+            for value in values {
+                if isNullish(value) { return .null }
+                guard let number = value, number.isNumber else {
+                    throw QueryError(.typeMismatch, "$multiply only supports numeric types")
+                }
+                total = try Arithmetic.multiply(total, number)
+            }
+            return total
+        case "$subtract":
+            guard values.count == 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) || isNullish(values[1]) { return .null }
+            switch (values[0]!, values[1]!) {
+            case (.datetime(let a), .datetime(let b)): return .int64(a &- b)
+            case (.datetime(let a), let b) where b.isNumber: return .datetime(a &- Int64((b.doubleValue ?? 0).rounded()))
+            case (let a, let b) where a.isNumber && b.isNumber: return try Arithmetic.subtract(a, b)
+            default: throw QueryError(.typeMismatch, "cant $subtract a non-number from a number")
+            }
+        case "$divide", "$mod":
+            guard values.count == 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) || isNullish(values[1]) { return .null }
+            guard let a = values[0], let b = values[1], a.isNumber, b.isNumber else {
+                throw QueryError(.typeMismatch, "\(name) only supports numeric types")
+            }
+            if name == "$divide" {
+                guard b.doubleValue != 0 else { throw QueryError(.location(2_000_006), "can't $divide by zero") }
+                return .double((a.doubleValue ?? 0) / (b.doubleValue ?? 1))
+            }
+            return try Arithmetic.modulo(a, b)
+        case "$abs", "$ceil", "$floor", "$sqrt", "$exp", "$ln", "$log10", "$trunc", "$round":
+            guard let first = values.first else { throw arity(name, 1) }
+            if isNullish(first) { return .null }
+            guard let number = first, number.isNumber else { throw QueryError(.typeMismatch, "\(name) only supports numeric types") }
+            let places = values.count > 1 ? Int(values[1]?.int64Value ?? 0) : 0
+            return Arithmetic.unary(name, number, places: places)
+        case "$pow":
+            guard values.count == 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) || isNullish(values[1]) { return .null }
+            guard let base = values[0]?.doubleValue, let exponent = values[1]?.doubleValue else {
+                throw QueryError(.typeMismatch, "$pow only supports numeric types")
+            }
+            let result = pow(base, exponent)
+            if let a = values[0], let b = values[1], a.int64Value != nil, b.int64Value != nil, !(a.isDouble || b.isDouble),
+                let exact = Int64(exactly: result)
+            {
+                if case .int32 = a, case .int32 = b, let small = Int32(exactly: exact) { return .int32(small) }
+                return .int64(exact)
+            }
+            return .double(result)
+        case "$concat":
+            var text = ""
+            for value in values {
+                if isNullish(value) { return .null }
+                guard case .string(let part)? = value else {
+                    throw QueryError(.location(16702), "$concat only supports strings, not \(value?.typeAlias ?? "missing")")
+                }
+                text += part
+            }
+            return .string(text)
+        case "$toUpper", "$toLower":
+            let text = try stringArgument(values.first ?? nil, name)
+            return .string(name == "$toUpper" ? text.uppercased() : text.lowercased())
+        case "$strLenBytes", "$strLenCP":
+            guard case .string(let text)? = values.first ?? nil else {
+                throw QueryError(.location(34471), "\(name) requires a string argument")
+            }
+            return .int32(Int32(name == "$strLenBytes" ? text.utf8.count : text.unicodeScalars.count))
+        case "$substr", "$substrBytes", "$substrCP":
+            guard values.count == 3 else { throw arity(name, 3) }
+            let text = try stringArgument(values[0], name)
+            let start = max(0, Int(values[1]?.int64Value ?? 0))
+            let length = Int(values[2]?.int64Value ?? -1)
+            if name == "$substrCP" {
+                let scalars = Array(text.unicodeScalars)
+                guard start < scalars.count else { return .string("") }
+                let end = length < 0 ? scalars.count : min(scalars.count, start + length)
+                var out = String.UnicodeScalarView()
+                out.append(contentsOf: scalars[start..<end])
+                return .string(String(out))
+            }
+            let bytes = Array(text.utf8)
+            guard start < bytes.count else { return .string("") }
+            let end = length < 0 ? bytes.count : min(bytes.count, start + length)
+            return .string(String(decoding: bytes[start..<end], as: UTF8.self))
+        case "$split":
+            guard values.count == 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) { return .null }
+            let text = try stringArgument(values[0], name)
+            let separator = try stringArgument(values[1], name)
+            guard !separator.isEmpty else { throw QueryError(.location(40087), "$split requires a non-empty separator") }
+            return .array(text.components(separatedBy: separator).map { .string($0) })
+        case "$trim", "$ltrim", "$rtrim":
+            guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(50696), "\(name) requires an object") }
+            if isNullish(spec["input"]) { return .null }
+            let text = try stringArgument(spec["input"], name)
+            let characters = spec["chars"]?.stringValue.map { CharacterSet(charactersIn: $0) } ?? .whitespacesAndNewlines
+            var scalars = Substring(text).unicodeScalars[...]
+            if name != "$rtrim" { while let first = scalars.first, characters.contains(first) { scalars.removeFirst() } }
+            if name != "$ltrim" { while let last = scalars.last, characters.contains(last) { scalars.removeLast() } }
+            return .string(String(String.UnicodeScalarView(scalars)))
+        case "$strcasecmp":
+            guard values.count == 2 else { throw arity(name, 2) }
+            let a = (values[0]?.stringValue ?? "").uppercased()
+            let b = (values[1]?.stringValue ?? "").uppercased()
+            return .int32(Int32(BSONComparison.compareUTF8(a, b)))
+        case "$regexMatch":
+            guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(51103), "$regexMatch expects an object") }
+            guard case .string(let input)? = spec["input"] else { return .bool(false) }
+            let regex: BSONRegex
+            switch spec["regex"] {
+            case .string(let pattern)?: regex = BSONRegex(pattern: pattern, options: spec["options"]?.stringValue ?? "")
+            case .regex(let value)?: regex = value
+            default: throw QueryError(.location(51105), "$regexMatch needs 'regex' to be of type string or regex")
+            }
+            return .bool(try CompiledRegex(regex).matches(input))
+        case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp":
+            guard values.count == 2 else { throw arity(name, 2) }
+            let order = BSONComparison.compare(values[0] ?? .undefined, values[1] ?? .undefined)
+            switch name {
+            case "$eq": return .bool(order == 0)
+            case "$ne": return .bool(order != 0)
+            case "$gt": return .bool(order > 0)
+            case "$gte": return .bool(order >= 0)
+            case "$lt": return .bool(order < 0)
+            case "$lte": return .bool(order <= 0)
+            default: return .int32(Int32(order.signum()))
+            }
+        case "$not":
+            return .bool(!((values.first ?? nil)?.isTruthy ?? false))
+        case "$size":
+            guard case .array(let array)? = values.first ?? nil else {
+                throw QueryError(.location(17124), "The argument to $size must be an array. Type of argument is: \((values.first ?? nil)?.typeAlias ?? "missing")")
+            }
+            return .int32(Int32(array.count))
+        case "$isArray":
+            if case .array? = values.first ?? nil { return .bool(true) }
+            return .bool(false)
+        case "$arrayElemAt":
+            guard values.count == 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) || isNullish(values[1]) { return .null }
+            guard case .array(let array)? = values[0] else { throw QueryError(.location(28689), "$arrayElemAt's first argument must be an array") }
+            guard let index = values[1]?.int64Value.flatMap({ Int(exactly: $0) }) else {
+                throw QueryError(.location(28690), "$arrayElemAt's second argument must be a numeric value")
+            }
+            let resolved = index < 0 ? array.count + index : index
+            return resolved >= 0 && resolved < array.count ? array[resolved] : nil
+        case "$first", "$last":
+            if isNullish(values.first ?? nil) { return .null }
+            guard case .array(let array)? = values.first ?? nil else {
+                throw QueryError(.location(28689), "\(name)'s argument must be an array")
+            }
+            return name == "$first" ? array.first : array.last
+        case "$in":
+            guard values.count == 2 else { throw arity(name, 2) }
+            guard case .array(let array)? = values[1] else { throw QueryError(.location(40081), "$in requires an array as a second argument") }
+            let needle = values[0] ?? .undefined
+            return .bool(array.contains { BSONComparison.equal($0, needle) })
+        case "$indexOfArray":
+            guard values.count >= 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) { return .null }
+            guard case .array(let array)? = values[0] else { throw QueryError(.location(40090), "$indexOfArray requires an array") }
+            let needle = values[1] ?? .undefined
+            return .int32(Int32(array.firstIndex { BSONComparison.equal($0, needle) } ?? -1))
+        case "$concatArrays":
+            var result: [BSONValue] = []
+            for value in values {
+                if isNullish(value) { return .null }
+                guard case .array(let array)? = value else { throw QueryError(.location(28664), "$concatArrays only supports arrays") }
+                result.append(contentsOf: array)
+            }
+            return .array(result)
+        case "$reverseArray":
+            if isNullish(values.first ?? nil) { return .null }
+            guard case .array(let array)? = values.first ?? nil else { throw QueryError(.location(34435), "The argument to $reverseArray must be an array") }
+            return .array(array.reversed())
+        case "$slice":
+            guard values.count >= 2 else { throw arity(name, 2) }
+            if isNullish(values[0]) { return .null }
+            guard case .array(let array)? = values[0] else { throw QueryError(.location(28724), "First argument to $slice must be an array") }
+            let first = Int(values[1]?.int64Value ?? 0)
+            if values.count == 2 {
+                return .array(first >= 0 ? Array(array.prefix(first)) : Array(array.suffix(-first)))
+            }
+            let start = first < 0 ? max(0, array.count + first) : min(first, array.count)
+            let count = max(0, Int(values[2]?.int64Value ?? 0))
+            return .array(Array(array[start..<min(array.count, start + count)]))
+        case "$range":
+            guard values.count >= 2, let start = values[0]?.int64Value, let end = values[1]?.int64Value else {
+                throw QueryError(.location(34443), "$range requires numeric start and end")
+            }
+            let step = values.count > 2 ? (values[2]?.int64Value ?? 1) : 1
+            guard step != 0 else { throw QueryError(.location(34449), "$range requires a non-zero step value") }
+            let count = max(0, (end - start + step + (step > 0 ? -1 : 1)) / step)
+            guard count <= 1_000_000 else { throw QueryError(.exceededMemoryLimit, "$range would produce too many elements") }
+            return .array(stride(from: start, to: end, by: Int(step)).map { .int32(Int32(truncatingIfNeeded: $0)) })
+        case "$type":
+            return .string((values.first ?? nil)?.typeAlias ?? "missing")
+        case "$isNumber":
+            return .bool((values.first ?? nil)?.isNumber ?? false)
+        case "$toString", "$toInt", "$toLong", "$toDouble", "$toBool", "$toDecimal", "$toObjectId", "$toDate":
+            return try Conversions.convert(name, values.first ?? nil)
+        case "$mergeObjects":
+            var merged = BSONDocument()
+            for value in values {
+                guard let value, !isNullish(value) else { continue }
+                guard case .document(let document) = value else { throw QueryError(.location(40400), "$mergeObjects requires object inputs") }
+                for element in document.elements { merged[element.key] = element.value }
+            }
+            return .document(merged)
+        case "$objectToArray":
+            if isNullish(values.first ?? nil) { return .null }
+            guard case .document(let document)? = values.first ?? nil else { throw QueryError(.location(40390), "$objectToArray requires a document input") }
+            return .array(document.elements.map { .document(["k": .string($0.key), "v": $0.value]) })
+        case "$arrayToObject":
+            if isNullish(values.first ?? nil) { return .null }
+            guard case .array(let pairs)? = values.first ?? nil else { throw QueryError(.location(40386), "$arrayToObject requires an array input") }
+            var document = BSONDocument()
+            for pair in pairs {
+                switch pair {
+                case .document(let kv): if case .string(let key)? = kv["k"], let value = kv["v"] { document[key] = value }
+                case .array(let kv) where kv.count == 2: if case .string(let key) = kv[0] { document[key] = kv[1] }
+                default: throw QueryError(.location(40398), "Unrecognised input type format for $arrayToObject")
+                }
+            }
+            return .document(document)
+        case "$sum", "$avg", "$min", "$max":
+            let inputs: [BSONValue]
+            if values.count == 1, case .array(let array)? = values[0] { inputs = array } else { inputs = values.compactMap { $0 } }
+            var accumulator = Accumulator.State(name)
+            for input in inputs { try accumulator.add(input) }
+            return accumulator.result
+        case "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$dayOfWeek", "$dayOfYear":
+            if isNullish(values.first ?? nil) { return .null }
+            guard let milliseconds = Conversions.dateMilliseconds(values.first ?? nil) else {
+                throw QueryError(.location(16006), "can't convert from BSON type \((values.first ?? nil)?.typeAlias ?? "missing") to Date")
+            }
+            return .int32(Conversions.datePart(name, milliseconds))
+        case "$dateToString":
+            guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(18629), "$dateToString requires an object") }
+            if isNullish(spec["date"]) { return spec["onNull"] ?? .null }
+            guard let milliseconds = Conversions.dateMilliseconds(spec["date"]) else {
+                throw QueryError(.location(16006), "can't convert to Date")
+            }
+            return .string(Conversions.formatDate(milliseconds, format: spec["format"]?.stringValue ?? "%Y-%m-%dT%H:%M:%S.%LZ"))
+        case "$setUnion", "$setIntersection", "$setDifference":
+            var sets: [[BSONValue]] = []
+            for value in values {
+                if isNullish(value) { return .null }
+                guard case .array(let array)? = value else { throw QueryError(.location(17044), "All operands of \(name) must be arrays.") }
+                sets.append(array)
+            }
+            func unique(_ items: [BSONValue]) -> [BSONValue] {
+                var out: [BSONValue] = []
+                for item in items where !out.contains(where: { BSONComparison.equal($0, item) }) { out.append(item) }
+                return out
+            }
+            switch name {
+            case "$setUnion": return .array(unique(sets.flatMap { $0 }))
+            case "$setIntersection":
+                guard var result = sets.first.map(unique) else { return .array([]) }
+                for set in sets.dropFirst() { result = result.filter { item in set.contains { BSONComparison.equal($0, item) } } }
+                return .array(result)
+            default:
+                guard sets.count == 2 else { throw arity(name, 2) }
+                return .array(unique(sets[0]).filter { item in !sets[1].contains { BSONComparison.equal($0, item) } })
+            }
+        case "$allElementsTrue", "$anyElementTrue":
+            guard case .array(let array)? = values.first ?? nil else { throw QueryError(.location(17040), "\(name)'s argument must be an array") }
+            return .bool(name == "$allElementsTrue" ? array.allSatisfy(\.isTruthy) : array.contains(where: \.isTruthy))
+        default:
+            throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
+        }
+    }
+
+    private static func stringArgument(_ value: BSONValue?, _ name: String) throws(QueryError) -> String {
+        switch value {
+        case nil, .null?, .undefined?: return ""
+        case .string(let text)?: return text
+        case .int32(let number)?: return String(number)
+        case .int64(let number)?: return String(number)
+        case .double(let number)?: return Conversions.formatDouble(number)
+        default: throw QueryError(.location(16007), "\(name) requires a string argument, found: \(value?.typeAlias ?? "missing")")
+        }
+    }
+
+    static func bind(
+        _ name: String, _ input: Expression, _ variable: String, _ body: Expression, _ extra: Expression?,
+        _ context: ExpressionContext
+    ) throws(QueryError) -> BSONValue? {
+        if name == "$let" {
+            guard case .object(let bindings) = input else { return nil }
+            var inner = context
+            for (key, expression) in bindings { inner.variables[key] = try expression.evaluate(context) ?? .null }
+            return try body.evaluate(inner)
+        }
+        let source = try input.evaluate(context)
+        if isNullish(source) { return .null }
+        guard case .array(let elements)? = source else {
+            throw QueryError(.location(name == "$map" ? 16883 : 28651), "input to \(name) must be an array")
+        }
+        var inner = context
+        var output: [BSONValue] = []
+        let limit = try extra?.evaluate(context)?.int64Value
+        for element in elements {
+            inner.variables[variable] = element
+            if name == "$map" {
+                output.append(try body.evaluate(inner) ?? .null)
+            } else if try body.evaluate(inner)?.isTruthy ?? false {
+                output.append(element)
+                if let limit, output.count >= limit { break }
+            }
+        }
+        return .array(output)
+    }
+}
+
+extension BSONValue {
+    var isDouble: Bool {
+        if case .double = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,189 @@
+extension Pipeline {
+    /// Runs the pipeline over `collectionName` in `store` and returns every output document.
+    public func run(_ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+        var remaining = stages[...]
+        var filter = Filter.alwaysTrue
+        if case .match(let leading)? = remaining.first {
+            filter = leading
+            remaining = remaining.dropFirst()
+        }
+        // count_documents: {$match}, {$group: {_id: <constant>, n: {$sum: 1}}}.
+        if remaining.count == 1, case .group(.literal(let id), let accumulators)? = remaining.first,
+            accumulators.count == 1, ["$sum", "$count"].contains(accumulators[0].1.name),
+            case .literal(let increment) = accumulators[0].1.argument, increment.int64Value == 1
+        {
+            let total = try store.countMatches(in: collectionName, filter: filter)
+            guard total > 0 else { return [] }
+            let count: BSONValue = total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))
+            return [["_id": id, accumulators[0].0: count]]
+        }
+        var sort: SortSpecification?
+        if case .sort(let leadingSort)? = remaining.first {
+            sort = leadingSort
+            remaining = remaining.dropFirst()
+        }
+        var skip = 0
+        var limit: Int?
+        while let stage = remaining.first {
+            if case .skip(let count) = stage, limit == nil {
+                skip += count
+            } else if case .limit(let count) = stage {
+                limit = min(limit ?? count, count)
+            } else {
+                break
+            }
+            remaining = remaining.dropFirst()
+        }
+        let find = FindQuery(collection: store.collection(collectionName), filter: filter, sort: sort, projection: nil, skip: skip, limit: limit)
+        var documents: [BSONDocument] = []
+        var bytes = 0
+        while !find.isExhausted {
+            let batch = try find.nextBatch(store, countMax: 10_000, bytesMax: 16 << 20)
+            for document in batch { bytes += document.encodedSize }
+            guard bytes <= QueryEngineLimits.aggregationStageBytesMax * 4 else {
+                throw QueryError(.exceededMemoryLimit, "aggregation input exceeded the memory limit")
+            }
+            documents.append(contentsOf: batch)
+            if batch.isEmpty { break }
+        }
+        for stage in remaining {
+            documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
+        }
+        return documents
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    private func apply(_ stage: Stage, to documents: [BSONDocument], store: DatabaseStore, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+        func context(_ document: BSONDocument) -> ExpressionContext {
+            var context = ExpressionContext(root: document)
+            context.now = nowMilliseconds
+            return context
+        }
+        switch stage {
+        case .match(let filter):
+            return documents.filter { filter.matches($0) }
+        case .project(let projection):
+            var output: [BSONDocument] = []
+            for document in documents { output.append(try projection.apply(to: document)) }
+            return output
+        case .addFields(let fields):
+            var output: [BSONDocument] = []
+            for document in documents {
+                var root = BSONValue.document(document)
+                for (key, expression) in fields {
+                    let path = key.split(separator: ".").map(String.init)
+                    if let value = try expression.evaluate(context(document)) {
+                        try UpdatePaths.set(path, value, in: &root)
+                    } else {
+                        UpdatePaths.unset(path, in: &root)
+                    }
+                }
+                if case .document(let updated) = root { output.append(updated) }
+            }
+            return output
+        case .unset(let paths):
+            return documents.map { document in
+                var root = BSONValue.document(document)
+                for path in paths { UpdatePaths.unset(path.components, in: &root) }
+                return root.documentValue ?? document
+            }
+        case .sort(let specification):
+            return specification.sort(documents)
+        case .limit(let count):
+            return Array(documents.prefix(count))
+        case .skip(let count):
+            return Array(documents.dropFirst(count))
+        case .group(let idExpression, let accumulators):
+            var order: [BSONValue] = []
+            var groups: [GroupKey: [Accumulator.State]] = [:]
+            for document in documents {
+                let ctx = context(document)
+                let id = try idExpression.evaluate(ctx) ?? .null
+                let key = GroupKey(id)
+                if groups[key] == nil {
+                    order.append(id)
+                    groups[key] = accumulators.map { Accumulator.State($0.1.name) }
+                }
+                for (index, accumulator) in accumulators.enumerated() {
+                    try groups[key]![index].add(try accumulator.1.argument.evaluate(ctx))
+                }
+            }
+            return order.map { id in
+                var output: BSONDocument = ["_id": id]
+                let states = groups[GroupKey(id)] ?? []
+                for (index, accumulator) in accumulators.enumerated() { output[accumulator.0] = states[index].result }
+                return output
+            }
+        case .unwind(let path, let includeArrayIndex, let preserve):
+            var output: [BSONDocument] = []
+            for document in documents {
+                let value = path.value(in: document)
+                switch value {
+                case .array(let elements) where !elements.isEmpty:
+                    for (index, element) in elements.enumerated() {
+                        var root = BSONValue.document(document)
+                        try UpdatePaths.set(path.components, element, in: &root)
+                        if let includeArrayIndex { try UpdatePaths.set([includeArrayIndex], .int64(Int64(index)), in: &root) }
+                        if let unwound = root.documentValue { output.append(unwound) }
+                    }
+                case .array, nil, .null?:
+                    if preserve {
+                        var copy = document
+                        if let includeArrayIndex { copy[includeArrayIndex] = .null }
+                        if case .array? = value { var root = BSONValue.document(copy); UpdatePaths.unset(path.components, in: &root); copy = root.documentValue ?? copy }
+                        output.append(copy)
+                    }
+                case let scalar?:
+                    var copy = document
+                    if let includeArrayIndex { copy[includeArrayIndex] = .null }
+                    _ = scalar
+                    output.append(copy)
+                }
+            }
+            return output
+        case .count(let field):
+            guard !documents.isEmpty else { return [] }
+            return [[field: .int32(Int32(clamping: documents.count))]]
+        case .sortByCount(let expression):
+            let grouped = try apply(
+                .group(id: expression, accumulators: [("count", try Accumulator(.document(["$sum": .int32(1)])))]),
+                to: documents, store: store, nowMilliseconds: nowMilliseconds)
+            return try SortSpecification(["count": .int32(-1)]).sort(grouped)
+        case .lookup(let from, let localField, let foreignField, let target):
+            var output: [BSONDocument] = []
+            for document in documents {
+                var values: [BSONValue] = []
+                for candidate in localField.candidates(in: document) {
+                    if case .array = candidate.value, !candidate.isArrayElement { continue }
+                    values.append(candidate.value ?? .null)
+                }
+                if values.isEmpty { values = [.null] }
+                let filter = Filter.field(foreignField, [.in(values, [])])
+                let matched = try store.matches(in: from, filter: filter).map { BSONValue.document($0.document) }
+                var copy = document
+                var root = BSONValue.document(copy)
+                try UpdatePaths.set(target.split(separator: ".").map(String.init), .array(matched), in: &root)
+                copy = root.documentValue ?? copy
+                output.append(copy)
+            }
+            return output
+        case .replaceRoot(let expression):
+            var output: [BSONDocument] = []
+            for document in documents {
+                guard case .document(let newRoot)? = try expression.evaluate(context(document)) else {
+                    throw QueryError(.location(40228), "'newRoot' expression must evaluate to an object")
+                }
+                output.append(newRoot)
+            }
+            return output
+        }
+    }
+}
+
+/// A hashable wrapper that groups values MongoDB considers equal (1, 1.0 and NumberLong(1)).
+struct GroupKey: Hashable {
+    let value: BSONValue
+    init(_ value: BSONValue) { self.value = value }
+    static func == (lhs: GroupKey, rhs: GroupKey) -> Bool { BSONComparison.compare(lhs.value, rhs.value) == 0 }
+    func hash(into hasher: inout Hasher) { hasher.combine(IndexKey.encode(value)) }
+}

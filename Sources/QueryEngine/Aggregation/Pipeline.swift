@@ -1,0 +1,127 @@
+/// An aggregation pipeline over one collection.
+///
+/// A leading `$match`, `$sort`, `$skip` and `$limit` run as a `find` (using indexes); the
+/// common `count_documents` shape (`$match` then `$group` by a constant with `$sum: 1`) becomes
+/// an index count. The other stages run in memory within `aggregationStageBytesMax`.
+public struct Pipeline: Sendable {
+    indirect enum Stage: Sendable {
+        case match(Filter)
+        case project(Projection)
+        case addFields([(String, Expression)])
+        case unset([FieldPath])
+        case sort(SortSpecification)
+        case limit(Int)
+        case skip(Int)
+        case group(id: Expression, accumulators: [(String, Accumulator)])
+        case unwind(path: FieldPath, includeArrayIndex: String?, preserveNullAndEmpty: Bool)
+        case count(String)
+        case sortByCount(Expression)
+        case lookup(from: String, localField: FieldPath, foreignField: FieldPath, as: String)
+        case replaceRoot(Expression)
+    }
+
+    let stages: [Stage]
+    /// The original `$match` document, for `explain`.
+    let leadingFilter: BSONDocument
+
+    /// Parses the stages of an `aggregate` command.
+    public init(_ stages: [BSONValue]) throws(QueryError) {
+        var parsed: [Stage] = []
+        var leading = BSONDocument()
+        for (index, value) in stages.enumerated() {
+            guard case .document(let stage) = value, stage.count == 1, let name = stage.firstKey else {
+                throw QueryError(.location(40323), "A pipeline stage specification object must contain exactly one field.")
+            }
+            let argument = stage[0].value
+            if index == 0, name == "$match", case .document(let filter) = argument { leading = filter }
+            parsed.append(try Pipeline.parseStage(name, argument))
+        }
+        self.stages = parsed
+        self.leadingFilter = leading
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity
+    private static func parseStage(_ name: String, _ argument: BSONValue) throws(QueryError) -> Stage {
+        switch name {
+        case "$match":
+            guard case .document(let filter) = argument else { throw QueryError(.location(15959), "the match filter must be an expression in an object") }
+            return .match(try Filter(filter))
+        case "$project":
+            guard case .document(let spec) = argument, !spec.isEmpty else { throw QueryError(.location(40177), "$project specification must be an object") }
+            return .project(try Projection(spec))
+        case "$addFields", "$set":
+            guard case .document(let spec) = argument else { throw QueryError(.location(40272), "\(name) specification stage must be an object") }
+            var fields: [(String, Expression)] = []
+            for element in spec.elements { fields.append((element.key, try Expression(element.value))) }
+            return .addFields(fields)
+        case "$unset":
+            var paths: [FieldPath] = []
+            switch argument {
+            case .string(let path): paths = [try FieldPath(path)]
+            case .array(let items):
+                for item in items {
+                    guard case .string(let path) = item else { throw QueryError(.location(31120), "$unset specification must be a string or an array of strings") }
+                    paths.append(try FieldPath(path))
+                }
+            default: throw QueryError(.location(31002), "$unset specification must be a string or an array")
+            }
+            return .unset(paths)
+        case "$sort":
+            guard case .document(let spec) = argument else { throw QueryError(.location(15973), "the $sort key specification must be an object") }
+            return .sort(try SortSpecification(spec))
+        case "$limit", "$skip":
+            guard let count = argument.int64Value, argument.isNumber, count >= (name == "$limit" ? 1 : 0), let value = Int(exactly: count) else {
+                throw QueryError(.location(name == "$limit" ? 15958 : 15956), "the \(name) must be a \(name == "$limit" ? "positive" : "non-negative") number")
+            }
+            return name == "$limit" ? .limit(value) : .skip(value)
+        case "$group":
+            guard case .document(let spec) = argument, let id = spec["_id"] else {
+                throw QueryError(.location(15955), "a group specification must include an _id")
+            }
+            var accumulators: [(String, Accumulator)] = []
+            for element in spec.elements where element.key != "_id" {
+                if element.key.contains(".") { throw QueryError(.location(40235), "The field name '\(element.key)' cannot contain '.'") }
+                accumulators.append((element.key, try Accumulator(element.value)))
+            }
+            return .group(id: try Expression(id), accumulators: accumulators)
+        case "$unwind":
+            switch argument {
+            case .string(let path) where path.hasPrefix("$"):
+                return .unwind(path: try FieldPath(String(path.dropFirst())), includeArrayIndex: nil, preserveNullAndEmpty: false)
+            case .document(let spec):
+                guard case .string(let path)? = spec["path"], path.hasPrefix("$") else {
+                    throw QueryError(.location(28812), "no path specified to $unwind stage")
+                }
+                return .unwind(
+                    path: try FieldPath(String(path.dropFirst())), includeArrayIndex: spec["includeArrayIndex"]?.stringValue,
+                    preserveNullAndEmpty: spec["preserveNullAndEmptyArrays"]?.isTruthy ?? false)
+            default:
+                throw QueryError(.location(28808), "$unwind requires a path prefixed with '$'")
+            }
+        case "$count":
+            guard case .string(let field) = argument, !field.isEmpty, !field.hasPrefix("$"), !field.contains(".") else {
+                throw QueryError(.location(40156), "the count field must be a non-empty string without '$' or '.'")
+            }
+            return .count(field)
+        case "$sortByCount":
+            return .sortByCount(try Expression(argument))
+        case "$lookup":
+            guard case .document(let spec) = argument, case .string(let from)? = spec["from"], case .string(let target)? = spec["as"] else {
+                throw QueryError(.failedToParse, "$lookup requires 'from' and 'as'")
+            }
+            guard case .string(let local)? = spec["localField"], case .string(let foreign)? = spec["foreignField"] else {
+                throw QueryError(.failedToParse, "$lookup with 'pipeline' or 'let' is not supported by StratosDB yet; use localField/foreignField")
+            }
+            return .lookup(from: from, localField: try FieldPath(local), foreignField: try FieldPath(foreign), as: target)
+        case "$replaceRoot":
+            guard case .document(let spec) = argument, let newRoot = spec["newRoot"] else {
+                throw QueryError(.location(40231), "no newRoot specified for the $replaceRoot stage")
+            }
+            return .replaceRoot(try Expression(newRoot))
+        case "$replaceWith":
+            return .replaceRoot(try Expression(argument))
+        default:
+            throw QueryError(.unknownStage, "Unrecognized pipeline stage name: '\(name)'")
+        }
+    }
+}

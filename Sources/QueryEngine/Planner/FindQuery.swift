@@ -1,0 +1,163 @@
+/// A `find`: filter, sort, skip, limit and projection, producing documents batch by batch.
+///
+/// Created and driven on the database's executor. When the plan provides the sort order (or
+/// there is none), documents stream from the index and skip/limit stop the scan early; otherwise
+/// the matches are sorted in memory within `QueryEngineLimits.blockingSortBytesMax`.
+public final class FindQuery {
+    /// The chosen plan.
+    public let plan: QueryPlan
+    private var scan: QueryScan
+    private let sort: SortSpecification?
+    private let projection: Projection?
+    private var skipRemaining: Int
+    private var limitRemaining: Int?
+    private var sortedBuffer: [BSONDocument]?
+    private var sortedOffset = 0
+    /// Documents returned so far.
+    public private(set) var returnedCount = 0
+
+    /// Plans a query over `collection` (nil when the collection does not exist: an empty result).
+    public init(
+        collection: CollectionDescriptor?, filter: Filter, sort: SortSpecification?, projection: Projection?, skip: Int,
+        limit: Int?
+    ) {
+        let descriptor = collection ?? CollectionDescriptor(name: "", tableId: -1, options: BSONDocument(), uuid: [], indexes: [])
+        plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
+        scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
+        if collection == nil { sortedBuffer = [] }
+        self.sort = sort
+        self.projection = projection
+        skipRemaining = skip
+        limitRemaining = limit
+    }
+
+    /// Whether no more documents will come.
+    public var isExhausted: Bool {
+        if limitRemaining == 0 { return true }
+        if let sortedBuffer { return sortedOffset >= sortedBuffer.count }
+        return scan.isFinished
+    }
+
+    /// Documents examined so far.
+    public var documentsExamined: Int { scan.documentsExamined }
+
+    /// The next batch: at most `countMax` documents and about `bytesMax` bytes.
+    public func nextBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [BSONDocument] {
+        if sort != nil && !plan.providesSort && sortedBuffer == nil { try sortEverything(store) }
+        var batch: [BSONDocument] = []
+        var bytes = 0
+        if sortedBuffer != nil {
+            while sortedOffset < sortedBuffer!.count, batch.count < countMax, bytes < bytesMax, limitRemaining != 0 {
+                let document = sortedBuffer![sortedOffset]
+                sortedBuffer![sortedOffset] = BSONDocument()  // Release memory as the cursor advances.
+                sortedOffset += 1
+                bytes += document.encodedSize
+                batch.append(document)
+                if let remaining = limitRemaining { limitRemaining = remaining - 1 }
+            }
+            returnedCount += batch.count
+            return batch
+        }
+        let projection = self.projection
+        var skip = skipRemaining
+        var limit = limitRemaining
+        try scan.run(store) { match throws(QueryError) in
+            if skip > 0 {
+                skip -= 1
+                return true
+            }
+            let output = try projection?.apply(to: match.document, position: match.position) ?? match.document
+            bytes += output.encodedSize
+            batch.append(output)
+            if let remaining = limit {
+                limit = remaining - 1
+                if remaining - 1 == 0 { return false }
+            }
+            return batch.count < countMax && bytes < bytesMax
+        }
+        skipRemaining = skip
+        limitRemaining = limit
+        returnedCount += batch.count
+        return batch
+    }
+
+    private func sortEverything(_ store: DatabaseStore) throws(QueryError) {
+        guard let sort else { return }
+        var keyed: [(key: [BSONValue], document: BSONDocument, position: Int?)] = []
+        var bytes = 0
+        try scan.run(store) { match throws(QueryError) in
+            bytes += match.document.encodedSize
+            if bytes > QueryEngineLimits.blockingSortBytesMax {
+                throw QueryError(.exceededMemoryLimit, "Executor error during find command :: caused by :: Sort exceeded memory limit of \(QueryEngineLimits.blockingSortBytesMax) bytes, but did not opt in to external sorting.")
+            }
+            keyed.append((sort.sortKey(for: match.document), match.document, match.position))
+            return true
+        }
+        let ordered = keyed.enumerated().sorted { lhs, rhs in
+            let order = sort.compare(lhs.element.key, rhs.element.key)
+            return order != 0 ? order < 0 : lhs.offset < rhs.offset
+        }
+        let end = limitRemaining.map { min(ordered.count, skipRemaining + $0) } ?? ordered.count
+        var buffer: [BSONDocument] = []
+        if skipRemaining < end {
+            buffer.reserveCapacity(end - skipRemaining)
+            for item in ordered[skipRemaining..<end] {
+                buffer.append(try projection?.apply(to: item.element.document, position: item.element.position) ?? item.element.document)
+            }
+        }
+        skipRemaining = 0
+        sortedBuffer = buffer
+    }
+}
+
+extension DatabaseStore {
+    /// All documents matching `filter` (with row ids), in scan order, up to `limit`.
+    public func matches(in collectionName: String, filter: Filter, sort: SortSpecification? = nil, limit: Int? = nil) throws(QueryError) -> [ScanMatch] {
+        guard let descriptor = collections[collectionName] else { return [] }
+        let plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
+        var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
+        var results: [ScanMatch] = []
+        if let sort, !plan.providesSort {
+            try scan.run(self) { match throws(QueryError) in
+                results.append(match)
+                return true
+            }
+            let keyed = results.map { (sort.sortKey(for: $0.document), $0) }
+            results = keyed.enumerated().sorted { lhs, rhs in
+                let order = sort.compare(lhs.element.0, rhs.element.0)
+                return order != 0 ? order < 0 : lhs.offset < rhs.offset
+            }.map(\.element.1)
+            if let limit { results = Array(results.prefix(limit)) }
+            return results
+        }
+        try scan.run(self) { match throws(QueryError) in
+            results.append(match)
+            return limit.map { results.count < $0 } ?? true
+        }
+        return results
+    }
+
+    /// Counts matching documents, reading only an index when the plan allows it.
+    public func countMatches(in collectionName: String, filter: Filter, skip: Int = 0, limit: Int? = nil) throws(QueryError) -> Int {
+        guard let descriptor = collections[collectionName] else { return 0 }
+        var total: Int
+        if case .alwaysTrue = filter {
+            total = try count(collectionName)
+        } else {
+            let plan = QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor)
+            if let counted = try QueryScan.indexOnlyCount(self, plan: plan, collection: descriptor) {
+                total = counted
+            } else {
+                var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
+                total = 0
+                try scan.run(self) { _ throws(QueryError) in
+                    total += 1
+                    return true
+                }
+            }
+        }
+        total = max(0, total - skip)
+        if let limit, limit > 0 { total = min(total, limit) }
+        return total
+    }
+}

@@ -1,0 +1,137 @@
+/// A matched document with its row id and the array position the filter matched.
+public struct ScanMatch {
+    /// The row id (for updates and deletes).
+    public let rid: Int64
+    /// The stored document.
+    public let document: BSONDocument
+    /// The first array index the filter matched, for positional operators.
+    public let position: Int?
+}
+
+/// A resumable walk over an access path: each call continues where the last stopped, so a
+/// cursor can be served batch by batch without holding SQLite statements between batches.
+public struct QueryScan {
+    let plan: QueryPlan
+    let filter: Filter
+    let collection: CollectionDescriptor
+    private var intervalIndex = 0
+    private var lastKey: [UInt8]?
+    private var lastRid: Int64 = 0
+    private var seen: Set<Int64> = []
+    /// Whether every candidate has been visited.
+    public private(set) var isFinished = false
+    /// Index keys or documents examined so far (`explain`'s `totalDocsExamined`).
+    public private(set) var documentsExamined = 0
+
+    /// Starts a scan.
+    public init(plan: QueryPlan, filter: Filter, collection: CollectionDescriptor) {
+        self.plan = plan
+        self.filter = filter
+        self.collection = collection
+    }
+
+    /// Calls `body` for each matching document until it returns `false` or the scan ends.
+    public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
+        while !isFinished {
+            let keepGoing: Bool
+            switch plan.access {
+            case .collectionScan: keepGoing = try scanCollection(store, body)
+            case .idIndex(let intervals): keepGoing = try scanIntervals(store, intervals, indexTable: nil, body)
+            case .index(let index, let intervals): keepGoing = try scanIntervals(store, intervals, indexTable: index.tableName, body)
+            }
+            if !keepGoing { return }
+        }
+    }
+
+    private mutating func consider(_ rid: Int64, _ bytes: UnsafeRawBufferPointer, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
+        documentsExamined += 1
+        if plan.needsDeduplication && seen.contains(rid) { return true }
+        let document = try BSONDecoder.decode(bytes)
+        var position: Int?
+        guard filter.matches(document, position: &position) else { return true }
+        if plan.needsDeduplication { seen.insert(rid) }
+        return try body(ScanMatch(rid: rid, document: document, position: position))
+    }
+
+    private mutating func scanCollection(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
+        let statement = try store.connection.statement("SELECT rid, doc FROM \(collection.tableName) WHERE rid > ? ORDER BY rid")
+        statement.bind(1, lastRid)
+        while try statement.step() {
+            let rid = statement.int64(0)
+            lastRid = rid
+            let keepGoing = try statement.withBlob(1) { bytes throws(QueryError) in try consider(rid, bytes, body) }
+            if !keepGoing { return false }
+        }
+        isFinished = true
+        return true
+    }
+
+    private mutating func scanIntervals(
+        _ store: DatabaseStore, _ intervals: [KeyInterval], indexTable: String?, _ body: (ScanMatch) throws(QueryError) -> Bool
+    ) throws(QueryError) -> Bool {
+        let ordered = plan.descending ? Array(intervals.reversed()) : intervals
+        while intervalIndex < ordered.count {
+            let interval = ordered[intervalIndex]
+            let statement = try intervalStatement(store, indexTable: indexTable)
+            statement.bind(1, interval.lower)
+            statement.bind(2, interval.upper)
+            statement.bind(3, lastKey ?? (plan.descending ? [0xFF, 0xFF, 0xFF] : []))
+            statement.bind(4, lastKey == nil ? (plan.descending ? Int64.max : Int64.min) : lastRid)
+            while try statement.step() {
+                lastKey = statement.blob(0)
+                let rid = statement.int64(1)
+                lastRid = rid
+                let keepGoing = try statement.withBlob(2) { bytes throws(QueryError) in try consider(rid, bytes, body) }
+                if !keepGoing { return false }
+            }
+            intervalIndex += 1
+            lastKey = nil
+        }
+        isFinished = true
+        return true
+    }
+
+    private func intervalStatement(_ store: DatabaseStore, indexTable: String?) throws(QueryError) -> SQLiteStatement {
+        let comparison = plan.descending ? "<" : ">"
+        let order = plan.descending ? "DESC" : "ASC"
+        if let indexTable {
+            return try store.connection.statement("""
+                SELECT x.key, x.rid, c.doc FROM \(indexTable) x JOIN \(collection.tableName) c ON c.rid = x.rid
+                WHERE x.key >= ?1 AND x.key < ?2 AND (x.key \(comparison) ?3 OR (x.key = ?3 AND x.rid \(comparison) ?4))
+                ORDER BY x.key \(order), x.rid \(order)
+                """)
+        }
+        return try store.connection.statement("""
+            SELECT id_key, rid, doc FROM \(collection.tableName)
+            WHERE id_key >= ?1 AND id_key < ?2 AND (id_key \(comparison) ?3 OR (id_key = ?3 AND rid \(comparison) ?4))
+            ORDER BY id_key \(order)
+            """)
+    }
+
+    /// Counts matches reading only the index, when the plan is exact; `nil` otherwise.
+    static func indexOnlyCount(_ store: DatabaseStore, plan: QueryPlan, collection: CollectionDescriptor) throws(QueryError) -> Int? {
+        guard plan.isExact else { return nil }
+        let table: String
+        let intervals: [KeyInterval]
+        switch plan.access {
+        case .collectionScan: return nil
+        case .idIndex(let ranges):
+            table = "(SELECT id_key AS key, rid FROM \(collection.tableName))"
+            intervals = ranges
+        case .index(let index, let ranges):
+            guard !(index.isMultikey && ranges.count > 1) else { return nil }
+            table = index.tableName
+            intervals = ranges
+        }
+        var total = 0
+        let statement = try store.connection.statement("SELECT count(DISTINCT rid) FROM \(table) WHERE key >= ? AND key < ?")
+        for interval in intervals {
+            statement.bind(1, interval.lower)
+            statement.bind(2, interval.upper)
+            _ = try statement.step()
+            total += Int(statement.int64(0))
+            _ = try? statement.step()
+        }
+        return total
+    }
+}

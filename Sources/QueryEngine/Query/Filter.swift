@@ -1,0 +1,219 @@
+/// A parsed query filter, MongoDB's query language compiled into a tree once per query.
+public indirect enum Filter: Sendable {
+    case alwaysTrue
+    case and([Filter])
+    case or([Filter])
+    case nor([Filter])
+    case field(FieldPath, [FieldOperator])
+    case expression(Expression)
+
+    /// One operator applied to the values at a path.
+    public enum FieldOperator: Sendable {
+        case equal(BSONValue)
+        case notEqual(BSONValue)
+        case greaterThan(BSONValue)
+        case greaterThanOrEqual(BSONValue)
+        case lessThan(BSONValue)
+        case lessThanOrEqual(BSONValue)
+        case `in`([BSONValue], [CompiledRegex])
+        case notIn([BSONValue], [CompiledRegex])
+        case exists(Bool)
+        case type([TypeSelector])
+        case regex(CompiledRegex)
+        case not([FieldOperator])
+        case elemMatchDocument(Filter)
+        case elemMatchValue([FieldOperator])
+        case size(Int)
+        case all([BSONValue])
+        case allElemMatch([Filter])
+        case mod(divisor: Int64, remainder: Int64)
+    }
+
+    /// A `$type` argument: a BSON type byte or the `number` alias.
+    public enum TypeSelector: Sendable, Hashable {
+        case typeByte(UInt8)
+        case number
+    }
+
+    /// Parses a filter document.
+    public init(_ document: BSONDocument) throws(QueryError) {
+        var clauses: [Filter] = []
+        for element in document.elements {
+            clauses.append(try Filter.parseClause(key: element.key, value: element.value))
+        }
+        self = clauses.count == 1 ? clauses[0] : (clauses.isEmpty ? .alwaysTrue : .and(clauses))
+    }
+
+    private static func parseClause(key: String, value: BSONValue) throws(QueryError) -> Filter {
+        if key.hasPrefix("$") {
+            switch key {
+            case "$and", "$or", "$nor":
+                guard case .array(let items) = value, !items.isEmpty else {
+                    throw QueryError(.badValue, "\(key) must be a nonempty array")
+                }
+                var parsed: [Filter] = []
+                for item in items {
+                    guard case .document(let document) = item else {
+                        throw QueryError(.badValue, "\(key) argument's entries must be objects")
+                    }
+                    parsed.append(try Filter(document))
+                }
+                return key == "$and" ? .and(parsed) : (key == "$or" ? .or(parsed) : .nor(parsed))
+            case "$expr":
+                return .expression(try Expression(value))
+            case "$comment":
+                return .alwaysTrue
+            case "$where", "$text", "$jsonSchema":
+                throw QueryError(.badValue, "\(key) is not supported by StratosDB")
+            default:
+                throw QueryError(.badValue, "unknown top level operator: \(key)")
+            }
+        }
+        let path = try FieldPath(key)
+        if case .document(let operand) = value, let first = operand.firstKey, first.hasPrefix("$") {
+            return .field(path, try parseOperators(operand))
+        }
+        if case .regex(let regex) = value {
+            return .field(path, [.regex(try CompiledRegex(regex))])
+        }
+        return .field(path, [.equal(value)])
+    }
+
+    static func parseOperators(_ document: BSONDocument) throws(QueryError) -> [FieldOperator] {
+        var operators: [FieldOperator] = []
+        var regexOptions: String?
+        var regexPattern: BSONValue?
+        for element in document.elements {
+            let value = element.value
+            switch element.key {
+            case "$eq": operators.append(.equal(value))
+            case "$ne": operators.append(.notEqual(value))
+            case "$gt": operators.append(.greaterThan(value))
+            case "$gte": operators.append(.greaterThanOrEqual(value))
+            case "$lt": operators.append(.lessThan(value))
+            case "$lte": operators.append(.lessThanOrEqual(value))
+            case "$in", "$nin":
+                guard case .array(let items) = value else { throw QueryError(.badValue, "\(element.key) needs an array") }
+                var plain: [BSONValue] = []
+                var regexes: [CompiledRegex] = []
+                for item in items {
+                    if case .regex(let regex) = item {
+                        regexes.append(try CompiledRegex(regex))
+                    } else if case .document(let inner) = item, inner.firstKey?.hasPrefix("$") == true {
+                        throw QueryError(.badValue, "cannot nest $ under \(element.key)")
+                    } else {
+                        plain.append(item)
+                    }
+                }
+                operators.append(element.key == "$in" ? .in(plain, regexes) : .notIn(plain, regexes))
+            case "$exists": operators.append(.exists(value.isTruthy))
+            case "$type": operators.append(.type(try parseTypes(value)))
+            case "$regex": regexPattern = value
+            case "$options":
+                guard case .string(let options) = value else { throw QueryError(.badValue, "$options has to be a string") }
+                regexOptions = options
+            case "$not":
+                switch value {
+                case .regex(let regex): operators.append(.not([.regex(try CompiledRegex(regex))]))
+                case .document(let inner) where inner.firstKey?.hasPrefix("$") == true:
+                    operators.append(.not(try parseOperators(inner)))
+                case .document(let inner) where inner.isEmpty:
+                    throw QueryError(.badValue, "$not cannot be empty")
+                default: throw QueryError(.badValue, "$not needs a regex or a document")
+                }
+            case "$elemMatch":
+                guard case .document(let inner) = value else { throw QueryError(.badValue, "$elemMatch needs an Object") }
+                if let first = inner.firstKey, first.hasPrefix("$"), !["$and", "$or", "$nor", "$expr"].contains(first) {
+                    operators.append(.elemMatchValue(try parseOperators(inner)))
+                } else {
+                    operators.append(.elemMatchDocument(try Filter(inner)))
+                }
+            case "$size":
+                guard let size = value.int64Value, value.isNumber else {
+                    throw QueryError(.badValue, "$size needs a number")
+                }
+                guard size >= 0, let count = Int(exactly: size) else {
+                    throw QueryError(.badValue, "$size may not be negative")
+                }
+                operators.append(.size(count))
+            case "$all":
+                guard case .array(let items) = value else { throw QueryError(.badValue, "$all needs an array") }
+                let elemMatches = items.compactMap { item -> BSONDocument? in
+                    if case .document(let inner) = item, inner.firstKey == "$elemMatch" { return inner }
+                    return nil
+                }
+                if !elemMatches.isEmpty {
+                    guard elemMatches.count == items.count else {
+                        throw QueryError(.badValue, "$all/$elemMatch has to be consistent")
+                    }
+                    var filters: [Filter] = []
+                    for inner in elemMatches {
+                        filters.append(.field(FieldPath(components: []), try parseOperators(inner)))
+                    }
+                    operators.append(.allElemMatch(filters))
+                } else {
+                    operators.append(.all(items))
+                }
+            case "$mod":
+                guard case .array(let items) = value, items.count == 2 else {
+                    throw QueryError(.badValue, "malformed mod, needs to be an array of two numbers")
+                }
+                guard let divisor = items[0].doubleValue.map({ Int64(exactly: $0.rounded(.towardZero)) }) ?? nil,
+                    let remainder = items[1].doubleValue.map({ Int64(exactly: $0.rounded(.towardZero)) }) ?? nil
+                else { throw QueryError(.badValue, "malformed mod, divisor and remainder must be numbers") }
+                guard divisor != 0 else { throw QueryError(.badValue, "divisor cannot be 0") }
+                operators.append(.mod(divisor: divisor, remainder: remainder))
+            case "$comment": break
+            default:
+                throw QueryError(.badValue, "unknown operator: \(element.key)")
+            }
+        }
+        if let regexPattern {
+            let regex: BSONRegex
+            switch regexPattern {
+            case .string(let pattern): regex = BSONRegex(pattern: pattern, options: regexOptions ?? "")
+            case .regex(let existing):
+                if regexOptions != nil && !existing.options.isEmpty {
+                    throw QueryError(.badValue, "options set in both $regex and $options")
+                }
+                regex = BSONRegex(pattern: existing.pattern, options: regexOptions ?? existing.options)
+            default: throw QueryError(.badValue, "$regex has to be a string")
+            }
+            operators.append(.regex(try CompiledRegex(regex)))
+        } else if regexOptions != nil {
+            throw QueryError(.badValue, "$options needs a $regex")
+        }
+        return operators
+    }
+
+    private static let typeAliases: [String: UInt8] = [
+        "double": 0x01, "string": 0x02, "object": 0x03, "array": 0x04, "binData": 0x05, "undefined": 0x06,
+        "objectId": 0x07, "bool": 0x08, "date": 0x09, "null": 0x0A, "regex": 0x0B, "dbPointer": 0x0C,
+        "javascript": 0x0D, "symbol": 0x0E, "javascriptWithScope": 0x0F, "int": 0x10, "timestamp": 0x11,
+        "long": 0x12, "decimal": 0x13, "minKey": 0xFF, "maxKey": 0x7F,
+    ]
+
+    private static func parseTypes(_ value: BSONValue) throws(QueryError) -> [TypeSelector] {
+        if case .array(let items) = value {
+            var selectors: [TypeSelector] = []
+            for item in items { selectors.append(contentsOf: try parseTypes(item)) }
+            return selectors
+        }
+        switch value {
+        case .string("number"): return [.number]
+        case .string(let alias):
+            guard let byte = typeAliases[alias] else { throw QueryError(.badValue, "Unknown type name alias: \(alias)") }
+            return [.typeByte(byte)]
+        default:
+            guard let code = value.int64Value, value.isNumber else {
+                throw QueryError(.typeMismatch, "type must be represented as a number or a string")
+            }
+            switch code {
+            case -1: return [.typeByte(0xFF)]
+            case 127: return [.typeByte(0x7F)]
+            case 1...19: return [.typeByte(UInt8(code))]
+            default: throw QueryError(.badValue, "Invalid numerical type code: \(code)")
+            }
+        }
+    }
+}

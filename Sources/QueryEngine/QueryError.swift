@@ -1,0 +1,76 @@
+/// The query engine's error: a MongoDB-compatible numeric code and name plus a message.
+///
+/// Codes are MongoDB's own (`src/mongo/base/error_codes.yml`) so that drivers classify them the way
+/// they classify MongoDB's. Messages never include document contents.
+public struct QueryError: Error, Sendable, CustomStringConvertible {
+    /// A MongoDB error code with its `codeName`.
+    public struct Code: Hashable, Sendable {
+        /// The numeric code drivers read (`code`).
+        public let number: Int32
+        /// The name drivers read (`codeName`).
+        public let name: String
+
+        init(_ number: Int32, _ name: String) {
+            self.number = number
+            self.name = name
+        }
+
+        public static let internalError = Code(1, "InternalError")
+        public static let badValue = Code(2, "BadValue")
+        public static let noSuchKey = Code(4, "NoSuchKey")
+        public static let failedToParse = Code(9, "FailedToParse")
+        public static let typeMismatch = Code(14, "TypeMismatch")
+        public static let overflow = Code(15, "Overflow")
+        public static let invalidLength = Code(16, "InvalidLength")
+        public static let illegalOperation = Code(20, "IllegalOperation")
+        public static let invalidBSON = Code(22, "InvalidBSON")
+        public static let namespaceNotFound = Code(26, "NamespaceNotFound")
+        public static let indexNotFound = Code(27, "IndexNotFound")
+        public static let pathNotViable = Code(28, "PathNotViable")
+        public static let conflictingUpdateOperators = Code(40, "ConflictingUpdateOperators")
+        public static let cursorNotFound = Code(43, "CursorNotFound")
+        public static let namespaceExists = Code(48, "NamespaceExists")
+        public static let dollarPrefixedFieldName = Code(52, "DollarPrefixedFieldName")
+        public static let invalidIdField = Code(53, "InvalidIdField")
+        public static let notSingleValueField = Code(54, "NotSingleValueField")
+        public static let emptyFieldName = Code(56, "EmptyFieldName")
+        public static let commandNotFound = Code(59, "CommandNotFound")
+        public static let immutableField = Code(66, "ImmutableField")
+        public static let cannotCreateIndex = Code(67, "CannotCreateIndex")
+        public static let invalidOptions = Code(72, "InvalidOptions")
+        public static let invalidNamespace = Code(73, "InvalidNamespace")
+        public static let indexOptionsConflict = Code(85, "IndexOptionsConflict")
+        public static let indexKeySpecsConflict = Code(86, "IndexKeySpecsConflict")
+        public static let invalidPipelineOperator = Code(168, "InvalidPipelineOperator")
+        public static let exceededMemoryLimit = Code(292, "QueryExceededMemoryLimitNoDiskUseAllowed")
+        public static let location15998 = Code(15998, "Location15998")
+        public static let location16410 = Code(16410, "Location16410")
+        public static let duplicateKey = Code(11000, "DuplicateKey")
+        public static let documentTooLarge = Code(10334, "BSONObjectTooLarge")
+        public static let divideByZero = Code(16608, "Location16608")
+        public static let invalidRegex = Code(51091, "Location51091")
+        public static let unknownGroupAccumulator = Code(15952, "Location15952")
+        public static let unrecognizedExpression = Code(168, "InvalidPipelineOperator")
+        public static let unknownStage = Code(40324, "Location40324")
+        public static let tooManyOpenCursors = Code(2, "BadValue")
+
+        /// A MongoDB "Location" code: an assertion site number without a dedicated name.
+        public static func location(_ number: Int32) -> Code { Code(number, "Location\(number)") }
+    }
+
+    /// The MongoDB code.
+    public var code: Code
+    /// The human-readable message (`errmsg`).
+    public var message: String
+    /// Extra fields MongoDB attaches, for example `keyPattern` and `keyValue` on duplicate keys.
+    public var info: BSONDocument?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, info: BSONDocument? = nil) {
+        self.code = code
+        self.message = message
+        self.info = info
+    }
+
+    public var description: String { "\(code.name)(\(code.number)): \(message)" }
+}

@@ -1,0 +1,37 @@
+/// A collection as the catalog records it.
+public struct CollectionDescriptor: Sendable {
+    /// The collection name.
+    public let name: String
+    /// The table holding its documents (`c<id>`).
+    let tableId: Int64
+    /// `create` options (capped, validator, …) as given.
+    public let options: BSONDocument
+    /// A stable identifier reported as `info.uuid`.
+    public let uuid: [UInt8]
+    /// Secondary indexes (the `_id` index is implicit).
+    public internal(set) var indexes: [IndexDescriptor]
+
+    var tableName: String { "c\(tableId)" }
+}
+
+/// Checks names the way MongoDB does, so drivers see the same errors.
+public enum NamespaceRules {
+    /// Validates a database name.
+    public static func validateDatabase(_ name: String) throws(QueryError) {
+        guard !name.isEmpty, name.utf8.count < 64 else {
+            throw QueryError(.invalidNamespace, "Invalid database name: '\(name)'")
+        }
+        for character in name where "/\\. \"$\0".contains(character) {
+            throw QueryError(.invalidNamespace, "Invalid database name: '\(name)'")
+        }
+    }
+
+    /// Validates a collection name.
+    public static func validateCollection(_ name: String) throws(QueryError) {
+        guard !name.isEmpty else { throw QueryError(.invalidNamespace, "Invalid namespace specified: collection name is empty") }
+        guard !name.contains("$"), !name.contains("\0"), !name.hasPrefix("."), !name.hasPrefix("system.") else {
+            throw QueryError(.invalidNamespace, "Invalid collection name: \(name)")
+        }
+        guard name.utf8.count <= 255 else { throw QueryError(.invalidNamespace, "Fully qualified namespace is too long") }
+    }
+}

@@ -1,0 +1,141 @@
+/// Document writes with index maintenance.
+extension DatabaseStore {
+    /// Checks a document before it is stored: size, depth, `_id` type and field names.
+    public static func validateForStorage(_ document: BSONDocument) throws(QueryError) {
+        let size = document.encodedSize
+        guard size <= QueryEngineLimits.documentSizeBytesMax else {
+            throw QueryError(.documentTooLarge, "object to insert too large. size in bytes: \(size), max size: \(QueryEngineLimits.documentSizeBytesMax)")
+        }
+        guard document.depth <= QueryEngineLimits.storedDocumentDepthMax else {
+            throw QueryError(.overflow, "Document exceeds maximum nesting depth of \(QueryEngineLimits.storedDocumentDepthMax)")
+        }
+        switch document["_id"] {
+        case .array?: throw QueryError(.invalidIdField, "The '_id' value cannot be of type array")
+        case .regex?: throw QueryError(.invalidIdField, "can't use a regex for _id")
+        case .undefined?: throw QueryError(.invalidIdField, "can't use a undefined for _id")
+        case .document(let inner)?:
+            for key in inner.keys where key.hasPrefix("$") {
+                throw QueryError(.dollarPrefixedFieldName, "_id fields may not contain '$'-prefixed fields: \(key) is not valid for storage.")
+            }
+        default: break
+        }
+        for key in document.keys where key.hasPrefix("$") {
+            throw QueryError(.dollarPrefixedFieldName, "Document can't have $ prefixed field names: \(key)")
+        }
+    }
+
+    /// Inserts a document that already has an `_id`. Returns its row id.
+    @discardableResult
+    public func insert(_ document: BSONDocument, into collectionName: String) throws(QueryError) -> Int64 {
+        guard let id = document["_id"] else { throw QueryError(.internalError, "document has no _id") }
+        try DatabaseStore.validateForStorage(document)
+        let descriptor = try collectionForWrite(collectionName)
+        let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
+        statement.bind(1, IndexKey.encode(id))
+        statement.bind(2, document.bsonBytes)
+        do {
+            try statement.run()
+        } catch let error where error.code == .duplicateKey {
+            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)])
+        }
+        let rid = connection.lastInsertRowid
+        for index in descriptor.indexes {
+            try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName)
+        }
+        return rid
+    }
+
+    /// Replaces the stored document at `rid` (the `_id` is unchanged).
+    public func replace(
+        rid: Int64, old: BSONDocument, new: BSONDocument, in collectionName: String
+    ) throws(QueryError) {
+        try DatabaseStore.validateForStorage(new)
+        guard let descriptor = collections[collectionName] else { return }
+        for index in descriptor.indexes {
+            let oldKeys = try index.keys(for: old)
+            let newKeys = try index.keys(for: new)
+            if oldKeys == newKeys { continue }
+            let removed = oldKeys.filter { !newKeys.contains($0) }
+            let added = newKeys.filter { !oldKeys.contains($0) }
+            try removeKeys(removed, rid: rid, index: index)
+            try addKeys(added, rid: rid, index: index, collection: collectionName, totalKeys: newKeys.count)
+        }
+        let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
+        statement.bind(1, new.bsonBytes)
+        statement.bind(2, rid)
+        try statement.run()
+    }
+
+    /// Deletes the document at `rid`.
+    public func delete(rid: Int64, document: BSONDocument, from collectionName: String) throws(QueryError) {
+        guard let descriptor = collections[collectionName] else { return }
+        for index in descriptor.indexes {
+            try removeKeys(try index.keys(for: document), rid: rid, index: index)
+        }
+        let statement = try connection.statement("DELETE FROM \(descriptor.tableName) WHERE rid = ?")
+        statement.bind(1, rid)
+        try statement.run()
+    }
+
+    /// The number of documents in a collection.
+    public func count(_ collectionName: String) throws(QueryError) -> Int {
+        guard let descriptor = collections[collectionName] else { return 0 }
+        let statement = try connection.statement("SELECT count(*) FROM \(descriptor.tableName)")
+        _ = try statement.step()
+        return Int(statement.int64(0))
+    }
+
+    /// Total stored bytes of a collection's documents.
+    public func dataSize(_ collectionName: String) throws(QueryError) -> Int {
+        guard let descriptor = collections[collectionName] else { return 0 }
+        let statement = try connection.statement("SELECT coalesce(sum(length(doc)), 0) FROM \(descriptor.tableName)")
+        _ = try statement.step()
+        return Int(statement.int64(0))
+    }
+
+    private func addKeys(
+        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, totalKeys: Int? = nil
+    ) throws(QueryError) {
+        if (totalKeys ?? keys.count) > 1 && !index.isMultikey { try markMultikey(index, collection: collection) }
+        let statement = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
+        for key in keys {
+            statement.bind(1, key)
+            statement.bind(2, rid)
+            do {
+                try statement.run()
+            } catch let error where error.code == .duplicateKey {
+                throw duplicateKeyError(collection, indexName: index.name, keyPattern: index.keyPattern)
+            }
+        }
+    }
+
+    private func removeKeys(_ keys: [[UInt8]], rid: Int64, index: IndexDescriptor) throws(QueryError) {
+        let statement = try connection.statement("DELETE FROM \(index.tableName) WHERE key = ? AND rid = ?")
+        for key in keys {
+            statement.bind(1, key)
+            statement.bind(2, rid)
+            try statement.run()
+        }
+    }
+
+    private func markMultikey(_ index: IndexDescriptor, collection: String) throws(QueryError) {
+        let statement = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
+        statement.bind(1, index.tableId)
+        try statement.run()
+        guard var descriptor = collections[collection],
+            let position = descriptor.indexes.firstIndex(where: { $0.tableId == index.tableId })
+        else { return }
+        descriptor.indexes[position].isMultikey = true
+        collections[collection] = descriptor
+    }
+
+    /// MongoDB's duplicate key error. The key's value is left out: error messages never carry
+    /// document contents (a documented difference from MongoDB, which echoes the value).
+    func duplicateKeyError(_ collection: String, indexName: String, keyPattern: BSONDocument) -> QueryError {
+        let fields = keyPattern.keys.map { "\($0): <redacted>" }.joined(separator: ", ")
+        return QueryError(
+            .duplicateKey,
+            "E11000 duplicate key error collection: \(name).\(collection) index: \(indexName) dup key: { \(fields) }",
+            info: ["keyPattern": .document(keyPattern), "keyValue": .document(BSONDocument())])
+    }
+}

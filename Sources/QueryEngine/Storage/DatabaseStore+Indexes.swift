@@ -1,0 +1,117 @@
+/// Creating and dropping secondary indexes.
+extension DatabaseStore {
+    /// The `_id` index's `listIndexes` entry.
+    public static let idIndexSpecification: BSONDocument = ["v": .int32(2), "key": .document(["_id": .int32(1)]), "name": .string("_id_")]
+
+    /// Creates an index from a `createIndexes` entry. Returns `false` when an identical index exists.
+    @discardableResult
+    public func createIndex(_ specification: BSONDocument, on collectionName: String) throws(QueryError) -> Bool {
+        var spec = specification
+        if spec["v"] == nil { spec.prepend("v", .int32(2)) }
+        let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
+        if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
+            guard !candidate.unique || candidate.name == "_id_" else {
+                throw QueryError(.invalidOptions, "The field 'unique' is not valid for an _id index specification")
+            }
+            return false  // The _id index always exists.
+        }
+        let descriptor = try collectionForWrite(collectionName)
+        for existing in descriptor.indexes {
+            let sameKey = existing.keyPattern == candidate.keyPattern
+            if existing.name == candidate.name {
+                if sameKey && existing.unique == candidate.unique && existing.sparse == candidate.sparse { return false }
+                throw QueryError(.indexKeySpecsConflict, "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: \(candidate.name), existing index: \(existing.name)")
+            }
+            if sameKey && existing.partialFilter == nil && candidate.partialFilter == nil {
+                if existing.unique == candidate.unique && existing.sparse == candidate.sparse {
+                    throw QueryError(.indexOptionsConflict, "Index already exists with a different name: \(existing.name)")
+                }
+                throw QueryError(.indexOptionsConflict, "An equivalent index already exists with the same name but different options. Requested index: \(candidate.name), existing index: \(existing.name)")
+            }
+        }
+        guard descriptor.indexes.count < 63 else { throw QueryError(.cannotCreateIndex, "add index fails, too many indexes for \(name).\(collectionName)") }
+        let tableId = allocateTableId()
+        let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: false)
+        let keyColumns = index.unique ? "key BLOB PRIMARY KEY, rid INTEGER NOT NULL" : "key BLOB NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, rid)"
+        try connection.execute("CREATE TABLE \(index.tableName)(\(keyColumns)) WITHOUT ROWID")
+        let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec) VALUES (?, ?, ?, ?)")
+        record.bind(1, collectionName)
+        record.bind(2, index.name)
+        record.bind(3, tableId)
+        record.bind(4, spec.bsonBytes)
+        try record.run()
+        var updated = descriptor
+        updated.indexes.append(index)
+        collections[collectionName] = updated
+        try backfill(index, collection: updated)
+        return true
+    }
+
+    private func backfill(_ index: IndexDescriptor, collection: CollectionDescriptor) throws(QueryError) {
+        var rows: [(Int64, BSONDocument)] = []
+        var afterRid: Int64 = 0
+        repeat {
+            rows.removeAll(keepingCapacity: true)
+            let scan = try connection.statement("SELECT rid, doc FROM \(collection.tableName) WHERE rid > ? ORDER BY rid LIMIT 512")
+            scan.bind(1, afterRid)
+            while try scan.step() {
+                rows.append((scan.int64(0), try scan.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) }))
+            }
+            let insert = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
+            for (rid, document) in rows {
+                let keys = try index.keys(for: document)
+                if keys.count > 1, collections[collection.name]?.indexes.last?.isMultikey == false {
+                    let mark = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
+                    mark.bind(1, index.tableId)
+                    try mark.run()
+                    if var descriptor = collections[collection.name], !descriptor.indexes.isEmpty {
+                        descriptor.indexes[descriptor.indexes.count - 1].isMultikey = true
+                        collections[collection.name] = descriptor
+                    }
+                }
+                for key in keys {
+                    insert.bind(1, key)
+                    insert.bind(2, rid)
+                    do {
+                        try insert.run()
+                    } catch let error where error.code == .duplicateKey {
+                        throw duplicateKeyError(collection.name, indexName: index.name, keyPattern: index.keyPattern)
+                    }
+                }
+                afterRid = rid
+            }
+        } while rows.count == 512
+    }
+
+    private func allocateTableId() -> Int64 {
+        let statement = try? connection.statement(
+            "SELECT max(m) FROM (SELECT max(table_id) AS m FROM stratos_collections UNION ALL SELECT max(table_id) FROM stratos_indexes)")
+        var next: Int64 = 1
+        if let statement, (try? statement.step()) == true { next = statement.int64(0) + 1 }
+        return max(next, collections.values.flatMap { [$0.tableId] + $0.indexes.map(\.tableId) }.max().map { $0 + 1 } ?? 1)
+    }
+
+    /// Drops one index by name. The `_id` index cannot be dropped.
+    public func dropIndex(named indexName: String, on collectionName: String) throws(QueryError) {
+        guard var descriptor = collections[collectionName] else {
+            throw QueryError(.namespaceNotFound, "ns not found \(name).\(collectionName)")
+        }
+        if indexName == "_id_" { throw QueryError(.invalidOptions, "cannot drop _id index") }
+        guard let position = descriptor.indexes.firstIndex(where: { $0.name == indexName }) else {
+            throw QueryError(.indexNotFound, "index not found with name [\(indexName)]")
+        }
+        let index = descriptor.indexes.remove(at: position)
+        try connection.execute("DROP TABLE IF EXISTS \(index.tableName)")
+        let statement = try connection.statement("DELETE FROM stratos_indexes WHERE table_id = ?")
+        statement.bind(1, index.tableId)
+        try statement.run()
+        collections[collectionName] = descriptor
+        connection.clearStatementCache()
+    }
+
+    /// The name of the index with `keyPattern`, for `dropIndexes` by key.
+    public func indexName(forKeyPattern keyPattern: BSONDocument, on collectionName: String) -> String? {
+        if keyPattern == ["_id": .int32(1)] { return "_id_" }
+        return collections[collectionName]?.indexes.first { $0.keyPattern == keyPattern }?.name
+    }
+}

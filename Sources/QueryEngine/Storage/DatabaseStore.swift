@@ -1,0 +1,190 @@
+import StratosCore
+
+/// One database (one StratosDB space) stored in one SQLite file.
+///
+/// Documents live in a table per collection, keyed by an order-preserving `_id` key; each
+/// secondary index is a `(key, rid)` table. Not thread-safe: exactly one executor owns a store.
+public final class DatabaseStore {
+    /// The database name.
+    public let name: String
+    /// The file path.
+    public let path: String
+    let connection: SQLiteConnection
+    var collections: [String: CollectionDescriptor] = [:]
+    private var nextTableId: Int64 = 1
+    private var inTransaction = false
+
+    /// Opens or creates the database file.
+    public init(name: String, path: String) throws(QueryError) {
+        self.name = name
+        self.path = path
+        connection = try SQLiteConnection(path: path)
+        // WAL lets readers run while a writer commits; synchronous=NORMAL makes a committed
+        // transaction survive a process crash (it is in the WAL) but not power loss, which
+        // `commit(durable: true)` adds by syncing the WAL. See docs/durability.md.
+        try connection.execute("""
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=NORMAL;
+            PRAGMA temp_store=MEMORY;
+            PRAGMA cache_size=-16384;
+            PRAGMA wal_autocheckpoint=4000;
+            CREATE TABLE IF NOT EXISTS stratos_collections(
+                name TEXT PRIMARY KEY, table_id INTEGER NOT NULL UNIQUE, options BLOB NOT NULL, uuid BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS stratos_indexes(
+                collection TEXT NOT NULL, name TEXT NOT NULL, table_id INTEGER NOT NULL UNIQUE,
+                spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(collection, name));
+            """)
+        try loadCatalog()
+    }
+
+    private func loadCatalog() throws(QueryError) {
+        let statement = try connection.statement("SELECT name, table_id, options, uuid FROM stratos_collections")
+        var loaded: [String: CollectionDescriptor] = [:]
+        while try statement.step() {
+            let name = statement.text(0)
+            let tableId = statement.int64(1)
+            let options = try BSONDecoder.decode(statement.blob(2))
+            loaded[name] = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: statement.blob(3), indexes: [])
+            nextTableId = max(nextTableId, tableId + 1)
+        }
+        let indexStatement = try connection.statement("SELECT collection, table_id, spec, multikey FROM stratos_indexes ORDER BY rowid")
+        while try indexStatement.step() {
+            let collection = indexStatement.text(0)
+            let tableId = indexStatement.int64(1)
+            let spec = try BSONDecoder.decode(indexStatement.blob(2))
+            let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: indexStatement.int64(3) != 0)
+            loaded[collection]?.indexes.append(index)
+            nextTableId = max(nextTableId, tableId + 1)
+        }
+        collections = loaded
+    }
+
+    // MARK: - Transactions
+
+    /// Starts a write transaction.
+    public func begin() throws(QueryError) {
+        precondition(!inTransaction, "transactions do not nest; use savepoints")
+        try connection.execute("BEGIN IMMEDIATE")
+        inTransaction = true
+    }
+
+    /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
+    public func commit(durable: Bool) throws(QueryError) {
+        precondition(inTransaction)
+        if durable { try connection.execute("PRAGMA synchronous=FULL") }
+        defer {
+            if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
+        }
+        try connection.execute("COMMIT")
+        inTransaction = false
+    }
+
+    /// Rolls the transaction back.
+    public func rollback() {
+        if inTransaction {
+            try? connection.execute("ROLLBACK")
+            inTransaction = false
+            try? loadCatalog()  // The catalog cache may describe rolled-back changes.
+        }
+    }
+
+    /// Runs `body` inside a savepoint: its changes are undone if it throws, while the enclosing
+    /// group-commit transaction carries on with the other writes.
+    public func withSavepoint<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
+        try connection.execute("SAVEPOINT op")
+        let catalogBefore = collections
+        do {
+            let result = try body()
+            try connection.execute("RELEASE op")
+            return result
+        } catch {
+            try? connection.execute("ROLLBACK TO op")
+            try? connection.execute("RELEASE op")
+            collections = catalogBefore
+            throw error
+        }
+    }
+
+    // MARK: - Catalog
+
+    /// The collections, sorted by name.
+    public var collectionDescriptors: [CollectionDescriptor] { collections.values.sorted { $0.name < $1.name } }
+
+    /// The descriptor of `name`, if it exists.
+    public func collection(_ name: String) -> CollectionDescriptor? { collections[name] }
+
+    /// Creates a collection. Throws `NamespaceExists` when it exists.
+    @discardableResult
+    public func createCollection(_ name: String, options: BSONDocument = BSONDocument()) throws(QueryError) -> CollectionDescriptor {
+        try NamespaceRules.validateCollection(name)
+        if collections[name] != nil {
+            throw QueryError(.namespaceExists, "Collection \(self.name).\(name) already exists.")
+        }
+        let tableId = nextTableId
+        nextTableId += 1
+        let uuid = SecureRandom.bytes(count: 16)
+        try connection.execute("""
+            CREATE TABLE c\(tableId)(rid INTEGER PRIMARY KEY, id_key BLOB NOT NULL UNIQUE, doc BLOB NOT NULL)
+            """)
+        let insert = try connection.statement("INSERT INTO stratos_collections(name, table_id, options, uuid) VALUES (?, ?, ?, ?)")
+        insert.bind(1, name)
+        insert.bind(2, tableId)
+        insert.bind(3, options.bsonBytes)
+        insert.bind(4, uuid)
+        try insert.run()
+        let descriptor = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: uuid, indexes: [])
+        collections[name] = descriptor
+        return descriptor
+    }
+
+    /// The collection, created on first use as MongoDB does for inserts and upserts.
+    func collectionForWrite(_ name: String) throws(QueryError) -> CollectionDescriptor {
+        if let existing = collections[name] { return existing }
+        return try createCollection(name)
+    }
+
+    /// Drops a collection and its indexes; returns whether it existed.
+    @discardableResult
+    public func dropCollection(_ name: String) throws(QueryError) -> Bool {
+        guard let descriptor = collections[name] else { return false }
+        for index in descriptor.indexes { try connection.execute("DROP TABLE IF EXISTS \(index.tableName)") }
+        try connection.execute("DROP TABLE IF EXISTS \(descriptor.tableName)")
+        let deleteCollection = try connection.statement("DELETE FROM stratos_collections WHERE name = ?")
+        deleteCollection.bind(1, name)
+        try deleteCollection.run()
+        let deleteIndexes = try connection.statement("DELETE FROM stratos_indexes WHERE collection = ?")
+        deleteIndexes.bind(1, name)
+        try deleteIndexes.run()
+        collections[name] = nil
+        connection.clearStatementCache()
+        return true
+    }
+
+    /// Renames a collection within this database.
+    public func renameCollection(_ source: String, to target: String, dropTarget: Bool) throws(QueryError) {
+        try NamespaceRules.validateCollection(target)
+        guard var descriptor = collections[source] else {
+            throw QueryError(.namespaceNotFound, "Source collection \(name).\(source) does not exist")
+        }
+        if collections[target] != nil {
+            guard dropTarget else { throw QueryError(.namespaceExists, "target namespace exists") }
+            try dropCollection(target)
+        }
+        for sql in ["UPDATE stratos_collections SET name = ? WHERE name = ?", "UPDATE stratos_indexes SET collection = ? WHERE collection = ?"] {
+            let statement = try connection.statement(sql)
+            statement.bind(1, target)
+            statement.bind(2, source)
+            try statement.run()
+        }
+        collections[source] = nil
+        descriptor = CollectionDescriptor(
+            name: target, tableId: descriptor.tableId, options: descriptor.options, uuid: descriptor.uuid,
+            indexes: descriptor.indexes)
+        collections[target] = descriptor
+    }
+
+    /// Closes the store, checkpointing the write-ahead log.
+    public func checkpoint() {
+        try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}

@@ -1,0 +1,120 @@
+/// A secondary (or `_id`) index of a collection as the catalog records it.
+public struct IndexDescriptor: Sendable {
+    /// The index name (`email_1`).
+    public let name: String
+    /// The key pattern fields with their direction.
+    public let fields: [(path: FieldPath, ascending: Bool)]
+    /// Whether keys must be unique.
+    public let unique: Bool
+    /// Whether documents missing every indexed field are left out.
+    public let sparse: Bool
+    /// Only documents matching this filter are indexed (`partialFilterExpression`).
+    public let partialFilter: Filter?
+    /// The SQLite table holding the keys (`x<id>`); 0 for the `_id` index.
+    let tableId: Int64
+    /// Whether some document produced more than one key (an array in an indexed field).
+    public internal(set) var isMultikey: Bool
+    /// The specification as the user gave it, returned by `listIndexes`.
+    public let specification: BSONDocument
+
+    var tableName: String { "x\(tableId)" }
+
+    /// The `{field: 1, …}` key pattern document.
+    public var keyPattern: BSONDocument {
+        if case .document(let key)? = specification["key"] { return key }
+        return BSONDocument()
+    }
+
+    /// Parses a `createIndexes` entry.
+    init(specification: BSONDocument, tableId: Int64, isMultikey: Bool) throws(QueryError) {
+        guard case .document(let key)? = specification["key"], !key.isEmpty else {
+            throw QueryError(.cannotCreateIndex, "Index specification must have a non-empty 'key' object")
+        }
+        guard case .string(let name)? = specification["name"], !name.isEmpty else {
+            throw QueryError(.cannotCreateIndex, "Index specification must have a 'name' string")
+        }
+        var fields: [(path: FieldPath, ascending: Bool)] = []
+        for element in key.elements {
+            let path = try FieldPath(element.key)
+            switch element.value {
+            case .string(let kind):
+                throw QueryError(.cannotCreateIndex, "Index type '\(kind)' is not supported by StratosDB; use 1 or -1")
+            default:
+                guard let direction = element.value.doubleValue, direction != 0, element.value.isNumber else {
+                    throw QueryError(.cannotCreateIndex, "Values in the index key pattern must be 1 or -1")
+                }
+                fields.append((path, direction > 0))
+            }
+        }
+        if fields.count > 32 { throw QueryError(.cannotCreateIndex, "Index key pattern has more than 32 fields") }
+        self.name = name
+        self.fields = fields
+        self.unique = specification["unique"]?.isTruthy ?? false
+        self.sparse = specification["sparse"]?.isTruthy ?? false
+        if case .document(let partial)? = specification["partialFilterExpression"] {
+            self.partialFilter = try Filter(partial)
+        } else {
+            self.partialFilter = nil
+        }
+        self.tableId = tableId
+        self.isMultikey = isMultikey
+        self.specification = specification
+    }
+
+    /// Whether this is the `_id` index.
+    public var isIdIndex: Bool { tableId == 0 }
+
+    /// The keys `document` contributes, deduplicated; empty when the document is not indexed
+    /// (sparse or partial). Throws for parallel arrays, as MongoDB does.
+    func keys(for document: BSONDocument) throws(QueryError) -> [[UInt8]] {
+        if let partialFilter, !partialFilter.matches(document) { return [] }
+        var perField: [[BSONValue]] = []
+        var arrayFields = 0
+        var allMissing = true
+        for field in fields {
+            let values = IndexDescriptor.keyValues(field.path, in: document)
+            if values.present { allMissing = false }
+            if values.values.count > 1 { arrayFields += 1 }
+            perField.append(values.values)
+        }
+        if sparse && allMissing { return [] }
+        if arrayFields > 1 {
+            throw QueryError(.location(171), "cannot index parallel arrays [\(fields.map(\.path.dotted).joined(separator: "] ["))]")
+        }
+        var keys: [[UInt8]] = [[]]
+        for (index, values) in perField.enumerated() {
+            var next: [[UInt8]] = []
+            for prefix in keys {
+                for value in values {
+                    var key = prefix
+                    IndexKey.append(value, descending: !fields[index].ascending, to: &key)
+                    next.append(key)
+                }
+            }
+            keys = next
+        }
+        if keys.count > 1 {
+            var seen = Set<[UInt8]>()
+            keys = keys.filter { seen.insert($0).inserted }
+        }
+        return keys
+    }
+
+    /// The values a path contributes to an index: array elements rather than arrays, `null` for
+    /// a missing field, `undefined` for an empty array.
+    static func keyValues(_ path: FieldPath, in document: BSONDocument) -> (values: [BSONValue], present: Bool) {
+        var values: [BSONValue] = []
+        var present = false
+        for candidate in path.candidates(in: document) {
+            guard let value = candidate.value else { continue }
+            present = true
+            if case .array(let elements) = value, !candidate.isArrayElement {
+                if elements.isEmpty { values.append(.undefined) }
+                continue
+            }
+            values.append(value)
+        }
+        if values.isEmpty { values.append(.null) }
+        return (values, present)
+    }
+}

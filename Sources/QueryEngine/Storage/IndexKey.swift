@@ -1,0 +1,127 @@
+/// An order-preserving binary encoding of BSON values: comparing two encodings with `memcmp`
+/// gives MongoDB's BSON order. Index tables store these keys, so SQLite's BLOB ordering is the
+/// query engine's ordering and range scans are exact (not JSON text, FerretDB's #3966).
+///
+/// Layout: a type tag equal to the value's canonical rank, then a body. Numbers are a
+/// sign-adjusted IEEE double plus an 8-byte residual that keeps 64-bit integers exact; strings
+/// escape NUL as `00 FF` and end with `00 00`; documents and arrays list their elements and end
+/// with `00`. Every encoding is prefix-free, so inverting all bytes reverses the order
+/// (descending index fields).
+public enum IndexKey {
+    static let numberTag: UInt8 = 10
+
+    /// The key of one value.
+    public static func encode(_ value: BSONValue) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        append(value, to: &bytes)
+        return bytes
+    }
+
+    /// Appends a value's key; `descending` inverts its bytes.
+    static func append(_ value: BSONValue, descending: Bool, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        append(value, to: &bytes)
+        if descending {
+            for index in start..<bytes.count { bytes[index] = ~bytes[index] }
+        }
+    }
+
+    static func append(_ value: BSONValue, to bytes: inout [UInt8]) {
+        bytes.append(value.canonicalRank)
+        appendBody(value, to: &bytes)
+    }
+
+    private static func appendBody(_ value: BSONValue, to bytes: inout [UInt8]) {
+        switch value {
+        case .minKey, .maxKey, .null, .undefined: break
+        case .int32(let number): appendInteger(Int64(number), to: &bytes)
+        case .int64(let number): appendInteger(number, to: &bytes)
+        case .double(let number): appendDouble(number, residual: 0, to: &bytes)
+        case .decimal128(let decimal): appendDouble(decimal.doubleValue ?? .nan, residual: 0, to: &bytes)
+        case .string(let text), .symbol(let text), .javascript(let text): appendEscaped(text.utf8, to: &bytes)
+        case .document(let document):
+            for element in document.elements {
+                bytes.append(element.value.canonicalRank)
+                appendEscaped(element.key.utf8, to: &bytes)
+                appendBody(element.value, to: &bytes)
+            }
+            bytes.append(0)
+        case .array(let elements):
+            for element in elements { append(element, to: &bytes) }
+            bytes.append(0)
+        case .binary(let binary):
+            appendBigEndian(UInt32(binary.data.count), to: &bytes)
+            bytes.append(binary.subtype)
+            bytes.append(contentsOf: binary.data)
+        case .objectId(let id): bytes.append(contentsOf: id.bytes)
+        case .bool(let flag): bytes.append(flag ? 1 : 0)
+        case .datetime(let milliseconds): appendBigEndian(UInt64(bitPattern: milliseconds) ^ (1 << 63), to: &bytes)
+        case .timestamp(let timestamp): appendBigEndian(timestamp.packed, to: &bytes)
+        case .regex(let regex):
+            appendEscaped(regex.pattern.utf8, to: &bytes)
+            appendEscaped(regex.options.utf8, to: &bytes)
+        case .dbPointer(let namespace, let id):
+            appendEscaped(namespace.utf8, to: &bytes)
+            bytes.append(contentsOf: id.bytes)
+        case .javascriptWithScope(let code, let scope):
+            appendEscaped(code.utf8, to: &bytes)
+            appendBody(.document(scope), to: &bytes)
+        }
+    }
+
+    private static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+        let double = Double(value)
+        let residual: Int64
+        if double >= 9_223_372_036_854_775_808.0 {
+            residual = value &+ Int64.min  // value − 2^63, exact in range.
+        } else {
+            residual = value &- Int64(double)
+        }
+        appendDouble(double, residual: residual, to: &bytes)
+    }
+
+    private static func appendDouble(_ value: Double, residual: Int64, to bytes: inout [UInt8]) {
+        var bits: UInt64
+        if value.isNaN {
+            bits = 0  // NaN sorts below every other number.
+        } else {
+            let normalized = value == 0 ? 0.0 : value  // -0.0 equals 0.0.
+            bits = normalized.bitPattern
+            bits = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+        }
+        appendBigEndian(bits, to: &bytes)
+        appendBigEndian(UInt64(bitPattern: residual) ^ (1 << 63), to: &bytes)
+    }
+
+    private static func appendEscaped(_ utf8: some Sequence<UInt8>, to bytes: inout [UInt8]) {
+        for byte in utf8 {
+            bytes.append(byte)
+            if byte == 0 { bytes.append(0xFF) }
+        }
+        bytes.append(0)
+        bytes.append(0)
+    }
+
+    private static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        var big = value.bigEndian
+        withUnsafeBytes(of: &big) { bytes.append(contentsOf: $0) }
+    }
+
+    /// The smallest byte string greater than every string that starts with `prefix`, or `nil`
+    /// when there is none (all bytes 0xFF).
+    public static func prefixSuccessor(_ prefix: [UInt8]) -> [UInt8]? {
+        var result = prefix
+        while let last = result.last {
+            if last < 0xFF {
+                result[result.count - 1] = last + 1
+                return result
+            }
+            result.removeLast()
+        }
+        return nil
+    }
+
+    /// The lowest key of a numeric value that is not NaN (−∞).
+    static let lowestNonNaNNumber: [UInt8] = encode(.double(-.infinity))
+}

@@ -1,0 +1,158 @@
+import CSQLite
+
+/// One SQLite connection. It must be used from one thread at a time: the owner (a database
+/// executor) guarantees that, as GRDB's `SerializedDatabase` does.
+///
+/// Related SQLite documentation: https://www.sqlite.org/c3ref/intro.html
+public final class SQLiteConnection {
+    private var handle: OpaquePointer?
+    private var statementCache: [String: SQLiteStatement] = [:]
+
+    /// Opens (creating if needed) the database file at `path`.
+    public init(path: String) throws(QueryError) {
+        var raw: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path, &raw, flags, nil)
+        guard status == SQLITE_OK, let raw else {
+            let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
+            sqlite3_close_v2(raw)
+            throw QueryError(.internalError, "cannot open database file: \(message)")
+        }
+        handle = raw
+        _ = stratos_sqlite_defensive(raw)
+        sqlite3_extended_result_codes(raw, 1)
+        sqlite3_busy_timeout(raw, 5000)
+    }
+
+    deinit {
+        statementCache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more SQL statements that return no rows.
+    public func execute(_ sql: String) throws(QueryError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if status != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(status))
+            sqlite3_free(errorMessage)
+            throw SQLiteConnection.error(status, message)
+        }
+    }
+
+    /// A prepared statement, cached by its SQL text.
+    public func statement(_ sql: String) throws(QueryError) -> SQLiteStatement {
+        if let cached = statementCache[sql] {
+            cached.reset()
+            return cached
+        }
+        var raw: OpaquePointer?
+        let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard status == SQLITE_OK, let raw else {
+            throw SQLiteConnection.error(status, String(cString: sqlite3_errmsg(handle)))
+        }
+        let statement = SQLiteStatement(raw, connection: self)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// Drops cached statements (after schema changes such as dropping a table).
+    public func clearStatementCache() { statementCache.removeAll() }
+
+    /// The rowid of the last inserted row.
+    public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Rows changed by the last statement.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    var lastErrorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    static func error(_ status: Int32, _ message: String) -> QueryError {
+        let primary = status & 0xFF
+        if status == 2067 || status == 1555 {  // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY (macros Swift cannot import)
+            return QueryError(.duplicateKey, "E11000 duplicate key error")
+        }
+        if primary == SQLITE_FULL {
+            return QueryError(.location(14031), "disk is full: \(message)")
+        }
+        return QueryError(.internalError, "storage error \(status) (\(String(cString: sqlite3_errstr(status)))): \(message)")
+    }
+}
+
+/// A prepared statement owned by its connection; finalized in `deinit`.
+public final class SQLiteStatement {
+    private let handle: OpaquePointer
+    private unowned let connection: SQLiteConnection
+
+    init(_ handle: OpaquePointer, connection: SQLiteConnection) {
+        self.handle = handle
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// Binds a blob to the 1-based parameter `index`.
+    public func bind(_ index: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            _ = sqlite3_bind_blob(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), stratos_sqlite_transient())
+        }
+    }
+
+    /// Binds an integer.
+    public func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+
+    /// Binds text.
+    public func bind(_ index: Int32, _ text: String) {
+        _ = sqlite3_bind_text(handle, index, text, -1, stratos_sqlite_transient())
+    }
+
+    /// Advances; returns `true` when a row is available.
+    public func step() throws(QueryError) -> Bool {
+        let status = sqlite3_step(handle)
+        switch status {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let message = connection.lastErrorMessage
+            sqlite3_reset(handle)
+            throw SQLiteConnection.error(status, message)
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    public func run() throws(QueryError) {
+        _ = try step()
+        sqlite3_reset(handle)
+    }
+
+    /// The integer in column `index` (0-based).
+    public func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+
+    /// The text in column `index`.
+    public func text(_ index: Int32) -> String {
+        guard let raw = sqlite3_column_text(handle, index) else { return "" }
+        return String(cString: raw)
+    }
+
+    /// The blob in column `index`, copied.
+    public func blob(_ index: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count > 0, let raw = sqlite3_column_blob(handle, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: raw, count: count))
+    }
+
+    /// Calls `body` with the blob in column `index` without copying it.
+    public func withBlob<T>(_ index: Int32, _ body: (UnsafeRawBufferPointer) throws(QueryError) -> T) throws(QueryError) -> T {
+        let raw = sqlite3_column_blob(handle, index)
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return try body(UnsafeRawBufferPointer(start: raw, count: raw == nil ? 0 : count))
+    }
+
+    /// Whether column `index` is NULL.
+    public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+}

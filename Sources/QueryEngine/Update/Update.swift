@@ -1,0 +1,116 @@
+/// A parsed update: a replacement document or a set of update operators.
+public enum Update: Sendable {
+    case replacement(BSONDocument)
+    case operators([UpdateOperation])
+
+    /// One operator applied to one path.
+    public struct UpdateOperation: Sendable {
+        let kind: String
+        let path: [String]
+        let argument: BSONValue
+        let pullFilter: Filter?
+    }
+
+    static let operatorNames: Set<String> = [
+        "$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$setOnInsert", "$currentDate", "$push",
+        "$pull", "$pullAll", "$addToSet", "$pop",
+    ]
+
+    /// Parses an update document. An update whose first key starts with `$` is an operator update;
+    /// otherwise it replaces the whole document.
+    public init(_ document: BSONDocument) throws(QueryError) {
+        guard let first = document.firstKey, first.hasPrefix("$") else {
+            for element in document.elements where element.key.hasPrefix("$") {
+                throw QueryError(.dollarPrefixedFieldName, "The dollar ($) prefixed field '\(element.key)' in '\(element.key)' is not allowed in the context of an update's replacement document.")
+            }
+            self = .replacement(document)
+            return
+        }
+        var operations: [UpdateOperation] = []
+        for element in document.elements {
+            guard Update.operatorNames.contains(element.key) else {
+                if element.key.hasPrefix("$") {
+                    throw QueryError(.failedToParse, "Unknown modifier: \(element.key). Expected a valid update modifier or pipeline-style update specified as an array")
+                }
+                throw QueryError(.failedToParse, "Unknown modifier: \(element.key)")
+            }
+            guard case .document(let fields) = element.value else {
+                throw QueryError(.failedToParse, "Modifiers operate on fields but we found type \(element.value.typeAlias) instead. For example: {$mod: {<field>: ...}} not {\(element.key): \(element.value.typeAlias)}")
+            }
+            for field in fields.elements {
+                try operations.append(Update.parseOperation(element.key, field))
+            }
+        }
+        guard !operations.isEmpty else {
+            throw QueryError(.failedToParse, "'\(document.firstKey ?? "")' is empty. You must specify a field like so: {\(document.firstKey ?? "$set"): {<field>: ...}}")
+        }
+        try Update.checkConflicts(operations)
+        // MongoDB 5.0+ applies fields in lexicographic order of their paths.
+        self = .operators(operations.sorted { $0.path.joined(separator: ".") < $1.path.joined(separator: ".") })
+    }
+
+    private static func parseOperation(_ kind: String, _ field: BSONDocument.Element) throws(QueryError) -> UpdateOperation {
+        let path = try FieldPath(field.key).components
+        var filter: Filter?
+        switch kind {
+        case "$inc", "$mul":
+            guard field.value.isNumber else {
+                throw QueryError(.typeMismatch, "Cannot \(kind == "$inc" ? "increment" : "multiply") with non-numeric argument: {\(field.key): \(field.value.typeAlias)}")
+            }
+        case "$rename":
+            guard case .string(let target) = field.value else {
+                throw QueryError(.badValue, "The 'to' field for $rename must be a string: \(field.key): \(field.value.typeAlias)")
+            }
+            guard target != field.key else { throw QueryError(.badValue, "The source and target field for $rename must differ: \(field.key)") }
+            _ = try FieldPath(target)
+        case "$pop":
+            guard let direction = field.value.int64Value, direction == 1 || direction == -1 else {
+                throw QueryError(.failedToParse, "$pop expects 1 or -1, found: \(field.value.typeAlias)")
+            }
+        case "$pullAll":
+            guard case .array = field.value else {
+                throw QueryError(.badValue, "$pullAll requires an array argument but was given a \(field.value.typeAlias)")
+            }
+        case "$pull":
+            if case .document(let condition) = field.value {
+                if let first = condition.firstKey, first.hasPrefix("$"), !["$and", "$or", "$nor"].contains(first) {
+                    filter = .field(FieldPath(components: []), try Filter.parseOperators(condition))
+                } else {
+                    filter = try Filter(condition)
+                }
+            }
+        case "$currentDate":
+            switch field.value {
+            case .bool: break
+            case .document(let spec) where spec["$type"] == .string("date") || spec["$type"] == .string("timestamp"): break
+            default: throw QueryError(.badValue, "\(field.value.typeAlias) is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).")
+            }
+        default: break
+        }
+        return UpdateOperation(kind: kind, path: path, argument: field.value, pullFilter: filter)
+    }
+
+    private static func checkConflicts(_ operations: [UpdateOperation]) throws(QueryError) {
+        var paths: [[String]] = []
+        for operation in operations {
+            paths.append(operation.path)
+            if operation.kind == "$rename", case .string(let target) = operation.argument {
+                paths.append(target.split(separator: ".").map(String.init))
+            }
+        }
+        for (index, path) in paths.enumerated() {
+            for other in paths[(index + 1)...] {
+                let shared = min(path.count, other.count)
+                if Array(path.prefix(shared)) == Array(other.prefix(shared)) {
+                    throw QueryError(.conflictingUpdateOperators, "Updating the path '\(other.joined(separator: "."))' would create a conflict at '\(path.prefix(shared).joined(separator: "."))'")
+                }
+            }
+        }
+    }
+
+    /// Whether this is an operator update (as opposed to a replacement).
+    public var isOperatorUpdate: Bool {
+        if case .operators = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import QueryEngine
+import Synchronization
+
+/// Handshake, diagnostics and session commands.
+enum AdminCommands {
+    static func register(into table: inout [String: CommandRouter.Handler]) {
+        table["hello"] = { context in hello(context, legacy: false) }
+        table["isMaster"] = { context in hello(context, legacy: true) }
+        table["ping"] = { _ in [:] }
+        table["buildInfo"] = { _ in buildInfo() }
+        table["serverStatus"] = { context in serverStatus(context) }
+        table["hostInfo"] = { _ in hostInfo() }
+        table["getParameter"] = { context in getParameter(context) }
+        table["getCmdLineOpts"] = { context in
+            ["argv": .array(CommandLine.arguments.map { .string($0) }), "parsed": .document(["net": .document(["bindIp": .string(context.server.configuration.host), "port": .int32(Int32(context.server.configuration.port))])])]
+        }
+        table["whatsmyuri"] = { context in ["you": .string(context.connection.remoteAddress)] }
+        table["connectionStatus"] = { _ in
+            ["authInfo": .document(["authenticatedUsers": .array([]), "authenticatedUserRoles": .array([])])]
+        }
+        table["listDatabases"] = { context in try await listDatabases(context) }
+        table["endSessions"] = { _ in [:] }
+        table["killSessions"] = { _ in [:] }
+        table["killAllSessions"] = { _ in [:] }
+        table["refreshSessions"] = { _ in [:] }
+        table["startSession"] = { context in
+            ["id": .document(["id": .binary(BSONBinary(subtype: 4, data: (0..<16).map { _ in UInt8.random(in: 0...255) }))]), "timeoutMinutes": .int32(30)]
+        }
+        table["getnonce"] = { _ in ["nonce": .string(String(format: "%016llx", UInt64.random(in: 0...UInt64.max)))] }
+        table["getLastError"] = { _ in ["n": .int32(0), "err": .null] }
+        table["getLog"] = { _ in ["totalLinesWritten": .int32(0), "log": .array([])] }
+        table["logout"] = { _ in [:] }
+        table["getFreeMonitoringStatus"] = { _ in ["state": .string("disabled")] }
+        table["features"] = { _ in [:] }
+        table["listCommands"] = { _ in
+            var commands = BSONDocument()
+            for name in CommandRouter.handlers.keys.sorted() { commands[name] = .document(["help": .string("")]) }
+            return ["commands": .document(commands)]
+        }
+    }
+
+    private static func hello(_ context: CommandContext, legacy: Bool) -> BSONDocument {
+        var reply = BSONDocument()
+        if legacy {
+            reply["ismaster"] = .bool(true)
+            if context.command["helloOk"]?.isTruthy == true { reply["helloOk"] = .bool(true) }
+        } else {
+            reply["isWritablePrimary"] = .bool(true)
+        }
+        // No setName and no topologyVersion: drivers then see a Standalone and use neither
+        // retryable-write transaction numbers nor streaming monitoring (wire-protocol.md §2).
+        reply["maxBsonObjectSize"] = .int32(Int32(ServerLimits.documentSizeBytesMax))
+        reply["maxMessageSizeBytes"] = .int32(Int32(ServerLimits.messageSizeBytesMax))
+        reply["maxWriteBatchSize"] = .int32(Int32(ServerLimits.writeBatchSizeMax))
+        reply["localTime"] = .datetime(context.nowMilliseconds)
+        reply["logicalSessionTimeoutMinutes"] = .int32(30)
+        reply["connectionId"] = .int32(Int32(truncatingIfNeeded: context.connection.id))
+        reply["minWireVersion"] = .int32(0)
+        reply["maxWireVersion"] = .int32(21)
+        reply["readOnly"] = .bool(false)
+        if context.command["saslSupportedMechs"] != nil {
+            reply["saslSupportedMechs"] = .array([])
+        }
+        return reply
+    }
+
+    private static func buildInfo() -> BSONDocument {
+        [
+            "version": .string(StratosVersion.mongoCompatible),
+            "gitVersion": .string("stratosdb-\(StratosVersion.current)"),
+            "versionArray": .array([.int32(7), .int32(0), .int32(0), .int32(0)]),
+            "stratosdbVersion": .string(StratosVersion.current),
+            "bits": .int32(64),
+            "debug": .bool(false),
+            "maxBsonObjectSize": .int32(Int32(ServerLimits.documentSizeBytesMax)),
+            "storageEngines": .array([.string("stratos-sqlite")]),
+            "javascriptEngine": .string("none"),
+            "modules": .array([]),
+            "openssl": .document(["running": .string("disabled")]),
+        ]
+    }
+
+    private static func serverStatus(_ context: CommandContext) -> BSONDocument {
+        let server = context.server
+        let now = context.nowMilliseconds
+        let counters = server.commandCounters.withLock { $0 }
+        var commands = BSONDocument()
+        for (name, total) in counters.sorted(by: { $0.key < $1.key }) {
+            commands[name] = .document(["total": .int64(total), "failed": .int64(0)])
+        }
+        let open = server.openConnections.load(ordering: .relaxed)
+        let opcounters: BSONDocument = [
+            "insert": .int64(counters["insert"] ?? 0), "query": .int64(counters["find"] ?? 0),
+            "update": .int64(counters["update"] ?? 0), "delete": .int64(counters["delete"] ?? 0),
+            "getmore": .int64(counters["getMore"] ?? 0),
+            "command": .int64(counters.values.reduce(0, +)),
+        ]
+        return [
+            "host": .string(ProcessInfo.processInfo.hostName),
+            "version": .string(StratosVersion.mongoCompatible),
+            "process": .string("stratosdb"),
+            "pid": .int64(Int64(ProcessInfo.processInfo.processIdentifier)),
+            "uptime": .double(Double(now - server.startedMilliseconds) / 1000),
+            "uptimeMillis": .int64(now - server.startedMilliseconds),
+            "uptimeEstimate": .int64((now - server.startedMilliseconds) / 1000),
+            "localTime": .datetime(now),
+            "connections": .document([
+                "current": .int32(Int32(open)), "available": .int32(Int32(ServerLimits.connectionsMax - open)),
+                "totalCreated": .int64(server.connectionCounter.load(ordering: .relaxed)),
+            ]),
+            "opcounters": .document(opcounters),
+            "metrics": .document([
+                "commands": .document(commands),
+                "cursor": .document(["open": .document(["total": .int64(Int64(server.cursors.openCount))])]),
+            ]),
+            "mem": .document(["bits": .int32(64), "resident": .int32(Int32(ProcessMemory.residentMegabytes()))]),
+            "storageEngine": .document(["name": .string("stratos-sqlite")]),
+        ]
+    }
+
+    private static func hostInfo() -> BSONDocument {
+        let info = ProcessInfo.processInfo
+        return [
+            "system": .document([
+                "hostname": .string(info.hostName), "cpuArch": .string("x86_64"),
+                "numCores": .int32(Int32(info.processorCount)),
+                "memSizeMB": .int64(Int64(info.physicalMemory / 1_048_576)),
+            ]),
+            "os": .document(["type": .string("Linux"), "name": .string(info.operatingSystemVersionString)]),
+            "extra": .document([:]),
+        ]
+    }
+
+    private static func getParameter(_ context: CommandContext) -> BSONDocument {
+        let known: BSONDocument = [
+            "featureCompatibilityVersion": .document(["version": .string("7.0")]),
+            "maxBsonObjectSize": .int32(Int32(ServerLimits.documentSizeBytesMax)),
+            "cursorTimeoutMillis": .int64(ServerLimits.cursorIdleTimeoutSeconds * 1000),
+            "authenticationMechanisms": .array([]),
+        ]
+        if case .string("*") = context.firstValue { return known }
+        var reply = BSONDocument()
+        for element in context.command.elements.dropFirst() where known[element.key] != nil {
+            reply[element.key] = known[element.key]
+        }
+        return reply
+    }
+
+    private static func listDatabases(_ context: CommandContext) async throws(QueryError) -> BSONDocument {
+        let nameOnly = context.command["nameOnly"]?.isTruthy ?? false
+        let filter = try context.document("filter").map { document throws(QueryError) in try Filter(document) }
+        var databases: [BSONValue] = []
+        var total: Int64 = 0
+        for name in context.server.storage.databaseNames() {
+            let size = context.server.storage.sizeOnDisk(name)
+            total += size
+            let entry: BSONDocument = nameOnly
+                ? ["name": .string(name)] : ["name": .string(name), "sizeOnDisk": .int64(size), "empty": .bool(size == 0)]
+            if let filter, !filter.matches(entry) { continue }
+            databases.append(.document(entry))
+        }
+        var reply: BSONDocument = ["databases": .array(databases)]
+        if !nameOnly { reply["totalSize"] = .int64(total) }
+        return reply
+    }
+}
+
+/// Reads the process's resident memory from /proc.
+enum ProcessMemory {
+    static func residentMegabytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.split(separator: " ").compactMap { Int($0) }
+            return (digits.first ?? 0) / 1024
+        }
+        return 0
+    }
+}

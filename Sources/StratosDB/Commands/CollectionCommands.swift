@@ -1,0 +1,220 @@
+import QueryEngine
+
+/// Catalog commands: collections, indexes, statistics.
+enum CollectionCommands {
+    static func register(into table: inout [String: CommandRouter.Handler]) {
+        table["listCollections"] = listCollections
+        table["create"] = create
+        table["drop"] = drop
+        table["dropDatabase"] = dropDatabase
+        table["renameCollection"] = renameCollection
+        table["collStats"] = collStats
+        table["dbStats"] = dbStats
+        table["createIndexes"] = createIndexes
+        table["listIndexes"] = listIndexes
+        table["dropIndexes"] = dropIndexes
+        table["deleteIndexes"] = dropIndexes
+    }
+
+    static func listCollections(_ context: CommandContext) async throws -> BSONDocument {
+        let filter = try context.document("filter").map { document throws(QueryError) in try Filter(document) }
+        let nameOnly = context.command["nameOnly"]?.isTruthy ?? false
+        var entries: [BSONDocument] = []
+        if let executor = try context.executor(create: false) {
+            let descriptors = try await executor.read { store throws(QueryError) in store.collectionDescriptors }
+            for descriptor in descriptors {
+                var entry: BSONDocument = ["name": .string(descriptor.name), "type": .string("collection")]
+                if !nameOnly {
+                    entry["options"] = .document(descriptor.options)
+                    entry["info"] = .document(["readOnly": .bool(false), "uuid": .binary(BSONBinary(subtype: 4, data: descriptor.uuid))])
+                    entry["idIndex"] = .document(DatabaseStore.idIndexSpecification)
+                }
+                if let filter, !filter.matches(entry) { continue }
+                entries.append(entry)
+            }
+        }
+        return try await ReadCommands.cursorReply(context, namespace: "\(context.database).$cmd.listCollections", documents: entries)
+    }
+
+    static func create(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        var options = BSONDocument()
+        for element in context.command.elements.dropFirst()
+        where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
+            options[element.key] = element.value
+        }
+        guard let executor = try context.executor(create: true) else { return [:] }
+        let finalOptions = options
+        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            try store.createCollection(name, options: finalOptions)
+        }
+        return [:]
+    }
+
+    static func drop(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        guard let executor = try context.executor(create: false) else {
+            throw QueryError(.namespaceNotFound, "ns not found")
+        }
+        let indexCount = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> Int? in
+            let count = store.collection(name).map { $0.indexes.count + 1 }
+            try store.dropCollection(name)
+            return count
+        }
+        guard let indexCount else { throw QueryError(.namespaceNotFound, "ns not found") }
+        context.server.cursors.killAll(database: context.database, namespace: "\(context.database).\(name)")
+        return ["nIndexesWas": .int32(Int32(indexCount)), "ns": .string("\(context.database).\(name)")]
+    }
+
+    static func dropDatabase(_ context: CommandContext) async throws -> BSONDocument {
+        context.server.cursors.killAll(database: context.database)
+        try context.server.storage.dropDatabase(context.database)
+        return ["dropped": .string(context.database)]
+    }
+
+    static func renameCollection(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .string(let source) = context.firstValue, case .string(let target)? = context.command["to"] else {
+            throw QueryError(.typeMismatch, "renameCollection requires 'renameCollection' and 'to' namespaces")
+        }
+        let sourceParts = source.split(separator: ".", maxSplits: 1).map(String.init)
+        let targetParts = target.split(separator: ".", maxSplits: 1).map(String.init)
+        guard sourceParts.count == 2, targetParts.count == 2 else {
+            throw QueryError(.invalidNamespace, "Invalid namespace specified")
+        }
+        guard sourceParts[0] == targetParts[0] else {
+            throw QueryError(.illegalOperation, "renaming a collection across databases is not supported by StratosDB")
+        }
+        guard let executor = try context.server.storage.executor(sourceParts[0], create: false) else {
+            throw QueryError(.namespaceNotFound, "Source collection \(source) does not exist")
+        }
+        let dropTarget = context.command["dropTarget"]?.isTruthy ?? false
+        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            try store.renameCollection(sourceParts[1], to: targetParts[1], dropTarget: dropTarget)
+        }
+        context.server.cursors.killAll(database: sourceParts[0], namespace: source)
+        return [:]
+    }
+
+    static func collStats(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        let namespace = "\(context.database).\(name)"
+        guard let executor = try context.executor(create: false) else {
+            throw QueryError(.namespaceNotFound, "Collection [\(namespace)] not found.")
+        }
+        let stats = try await executor.read { store throws(QueryError) -> (Int, Int, [String])? in
+            guard let descriptor = store.collection(name) else { return nil }
+            return (try store.count(name), try store.dataSize(name), ["_id_"] + descriptor.indexes.map(\.name))
+        }
+        guard let (count, size, indexNames) = stats else {
+            throw QueryError(.namespaceNotFound, "Collection [\(namespace)] not found.")
+        }
+        var indexSizes = BSONDocument()
+        for index in indexNames { indexSizes[index] = .int32(0) }
+        return [
+            "ns": .string(namespace), "count": .int32(Int32(clamping: count)), "size": .int64(Int64(size)),
+            "avgObjSize": .int32(Int32(clamping: count == 0 ? 0 : size / count)), "storageSize": .int64(Int64(size)),
+            "nindexes": .int32(Int32(indexNames.count)), "totalIndexSize": .int32(0), "indexSizes": .document(indexSizes),
+            "capped": .bool(false),
+        ]
+    }
+
+    static func dbStats(_ context: CommandContext) async throws -> BSONDocument {
+        var collections = 0
+        var objects = 0
+        var dataSize = 0
+        var indexes = 0
+        if let executor = try context.executor(create: false) {
+            (collections, objects, dataSize, indexes) = try await executor.read { store throws(QueryError) in
+                var totals = (0, 0, 0, 0)
+                for descriptor in store.collectionDescriptors {
+                    totals.0 += 1
+                    totals.1 += try store.count(descriptor.name)
+                    totals.2 += try store.dataSize(descriptor.name)
+                    totals.3 += descriptor.indexes.count + 1
+                }
+                return totals
+            }
+        }
+        return [
+            "db": .string(context.database), "collections": .int32(Int32(collections)), "views": .int32(0),
+            "objects": .int64(Int64(objects)), "avgObjSize": .double(objects == 0 ? 0 : Double(dataSize) / Double(objects)),
+            "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(context.server.storage.sizeOnDisk(context.database))),
+            "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(context.server.storage.sizeOnDisk(context.database))),
+            "scaleFactor": .int32(1),
+        ]
+    }
+
+    static func createIndexes(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        guard case .array(let specifications)? = context.command["indexes"], !specifications.isEmpty else {
+            throw QueryError(.failedToParse, "Must specify at least one index to create")
+        }
+        var parsed: [BSONDocument] = []
+        for specification in specifications {
+            guard case .document(let document) = specification else {
+                throw QueryError(.typeMismatch, "The 'indexes' field must be an array of index specifications")
+            }
+            parsed.append(document)
+        }
+        guard let executor = try context.executor(create: true) else { return [:] }
+        let specs = parsed
+        let (before, after, created) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, Int, Bool) in
+            let existed = store.collection(name) != nil
+            let before = existed ? (store.collection(name)?.indexes.count ?? 0) + 1 : 0
+            for spec in specs { try store.createIndex(spec, on: name) }
+            if store.collection(name) == nil { try store.createCollection(name) }
+            return (max(before, 1), (store.collection(name)?.indexes.count ?? 0) + 1, !existed)
+        }
+        var reply: BSONDocument = [
+            "numIndexesBefore": .int32(Int32(before)), "numIndexesAfter": .int32(Int32(after)),
+            "createdCollectionAutomatically": .bool(created),
+        ]
+        if before == after { reply["note"] = .string("all indexes already exist") }
+        return reply
+    }
+
+    static func listIndexes(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        let namespace = "\(context.database).\(name)"
+        guard let executor = try context.executor(create: false) else {
+            throw QueryError(.namespaceNotFound, "ns does not exist: \(namespace)")
+        }
+        let specifications = try await executor.read { store throws(QueryError) -> [BSONDocument]? in
+            guard let descriptor = store.collection(name) else { return nil }
+            return [DatabaseStore.idIndexSpecification] + descriptor.indexes.map(\.specification)
+        }
+        guard let specifications else { throw QueryError(.namespaceNotFound, "ns does not exist: \(namespace)") }
+        return try await ReadCommands.cursorReply(context, namespace: namespace, documents: specifications)
+    }
+
+    static func dropIndexes(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName()
+        guard let executor = try context.executor(create: false) else {
+            throw QueryError(.namespaceNotFound, "ns not found \(context.database).\(name)")
+        }
+        let target = context.command["index"] ?? .null
+        let count = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> Int in
+            guard let descriptor = store.collection(name) else {
+                throw QueryError(.namespaceNotFound, "ns not found \(store.name).\(name)")
+            }
+            let count = descriptor.indexes.count + 1
+            switch target {
+            case .string("*"):
+                for index in descriptor.indexes { try store.dropIndex(named: index.name, on: name) }
+            case .string(let indexName):
+                try store.dropIndex(named: indexName, on: name)
+            case .array(let names):
+                for case .string(let indexName) in names { try store.dropIndex(named: indexName, on: name) }
+            case .document(let keyPattern):
+                guard let indexName = store.indexName(forKeyPattern: keyPattern, on: name) else {
+                    throw QueryError(.indexNotFound, "can't find index with key: \(keyPattern.keys)")
+                }
+                try store.dropIndex(named: indexName, on: name)
+            default:
+                throw QueryError(.typeMismatch, "dropIndexes requires 'index' to be a name, key pattern, array or '*'")
+            }
+            return count
+        }
+        return ["nIndexesWas": .int32(Int32(count))]
+    }
+}

@@ -1,0 +1,319 @@
+import QueryEngine
+
+// Safe: a FindQuery is only ever driven on its database's executor thread, and a cursor holding
+// one is checked out by a single getMore at a time (CursorRegistry).
+extension FindQuery: @unchecked Sendable {}
+
+/// find, getMore, killCursors, count, distinct, aggregate and explain.
+enum ReadCommands {
+    static func register(into table: inout [String: CommandRouter.Handler]) {
+        table["find"] = find
+        table["getMore"] = getMore
+        table["killCursors"] = killCursors
+        table["count"] = count
+        table["distinct"] = distinct
+        table["aggregate"] = aggregate
+        table["explain"] = explain
+    }
+
+    struct FindArguments {
+        var filter = Filter.alwaysTrue
+        var filterDocument = BSONDocument()
+        var sort: SortSpecification?
+        var projection: Projection?
+        var skip = 0
+        var limit: Int?
+        var batchSize: Int?
+        var singleBatch = false
+
+        init(_ context: CommandContext) throws(QueryError) {
+            if let filter = try context.document("filter") {
+                filterDocument = filter
+                self.filter = try Filter(filter)
+            }
+            if let sort = try context.document("sort"), !sort.isEmpty { self.sort = try SortSpecification(sort) }
+            if let projection = try context.document("projection"), !projection.isEmpty {
+                self.projection = try Projection(projection)
+            }
+            if let skip = try context.integer("skip") {
+                guard skip >= 0 else { throw QueryError(.location(51024), "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
+                self.skip = Int(clamping: skip)
+            }
+            if let limit = try context.integer("limit") {
+                if limit < 0 {
+                    singleBatch = true
+                    self.limit = Int(clamping: -limit)
+                } else if limit > 0 {
+                    self.limit = Int(clamping: limit)
+                }
+            }
+            if let batchSize = try context.integer("batchSize") {
+                guard batchSize >= 0 else { throw QueryError(.location(51024), "BSON field 'batchSize' value must be >= 0, actual value '\(batchSize)'") }
+                self.batchSize = Int(clamping: batchSize)
+            }
+            singleBatch = singleBatch || (context.command["singleBatch"]?.isTruthy ?? false)
+        }
+    }
+
+    static func find(_ context: CommandContext) async throws -> BSONDocument {
+        let collection = try context.collectionName()
+        let arguments = try FindArguments(context)
+        let namespace = "\(context.database).\(collection)"
+        guard let executor = try context.executor(create: false) else {
+            return cursorDocument(id: 0, namespace: namespace, batch: [], first: true)
+        }
+        let countMax = min(arguments.batchSize ?? ServerLimits.firstBatchCountDefault, arguments.limit ?? Int.max)
+        let (query, batch) = try await executor.read { store throws(QueryError) -> (FindQuery, [BSONDocument]) in
+            let query = FindQuery(
+                collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
+                projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
+            let batch = try query.nextBatch(store, countMax: countMax == 0 ? Int.max : countMax, bytesMax: ServerLimits.batchBytesMax)
+            return (query, batch)
+        }
+        var cursorId: Int64 = 0
+        if !query.isExhausted && !arguments.singleBatch {
+            cursorId = try context.server.cursors.register(
+                namespace: namespace, database: context.database, source: .find(query), nowSeconds: context.nowMilliseconds / 1000)
+        }
+        return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
+    }
+
+    static func cursorDocument(id: Int64, namespace: String, batch: [BSONDocument], first: Bool) -> BSONDocument {
+        [
+            "cursor": .document([
+                first ? "firstBatch" : "nextBatch": .array(batch.map { .document($0) }), "id": .int64(id),
+                "ns": .string(namespace),
+            ])
+        ]
+    }
+
+    /// A reply for results computed in full (aggregate, listCollections, listIndexes): the first
+    /// batch now, the rest through getMore.
+    static func cursorReply(_ context: CommandContext, namespace: String, documents: [BSONDocument]) async throws(QueryError) -> BSONDocument {
+        var batchSize = ServerLimits.firstBatchCountDefault
+        if case .document(let cursor)? = context.command["cursor"], let size = cursor["batchSize"]?.int64Value {
+            guard size >= 0 else { throw QueryError(.location(51024), "BSON field 'batchSize' value must be >= 0") }
+            batchSize = Int(clamping: size)
+        }
+        let (batch, consumed) = takeBatch(documents, from: 0, countMax: batchSize)
+        var id: Int64 = 0
+        if consumed < documents.count {
+            id = try context.server.cursors.register(
+                namespace: namespace, database: context.database, source: .buffered(documents, offset: consumed),
+                nowSeconds: context.nowMilliseconds / 1000)
+        }
+        return cursorDocument(id: id, namespace: namespace, batch: batch, first: true)
+    }
+
+    private static func takeBatch(_ documents: [BSONDocument], from offset: Int, countMax: Int) -> ([BSONDocument], Int) {
+        var batch: [BSONDocument] = []
+        var bytes = 0
+        var index = offset
+        let limit = countMax == 0 ? Int.max : countMax
+        while index < documents.count, batch.count < limit {
+            let size = documents[index].encodedSize
+            if !batch.isEmpty && bytes + size > ServerLimits.batchBytesMax { break }
+            bytes += size
+            batch.append(documents[index])
+            index += 1
+        }
+        return (batch, index)
+    }
+
+    static func getMore(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .int64(let id) = context.firstValue else {
+            throw QueryError(.typeMismatch, "Field 'getMore' must be of type long in: { getMore: ... }")
+        }
+        guard case .string(let collection)? = context.command["collection"] else {
+            throw QueryError(.typeMismatch, "BSON field 'getMore.collection' is missing but a required field")
+        }
+        let namespace = "\(context.database).\(collection)"
+        let countMax = Int(clamping: try context.integer("batchSize") ?? 0)
+        let cursor = try context.server.cursors.checkOut(id, namespace: namespace)
+        let now = context.nowMilliseconds / 1000
+        do {
+            switch cursor.source {
+            case .buffered(let documents, let offset):
+                let (batch, consumed) = takeBatch(documents, from: offset, countMax: countMax)
+                cursor.source = .buffered(documents, offset: consumed)
+                let exhausted = consumed >= documents.count
+                context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
+                return cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false)
+            case .find(let query):
+                guard let executor = try context.server.storage.executor(cursor.database, create: false) else {
+                    context.server.cursors.checkIn(cursor, exhausted: true, nowSeconds: now)
+                    throw QueryError(.cursorNotFound, "cursor id \(id) not found")
+                }
+                let batch = try await executor.read { store throws(QueryError) in
+                    try query.nextBatch(store, countMax: countMax == 0 ? Int.max : countMax, bytesMax: ServerLimits.batchBytesMax)
+                }
+                let exhausted = query.isExhausted
+                context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
+                return cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false)
+            }
+        } catch {
+            context.server.cursors.checkIn(cursor, exhausted: true, nowSeconds: now)
+            throw error
+        }
+    }
+
+    static func killCursors(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .array(let items)? = context.command["cursors"] else {
+            throw QueryError(.failedToParse, "BSON field 'killCursors.cursors' is missing but a required field")
+        }
+        let ids = items.compactMap { $0.int64Value }
+        let (killed, notFound) = context.server.cursors.kill(ids)
+        return [
+            "cursorsKilled": .array(killed.map { .int64($0) }), "cursorsNotFound": .array(notFound.map { .int64($0) }),
+            "cursorsAlive": .array([]), "cursorsUnknown": .array([]),
+        ]
+    }
+
+    static func count(_ context: CommandContext) async throws -> BSONDocument {
+        let collection = try context.collectionName()
+        let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
+        let skip = max(0, Int(clamping: try context.integer("skip") ?? 0))
+        let limit = try context.integer("limit").map { Int(clamping: abs($0)) }
+        guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
+        let total = try await executor.read { store throws(QueryError) in
+            try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit)
+        }
+        return ["n": total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))]
+    }
+
+    static func distinct(_ context: CommandContext) async throws -> BSONDocument {
+        let collection = try context.collectionName()
+        guard case .string(let key)? = context.command["key"] else {
+            throw QueryError(.typeMismatch, "BSON field 'distinct.key' is missing but a required field")
+        }
+        let path = try FieldPath(key)
+        let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
+        guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
+        let values = try await executor.read { store throws(QueryError) -> [BSONValue] in
+            var seen = Set<[UInt8]>()
+            var values: [BSONValue] = []
+            for match in try store.matches(in: collection, filter: filter) {
+                let found = IndexKeyValues.distinctValues(path, in: match.document)
+                for value in found where seen.insert(IndexKey.encode(value)).inserted { values.append(value) }
+            }
+            return values.sorted { BSONComparison.compare($0, $1) < 0 }
+        }
+        return ["values": .array(values)]
+    }
+
+    static func aggregate(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .string(let collection) = context.firstValue else {
+            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) is not supported by StratosDB")
+        }
+        try NamespaceRules.validateCollection(collection)
+        guard case .array(let stages)? = context.command["pipeline"] else {
+            throw QueryError(.failedToParse, "'pipeline' option must be specified as an array")
+        }
+        if context.command["explain"]?.isTruthy == true {
+            return try await explainAggregate(context, collection: collection, stages: stages)
+        }
+        guard context.command["cursor"] != nil else {
+            throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+        }
+        let pipeline = try Pipeline(stages)
+        let namespace = "\(context.database).\(collection)"
+        let now = context.nowMilliseconds
+        var documents: [BSONDocument] = []
+        if let executor = try context.executor(create: false) {
+            documents = try await executor.read { store throws(QueryError) in
+                try pipeline.run(store, collection: collection, nowMilliseconds: now)
+            }
+        }
+        return try await cursorReply(context, namespace: namespace, documents: documents)
+    }
+
+    static func explain(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .document(let inner) = context.firstValue, let innerName = inner.firstKey else {
+            throw QueryError(.failedToParse, "explain command requires a nested object")
+        }
+        let innerContext = CommandContext(command: inner, database: inner["$db"]?.stringValue ?? context.database, connection: context.connection, server: context.server)
+        let collection = try innerContext.collectionName()
+        var filterDocument = BSONDocument()
+        var sort: SortSpecification?
+        switch innerName {
+        case "find":
+            filterDocument = try innerContext.document("filter") ?? BSONDocument()
+            if let sortDocument = try innerContext.document("sort"), !sortDocument.isEmpty { sort = try SortSpecification(sortDocument) }
+        case "count":
+            filterDocument = try innerContext.document("query") ?? BSONDocument()
+        case "aggregate":
+            guard case .array(let stages)? = inner["pipeline"] else { throw QueryError(.failedToParse, "'pipeline' option must be specified as an array") }
+            return try await explainAggregate(innerContext, collection: collection, stages: stages)
+        case "distinct":
+            filterDocument = try innerContext.document("query") ?? BSONDocument()
+        case "update", "delete":
+            let key = innerName == "update" ? "updates" : "deletes"
+            if case .array(let statements)? = inner[key], case .document(let first)? = statements.first, case .document(let query)? = first["q"] {
+                filterDocument = query
+            }
+        case "findAndModify", "findandmodify":
+            filterDocument = try innerContext.document("query") ?? BSONDocument()
+        default:
+            throw QueryError(.illegalOperation, "Explain for \(innerName) is not supported")
+        }
+        return try await explainDocument(context, collection: collection, filterDocument: filterDocument, sort: sort)
+    }
+
+    private static func explainAggregate(_ context: CommandContext, collection: String, stages: [BSONValue]) async throws(QueryError) -> BSONDocument {
+        var filterDocument = BSONDocument()
+        if case .document(let first)? = stages.first, case .document(let match)? = first["$match"] { filterDocument = match }
+        _ = try Pipeline(stages)
+        return try await explainDocument(context, collection: collection, filterDocument: filterDocument, sort: nil)
+    }
+
+    private static func explainDocument(
+        _ context: CommandContext, collection: String, filterDocument: BSONDocument, sort: SortSpecification?
+    ) async throws(QueryError) -> BSONDocument {
+        let filter = try Filter(filterDocument)
+        let namespace = "\(context.database).\(collection)"
+        let verbosity = context.command["verbosity"]?.stringValue ?? "allPlansExecution"
+        let executor = try context.executor(create: false)
+        let (plan, examined, returned) = try await (executor?.read { store throws(QueryError) -> (BSONDocument, Int, Int) in
+            let query = FindQuery(collection: store.collection(collection), filter: filter, sort: sort, projection: nil, skip: 0, limit: nil)
+            var returned = 0
+            var examined = 0
+            if verbosity != "queryPlanner" {
+                while !query.isExhausted {
+                    let batch = try query.nextBatch(store, countMax: 10_000, bytesMax: Int.max)
+                    returned += batch.count
+                    if batch.isEmpty { break }
+                }
+                examined = query.documentsExamined
+            }
+            return (query.plan.explainDocument(sortStage: sort != nil, filter: filterDocument), examined, returned)
+        } ?? (FindQuery(collection: nil, filter: filter, sort: nil, projection: nil, skip: 0, limit: nil).plan.explainDocument(sortStage: false, filter: filterDocument), 0, 0))
+        var reply: BSONDocument = [
+            "explainVersion": .string("1"),
+            "queryPlanner": .document([
+                "namespace": .string(namespace), "parsedQuery": .document(filterDocument), "winningPlan": .document(plan),
+                "rejectedPlans": .array([]),
+            ]),
+        ]
+        if verbosity != "queryPlanner" {
+            reply["executionStats"] = .document([
+                "executionSuccess": .bool(true), "nReturned": .int32(Int32(clamping: returned)),
+                "totalDocsExamined": .int32(Int32(clamping: examined)),
+            ])
+        }
+        reply["serverInfo"] = .document(["host": .string("stratosdb"), "version": .string(StratosVersion.mongoCompatible)])
+        return reply
+    }
+}
+
+/// Values of a path as `distinct` sees them: array values are unwound one level.
+enum IndexKeyValues {
+    static func distinctValues(_ path: FieldPath, in document: BSONDocument) -> [BSONValue] {
+        var values: [BSONValue] = []
+        for candidate in path.candidates(in: document) {
+            guard let value = candidate.value else { continue }
+            if case .array = value, !candidate.isArrayElement { continue }
+            values.append(value)
+        }
+        return values
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import QueryEngine
+import StratosCore
+import Synchronization
+
+/// Settings of a running node.
+public struct ServerConfiguration: Sendable {
+    /// Where data lives.
+    public var dataDirectory: String
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on (0 picks a free one).
+    public var port: Int
+    /// Whether every write is synced before it is acknowledged (`--sync full`).
+    public var syncFull: Bool
+
+    /// Creates a configuration.
+    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.syncFull = syncFull
+    }
+}
+
+/// State shared by every connection of a node.
+final class ServerState: Sendable {
+    let configuration: ServerConfiguration
+    let storage: StorageEngine
+    let cursors = CursorRegistry()
+    let clock: any WallClock
+    let logger: Logger
+    let startedMilliseconds: Int64
+    let connectionCounter = Atomic<Int64>(0)
+    let openConnections = Atomic<Int>(0)
+    let commandCounters = Mutex<[String: Int64]>([:])
+
+    init(configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws {
+        self.configuration = configuration
+        self.storage = try StorageEngine(dataDirectory: configuration.dataDirectory)
+        self.clock = clock
+        self.logger = logger
+        self.startedMilliseconds = clock.nowMilliseconds()
+    }
+
+    func count(_ command: String) {
+        commandCounters.withLock { $0[command, default: 0] += 1 }
+    }
+}

@@ -1,0 +1,108 @@
+import QueryEngine
+import Synchronization
+
+/// An open server-side cursor.
+final class ServerCursor: @unchecked Sendable {
+    // Safe: a cursor is used by one getMore at a time (the registry checks it out), and its
+    // `FindQuery` only ever runs on its database's executor thread.
+    enum Source {
+        case find(FindQuery)
+        case buffered([BSONDocument], offset: Int)
+    }
+
+    let id: Int64
+    let namespace: String
+    let database: String
+    var source: Source
+    var lastUsedSeconds: Int64
+
+    init(id: Int64, namespace: String, database: String, source: Source, nowSeconds: Int64) {
+        self.id = id
+        self.namespace = namespace
+        self.database = database
+        self.source = source
+        self.lastUsedSeconds = nowSeconds
+    }
+}
+
+/// Open cursors, bounded in number and reaped when idle.
+final class CursorRegistry: Sendable {
+    private struct State {
+        var cursors: [Int64: ServerCursor] = [:]
+        var inUse: Set<Int64> = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers a cursor and returns its id.
+    func register(namespace: String, database: String, source: ServerCursor.Source, nowSeconds: Int64) throws(QueryError) -> Int64 {
+        let result: Result<Int64, QueryError> = state.withLock { state in
+            guard state.cursors.count < ServerLimits.cursorsMax else {
+                return .failure(QueryError(.location(2_000_010), "too many open cursors (limit \(ServerLimits.cursorsMax)); close cursors you no longer need"))
+            }
+            var id: Int64
+            repeat { id = Int64.random(in: 1...Int64.max) } while state.cursors[id] != nil
+            state.cursors[id] = ServerCursor(id: id, namespace: namespace, database: database, source: source, nowSeconds: nowSeconds)
+            return .success(id)
+        }
+        return try result.get()
+    }
+
+    /// Takes a cursor for a getMore; it is unavailable to others until `checkIn`.
+    func checkOut(_ id: Int64, namespace: String) throws(QueryError) -> ServerCursor {
+        let result: Result<ServerCursor, QueryError> = state.withLock { state in
+            guard let cursor = state.cursors[id], !state.inUse.contains(id) else {
+                return .failure(QueryError(.cursorNotFound, "cursor id \(id) not found"))
+            }
+            guard cursor.namespace == namespace else {
+                return .failure(QueryError(.location(13), "Requested getMore on namespace '\(namespace)', but cursor belongs to a different namespace \(cursor.namespace)"))
+            }
+            state.inUse.insert(id)
+            return .success(cursor)
+        }
+        return try result.get()
+    }
+
+    /// Returns a cursor after a getMore; an exhausted cursor is removed.
+    func checkIn(_ cursor: ServerCursor, exhausted: Bool, nowSeconds: Int64) {
+        state.withLock { state in
+            state.inUse.remove(cursor.id)
+            cursor.lastUsedSeconds = nowSeconds
+            if exhausted { state.cursors[cursor.id] = nil }
+        }
+    }
+
+    /// Kills cursors; returns (killed, notFound).
+    func kill(_ ids: [Int64]) -> (killed: [Int64], notFound: [Int64]) {
+        state.withLock { state in
+            var killed: [Int64] = []
+            var notFound: [Int64] = []
+            for id in ids {
+                if state.cursors.removeValue(forKey: id) != nil { killed.append(id) } else { notFound.append(id) }
+                state.inUse.remove(id)
+            }
+            return (killed, notFound)
+        }
+    }
+
+    /// Closes cursors of a database (dropDatabase) or namespace (drop).
+    func killAll(database: String, namespace: String? = nil) {
+        state.withLock { state in
+            state.cursors = state.cursors.filter { _, cursor in
+                !(cursor.database == database && (namespace == nil || cursor.namespace == namespace))
+            }
+        }
+    }
+
+    /// Removes cursors idle for longer than the timeout.
+    func reap(nowSeconds: Int64) {
+        state.withLock { state in
+            state.cursors = state.cursors.filter { id, cursor in
+                state.inUse.contains(id) || nowSeconds - cursor.lastUsedSeconds < ServerLimits.cursorIdleTimeoutSeconds
+            }
+        }
+    }
+
+    /// The number of open cursors.
+    var openCount: Int { state.withLock { $0.cursors.count } }
+}

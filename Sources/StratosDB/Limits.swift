@@ -1,0 +1,26 @@
+import QueryEngine
+
+/// Every bound the server enforces, with the reason for it (ARCHITECTURE.md §10).
+public enum ServerLimits {
+    /// Largest wire message accepted: MongoDB's `maxMessageSizeBytes` (48,000,000), which drivers
+    /// read from `hello` and respect when batching. Larger frames close the connection.
+    public static let messageSizeBytesMax = 48_000_000
+    /// Largest document: 16 MiB (`maxBsonObjectSize`).
+    public static let documentSizeBytesMax = QueryEngineLimits.documentSizeBytesMax
+    /// Most writes in one command (`maxWriteBatchSize`); drivers split larger batches.
+    public static let writeBatchSizeMax = 100_000
+    /// Open connections; beyond this new connections are closed at once so one noisy client
+    /// cannot exhaust file descriptors and memory for everyone else.
+    public static let connectionsMax = 1_000
+    /// Open cursors per server; each may hold a sorted result in memory.
+    public static let cursorsMax = 10_000
+    /// Idle time after which a cursor is closed, as MongoDB's `cursorTimeoutMillis` (10 minutes).
+    public static let cursorIdleTimeoutSeconds: Int64 = 600
+    /// Documents in a first batch when the client does not say (MongoDB's default of 101).
+    public static let firstBatchCountDefault = 101
+    /// Bytes in one reply batch: replies must stay under the 16 MiB document limit with room for
+    /// the envelope.
+    public static let batchBytesMax = 16 * 1024 * 1024 - 16 * 1024
+    /// Open databases (each holds a SQLite connection and a thread).
+    public static let openDatabasesMax = 2_000
+}

@@ -1,0 +1,125 @@
+import Logging
+import NIOCore
+import NIOPosix
+import QueryEngine
+import ServiceLifecycle
+import StratosCore
+import Synchronization
+
+/// The MongoDB wire-protocol server of one node: accepts connections, decodes requests, runs
+/// commands and writes replies. One connection's requests run in order; connections run
+/// concurrently; a broken or hostile connection is closed without affecting the others.
+public final class WireServer: Service, Sendable {
+    private let state: ServerState
+    private let group: MultiThreadedEventLoopGroup
+    private let boundPort = Mutex<Int?>(nil)
+    private let onReady: @Sendable (Int) -> Void
+
+    /// Creates a server; `onReady` receives the bound port once listening.
+    public init(configuration: ServerConfiguration, logger: Logger, onReady: @escaping @Sendable (Int) -> Void = { _ in }) throws {
+        state = try ServerState(configuration: configuration, clock: SystemWallClock(), logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.onReady = onReady
+    }
+
+    /// The bound port, once listening.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    public func run() async throws {
+        let configuration = state.configuration
+        let serverChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFrameDecoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = serverChannel.channel.localAddress?.port ?? configuration.port
+        boundPort.withLock { $0 = port }
+        state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
+        onReady(port)
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask { await self.reapCursors() }
+                try await serverChannel.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        let open = state.openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+                        guard open <= ServerLimits.connectionsMax else {
+                            state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                            state.logger.warning("connection refused: too many connections")
+                            try? await connection.channel.close()
+                            continue
+                        }
+                        tasks.addTask {
+                            await self.serve(connection)
+                            self.state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                        }
+                    }
+                }
+                tasks.cancelAll()
+            }
+        } onGracefulShutdown: {
+            serverChannel.channel.close(promise: nil)
+        }
+        state.storage.shutdown()
+        try await group.shutdownGracefully()
+        state.logger.info("stopped")
+    }
+
+    private func reapCursors() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(30))
+            state.cursors.reap(nowSeconds: state.clock.nowMilliseconds() / 1000)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let id = state.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        let remote = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
+        let info = ConnectionInfo(id: id, remoteAddress: remote)
+        let allocator = connection.channel.allocator
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var responseId: Int32 = 1
+                for try await frame in inbound {
+                    responseId &+= 1
+                    if let reply = await handle(frame, connection: info, responseId: responseId, allocator: allocator) {
+                        try await outbound.write(reply)
+                    }
+                }
+            }
+        } catch {
+            // Framing errors and resets end only this connection.
+            state.logger.debug("connection closed", metadata: ["stratos_connection": "\(id)", "stratos_reason": "\(type(of: error))"])
+        }
+    }
+
+    private func handle(_ frame: ByteBuffer, connection: ConnectionInfo, responseId: Int32, allocator: ByteBufferAllocator) async -> ByteBuffer? {
+        switch WireCodec.decode(frame) {
+        case .failure(let failure):
+            let reply = CommandRouter.errorReply(failure.error)
+            return failure.isLegacyQuery
+                ? WireCodec.encodeLegacyReply(reply, responseTo: failure.requestId, requestId: responseId, allocator: allocator)
+                : WireCodec.encodeMessageReply(reply, responseTo: failure.requestId, requestId: responseId, allocator: allocator)
+        case .success(let request):
+            switch request.kind {
+            case .message(let command, let moreToCome):
+                guard case .string(let database)? = command["$db"] else {
+                    let reply = CommandRouter.errorReply(QueryError(.location(40571), "OP_MSG requests require a $db argument"))
+                    return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
+                }
+                let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)
+                if moreToCome { return nil }
+                return WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
+            case .query(let database, let command):
+                let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)
+                return WireCodec.encodeLegacyReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import QueryEngine
+
+/// The serial executor that owns one database's SQLite connection.
+///
+/// SQLite allows one writer, so writes from every connection queue here and are
+/// **group-committed**: everything queued while the previous commit ran becomes one transaction,
+/// each operation in its own savepoint (a failing write undoes only itself). Replies go out only
+/// after the commit, so an acknowledged write is in the write-ahead log. A durable request
+/// (`j: true` or `--sync full`) syncs the log before anyone in its group is answered.
+final class DatabaseExecutor: @unchecked Sendable {
+    // Safe: `queue` and `state` are only touched under `condition`; `store` only on `thread`.
+    private struct Job {
+        let isWrite: Bool
+        let durable: Bool
+        /// Runs the operation and returns the completion to call after the group commits (with the
+        /// commit's error, if any).
+        let execute: (DatabaseStore) -> (QueryError?) -> Void
+    }
+
+    private enum State { case running, stopping, stopped }
+
+    let name: String
+    private let store: DatabaseStore
+    private let condition = NSCondition()
+    private var queue: [Job] = []
+    private var state = State.running
+    private var thread: Thread?
+
+    init(name: String, path: String) throws(QueryError) {
+        self.name = name
+        store = try DatabaseStore(name: name, path: path)
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "stratosdb-db"
+        thread.stackSize = 8 << 20  // Deeply nested (but valid) documents recurse in the codec.
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Runs a read-only operation.
+    func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        try await submit(isWrite: false, durable: false, body)
+    }
+
+    /// Runs a write inside the next group commit.
+    func write<T: Sendable>(durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        try await submit(isWrite: true, durable: durable, body)
+    }
+
+    private func submit<T: Sendable>(
+        isWrite: Bool, durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+    ) async throws(QueryError) -> T {
+        let result: Result<T, QueryError> = await withCheckedContinuation { continuation in
+            let job = Job(isWrite: isWrite, durable: durable) { store in
+                let outcome: Result<T, QueryError>
+                do {
+                    outcome = .success(isWrite ? try store.withSavepoint { () throws(QueryError) -> T in try body(store) } : try body(store))
+                } catch let error as QueryError {
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(QueryError(.internalError, "unexpected storage failure"))
+                }
+                return { commitError in
+                    if let commitError { continuation.resume(returning: .failure(commitError)) } else { continuation.resume(returning: outcome) }
+                }
+            }
+            condition.lock()
+            if state != .running {
+                condition.unlock()
+                continuation.resume(returning: .failure(QueryError(.location(11600), "the database is shutting down")))
+                return
+            }
+            queue.append(job)
+            condition.signal()
+            condition.unlock()
+        }
+        return try result.get()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && state == .running { condition.wait() }
+            let jobs = queue
+            queue.removeAll(keepingCapacity: true)
+            let stopping = state != .running
+            condition.unlock()
+            if jobs.isEmpty && stopping { break }
+            runGroup(jobs)
+        }
+        store.checkpoint()
+        condition.lock()
+        state = .stopped
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func runGroup(_ jobs: [Job]) {
+        let writes = jobs.filter(\.isWrite)
+        if !writes.isEmpty {
+            var completions: [(QueryError?) -> Void] = []
+            do {
+                try store.begin()
+                for job in writes { completions.append(job.execute(store)) }
+                try store.commit(durable: writes.contains(where: \.durable))
+                for completion in completions { completion(nil) }
+            } catch {
+                let error = (error as? QueryError) ?? QueryError(.internalError, "commit failed")
+                store.rollback()
+                if completions.isEmpty {
+                    for job in writes { job.execute(store)(error) }
+                } else {
+                    for completion in completions { completion(error) }
+                }
+            }
+        }
+        for job in jobs where !job.isWrite { job.execute(store)(nil) }
+    }
+
+    /// Stops after the queued work; blocks until the thread has checkpointed and exited.
+    func shutdown() {
+        condition.lock()
+        if state == .running { state = .stopping }
+        condition.broadcast()
+        while state != .stopped { condition.wait() }
+        condition.unlock()
+    }
+}

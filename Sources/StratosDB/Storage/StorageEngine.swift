@@ -1,0 +1,78 @@
+import Foundation
+import QueryEngine
+import Synchronization
+
+/// The node's databases: one SQLite file and one executor per database, opened on first use.
+final class StorageEngine: Sendable {
+    let dataDirectory: String
+    private let databasesDirectory: String
+    private let executors = Mutex<[String: DatabaseExecutor]>([:])
+
+    init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        databasesDirectory = (dataDirectory as NSString).appendingPathComponent("databases")
+        try FileManager.default.createDirectory(atPath: databasesDirectory, withIntermediateDirectories: true)
+    }
+
+    private func path(for database: String) -> String {
+        (databasesDirectory as NSString).appendingPathComponent("\(database).sqlite")
+    }
+
+    /// The executor of `database`, opening (and with `create`, creating) it.
+    func executor(_ database: String, create: Bool) throws(QueryError) -> DatabaseExecutor? {
+        try NamespaceRules.validateDatabase(database)
+        let result: Result<DatabaseExecutor?, QueryError> = executors.withLock { open in
+            if let existing = open[database] { return .success(existing) }
+            guard create || FileManager.default.fileExists(atPath: path(for: database)) else { return .success(nil) }
+            guard open.count < ServerLimits.openDatabasesMax else {
+                return .failure(QueryError(.location(7_000_001), "too many open databases"))
+            }
+            do {
+                let executor = try DatabaseExecutor(name: database, path: path(for: database))
+                open[database] = executor
+                return .success(executor)
+            } catch let error as QueryError {
+                return .failure(error)
+            } catch {
+                return .failure(QueryError(.internalError, "cannot open database"))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Names of databases that exist on disk or are open.
+    func databaseNames() -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: databasesDirectory)) ?? []
+        var names = Set(files.filter { $0.hasSuffix(".sqlite") }.map { String($0.dropLast(7)) })
+        executors.withLock { names.formUnion($0.keys) }
+        return names.sorted()
+    }
+
+    /// The size on disk of a database.
+    func sizeOnDisk(_ database: String) -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal"] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path(for: database) + suffix)
+            total += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return total
+    }
+
+    /// Closes and deletes a database.
+    func dropDatabase(_ database: String) throws(QueryError) {
+        try NamespaceRules.validateDatabase(database)
+        let executor = executors.withLock { $0.removeValue(forKey: database) }
+        executor?.shutdown()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
+    }
+
+    /// Stops every executor after its queued work.
+    func shutdown() {
+        let all = executors.withLock { open in
+            let values = Array(open.values)
+            open.removeAll()
+            return values
+        }
+        for executor in all { executor.shutdown() }
+    }
+}

@@ -1,0 +1,199 @@
+import NIOCore
+import QueryEngine
+
+/// Operation codes of the MongoDB wire protocol.
+enum OpCode: Int32 {
+    case reply = 1
+    case query = 2004
+    case compressed = 2012
+    case message = 2013
+}
+
+/// A request decoded from the wire.
+struct WireRequest: Sendable {
+    enum Kind: Sendable {
+        /// OP_MSG: the command with document sequences merged in, and whether a reply is expected.
+        case message(command: BSONDocument, moreToCome: Bool)
+        /// Legacy OP_QUERY against `<db>.$cmd`.
+        case query(database: String, command: BSONDocument)
+    }
+
+    let requestId: Int32
+    let kind: Kind
+}
+
+/// Errors while decoding a message whose framing was valid: answered with an error reply.
+struct WireProtocolError: Error {
+    let requestId: Int32
+    let error: QueryError
+    let isLegacyQuery: Bool
+}
+
+enum WireCodec {
+    static let headerSize = 16
+
+    /// Decodes one complete frame (header included).
+    static func decode(_ frame: ByteBuffer) -> Result<WireRequest, WireProtocolError> {
+        var buffer = frame
+        guard let _ = buffer.readInteger(endianness: .little, as: Int32.self),
+            let requestId = buffer.readInteger(endianness: .little, as: Int32.self),
+            let _ = buffer.readInteger(endianness: .little, as: Int32.self),
+            let opCode = buffer.readInteger(endianness: .little, as: Int32.self)
+        else {
+            return .failure(WireProtocolError(requestId: 0, error: QueryError(.invalidLength, "message header is truncated"), isLegacyQuery: false))
+        }
+        do {
+            switch OpCode(rawValue: opCode) {
+            case .message:
+                return .success(WireRequest(requestId: requestId, kind: try decodeMessage(&buffer)))
+            case .query:
+                return .success(WireRequest(requestId: requestId, kind: try decodeQuery(&buffer)))
+            default:
+                return .failure(WireProtocolError(requestId: requestId, error: QueryError(.location(5739101), "Unsupported opCode \(opCode)"), isLegacyQuery: false))
+            }
+        } catch let error as QueryError {
+            return .failure(WireProtocolError(requestId: requestId, error: error, isLegacyQuery: opCode == OpCode.query.rawValue))
+        } catch {
+            return .failure(WireProtocolError(requestId: requestId, error: QueryError(.invalidBSON, "malformed message"), isLegacyQuery: false))
+        }
+    }
+
+    private static func decodeMessage(_ buffer: inout ByteBuffer) throws(QueryError) -> WireRequest.Kind {
+        guard let flags = buffer.readInteger(endianness: .little, as: UInt32.self) else {
+            throw QueryError(.invalidLength, "OP_MSG is truncated")
+        }
+        // Bits 0-15 are required: a receiver must reject unknown ones (OP_MSG specification).
+        let knownRequired: UInt32 = 0b11
+        guard flags & 0xFFFF & ~knownRequired == 0 else {
+            throw QueryError(.failedToParse, "Unrecognized OP_MSG flag bits set")
+        }
+        var end = buffer.writerIndex
+        if flags & 1 != 0 { end -= 4 }  // checksumPresent: a CRC-32C trails the sections.
+        var body: BSONDocument?
+        var sequences: [(String, [BSONValue])] = []
+        while buffer.readerIndex < end {
+            guard let kind = buffer.readInteger(as: UInt8.self) else { break }
+            switch kind {
+            case 0:
+                guard body == nil else { throw QueryError(.failedToParse, "OP_MSG has more than one body section") }
+                body = try readDocument(&buffer, limit: end)
+            case 1:
+                guard let size = buffer.readInteger(endianness: .little, as: Int32.self), size >= 5,
+                    Int(size) - 4 <= end - buffer.readerIndex
+                else { throw QueryError(.invalidLength, "OP_MSG document sequence has an invalid size") }
+                let sectionEnd = buffer.readerIndex + Int(size) - 4
+                guard let nameEnd = buffer.readableBytesView.firstIndex(of: 0), nameEnd < sectionEnd,
+                    let name = buffer.readString(length: nameEnd - buffer.readerIndex)
+                else { throw QueryError(.failedToParse, "OP_MSG document sequence has no identifier") }
+                buffer.moveReaderIndex(forwardBy: 1)
+                var documents: [BSONValue] = []
+                while buffer.readerIndex < sectionEnd {
+                    documents.append(.document(try readDocument(&buffer, limit: sectionEnd)))
+                }
+                sequences.append((name, documents))
+            default:
+                throw QueryError(.failedToParse, "Unknown OP_MSG section kind \(kind)")
+            }
+        }
+        guard var command = body else { throw QueryError(.failedToParse, "OP_MSG has no body section") }
+        for (name, documents) in sequences {
+            guard !command.contains(key: name) else {
+                throw QueryError(.failedToParse, "Duplicate field \(name) in OP_MSG body and document sequence")
+            }
+            command.append(name, .array(documents))
+        }
+        return .message(command: command, moreToCome: flags & 0b10 != 0)
+    }
+
+    private static func decodeQuery(_ buffer: inout ByteBuffer) throws(QueryError) -> WireRequest.Kind {
+        guard buffer.readInteger(endianness: .little, as: Int32.self) != nil,
+            let nameEnd = buffer.readableBytesView.firstIndex(of: 0),
+            let namespace = buffer.readString(length: nameEnd - buffer.readerIndex)
+        else { throw QueryError(.failedToParse, "OP_QUERY is truncated") }
+        buffer.moveReaderIndex(forwardBy: 1)
+        guard buffer.readInteger(endianness: .little, as: Int32.self) != nil,
+            buffer.readInteger(endianness: .little, as: Int32.self) != nil
+        else { throw QueryError(.failedToParse, "OP_QUERY is truncated") }
+        var query = try readDocument(&buffer, limit: buffer.writerIndex)
+        guard namespace.hasSuffix(".$cmd") else {
+            throw QueryError(.location(5739101), "OP_QUERY is supported only for commands (namespace <db>.$cmd)")
+        }
+        // Drivers wrap commands with read preferences as {$query: {...}, $readPreference: ...}.
+        if case .document(let inner)? = query["$query"] ?? query["query"], query.firstKey?.hasPrefix("$") == true || query.firstKey == "query" {
+            query = inner
+        }
+        return .query(database: String(namespace.dropLast(5)), command: query)
+    }
+
+    private static func readDocument(_ buffer: inout ByteBuffer, limit: Int) throws(QueryError) -> BSONDocument {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: Int32.self),
+            length >= 5, Int(length) <= limit - buffer.readerIndex
+        else { throw QueryError(.invalidBSON, "BSON document length is invalid") }
+        guard Int(length) <= ServerLimits.documentSizeBytesMax + 16 * 1024 else {
+            throw QueryError(.documentTooLarge, "BSON document is larger than the maximum size")
+        }
+        let view = buffer.readableBytesView.prefix(Int(length))
+        let document = try BSONDecoder.decode(view)
+        buffer.moveReaderIndex(forwardBy: Int(length))
+        return document
+    }
+
+    // MARK: - Replies
+
+    /// An OP_MSG reply with one body section.
+    static func encodeMessageReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let bytes = document.bsonBytes
+        var buffer = allocator.buffer(capacity: headerSize + 5 + bytes.count)
+        buffer.writeInteger(Int32(headerSize + 5 + bytes.count), endianness: .little)
+        buffer.writeInteger(requestId, endianness: .little)
+        buffer.writeInteger(responseTo, endianness: .little)
+        buffer.writeInteger(OpCode.message.rawValue, endianness: .little)
+        buffer.writeInteger(UInt32(0), endianness: .little)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+
+    /// An OP_REPLY carrying one document, the answer to a legacy OP_QUERY command.
+    static func encodeLegacyReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let bytes = document.bsonBytes
+        let length = headerSize + 20 + bytes.count
+        var buffer = allocator.buffer(capacity: length)
+        buffer.writeInteger(Int32(length), endianness: .little)
+        buffer.writeInteger(requestId, endianness: .little)
+        buffer.writeInteger(responseTo, endianness: .little)
+        buffer.writeInteger(OpCode.reply.rawValue, endianness: .little)
+        buffer.writeInteger(Int32(8), endianness: .little)  // AwaitCapable, as servers set it.
+        buffer.writeInteger(Int64(0), endianness: .little)
+        buffer.writeInteger(Int32(0), endianness: .little)
+        buffer.writeInteger(Int32(1), endianness: .little)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+}
+
+/// Splits the byte stream into whole wire messages, rejecting impossible lengths before
+/// buffering anything (a hostile length must not make the server allocate 2 GiB).
+struct MessageFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    struct InvalidFrameLength: Error {}
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: Int32.self) else {
+            return .needMoreData
+        }
+        guard length >= Int32(WireCodec.headerSize), Int(length) <= ServerLimits.messageSizeBytesMax else {
+            throw InvalidFrameLength()
+        }
+        guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        buffer.clear()  // A truncated trailing message is dropped with the connection.
+        return .needMoreData
+    }
+}
