@@ -27,7 +27,7 @@ release: deps-system
 run: release
 	$(SWIFT) run -c release stratosdb serve --data-dir $(DATA_DIR) --port $(PORT)
 
-test: deps build test-swift
+test: deps build test-swift test-interop
 
 test-swift:
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)

@@ -20,6 +20,7 @@ public struct Projection: Sendable {
         var tree: [(String, Node)] = []
         var inclusion: Bool?
         var includeId = true
+        var idExplicitlyIncluded = false
         for element in document.elements {
             let node: Node
             switch element.value {
@@ -37,6 +38,7 @@ public struct Projection: Sendable {
             case .document(let spec) where spec.firstKey == "$elemMatch":
                 guard case .document(let filter) = spec[0].value else { throw QueryError(.badValue, "elemMatch: Invalid argument, object required") }
                 node = .elemMatch(try Filter(filter))
+                if inclusion == nil { inclusion = true }
             case .document(let spec) where spec.firstKey?.hasPrefix("$") == true:
                 node = .computed(try Expression(element.value))
                 if element.key != "_id" { try Projection.setMode(&inclusion, true) }
@@ -44,6 +46,7 @@ public struct Projection: Sendable {
                 let included = element.value.isTruthy
                 if element.key == "_id" {
                     includeId = included
+                    idExplicitlyIncluded = included
                     continue
                 }
                 node = included ? .include : .exclude
@@ -62,13 +65,13 @@ public struct Projection: Sendable {
             try Projection.insert(path: try FieldPath(key).components[...], node: final, into: &tree)
         }
         self.root = tree
-        self.isInclusion = inclusion ?? false
+        self.isInclusion = inclusion ?? idExplicitlyIncluded
         self.includeId = includeId
     }
 
     private static func setMode(_ mode: inout Bool?, _ inclusion: Bool) throws(QueryError) {
         if let mode, mode != inclusion {
-            throw QueryError(.location(31254), "Cannot do \(inclusion ? "inclusion" : "exclusion") on field in \(inclusion ? "exclusion" : "inclusion") projection")
+            throw QueryError(.location(inclusion ? 31253 : 31254), "Cannot do \(inclusion ? "inclusion" : "exclusion") on field in \(inclusion ? "exclusion" : "inclusion") projection")
         }
         mode = inclusion
     }

@@ -4,7 +4,7 @@ extension DatabaseStore {
     public static func validateForStorage(_ document: BSONDocument) throws(QueryError) {
         let size = document.encodedSize
         guard size <= QueryEngineLimits.documentSizeBytesMax else {
-            throw QueryError(.documentTooLarge, "object to insert too large. size in bytes: \(size), max size: \(QueryEngineLimits.documentSizeBytesMax)")
+            throw QueryError(.badValue, "object to insert too large. size in bytes: \(size), max size: \(QueryEngineLimits.documentSizeBytesMax)")
         }
         guard document.depth <= QueryEngineLimits.storedDocumentDepthMax else {
             throw QueryError(.overflow, "Document exceeds maximum nesting depth of \(QueryEngineLimits.storedDocumentDepthMax)")
@@ -26,8 +26,14 @@ extension DatabaseStore {
 
     /// Inserts a document that already has an `_id`. Returns its row id.
     @discardableResult
-    public func insert(_ document: BSONDocument, into collectionName: String) throws(QueryError) -> Int64 {
-        guard let id = document["_id"] else { throw QueryError(.internalError, "document has no _id") }
+    public func insert(_ original: BSONDocument, into collectionName: String) throws(QueryError) -> Int64 {
+        guard let id = original["_id"] else { throw QueryError(.internalError, "document has no _id") }
+        var document = original
+        if document.firstKey != "_id" {
+            // MongoDB stores _id as the first field.
+            document.removeValue(forKey: "_id")
+            document.prepend("_id", id)
+        }
         try DatabaseStore.validateForStorage(document)
         let descriptor = try collectionForWrite(collectionName)
         let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
@@ -36,11 +42,11 @@ extension DatabaseStore {
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {
-            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)])
+            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
         }
         let rid = connection.lastInsertRowid
         for index in descriptor.indexes {
-            try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName)
+            try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName, document: document)
         }
         return rid
     }
@@ -58,7 +64,7 @@ extension DatabaseStore {
             let removed = oldKeys.filter { !newKeys.contains($0) }
             let added = newKeys.filter { !oldKeys.contains($0) }
             try removeKeys(removed, rid: rid, index: index)
-            try addKeys(added, rid: rid, index: index, collection: collectionName, totalKeys: newKeys.count)
+            try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, totalKeys: newKeys.count)
         }
         let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
         statement.bind(1, new.bsonBytes)
@@ -94,7 +100,7 @@ extension DatabaseStore {
     }
 
     private func addKeys(
-        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, totalKeys: Int? = nil
+        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, totalKeys: Int? = nil
     ) throws(QueryError) {
         if (totalKeys ?? keys.count) > 1 && !index.isMultikey { try markMultikey(index, collection: collection) }
         let statement = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
@@ -104,7 +110,7 @@ extension DatabaseStore {
             do {
                 try statement.run()
             } catch let error where error.code == .duplicateKey {
-                throw duplicateKeyError(collection, indexName: index.name, keyPattern: index.keyPattern)
+                throw duplicateKeyError(collection, indexName: index.name, keyPattern: index.keyPattern, keyValue: index.keyValue(from: document))
             }
         }
     }
@@ -129,13 +135,14 @@ extension DatabaseStore {
         collections[collection] = descriptor
     }
 
-    /// MongoDB's duplicate key error. The key's value is left out: error messages never carry
-    /// document contents (a documented difference from MongoDB, which echoes the value).
-    func duplicateKeyError(_ collection: String, indexName: String, keyPattern: BSONDocument) -> QueryError {
+    /// MongoDB's duplicate key error. The message leaves the key's value out, so logs and error
+    /// texts never carry document contents (MongoDB echoes it there); the structured `keyValue`
+    /// field drivers read still returns the value to the client that sent it.
+    func duplicateKeyError(_ collection: String, indexName: String, keyPattern: BSONDocument, keyValue: BSONDocument = [:]) -> QueryError {
         let fields = keyPattern.keys.map { "\($0): <redacted>" }.joined(separator: ", ")
         return QueryError(
             .duplicateKey,
             "E11000 duplicate key error collection: \(name).\(collection) index: \(indexName) dup key: { \(fields) }",
-            info: ["keyPattern": .document(keyPattern), "keyValue": .document(BSONDocument())])
+            info: ["keyPattern": .document(keyPattern), "keyValue": .document(keyValue)])
     }
 }

@@ -75,7 +75,7 @@ extension DatabaseStore {
                     do {
                         try insert.run()
                     } catch let error where error.code == .duplicateKey {
-                        throw duplicateKeyError(collection.name, indexName: index.name, keyPattern: index.keyPattern)
+                        throw duplicateKeyError(collection.name, indexName: index.name, keyPattern: index.keyPattern, keyValue: index.keyValue(from: document))
                     }
                 }
                 afterRid = rid
@@ -101,6 +101,7 @@ extension DatabaseStore {
             throw QueryError(.indexNotFound, "index not found with name [\(indexName)]")
         }
         let index = descriptor.indexes.remove(at: position)
+        connection.clearStatementCache()
         try connection.execute("DROP TABLE IF EXISTS \(index.tableName)")
         let statement = try connection.statement("DELETE FROM stratos_indexes WHERE table_id = ?")
         statement.bind(1, index.tableId)

@@ -62,8 +62,10 @@ public final class DatabaseStore {
     // MARK: - Transactions
 
     /// Starts a write transaction.
-    public func begin() throws(QueryError) {
+    public func begin(durable: Bool = false) throws(QueryError) {
         precondition(!inTransaction, "transactions do not nest; use savepoints")
+        // SQLite refuses to change the safety level inside a transaction, so it is chosen here.
+        if durable { try connection.execute("PRAGMA synchronous=FULL") }
         try connection.execute("BEGIN IMMEDIATE")
         inTransaction = true
     }
@@ -71,13 +73,14 @@ public final class DatabaseStore {
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
     public func commit(durable: Bool) throws(QueryError) {
         precondition(inTransaction)
-        if durable { try connection.execute("PRAGMA synchronous=FULL") }
-        defer {
-            if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
-        }
         try connection.execute("COMMIT")
         inTransaction = false
+        if durable { try connection.execute("PRAGMA synchronous=NORMAL") }
     }
+
+    /// Resets every cached statement so none holds a read snapshot (which would block WAL
+    /// checkpoints and schema changes) between jobs.
+    public func finishJob() { connection.resetStatements() }
 
     /// Rolls the transaction back.
     public func rollback() {
@@ -115,9 +118,12 @@ public final class DatabaseStore {
 
     /// Creates a collection. Throws `NamespaceExists` when it exists.
     @discardableResult
-    public func createCollection(_ name: String, options: BSONDocument = BSONDocument()) throws(QueryError) -> CollectionDescriptor {
+    public func createCollection(_ name: String, options: BSONDocument = BSONDocument(), allowExisting: Bool = false) throws(QueryError) -> CollectionDescriptor {
         try NamespaceRules.validateCollection(name)
-        if collections[name] != nil {
+        if let existing = collections[name] {
+            if existing.options == options && !options.isEmpty || (existing.options.isEmpty && options.isEmpty && allowExisting) {
+                return existing
+            }
             throw QueryError(.namespaceExists, "Collection \(self.name).\(name) already exists.")
         }
         let tableId = nextTableId
@@ -147,6 +153,7 @@ public final class DatabaseStore {
     @discardableResult
     public func dropCollection(_ name: String) throws(QueryError) -> Bool {
         guard let descriptor = collections[name] else { return false }
+        connection.clearStatementCache()
         for index in descriptor.indexes { try connection.execute("DROP TABLE IF EXISTS \(index.tableName)") }
         try connection.execute("DROP TABLE IF EXISTS \(descriptor.tableName)")
         let deleteCollection = try connection.statement("DELETE FROM stratos_collections WHERE name = ?")

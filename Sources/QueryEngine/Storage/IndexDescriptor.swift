@@ -118,3 +118,14 @@ public struct IndexDescriptor: Sendable {
         return (values, present)
     }
 }
+
+extension IndexDescriptor {
+    /// The `{field: value}` document a duplicate-key error reports (`keyValue`).
+    func keyValue(from document: BSONDocument) -> BSONDocument {
+        var result = BSONDocument()
+        for field in fields {
+            result[field.path.dotted] = IndexDescriptor.keyValues(field.path, in: document).values.first ?? .null
+        }
+        return result
+    }
+}

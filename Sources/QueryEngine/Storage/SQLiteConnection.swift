@@ -56,6 +56,11 @@ public final class SQLiteConnection {
         return statement
     }
 
+    /// Resets every cached statement, releasing read snapshots.
+    public func resetStatements() {
+        for statement in statementCache.values { statement.reset() }
+    }
+
     /// Drops cached statements (after schema changes such as dropping a table).
     public func clearStatementCache() { statementCache.removeAll() }
 

@@ -123,6 +123,7 @@ enum AdminCommands {
         let info = ProcessInfo.processInfo
         return [
             "system": .document([
+                "currentTime": .datetime(Int64(Date().timeIntervalSince1970 * 1000)),
                 "hostname": .string(info.hostName), "cpuArch": .string("x86_64"),
                 "numCores": .int32(Int32(info.processorCount)),
                 "memSizeMB": .int64(Int64(info.physicalMemory / 1_048_576)),

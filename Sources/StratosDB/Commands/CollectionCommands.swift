@@ -46,7 +46,7 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
-            try store.createCollection(name, options: finalOptions)
+            try store.createCollection(name, options: finalOptions, allowExisting: true)
         }
         return [:]
     }

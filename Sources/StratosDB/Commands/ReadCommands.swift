@@ -67,7 +67,8 @@ enum ReadCommands {
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
-            let batch = try query.nextBatch(store, countMax: countMax == 0 ? Int.max : countMax, bytesMax: ServerLimits.batchBytesMax)
+            // batchSize 0 opens the cursor without returning documents, as MongoDB does.
+            let batch = countMax == 0 ? [] : try query.nextBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax)
             return (query, batch)
         }
         var cursorId: Int64 = 0

@@ -100,7 +100,7 @@ final class DatabaseExecutor: @unchecked Sendable {
         if !writes.isEmpty {
             var completions: [(QueryError?) -> Void] = []
             do {
-                try store.begin()
+                try store.begin(durable: writes.contains(where: \.durable))
                 for job in writes { completions.append(job.execute(store)) }
                 try store.commit(durable: writes.contains(where: \.durable))
                 for completion in completions { completion(nil) }
@@ -115,6 +115,7 @@ final class DatabaseExecutor: @unchecked Sendable {
             }
         }
         for job in jobs where !job.isWrite { job.execute(store)(nil) }
+        store.finishJob()
     }
 
     /// Stops after the queued work; blocks until the thread has checkpointed and exited.
