@@ -38,6 +38,7 @@ test-interop: deps build
 
 bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"
+	@test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15)
 	$(PYTHON) bench/ycsb.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
 
 clean:
