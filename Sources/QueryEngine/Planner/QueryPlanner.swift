@@ -21,7 +21,9 @@ public enum QueryPlanner {
             best = (ranges.isPoint ? 1000 : 50, plan)
         }
 
-        for index in collection.indexes where index.partialFilter == nil {
+        // Sparse and partial indexes leave documents out, so a plan on them could miss matches
+        // (for example `{field: null}` must find documents without the field).
+        for index in collection.indexes where index.partialFilter == nil && !index.sparse {
             guard let candidate = planIndex(index, conjuncts: conjuncts, residualFree: residualFree, sort: sort) else { continue }
             if best == nil || candidate.score > best!.score { best = candidate }
         }

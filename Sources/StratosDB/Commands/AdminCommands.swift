@@ -27,6 +27,8 @@ enum AdminCommands {
         table["startSession"] = { context in
             ["id": .document(["id": .binary(BSONBinary(subtype: 4, data: (0..<16).map { _ in UInt8.random(in: 0...255) }))]), "timeoutMinutes": .int32(30)]
         }
+        table["commitTransaction"] = { _ in throw QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet") }
+        table["abortTransaction"] = { _ in throw QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet") }
         table["getnonce"] = { _ in ["nonce": .string(String(format: "%016llx", UInt64.random(in: 0...UInt64.max)))] }
         table["getLastError"] = { _ in ["n": .int32(0), "err": .null] }
         table["getLog"] = { _ in ["totalLinesWritten": .int32(0), "log": .array([])] }

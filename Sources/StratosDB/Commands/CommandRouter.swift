@@ -28,6 +28,10 @@ enum CommandRouter {
             return errorReply(QueryError(.commandNotFound, "no such command: '\(rawName)'"))
         }
         server.count(name)
+        if command["startTransaction"] != nil || command["autocommit"] != nil {
+            // Running a transaction's writes immediately would make abortTransaction a lie.
+            return errorReply(QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet"))
+        }
         let context = CommandContext(command: command, database: database, connection: connection, server: server)
         do {
             var reply = try await handler(context)

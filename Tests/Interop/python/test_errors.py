@@ -205,3 +205,20 @@ def test_write_errors_carry_index_code_and_errmsg(db):
     assert write_error["index"] == 1
     assert write_error["code"] == 11000
     assert isinstance(write_error["errmsg"], str)
+
+
+def test_transactions_are_refused_rather_than_silently_committed(client, db):
+    # Known difference (docs/compatibility.md): no multi-document transactions yet. The first
+    # command of a transaction fails with IllegalOperation and nothing is written.
+    with client.start_session() as session:
+        with pytest.raises(OperationFailure) as caught:
+            with session.start_transaction():
+                db.t.insert_one({"_id": 1}, session=session)
+    assert caught.value.code == 20
+    assert db.t.count_documents({}) == 0
+
+
+def test_sparse_index_does_not_hide_documents_missing_the_field(db):
+    db.s.insert_many([{"_id": 1, "e": 5}, {"_id": 2}, {"_id": 3, "e": None}])
+    db.s.create_index("e", sparse=True)
+    assert sorted(d["_id"] for d in db.s.find({"e": None})) == [2, 3]
