@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench microbench clean
 
 all: build
 
@@ -40,6 +40,10 @@ bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"
 	@test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15)
 	$(PYTHON) bench/ycsb.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
+
+# Query-engine microbenchmarks (ordo-one/benchmark), in their own build folder.
+microbench: deps-system
+	STRATOSDB_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench --disable-sandbox benchmark
 
 clean:
 	rm -rf .build

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -75,3 +76,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Microbenchmarks (Benchmarks/, ordo-one/benchmark) are declared only on request, so ordinary
+// builds and `make test` never compile the benchmark framework: `make microbench`.
+if ProcessInfo.processInfo.environment["STRATOSDB_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "QueryEngineBenchmarks",
+            dependencies: ["QueryEngine", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/QueryEngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

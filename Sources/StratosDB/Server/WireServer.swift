@@ -55,7 +55,8 @@ public final class WireServer: Service, Sendable {
                             try? await connection.channel.close()
                             continue
                         }
-                        tasks.addTask {
+                        let executor = EventLoopTaskExecutor(connection.channel.eventLoop)
+                        tasks.addTask(executorPreference: executor) {
                             await self.serve(connection)
                             self.state.openConnections.wrappingSubtract(1, ordering: .relaxed)
                         }
@@ -121,5 +122,23 @@ public final class WireServer: Service, Sendable {
                 return WireCodec.encodeLegacyReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
             }
         }
+    }
+}
+
+/// A task executor that runs jobs on one NIO event loop.
+///
+/// Each connection's task prefers its channel's event loop (SE-0417 task executor preference), so
+/// reading a request, running the command and writing the reply all happen on the thread that
+/// read the bytes, including inside NIO's async sequences. Only database work leaves it: one hop
+/// to the database's thread and one back, instead of a thread switch at every `await`.
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    // Safe: the only stored property is an event loop, which is thread-safe.
+    private let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unownedJob = UnownedJob(job)
+        eventLoop.execute { unownedJob.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -42,7 +42,7 @@ enum WireCodec {
         else {
             return .failure(WireProtocolError(requestId: 0, error: QueryError(.invalidLength, "message header is truncated"), isLegacyQuery: false))
         }
-        do {
+        do throws(QueryError) {
             switch OpCode(rawValue: opCode) {
             case .message:
                 return .success(WireRequest(requestId: requestId, kind: try decodeMessage(&buffer)))
@@ -51,10 +51,8 @@ enum WireCodec {
             default:
                 return .failure(WireProtocolError(requestId: requestId, error: QueryError(.location(5739101), "Unsupported opCode \(opCode)"), isLegacyQuery: false))
             }
-        } catch let error as QueryError {
-            return .failure(WireProtocolError(requestId: requestId, error: error, isLegacyQuery: opCode == OpCode.query.rawValue))
         } catch {
-            return .failure(WireProtocolError(requestId: requestId, error: QueryError(.invalidBSON, "malformed message"), isLegacyQuery: false))
+            return .failure(WireProtocolError(requestId: requestId, error: error, isLegacyQuery: opCode == OpCode.query.rawValue))
         }
     }
 
