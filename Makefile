@@ -33,8 +33,11 @@ test-swift:
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
 
+# The pymongo suite, then every official driver's program (Tests/Interop/drivers/*), each against
+# a real server; missing driver packages are installed, or the driver is reported skipped.
 test-interop: deps build
 	STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) -m pytest Tests/Interop/python
+	STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) Tests/Interop/run_drivers.py
 
 bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"

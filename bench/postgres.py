@@ -169,6 +169,11 @@ class PostgresServer:
                 time.sleep(0.1)
         raise PostgresError(f"PostgreSQL did not accept TCP connections on port {self.port}")
 
+    @property
+    def postmaster_pid(self) -> int | None:
+        """PID of the running postmaster (from postmaster.pid), or None."""
+        return self._postmaster_pid() if self.running else None
+
     def _postmaster_pid(self) -> int | None:
         if not self.data_dir:
             return None

@@ -235,6 +235,108 @@ class CellTimeout(Exception):
 
 
 # --------------------------------------------------------------------------- #
+# Server CPU accounting from /proc/PID/stat
+# --------------------------------------------------------------------------- #
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+TICK_NS = 1_000_000_000 // CLK_TCK
+
+
+def process_cpu_clock_ns(pid: int) -> int | None:
+    """CPU time (ns) of another process, all threads incl. exited ones, or None.
+
+    This is clock_getcpuclockid(pid) (Linux: MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)),
+    i.e. the scheduler's exact sum_exec_runtime -- the same quantity /proc/PID/stat
+    reports as utime+stime, but without rounding to 1/CLK_TCK s (10 ms at 100 Hz).
+    """
+    try:
+        return time.clock_gettime_ns(((~pid) << 3) | 2)
+    except (OSError, AttributeError, OverflowError):
+        return None
+
+
+def read_cpu(pid: int | str, clock: bool = True) -> tuple[int, int, int, bool] | None:
+    """(ppid, starttime, cpu ns, exact) of one process, or None if it is gone.
+
+    cpu = the process's own CPU (utime + stime, /proc/PID/stat fields 14 and 15; read
+    exactly through its CPU clock when possible, `exact`) plus cutime + cstime (fields 16
+    and 17): CPU of its children that it has already reaped.  Counting the reaped part
+    keeps a process tree's total conserved when a child (e.g. an autovacuum worker) exits
+    between two samples: its CPU moves into the parent's cutime/cstime instead of
+    vanishing.  The comm field may contain spaces/parens, so parse after the last ')'.
+    clock=False skips the CPU clock (cpu ns is then only meaningful for ppid filtering).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2:].split()
+    # rest[0] is field 3 (state): field N is rest[N - 3]
+    try:
+        own_ticks = int(rest[11]) + int(rest[12])
+        reaped_ticks = int(rest[13]) + int(rest[14])
+        ppid, start = int(rest[1]), int(rest[19])
+    except (IndexError, ValueError):
+        return None
+    own_ns = process_cpu_clock_ns(int(pid)) if clock else None
+    exact = own_ns is not None
+    if not exact:
+        own_ns = own_ticks * TICK_NS
+    return ppid, start, own_ns + reaped_ticks * TICK_NS, exact
+
+
+class CpuProbe:
+    """CPU consumed by a server: one process, or a process and all its descendants.
+
+    sample() returns {(pid, starttime): cpu ns} for every process in the tree at that
+    moment; delta() sums after - before over the processes present in either sample (a
+    process missing from one sample counts 0 there; one that exited in between is still
+    counted through its parent's cutime/cstime, see read_cpu).  (pid, starttime) guards
+    against PID reuse.  `exact` turns False if any process had to fall back to CLK_TCK
+    ticks.
+    """
+
+    def __init__(self, root_pid: int, tree: bool) -> None:
+        self.root_pid = root_pid
+        self.tree = tree
+        self.exact = True
+
+    def sample(self) -> dict[tuple[int, int], int]:
+        if not self.tree:
+            st = read_cpu(self.root_pid)
+            if st is None:
+                return {}
+            self.exact &= st[3]
+            return {(self.root_pid, st[1]): st[2]}
+        children: dict[int, list[int]] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                st = read_cpu(name, clock=False)
+                if st is not None:
+                    children.setdefault(st[0], []).append(int(name))
+        members, todo = [], [self.root_pid]
+        while todo:
+            pid = todo.pop()
+            members.append(pid)
+            todo.extend(children.get(pid, ()))
+        out: dict[tuple[int, int], int] = {}
+        for pid in members:  # second, exact read only for the server's processes
+            st = read_cpu(pid)
+            if st is not None:
+                self.exact &= st[3]
+                out[(pid, st[1])] = st[2]
+        return out
+
+    @staticmethod
+    def delta(before: dict, after: dict) -> tuple[float, int]:
+        """(CPU seconds between the samples, number of processes seen in either)."""
+        keys = before.keys() | after.keys()
+        ns = sum(after.get(k, 0) - before.get(k, 0) for k in keys)
+        return ns / 1e9, len(keys)
+
+
+# --------------------------------------------------------------------------- #
 # StratosDB server process
 # --------------------------------------------------------------------------- #
 
@@ -613,6 +715,14 @@ class CellResult:
     p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     max_ms: float = float("nan")
+    # CPU over the timed phase only.  srv: the server process (PostgreSQL: postmaster and
+    # all its descendants), from /proc/PID/stat; cli: time.process_time() of this whole
+    # benchmark process (all client threads).  *_us_per_op = CPU seconds / ops * 1e6.
+    srv_cpu_s: float = float("nan")
+    cli_cpu_s: float = float("nan")
+    srv_cpu_us_per_op: float = float("nan")
+    cli_cpu_us_per_op: float = float("nan")
+    srv_procs: int = 0          # server processes seen in either CPU sample
     validation_failures: int = 0
     error: str | None = None
     all_throughputs: list = field(default_factory=list)
@@ -623,7 +733,7 @@ class CellResult:
 
 
 def run_cell(driver, pairing: str, w: WorkloadSpec, clients: int, n_ops: int, records: int,
-             seed: int, cell_timeout: float) -> CellResult:
+             seed: int, cell_timeout: float, probe: CpuProbe | None = None) -> CellResult:
     res = CellResult(pairing, w.name, clients, driver.name)
     plan = build_plan(w, max(n_ops, clients), records, clients, seed)
 
@@ -643,8 +753,13 @@ def run_cell(driver, pairing: str, w: WorkloadSpec, clients: int, n_ops: int, re
         ends = [0] * clients
         start_box = [0]
         deadline_ns = [0]
+        cpu0: dict[str, Any] = {}
 
         def on_release():
+            # runs once, in the last thread to reach the barrier, before any op starts
+            if probe is not None:
+                cpu0["srv"] = probe.sample()
+            cpu0["cli"] = time.process_time()
             start_box[0] = time.perf_counter_ns()
             deadline_ns[0] = start_box[0] + int(cell_timeout * 1e9)
 
@@ -684,6 +799,8 @@ def run_cell(driver, pairing: str, w: WorkloadSpec, clients: int, n_ops: int, re
             t.join(timeout=max(0.0, join_deadline - time.monotonic()))
         if any(t.is_alive() for t in threads):
             raise CellTimeout("worker threads did not finish (server hung?)")
+        cli_cpu1 = time.process_time()
+        srv_cpu1 = probe.sample() if probe is not None and "srv" in cpu0 else None
         errs = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
         errs = errs or [e for e in errors if e is not None]
         if errs:
@@ -700,6 +817,11 @@ def run_cell(driver, pairing: str, w: WorkloadSpec, clients: int, n_ops: int, re
         res.p99_ms = percentile(all_lat, 0.99) / 1e6
         res.mean_ms = sum(all_lat) / len(all_lat) / 1e6
         res.max_ms = all_lat[-1] / 1e6
+        res.cli_cpu_s = cli_cpu1 - cpu0["cli"]
+        res.cli_cpu_us_per_op = res.cli_cpu_s / res.ops * 1e6
+        if srv_cpu1 is not None:
+            res.srv_cpu_s, res.srv_procs = CpuProbe.delta(cpu0["srv"], srv_cpu1)
+            res.srv_cpu_us_per_op = res.srv_cpu_s / res.ops * 1e6
         bad = 0
         for chunk, results in zip(chunks, out):
             for op, r in zip(chunk, results):
@@ -736,6 +858,12 @@ def fmt_num(x: float) -> str:
     return f"{x:.2f}"
 
 
+def fmt_us(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "—"
+    return f"{x:,.0f}"
+
+
 def fmt_ms(x: float) -> str:
     if x is None or math.isnan(x):
         return "—"
@@ -757,6 +885,7 @@ class Side:
         self.meta = meta
         self.server = None
         self.driver = None
+        self.probe: CpuProbe | None = None
         self.error: str | None = None
 
     def start(self) -> "Side":
@@ -770,6 +899,7 @@ class Side:
                 log(f"[{pairing}] starting StratosDB {args.stratosdb_bin} "
                     f"(--sync full: {cfg['stratos_sync_full']}, j=True: {cfg['stratos_journal']})")
                 self.server.start()
+                self.probe = CpuProbe(self.server.proc.pid, tree=False)
                 self.driver = StratosDriver(self.server.port, cfg["stratos_journal"])
                 meta.setdefault("stratosdb_version", self.driver.server_version())
                 meta.setdefault("stratosdb_cmd", {})[pairing] = " ".join(self.server.cmd)
@@ -780,6 +910,11 @@ class Side:
                 log(f"[{pairing}] starting PostgreSQL (synchronous_commit="
                     f"{'off' if cfg['pg_sync_commit_off'] else 'on'})")
                 self.server.start()
+                pm = self.server.postmaster_pid
+                if pm is None:
+                    log(f"[{pairing}] cannot read the postmaster PID; no server CPU numbers")
+                else:
+                    self.probe = CpuProbe(pm, tree=True)
                 self.driver = PostgresDriver(self.server.conninfo)
                 meta.setdefault("postgresql_version", self.driver.server_version())
                 meta.setdefault("postgresql_settings", {})[pairing] = {
@@ -809,6 +944,10 @@ class Side:
             pass
         finally:
             self.driver = None
+            if self.probe is not None:
+                self.meta.setdefault("server_cpu_source", {})[f"{self.pairing}/{self.name}"] = (
+                    "exact" if self.probe.exact else f"{CLK_TCK} Hz ticks")
+                self.probe = None
             if self.server:
                 log(f"[{self.pairing}] stopping {self.name}")
                 self.server.stop()
@@ -852,7 +991,7 @@ def run_pairing(pairing: str, kinds: list[str], args, workloads: list[WorkloadSp
                         t0 = time.monotonic()
                         try:
                             r = run_cell(side.driver, pairing, w, clients, n_ops, records,
-                                         args.seed + rep, args.cell_timeout)
+                                         args.seed + rep, args.cell_timeout, side.probe)
                         except Exception as e:  # noqa: BLE001
                             msg = f"{type(e).__name__}: {e}".splitlines()[0][:300]
                             r = CellResult(pairing, w.name, clients, side.name, error=msg)
@@ -870,7 +1009,9 @@ def run_pairing(pairing: str, kinds: list[str], args, workloads: list[WorkloadSp
                                   if r.validation_failures else "")
                             log(f"  {side.name:<10} {w.name:<13} clients={clients}  "
                                 f"{fmt_num(r.throughput):>9} {unit}/s  p50 {fmt_ms(r.p50_ms)} ms  "
-                                f"p99 {fmt_ms(r.p99_ms)} ms  ({time.monotonic() - t0:.1f}s incl. load){vf}")
+                                f"p99 {fmt_ms(r.p99_ms)} ms  srv {fmt_us(r.srv_cpu_us_per_op)} "
+                                f"cli {fmt_us(r.cli_cpu_us_per_op)} µs/op  "
+                                f"({time.monotonic() - t0:.1f}s incl. load){vf}")
     finally:
         for side in sides:
             side.stop()
@@ -956,8 +1097,12 @@ def pair_rows(results: list[CellResult]) -> list[dict]:
         ratio = None
         if s and p and not s.error and not p.error and p.throughput > 0:
             ratio = s.throughput / p.throughput
+        srv_ratio = None
+        if (s and p and not s.error and not p.error and not math.isnan(s.srv_cpu_us_per_op)
+                and not math.isnan(p.srv_cpu_us_per_op) and p.srv_cpu_us_per_op > 0):
+            srv_ratio = s.srv_cpu_us_per_op / p.srv_cpu_us_per_op
         rows.append({"pairing": r.pairing, "workload": r.workload, "clients": r.clients,
-                     "s": s, "p": p, "ratio": ratio})
+                     "s": s, "p": p, "ratio": ratio, "srv_cpu_ratio": srv_ratio})
     order = {w.name: i for i, w in enumerate(WORKLOADS)}
     rows.sort(key=lambda x: (list(PAIRINGS).index(x["pairing"]), order[x["workload"]], x["clients"]))
     return rows
@@ -965,15 +1110,18 @@ def pair_rows(results: list[CellResult]) -> list[dict]:
 
 def side_cells(c: CellResult | None) -> list[str]:
     if c is None:
-        return ["—", "—", "—"]
+        return ["—"] * 5
     if c.error:
-        return ["error", "—", "—"]
+        return ["error"] + ["—"] * 4
     t = fmt_num(c.throughput) + ("*" if c.validation_failures else "")
-    return [t, fmt_ms(c.p50_ms), fmt_ms(c.p99_ms)]
+    return [t, fmt_ms(c.p50_ms), fmt_ms(c.p99_ms), fmt_us(c.srv_cpu_us_per_op),
+            fmt_us(c.cli_cpu_us_per_op)]
 
 
-HEADERS = ["Workload", "Clients", "StratosDB ops/s", "p50 ms", "p99 ms",
-           "PostgreSQL ops/s", "p50 ms", "p99 ms", "Ratio S/P"]
+HEADERS = ["Workload", "Clients",
+           "StratosDB ops/s", "p50 ms", "p99 ms", "srv µs/op", "cli µs/op",
+           "PostgreSQL ops/s", "p50 ms", "p99 ms", "srv µs/op", "cli µs/op",
+           "Ratio S/P", "srv CPU S/P"]
 
 
 def table_rows(rows: list[dict], pairing: str) -> list[list[str]]:
@@ -984,7 +1132,9 @@ def table_rows(rows: list[dict], pairing: str) -> list[list[str]]:
         w = WORKLOAD_BY_NAME[row["workload"]]
         name = w.name + (" (docs/s)" if w.unit == "docs" else "")
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "—"
-        out.append([name, str(row["clients"])] + side_cells(row["s"]) + side_cells(row["p"]) + [ratio])
+        srv_ratio = f"{row['srv_cpu_ratio']:.2f}x" if row["srv_cpu_ratio"] is not None else "—"
+        out.append([name, str(row["clients"])] + side_cells(row["s"]) + side_cells(row["p"])
+                   + [ratio, srv_ratio])
     return out
 
 
@@ -1050,10 +1200,13 @@ def render_markdown(meta: dict, rows: list[dict], results: list[CellResult], rss
         for b in body:
             L.append("| " + " | ".join(b) + " |")
         L.append("")
-    L.append("Ratio = StratosDB throughput / PostgreSQL throughput (> 1 means StratosDB is faster). "
-             "insert_many throughput is in documents/s and its latency is per 1,000-document batch. "
-             "`*` = some operations returned unexpected results (see below).")
-    L.append("")
+    if rows:
+        L.append("Ratio = StratosDB throughput / PostgreSQL throughput (> 1 means StratosDB is faster). "
+                 "insert_many throughput is in documents/s and its latency is per 1,000-document batch. "
+                 "`*` = some operations returned unexpected results (see below).")
+        L.append("")
+        L.append(cpu_explanation(meta, rows))
+        L.append("")
     if rss:
         L.append("### StratosDB memory (RSS)")
         L.append("")
@@ -1082,6 +1235,47 @@ def render_markdown(meta: dict, rows: list[dict], results: list[CellResult], rss
         L.append("")
     L.append(END_MARK)
     return "\n".join(L) + "\n"
+
+
+def cpu_explanation(meta: dict, rows: list[dict]) -> str:
+    sources = set(meta.get("server_cpu_source", {}).values())
+    if sources == {"exact"}:
+        how = ("read before and after through each process's CPU clock (`clock_getcpuclockid`: "
+               "the exact total that `/proc/PID/stat` reports as utime+stime, without its "
+               f"{1000 // CLK_TCK} ms tick rounding)")
+    else:
+        how = (f"read before and after as utime+stime from `/proc/PID/stat` ({CLK_TCK} Hz clock "
+               "ticks, so cells with few operations are quantized)")
+    example = ""
+    for row in rows:
+        s_, p_ = row["s"], row["p"]
+        if (row["workload"] == "point_read" and row["clients"] == 1 and s_ and p_
+                and not s_.error and not p_.error):
+            example = (f" In this run a single-client point read cost "
+                       f"{fmt_us(s_.cli_cpu_us_per_op)} µs of client CPU with pymongo and "
+                       f"{fmt_us(p_.cli_cpu_us_per_op)} µs with psycopg "
+                       f"({row['pairing']} pairing), against {fmt_us(s_.srv_cpu_us_per_op)} and "
+                       f"{fmt_us(p_.srv_cpu_us_per_op)} µs of server CPU.")
+            break
+    return (
+        "**Where the time goes.** Both CPU columns cover the timed phase only (barrier release "
+        "to the last client finishing) and are divided by the number of operations (insert_many: "
+        "per 1,000-document batch). **srv µs/op** is the CPU time of the server: for StratosDB "
+        "its one process (all threads), for PostgreSQL the postmaster plus all its child "
+        "processes (backends, WAL writer, checkpointer, autovacuum, …), " + how + "; children "
+        "that exit in between are still counted through the postmaster's cutime/cstime. "
+        "**cli µs/op** is `time.process_time()` of the Python benchmark process (all client "
+        "threads together). **srv CPU S/P** = StratosDB server CPU per op / PostgreSQL server "
+        "CPU per op: **< 1 means StratosDB's server spends less CPU per operation**. "
+        "Throughput and latency include the client libraries, and those are not equally "
+        "expensive: pymongo (BSON is encoded in C, but sessions, server selection and command "
+        "assembly run in Python) spends considerably more CPU per operation than psycopg 3 "
+        "(its C implementation on libpq)." + example +
+        " Client and servers share the CPUs here, so fast single-document operations are "
+        "largely bounded by the client, and the throughput ratio mixes client-library cost "
+        "with server cost; the server-CPU ratio compares the servers alone. Wall-clock time "
+        "not covered by either CPU column is waiting (loopback wake-ups, fsync, lock waits)."
+    )
 
 
 INTRO = """# StratosDB benchmarks
@@ -1263,6 +1457,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{rss['rss_after_load_kb'] / 1024:.1f} MiB, after reads {rss['rss_after_reads_kb'] / 1024:.1f} MiB "
               f"(peak {rss['hwm_after_reads_kb'] / 1024:.1f} MiB)")
     print(f"\nRatio = StratosDB/PostgreSQL throughput (>1: StratosDB faster). "
+          f"srv/cli µs/op = server / benchmark-client CPU per op over the timed phase; "
+          f"srv CPU S/P = StratosDB/PostgreSQL server CPU per op (<1: StratosDB cheaper). "
           f"Total time {meta['elapsed_s']}s.")
 
     if args.output:

@@ -2,6 +2,22 @@ extension Pipeline {
     /// Runs the pipeline over `collectionName` in `store` and returns every output document.
     public func run(_ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
         var remaining = stages[...]
+        if case .collectionStats(let count, let storageStats)? = remaining.first {
+            guard store.collection(collectionName) != nil else {
+                throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(store.name).\(collectionName)] not found.")
+            }
+            var stats: BSONDocument = ["ns": .string("\(store.name).\(collectionName)"), "localTime": .datetime(nowMilliseconds)]
+            let total = Int64(try store.count(collectionName))
+            if count { stats["count"] = .int64(total) }
+            if storageStats {
+                stats["storageStats"] = .document(["count": .int64(total), "size": .int64(Int64(try store.dataSize(collectionName)))])
+            }
+            var documents = [stats]
+            for stage in remaining.dropFirst() {
+                documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
+            }
+            return documents
+        }
         var filter = Filter.alwaysTrue
         if case .match(let leading)? = remaining.first {
             filter = leading
@@ -167,6 +183,8 @@ extension Pipeline {
                 output.append(copy)
             }
             return output
+        case .collectionStats:
+            throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
         case .replaceRoot(let expression):
             var output: [BSONDocument] = []
             for document in documents {

@@ -18,6 +18,8 @@ public struct Pipeline: Sendable {
         case sortByCount(Expression)
         case lookup(from: String, localField: FieldPath, foreignField: FieldPath, as: String)
         case replaceRoot(Expression)
+        /// `$collStats`; must be the first stage. Drivers use `{count: {}}` for estimated counts.
+        case collectionStats(count: Bool, storageStats: Bool)
     }
 
     let stages: [Stage]
@@ -33,6 +35,9 @@ public struct Pipeline: Sendable {
                 throw QueryError(.location(40323), "A pipeline stage specification object must contain exactly one field.")
             }
             let argument = stage[0].value
+            if name == "$collStats" && index != 0 {
+                throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
+            }
             if index == 0, name == "$match", case .document(let filter) = argument { leading = filter }
             parsed.append(try Pipeline.parseStage(name, argument))
         }
@@ -120,6 +125,14 @@ public struct Pipeline: Sendable {
             return .replaceRoot(try Expression(newRoot))
         case "$replaceWith":
             return .replaceRoot(try Expression(argument))
+        case "$collStats":
+            guard case .document(let spec) = argument else {
+                throw QueryError(.location(5447000), "$collStats must take a nested object")
+            }
+            for key in spec.keys where !["count", "storageStats", "latencyStats", "queryExecStats"].contains(key) {
+                throw QueryError(.location(40415), "BSON field '$collStats.\(key)' is an unknown field.")
+            }
+            return .collectionStats(count: spec["count"] != nil, storageStats: spec["storageStats"] != nil)
         default:
             throw QueryError(.unknownStage, "Unrecognized pipeline stage name: '\(name)'")
         }

@@ -29,6 +29,15 @@ enum AdminCommands {
         }
         table["commitTransaction"] = { _ in throw QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet") }
         table["abortTransaction"] = { _ in throw QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet") }
+        table["replSetGetStatus"] = { _ in throw QueryError(.noReplicationEnabled, "not running with --replSet") }
+        table["profile"] = { context in
+            // Profiling is not implemented: reading the level works (it is always off); turning it
+            // on is refused rather than silently ignored.
+            guard let level = context.firstValue.int64Value, level == -1 || level == 0 else {
+                throw QueryError(.illegalOperation, "the profiler is not supported by StratosDB")
+            }
+            return ["was": .int32(0), "slowms": .int32(100), "sampleRate": .double(1.0)]
+        }
         table["getnonce"] = { _ in ["nonce": .string(String(format: "%016llx", UInt64.random(in: 0...UInt64.max)))] }
         table["getLastError"] = { _ in ["n": .int32(0), "err": .null] }
         table["getLog"] = { _ in ["totalLinesWritten": .int32(0), "log": .array([])] }
@@ -92,11 +101,13 @@ enum AdminCommands {
             commands[name] = .document(["total": .int64(total), "failed": .int64(0)])
         }
         let open = server.openConnections.load(ordering: .relaxed)
+        let operations = server.operationCounters.withLock { $0 }
+        let crud: Set<String> = ["insert", "update", "delete", "find", "getMore"]
         let opcounters: BSONDocument = [
-            "insert": .int64(counters["insert"] ?? 0), "query": .int64(counters["find"] ?? 0),
-            "update": .int64(counters["update"] ?? 0), "delete": .int64(counters["delete"] ?? 0),
+            "insert": .int64(operations["insert"] ?? 0), "query": .int64(counters["find"] ?? 0),
+            "update": .int64(operations["update"] ?? 0), "delete": .int64(operations["delete"] ?? 0),
             "getmore": .int64(counters["getMore"] ?? 0),
-            "command": .int64(counters.values.reduce(0, +)),
+            "command": .int64(counters.filter { !crud.contains($0.key) }.values.reduce(0, +)),
         ]
         return [
             "host": .string(ProcessInfo.processInfo.hostName),

@@ -37,7 +37,7 @@ enum CollectionCommands {
     }
 
     static func create(_ context: CommandContext) async throws -> BSONDocument {
-        let name = try context.collectionName()
+        let name = try context.collectionName(forWrite: true)
         var options = BSONDocument()
         for element in context.command.elements.dropFirst()
         where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
@@ -52,7 +52,7 @@ enum CollectionCommands {
     }
 
     static func drop(_ context: CommandContext) async throws -> BSONDocument {
-        let name = try context.collectionName()
+        let name = try context.collectionName(forWrite: true)
         guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "ns not found")
         }
@@ -145,7 +145,7 @@ enum CollectionCommands {
     }
 
     static func createIndexes(_ context: CommandContext) async throws -> BSONDocument {
-        let name = try context.collectionName()
+        let name = try context.collectionName(forWrite: true)
         guard case .array(let specifications)? = context.command["indexes"], !specifications.isEmpty else {
             throw QueryError(.failedToParse, "Must specify at least one index to create")
         }
@@ -188,7 +188,7 @@ enum CollectionCommands {
     }
 
     static func dropIndexes(_ context: CommandContext) async throws -> BSONDocument {
-        let name = try context.collectionName()
+        let name = try context.collectionName(forWrite: true)
         guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "ns not found \(context.database).\(name)")
         }

@@ -16,10 +16,14 @@ struct CommandContext: Sendable {
     var firstValue: BSONValue { command.isEmpty ? .null : command[0].value }
 
     /// The collection named by the command's first field.
-    func collectionName() throws(QueryError) -> String {
+    ///
+    /// Reads may name `system.*` collections (monitoring tools count `system.profile`); they
+    /// simply do not exist here. Writes to them are refused.
+    func collectionName(forWrite: Bool = false) throws(QueryError) -> String {
         guard case .string(let collection) = firstValue else {
             throw QueryError(.invalidNamespace, "collection name has invalid type \(firstValue.typeAlias)")
         }
+        if !forWrite && collection.hasPrefix("system.") && collection.count > 7 { return collection }
         try NamespaceRules.validateCollection(collection)
         return collection
     }

@@ -96,6 +96,8 @@ enum ReadCommands {
             guard size >= 0 else { throw QueryError(.location(51024), "BSON field 'batchSize' value must be >= 0") }
             batchSize = Int(clamping: size)
         }
+        // Results computed in full are small (catalog listings, aggregation output): batchSize 0
+        // returns them all at once, which legacy tools such as the mgo-based exporter rely on.
         let (batch, consumed) = takeBatch(documents, from: 0, countMax: batchSize)
         var id: Int64 = 0
         if consumed < documents.count {
@@ -224,6 +226,9 @@ enum ReadCommands {
             documents = try await executor.read { store throws(QueryError) in
                 try pipeline.run(store, collection: collection, nowMilliseconds: now)
             }
+        }
+        else if case .document(let first)? = stages.first, first.firstKey == "$collStats" {
+            throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")
         }
         return try await cursorReply(context, namespace: namespace, documents: documents)
     }

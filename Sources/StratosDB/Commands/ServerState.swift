@@ -44,7 +44,14 @@ final class ServerState: Sendable {
         self.startedMilliseconds = clock.nowMilliseconds()
     }
 
+    let operationCounters = Mutex<[String: Int64]>([:])
+
     func count(_ command: String) {
         commandCounters.withLock { $0[command, default: 0] += 1 }
+    }
+
+    /// serverStatus `opcounters`: documents inserted, and update/delete statements, as mongod counts them.
+    func countOperations(_ kind: String, _ amount: Int) {
+        operationCounters.withLock { $0[kind, default: 0] += Int64(amount) }
     }
 }

@@ -38,12 +38,13 @@ enum WriteCommands {
     }
 
     static func insert(_ context: CommandContext) async throws -> BSONDocument {
-        let collection = try context.collectionName()
+        let collection = try context.collectionName(forWrite: true)
         var documents = try statements(context, "documents")
         for index in documents.indices where documents[index]["_id"] == nil {
             documents[index].prepend("_id", .objectId(ObjectId.generate(seconds: UInt32(truncatingIfNeeded: context.nowMilliseconds / 1000))))
         }
         let ordered = context.command["ordered"]?.isTruthy ?? true
+        context.server.countOperations("insert", documents.count)
         guard let executor = try context.executor(create: true) else { return [:] }
         let batch = documents
         let (inserted, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
@@ -64,8 +65,9 @@ enum WriteCommands {
     }
 
     static func update(_ context: CommandContext) async throws -> BSONDocument {
-        let collection = try context.collectionName()
+        let collection = try context.collectionName(forWrite: true)
         let updates = try statements(context, "updates")
+        context.server.countOperations("update", updates.count)
         let ordered = context.command["ordered"]?.isTruthy ?? true
         guard let executor = try context.executor(create: true) else { return [:] }
         let now = context.nowMilliseconds
@@ -177,8 +179,9 @@ enum WriteCommands {
     }
 
     static func delete(_ context: CommandContext) async throws -> BSONDocument {
-        let collection = try context.collectionName()
+        let collection = try context.collectionName(forWrite: true)
         let deletes = try statements(context, "deletes")
+        context.server.countOperations("delete", deletes.count)
         let ordered = context.command["ordered"]?.isTruthy ?? true
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
         let (removed, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
@@ -208,7 +211,7 @@ enum WriteCommands {
     }
 
     static func findAndModify(_ context: CommandContext) async throws -> BSONDocument {
-        let collection = try context.collectionName()
+        let collection = try context.collectionName(forWrite: true)
         let query = try context.document("query") ?? BSONDocument()
         let sortDocument = try context.document("sort")
         let sort = try sortDocument.flatMap { document throws(QueryError) in document.isEmpty ? nil : try SortSpecification(document) }
