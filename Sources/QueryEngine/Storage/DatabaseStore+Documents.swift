@@ -128,6 +128,7 @@ extension DatabaseStore {
         let statement = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
         statement.bind(1, index.tableId)
         try statement.run()
+        try bumpCatalogGeneration()
         guard var descriptor = collections[collection],
             let position = descriptor.indexes.firstIndex(where: { $0.tableId == index.tableId })
         else { return }

@@ -43,6 +43,7 @@ extension DatabaseStore {
         var updated = descriptor
         updated.indexes.append(index)
         collections[collectionName] = updated
+        try bumpCatalogGeneration()
         try backfill(index, collection: updated)
         return true
     }
@@ -64,6 +65,7 @@ extension DatabaseStore {
                     let mark = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
                     mark.bind(1, index.tableId)
                     try mark.run()
+                    try bumpCatalogGeneration()
                     if var descriptor = collections[collection.name], !descriptor.indexes.isEmpty {
                         descriptor.indexes[descriptor.indexes.count - 1].isMultikey = true
                         collections[collection.name] = descriptor
@@ -108,6 +110,7 @@ extension DatabaseStore {
         try statement.run()
         collections[collectionName] = descriptor
         connection.clearStatementCache()
+        try bumpCatalogGeneration()
     }
 
     /// The name of the index with `keyPattern`, for `dropIndexes` by key.

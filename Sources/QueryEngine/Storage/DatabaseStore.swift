@@ -15,10 +15,16 @@ public final class DatabaseStore {
     private var inTransaction = false
 
     /// Opens or creates the database file.
-    public init(name: String, path: String) throws(QueryError) {
+    public init(name: String, path: String, readOnly: Bool = false) throws(QueryError) {
         self.name = name
         self.path = path
         connection = try SQLiteConnection(path: path)
+        if readOnly {
+            // A reader connection: the executor's connection created the schema; this one only
+            // reads, and loads the catalog inside each read transaction.
+            try connection.execute("PRAGMA query_only=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8192;")
+            return
+        }
         // WAL lets readers run while a writer commits; synchronous=NORMAL makes a committed
         // transaction survive a process crash (it is in the WAL) but not power loss, which
         // `commit(durable: true)` adds by syncing the WAL. See docs/durability.md.
@@ -30,11 +36,42 @@ public final class DatabaseStore {
             PRAGMA wal_autocheckpoint=4000;
             CREATE TABLE IF NOT EXISTS stratos_collections(
                 name TEXT PRIMARY KEY, table_id INTEGER NOT NULL UNIQUE, options BLOB NOT NULL, uuid BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS stratos_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            INSERT OR IGNORE INTO stratos_meta(key, value) VALUES ('catalog_generation', 0);
             CREATE TABLE IF NOT EXISTS stratos_indexes(
                 collection TEXT NOT NULL, name TEXT NOT NULL, table_id INTEGER NOT NULL UNIQUE,
                 spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(collection, name));
             """)
         try loadCatalog()
+    }
+
+    /// The catalog generation this store's cached catalog was loaded at (readers only).
+    private var loadedGeneration: Int64 = -1
+
+    /// Records in the database that the catalog changed, inside the current write transaction,
+    /// so readers on other connections reload it in the same snapshot as the data.
+    func bumpCatalogGeneration() throws(QueryError) {
+        try connection.execute("UPDATE stratos_meta SET value = value + 1 WHERE key = 'catalog_generation'")
+    }
+
+    /// Runs a read on this (reader) connection inside one read transaction: the catalog is
+    /// reloaded first when another connection changed it, so catalog and data come from the
+    /// same snapshot.
+    public func withReadTransaction<T>(_ body: (DatabaseStore) throws(QueryError) -> T) throws(QueryError) -> T {
+        try connection.execute("BEGIN")
+        defer {
+            connection.resetStatements()
+            try? connection.execute("COMMIT")
+        }
+        let statement = try connection.statement("SELECT value FROM stratos_meta WHERE key = 'catalog_generation'")
+        _ = try statement.step()
+        let generation = statement.int64(0)
+        statement.reset()
+        if generation != loadedGeneration {
+            try loadCatalog()
+            loadedGeneration = generation
+        }
+        return try body(self)
     }
 
     private func loadCatalog() throws(QueryError) {
@@ -140,6 +177,7 @@ public final class DatabaseStore {
         try insert.run()
         let descriptor = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: uuid, indexes: [])
         collections[name] = descriptor
+        try bumpCatalogGeneration()
         return descriptor
     }
 
@@ -164,6 +202,7 @@ public final class DatabaseStore {
         try deleteIndexes.run()
         collections[name] = nil
         connection.clearStatementCache()
+        try bumpCatalogGeneration()
         return true
     }
 
@@ -188,6 +227,7 @@ public final class DatabaseStore {
             name: target, tableId: descriptor.tableId, options: descriptor.options, uuid: descriptor.uuid,
             indexes: descriptor.indexes)
         collections[target] = descriptor
+        try bumpCatalogGeneration()
     }
 
     /// Closes the store, checkpointing the write-ahead log.
