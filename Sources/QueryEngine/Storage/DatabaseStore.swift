@@ -58,10 +58,10 @@ public final class DatabaseStore {
     /// reloaded first when another connection changed it, so catalog and data come from the
     /// same snapshot.
     public func withReadTransaction<T>(_ body: (DatabaseStore) throws(QueryError) -> T) throws(QueryError) -> T {
-        try connection.execute("BEGIN")
+        try connection.statement("BEGIN").run()
         defer {
             connection.resetStatements()
-            try? connection.execute("COMMIT")
+            try? connection.statement("COMMIT").run()
         }
         let statement = try connection.statement("SELECT value FROM stratos_meta WHERE key = 'catalog_generation'")
         _ = try statement.step()
@@ -103,14 +103,14 @@ public final class DatabaseStore {
         precondition(!inTransaction, "transactions do not nest; use savepoints")
         // SQLite refuses to change the safety level inside a transaction, so it is chosen here.
         if durable { try connection.execute("PRAGMA synchronous=FULL") }
-        try connection.execute("BEGIN IMMEDIATE")
+        try connection.statement("BEGIN IMMEDIATE").run()
         inTransaction = true
     }
 
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
     public func commit(durable: Bool) throws(QueryError) {
         precondition(inTransaction)
-        try connection.execute("COMMIT")
+        try connection.statement("COMMIT").run()
         inTransaction = false
         if durable { try connection.execute("PRAGMA synchronous=NORMAL") }
     }
@@ -131,11 +131,11 @@ public final class DatabaseStore {
     /// Runs `body` inside a savepoint: its changes are undone if it throws, while the enclosing
     /// group-commit transaction carries on with the other writes.
     public func withSavepoint<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
-        try connection.execute("SAVEPOINT op")
+        try connection.statement("SAVEPOINT op").run()
         let catalogBefore = collections
         do {
             let result = try body()
-            try connection.execute("RELEASE op")
+            try connection.statement("RELEASE op").run()
             return result
         } catch {
             try? connection.execute("ROLLBACK TO op")

@@ -22,6 +22,9 @@ final class DatabaseExecutor: @unchecked Sendable {
 
     let name: String
     private let store: DatabaseStore
+    /// Held while the write connection is in use, by the executor thread for a group or by a
+    /// caller running an uncontended write inline.
+    private let storeLock = NSLock()
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var state = State.running
@@ -53,8 +56,39 @@ final class DatabaseExecutor: @unchecked Sendable {
     var path: String { store.path }
 
     /// Runs a write inside the next group commit.
+    ///
+    /// A write that needs no sync and finds the writer idle runs inline on the caller's thread
+    /// (one transaction of its own, no thread switch). Durable writes, and writes that find the
+    /// writer busy, queue for the executor, which group-commits them: one fsync for the group.
     func write<T: Sendable>(durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
-        try await submit(isWrite: true, durable: durable, body)
+        if !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
+        return try await submit(isWrite: true, durable: durable, body)
+    }
+
+    /// Runs a write in its own transaction on the calling thread when the writer is idle;
+    /// `nil` when it is busy (the caller then queues the write).
+    private func tryInlineWrite<T>(_ body: (DatabaseStore) throws(QueryError) -> T) -> Result<T, QueryError>? {
+        guard storeLock.try() else { return nil }
+        defer { storeLock.unlock() }
+        do {
+            try store.begin(durable: false)
+        } catch {
+            return .failure(error)
+        }
+        let outcome: Result<T, QueryError>
+        do {
+            outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
+        } catch {
+            outcome = .failure(error)
+        }
+        defer { store.finishJob() }
+        do {
+            try store.commit(durable: false)
+        } catch {
+            store.rollback()
+            return .failure(error)
+        }
+        return outcome
     }
 
     private func submit<T: Sendable>(
@@ -96,9 +130,13 @@ final class DatabaseExecutor: @unchecked Sendable {
             let stopping = state != .running
             condition.unlock()
             if jobs.isEmpty && stopping { break }
+            storeLock.lock()
             runGroup(jobs)
+            storeLock.unlock()
         }
+        storeLock.lock()
         store.checkpoint()
+        storeLock.unlock()
         condition.lock()
         state = .stopped
         condition.broadcast()
