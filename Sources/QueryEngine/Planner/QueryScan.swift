@@ -72,11 +72,24 @@ public struct QueryScan {
         let ordered = plan.descending ? Array(intervals.reversed()) : intervals
         while intervalIndex < ordered.count {
             let interval = ordered[intervalIndex]
-            let statement = try intervalStatement(store, indexTable: indexTable)
-            statement.bind(1, interval.lower)
-            statement.bind(2, interval.upper)
-            statement.bind(3, lastKey ?? (plan.descending ? [0xFF, 0xFF, 0xFF] : []))
-            statement.bind(4, lastKey == nil ? (plan.descending ? Int64.max : Int64.min) : lastRid)
+            // One lower and one upper bound per statement: SQLite picks a single range term, so
+            // the resume position is folded into the bounds rather than added as an OR, which it
+            // would not use (and would then scan from the start of the index).
+            let statement = try intervalStatement(store, indexTable: indexTable, resuming: lastKey != nil)
+            if let lastKey {
+                if plan.descending {
+                    statement.bind(1, interval.lower)
+                    statement.bind(2, lastKey)
+                } else {
+                    statement.bind(1, lastKey)
+                    statement.bind(2, interval.upper)
+                }
+                statement.bind(3, lastKey)
+                statement.bind(4, lastRid)
+            } else {
+                statement.bind(1, interval.lower)
+                statement.bind(2, interval.upper)
+            }
             while try statement.step() {
                 lastKey = statement.blob(0)
                 let rid = statement.int64(1)
@@ -91,20 +104,28 @@ public struct QueryScan {
         return true
     }
 
-    private func intervalStatement(_ store: DatabaseStore, indexTable: String?) throws(QueryError) -> SQLiteStatement {
-        let comparison = plan.descending ? "<" : ">"
+    /// The scan statement: `?1`/`?2` bound the key range; when resuming, `?3`/`?4` are the last
+    /// (key, rid) returned, and rows up to and including it are skipped.
+    private func intervalStatement(_ store: DatabaseStore, indexTable: String?, resuming: Bool) throws(QueryError) -> SQLiteStatement {
         let order = plan.descending ? "DESC" : "ASC"
+        let key = indexTable == nil ? "id_key" : "x.key"
+        let rid = indexTable == nil ? "rid" : "x.rid"
+        var range: String
+        if resuming {
+            range = plan.descending
+                ? "\(key) >= ?1 AND \(key) <= ?2 AND NOT (\(key) = ?3 AND \(rid) >= ?4)"
+                : "\(key) >= ?1 AND \(key) < ?2 AND NOT (\(key) = ?3 AND \(rid) <= ?4)"
+        } else {
+            range = "\(key) >= ?1 AND \(key) < ?2"
+        }
         if let indexTable {
             return try store.connection.statement("""
                 SELECT x.key, x.rid, c.doc FROM \(indexTable) x JOIN \(collection.tableName) c ON c.rid = x.rid
-                WHERE x.key >= ?1 AND x.key < ?2 AND (x.key \(comparison) ?3 OR (x.key = ?3 AND x.rid \(comparison) ?4))
-                ORDER BY x.key \(order), x.rid \(order)
+                WHERE \(range) ORDER BY x.key \(order), x.rid \(order)
                 """)
         }
         return try store.connection.statement("""
-            SELECT id_key, rid, doc FROM \(collection.tableName)
-            WHERE id_key >= ?1 AND id_key < ?2 AND (id_key \(comparison) ?3 OR (id_key = ?3 AND rid \(comparison) ?4))
-            ORDER BY id_key \(order)
+            SELECT id_key, rid, doc FROM \(collection.tableName) WHERE \(range) ORDER BY id_key \(order)
             """)
     }
 
@@ -124,7 +145,10 @@ public struct QueryScan {
             intervals = ranges
         }
         var total = 0
-        let statement = try store.connection.statement("SELECT count(DISTINCT rid) FROM \(table) WHERE key >= ? AND key < ?")
+        // A document has one key in a non-multikey index, so counting keys counts documents and
+        // needs no DISTINCT (which would build a temporary B-tree of row ids).
+        let counted = plan.needsDeduplication ? "count(DISTINCT rid)" : "count(*)"
+        let statement = try store.connection.statement("SELECT \(counted) FROM \(table) WHERE key >= ? AND key < ?")
         for interval in intervals {
             statement.bind(1, interval.lower)
             statement.bind(2, interval.upper)

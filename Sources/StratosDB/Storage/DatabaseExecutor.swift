@@ -46,7 +46,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// read-only SQLite connection: WAL mode lets them proceed while the executor writes, and
     /// they skip two thread switches per request. Each read is one SQLite read transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
-        if let reader = ThreadReaders.reader(for: self) {
+        if ThreadReaders.isEnabled, let reader = ThreadReaders.reader(for: self) {
             return try reader.withReadTransaction(body)
         }
         return try await submit(isWrite: false, durable: false, body)

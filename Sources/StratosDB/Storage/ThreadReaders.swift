@@ -13,6 +13,9 @@ enum ThreadReaders {
 
     private static let key = "stratosdb.readers"
 
+    /// `STRATOSDB_INLINE_READS=0` sends reads through the executor instead (for A/B measurements).
+    static let isEnabled = ProcessInfo.processInfo.environment["STRATOSDB_INLINE_READS"] != "0"
+
     static func reader(for executor: DatabaseExecutor) -> DatabaseStore? {
         let dictionary = Thread.current.threadDictionary
         let cache: Cache
