@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench microbench clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench microbench fuzz clean
 
 all: build
 
@@ -47,6 +47,14 @@ bench: deps release
 # Query-engine microbenchmarks (ordo-one/benchmark), in their own build folder.
 microbench: deps-system
 	STRATOSDB_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench --disable-sandbox benchmark
+
+# libFuzzer + AddressSanitizer over the BSON decoder and query parsers (FuzzTesting/README.md).
+FUZZ_SECONDS ?= 120
+fuzz: deps-system
+	STRATOSDB_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product BSONFuzzer -Xswiftc -sanitize=fuzzer,address
+	mkdir -p .build-fuzz/corpus
+	$(PYTHON) -c "import bson; [open(f'.build-fuzz/corpus/seed{i}', 'wb').write(bson.encode(d)) for i, d in enumerate([{'a': 1}, {'_id': 'x', 'tags': ['a', {'b': 2}], 'n': None}, {'\$$set': {'a.b': 1}}, {'age': {'\$$gte': 30}}, {'pipeline': [{'\$$match': {'a': 1}}]}])]"
+	.build-fuzz/release/BSONFuzzer .build-fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 clean:
 	rm -rf .build

@@ -89,3 +89,12 @@ if ProcessInfo.processInfo.environment["STRATOSDB_BENCHMARKS"] != nil {
             path: "Benchmarks/QueryEngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
+
+// A libFuzzer target for the BSON decoder and the query language parsers, declared on request:
+// `make fuzz` (see FuzzTesting/README.md).
+if ProcessInfo.processInfo.environment["STRATOSDB_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "BSONFuzzer", dependencies: ["QueryEngine"], path: "FuzzTesting/BSONFuzzer",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}
