@@ -95,3 +95,46 @@ import Testing
         #expect(try reopened.count("users") == 200)
     }
 }
+
+@Suite struct EncodedBatchTests {
+    /// Exact plans may skip decoding; the bytes they return must be exactly the documents the
+    /// decoding path returns, in the same order.
+    static let filters: [BSONDocument] = [
+        ["_id": .document(["$gte": .string("u1100")])], ["email": .string("e7@x.org")], ["tags": .string("t1")],
+        BSONDocument(),
+    ]
+
+    @Test(arguments: filters)
+    func encodedBatchesEqualDecodedBatches(filter: BSONDocument) throws {
+        let directory = try TemporaryDirectory()
+        let store = try DatabaseStore(name: "profiles", path: directory.path + "/profiles.sqlite")
+        try store.begin()
+        for index in 0..<150 {
+            try store.insert(
+                ["_id": .string("u\(1000 + index)"), "email": .string("e\(index)@x.org"),
+                 "tags": .array([.string("t\(index % 3)"), .string("all")])], into: "users")
+        }
+        try store.createIndex(["key": .document(["email": .int32(1)]), "name": .string("email_1"), "unique": .bool(true)], on: "users")
+        try store.createIndex(["key": .document(["tags": .int32(1)]), "name": .string("tags_1")], on: "users")
+        try store.commit(durable: false)
+        let sort: SortSpecification? = filter.keys.first == "_id" ? try SortSpecification(["_id": .int32(1)]) : nil
+        let skip = filter.keys.first == "email" ? 0 : 2  // The email filter matches one document.
+        let encodedQuery = FindQuery(collection: store.collection("users"), filter: try Filter(filter), sort: sort, projection: nil, skip: skip, limit: 30)
+        let decodedQuery = FindQuery(collection: store.collection("users"), filter: try Filter(filter), sort: sort, projection: nil, skip: skip, limit: 30)
+        #expect(encodedQuery.canReturnEncoded)
+        var encoded: [[UInt8]] = []
+        while !encodedQuery.isExhausted {
+            let batch = try encodedQuery.nextEncodedBatch(store, countMax: 7, bytesMax: 1 << 20)
+            if batch.isEmpty { break }
+            encoded += batch
+        }
+        var decoded: [[UInt8]] = []
+        while !decodedQuery.isExhausted {
+            let batch = try decodedQuery.nextBatch(store, countMax: 7, bytesMax: 1 << 20)
+            if batch.isEmpty { break }
+            decoded += batch.map(\.bsonBytes)
+        }
+        #expect(encoded == decoded)
+        #expect(!encoded.isEmpty)
+    }
+}

@@ -41,6 +41,40 @@ public final class FindQuery {
     /// Documents examined so far.
     public var documentsExamined: Int { scan.documentsExamined }
 
+    /// Whether batches can be served as stored bytes (`nextEncodedBatch`): no projection, no
+    /// in-memory sort, and key ranges that select exactly the answer. Skipping the decode and
+    /// re-encode of every returned document is most of the cost of a range scan.
+    public var canReturnEncoded: Bool {
+        projection == nil && (plan.isExact || scan.filter.isTrivial) && (sort == nil || plan.providesSort)
+            && sortedBuffer == nil
+    }
+
+    /// The next batch as stored BSON documents; use only when `canReturnEncoded`.
+    public func nextEncodedBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [[UInt8]] {
+        var batch: [[UInt8]] = []
+        var bytes = 0
+        var skip = skipRemaining
+        var limit = limitRemaining
+        if limit == 0 { return [] }
+        try scan.runEncoded(store) { match throws(QueryError) in
+            if skip > 0 {
+                skip -= 1
+                return true
+            }
+            bytes += match.encoded.count
+            batch.append(match.encoded)
+            if let remaining = limit {
+                limit = remaining - 1
+                if remaining - 1 == 0 { return false }
+            }
+            return batch.count < countMax && bytes < bytesMax
+        }
+        skipRemaining = skip
+        limitRemaining = limit
+        returnedCount += batch.count
+        return batch
+    }
+
     /// The next batch: at most `countMax` documents and about `bytesMax` bytes.
     public func nextBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [BSONDocument] {
         if sort != nil && !plan.providesSort && sortedBuffer == nil { try sortEverything(store) }

@@ -6,6 +6,8 @@ public struct ScanMatch {
     public let document: BSONDocument
     /// The first array index the filter matched, for positional operators.
     public let position: Int?
+    /// The stored BSON bytes, set instead of `document` by an encoded scan.
+    public var encoded: [UInt8] = []
 }
 
 /// A resumable walk over an access path: each call continues where the last stopped, so a
@@ -30,6 +32,19 @@ public struct QueryScan {
         self.collection = collection
     }
 
+    /// Whether matches carry the stored bytes undecoded (`ScanMatch.encoded`). Only valid for an
+    /// exact plan: the key ranges alone select the answer, so no filter needs the document.
+    private var yieldsEncoded = false
+
+    /// Like `run`, but hands over each document's stored bytes without decoding or filtering
+    /// them, for replies that return documents unchanged. Requires `plan.isExact`.
+    public mutating func runEncoded(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
+        precondition(plan.isExact || filter.isTrivial, "an encoded scan skips the filter, so its plan must be exact")
+        yieldsEncoded = true
+        defer { yieldsEncoded = false }
+        try run(store, body)
+    }
+
     /// Calls `body` for each matching document until it returns `false` or the scan ends.
     public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
         while !isFinished {
@@ -46,6 +61,12 @@ public struct QueryScan {
     private mutating func consider(_ rid: Int64, _ bytes: UnsafeRawBufferPointer, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
         documentsExamined += 1
         if plan.needsDeduplication && seen.contains(rid) { return true }
+        if yieldsEncoded {
+            if plan.needsDeduplication { seen.insert(rid) }
+            var match = ScanMatch(rid: rid, document: BSONDocument(), position: nil)
+            match.encoded = Array(bytes)
+            return try body(match)
+        }
         let document = try BSONDecoder.decode(bytes)
         var position: Int?
         guard filter.matches(document, position: &position) else { return true }

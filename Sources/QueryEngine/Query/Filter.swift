@@ -29,6 +29,13 @@ public indirect enum Filter: Sendable {
         case mod(divisor: Int64, remainder: Int64)
     }
 
+    /// Whether the filter matches every document (`{}`).
+    public var isTrivial: Bool {
+        if case .alwaysTrue = self { return true }
+        if case .and(let clauses) = self { return clauses.allSatisfy(\.isTrivial) }
+        return false
+    }
+
     /// A `$type` argument: a BSON type byte or the `number` alias.
     public enum TypeSelector: Sendable, Hashable {
         case typeByte(UInt8)

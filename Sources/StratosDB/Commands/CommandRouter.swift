@@ -35,7 +35,7 @@ enum CommandRouter {
         let context = CommandContext(command: command, database: database, connection: connection, server: server)
         do {
             var reply = try await handler(context)
-            if reply["ok"] == nil { reply.append("ok", .double(1)) }
+            if reply["ok"] == nil && EncodedReply.bytes(of: reply) == nil { reply.append("ok", .double(1)) }
             return reply
         } catch let error as QueryError {
             return errorReply(error)

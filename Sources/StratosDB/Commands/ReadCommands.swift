@@ -63,19 +63,23 @@ enum ReadCommands {
             return cursorDocument(id: 0, namespace: namespace, batch: [], first: true)
         }
         let countMax = min(arguments.batchSize ?? ServerLimits.firstBatchCountDefault, arguments.limit ?? Int.max)
-        let (query, batch) = try await executor.read { store throws(QueryError) -> (FindQuery, [BSONDocument]) in
+        let (query, batch, encoded) = try await executor.read { store throws(QueryError) -> (FindQuery, [BSONDocument], [[UInt8]]?) in
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
             // batchSize 0 opens the cursor without returning documents, as MongoDB does.
-            let batch = countMax == 0 ? [] : try query.nextBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax)
-            return (query, batch)
+            if countMax == 0 { return (query, [], nil) }
+            if query.canReturnEncoded {
+                return (query, [], try query.nextEncodedBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax))
+            }
+            return (query, try query.nextBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax), nil)
         }
         var cursorId: Int64 = 0
         if !query.isExhausted && !arguments.singleBatch {
             cursorId = try context.server.cursors.register(
                 namespace: namespace, database: context.database, source: .find(query), nowSeconds: context.nowMilliseconds / 1000)
         }
+        if let encoded { return EncodedReply.cursorReply(id: cursorId, namespace: namespace, batch: encoded, first: true) }
         return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
     }
 
@@ -147,11 +151,18 @@ enum ReadCommands {
                     context.server.cursors.checkIn(cursor, exhausted: true, nowSeconds: now)
                     throw QueryError(.cursorNotFound, "cursor id \(id) not found")
                 }
-                let batch = try await executor.read { store throws(QueryError) in
-                    try query.nextBatch(store, countMax: countMax == 0 ? Int.max : countMax, bytesMax: ServerLimits.batchBytesMax)
+                let limit = countMax == 0 ? Int.max : countMax
+                let (batch, encoded) = try await executor.read { store throws(QueryError) -> ([BSONDocument], [[UInt8]]?) in
+                    if query.canReturnEncoded {
+                        return ([], try query.nextEncodedBatch(store, countMax: limit, bytesMax: ServerLimits.batchBytesMax))
+                    }
+                    return (try query.nextBatch(store, countMax: limit, bytesMax: ServerLimits.batchBytesMax), nil)
                 }
                 let exhausted = query.isExhausted
                 context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
+                if let encoded {
+                    return EncodedReply.cursorReply(id: exhausted ? 0 : id, namespace: namespace, batch: encoded, first: false)
+                }
                 return cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false)
             }
         } catch {

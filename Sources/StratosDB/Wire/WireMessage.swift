@@ -140,7 +140,7 @@ enum WireCodec {
 
     /// An OP_MSG reply with one body section.
     static func encodeMessageReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bytes = document.bsonBytes
+        let bytes = EncodedReply.bytes(of: document) ?? document.bsonBytes
         var buffer = allocator.buffer(capacity: headerSize + 5 + bytes.count)
         buffer.writeInteger(Int32(headerSize + 5 + bytes.count), endianness: .little)
         buffer.writeInteger(requestId, endianness: .little)
@@ -154,7 +154,7 @@ enum WireCodec {
 
     /// An OP_REPLY carrying one document, the answer to a legacy OP_QUERY command.
     static func encodeLegacyReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bytes = document.bsonBytes
+        let bytes = EncodedReply.bytes(of: document) ?? document.bsonBytes
         let length = headerSize + 20 + bytes.count
         var buffer = allocator.buffer(capacity: length)
         buffer.writeInteger(Int32(length), endianness: .little)
