@@ -464,7 +464,9 @@ class StratosDriver:
 
     def server_version(self) -> str:
         try:
-            return str(self.admin.admin.command("buildInfo").get("version", "?"))
+            info = self.admin.admin.command("buildInfo")
+            # `version` is the MongoDB release StratosDB matches; `stratosdbVersion` is its own.
+            return f"{info.get('stratosdbVersion', '?')} (MongoDB {info.get('version', '?')} compatible)"
         except Exception as e:
             return f"unknown ({type(e).__name__})"
 

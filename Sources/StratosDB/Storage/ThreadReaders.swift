@@ -5,26 +5,38 @@ import QueryEngine
 ///
 /// A SQLite connection must be used by one thread at a time; keeping one per thread per
 /// database satisfies that without locks. Entries are keyed by the executor's identity, so a
-/// dropped and re-created database never reuses a connection to the deleted file.
+/// dropped and re-created database never reuses a connection to the deleted file. The cache is
+/// found through a pthread key (Foundation's `threadDictionary` cost about 3% of a point read).
 enum ThreadReaders {
     private final class Cache {
         var readers: [String: (executor: ObjectIdentifier, store: DatabaseStore)] = [:]
     }
 
-    private static let key = "stratosdb.readers"
-
     /// `STRATOSDB_INLINE_READS=0` sends reads through the executor instead (for A/B measurements).
     static let isEnabled = ProcessInfo.processInfo.environment["STRATOSDB_INLINE_READS"] != "0"
 
-    static func reader(for executor: DatabaseExecutor) -> DatabaseStore? {
-        let dictionary = Thread.current.threadDictionary
-        let cache: Cache
-        if let existing = dictionary[key] as? Cache {
-            cache = existing
-        } else {
-            cache = Cache()
-            dictionary[key] = cache
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        // The destructor releases a thread's cache (and closes its connections) when it exits.
+        let status = pthread_key_create(&key) { pointer in
+            guard let pointer else { return }
+            Unmanaged<AnyObject>.fromOpaque(pointer).release()
         }
+        precondition(status == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    private static func cache() -> Cache {
+        if let pointer = pthread_getspecific(key) {
+            return Unmanaged<Cache>.fromOpaque(pointer).takeUnretainedValue()
+        }
+        let cache = Cache()
+        pthread_setspecific(key, Unmanaged.passRetained(cache).toOpaque())
+        return cache
+    }
+
+    static func reader(for executor: DatabaseExecutor) -> DatabaseStore? {
+        let cache = cache()
         let identity = ObjectIdentifier(executor)
         if let entry = cache.readers[executor.name], entry.executor == identity { return entry.store }
         guard cache.readers.count < 64 || cache.readers[executor.name] != nil else { return nil }
