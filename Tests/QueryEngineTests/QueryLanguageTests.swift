@@ -78,3 +78,23 @@ import Testing
         #expect(after["grades"] == .array([.int32(80), .int32(100), .int32(99)]))
     }
 }
+
+@Suite struct ArrayFilterTests {
+    @Test func identifiersSelectMatchingElements() throws {
+        let update = try Update(["$set": .document(["grades.$[high]": .int32(100)])])
+        let filters = try ArrayFilters([.document(["high": .document(["$gte": .int32(85)])])])
+        try update.validate(filters)
+        let before: BSONDocument = ["_id": .int32(1), "grades": .array([.int32(80), .int32(85), .int32(90)])]
+        let after = try update.apply(to: before, position: nil, isInsert: false, nowMilliseconds: 0, arrayFilters: filters)
+        #expect(after["grades"] == .array([.int32(80), .int32(100), .int32(100)]))
+    }
+
+    @Test func missingAndUnusedFiltersAreRejected() throws {
+        let update = try Update(["$set": .document(["grades.$[x]": .int32(1)])])
+        #expect(throws: QueryError.self) { try update.validate(try ArrayFilters([.document(["y": .int32(1)])])) }
+        let plain = try Update(["$set": .document(["grades.0": .int32(1)])])
+        #expect(throws: QueryError.self) { try plain.validate(try ArrayFilters([.document(["y": .int32(1)])])) }
+        #expect(throws: QueryError.self) { try ArrayFilters([.document(["Bad": .int32(1)])]) }
+        #expect(throws: QueryError.self) { try ArrayFilters([.document(["a": .int32(1), "b": .int32(2)])]) }
+    }
+}

@@ -4,9 +4,11 @@ extension Update {
     ///   - position: the array index the query matched, for the positional `$` operator.
     ///   - isInsert: whether this builds an upserted document (enables `$setOnInsert`).
     ///   - nowMilliseconds: the time for `$currentDate`.
+    ///   - arrayFilters: the filters `$[identifier]` components use (check them with `validate`).
     /// - Returns: the new document; `_id` changes are rejected.
     public func apply(
-        to document: BSONDocument, position: Int?, isInsert: Bool, nowMilliseconds: Int64
+        to document: BSONDocument, position: Int?, isInsert: Bool, nowMilliseconds: Int64,
+        arrayFilters: ArrayFilters = .none
     ) throws(QueryError) -> BSONDocument {
         switch self {
         case .replacement(var replacement):
@@ -22,7 +24,7 @@ extension Update {
             var root = BSONValue.document(document)
             for operation in operations {
                 if operation.kind == "$setOnInsert" && !isInsert { continue }
-                let paths = try UpdatePaths.expand(operation.path, in: root, position: position)
+                let paths = try UpdatePaths.expand(operation.path, in: root, position: position, arrayFilters: arrayFilters)
                 for path in paths {
                     try apply(operation, at: path, to: &root, nowMilliseconds: nowMilliseconds)
                 }
@@ -193,8 +195,11 @@ extension Update {
 
 /// Reading and writing values at paths inside a document being updated.
 package enum UpdatePaths {
-    /// Replaces `$` with the matched position and expands `$[]` into every index.
-    package static func expand(_ path: [String], in root: BSONValue, position: Int?) throws(QueryError) -> [[String]] {
+    /// Replaces `$` with the matched position, expands `$[]` into every index and `$[name]` into
+    /// the indexes whose elements pass the array filter `name`.
+    package static func expand(
+        _ path: [String], in root: BSONValue, position: Int?, arrayFilters: ArrayFilters = .none
+    ) throws(QueryError) -> [[String]] {
         var results: [[String]] = [[]]
         for component in path {
             var next: [[String]] = []
@@ -211,8 +216,15 @@ package enum UpdatePaths {
                     }
                     for index in elements.indices { next.append(prefix + [String(index)]) }
                 default:
-                    if component.hasPrefix("$[") {
-                        throw QueryError(.badValue, "arrayFilters identifiers ('\(component)') are not supported by StratosDB")
+                    if component.hasPrefix("$[") && component.hasSuffix("]") {
+                        let identifier = String(component.dropFirst(2).dropLast())
+                        guard case .array(let elements)? = get(prefix, in: root) else {
+                            throw QueryError(.badValue, "The path '\(prefix.joined(separator: "."))' must exist in the document in order to apply array updates.")
+                        }
+                        for (index, element) in elements.enumerated() where try arrayFilters.matches(identifier, element) {
+                            next.append(prefix + [String(index)])
+                        }
+                        continue
                     }
                     next.append(prefix + [component])
                 }

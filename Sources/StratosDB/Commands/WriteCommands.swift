@@ -120,13 +120,17 @@ enum WriteCommands {
         case .array?: throw QueryError(.illegalOperation, "pipeline-style updates are not supported by StratosDB yet")
         default: throw QueryError(.failedToParse, "BSON field 'update.updates.u' is missing but a required field")
         }
-        if statement["arrayFilters"] != nil {
-            throw QueryError(.illegalOperation, "arrayFilters are not supported by StratosDB yet")
+        var arrayFilters = ArrayFilters.none
+        switch statement["arrayFilters"] {
+        case nil, .null?: break
+        case .array(let values)?: arrayFilters = try ArrayFilters(values)
+        default: throw QueryError(.typeMismatch, "BSON field 'arrayFilters' is the wrong type, expected type 'array'")
         }
         let multi = statement["multi"]?.isTruthy ?? false
         let upsert = statement["upsert"]?.isTruthy ?? false
         let filter = try Filter(query)
         let update = try Update(updateDocument)
+        try update.validate(arrayFilters)
         if multi, !update.isOperatorUpdate {
             throw QueryError(.failedToParse, "multi update is not supported for replacement-style update")
         }
@@ -134,7 +138,9 @@ enum WriteCommands {
         let matches = try store.matches(in: collection, filter: filter, sort: sort, limit: multi ? nil : 1)
         for match in matches {
             outcome.matched += 1
-            let updated = try update.apply(to: match.document, position: match.position, isInsert: false, nowMilliseconds: nowMilliseconds)
+            let updated = try update.apply(
+                to: match.document, position: match.position, isInsert: false, nowMilliseconds: nowMilliseconds,
+                arrayFilters: arrayFilters)
             if outcome.before == nil {
                 outcome.before = match.document
                 outcome.after = updated
@@ -147,7 +153,8 @@ enum WriteCommands {
         if matches.isEmpty && upsert {
             var seed = update.isOperatorUpdate ? upsertSeed(from: filter) : BSONDocument()
             if !update.isOperatorUpdate, let id = upsertSeed(from: filter)["_id"] { seed["_id"] = id }
-            var document = try update.apply(to: seed, position: nil, isInsert: true, nowMilliseconds: nowMilliseconds)
+            var document = try update.apply(
+                to: seed, position: nil, isInsert: true, nowMilliseconds: nowMilliseconds, arrayFilters: arrayFilters)
             if !update.isOperatorUpdate, let id = seed["_id"], document["_id"] == nil { document.prepend("_id", id) }
             if let id = document.removeValue(forKey: "_id") {
                 document.prepend("_id", id)
@@ -220,6 +227,7 @@ enum WriteCommands {
         let upsert = context.command["upsert"]?.isTruthy ?? false
         let projection = try context.document("fields").flatMap { document throws(QueryError) in document.isEmpty ? nil : try Projection(document) }
         let updateValue = context.command["update"]
+        let arrayFilters = context.command["arrayFilters"]
         if remove && updateValue != nil {
             throw QueryError(.failedToParse, "Cannot specify both an update and remove=true")
         }
@@ -243,7 +251,8 @@ enum WriteCommands {
                 let value = try projection?.apply(to: match.document) ?? match.document
                 return ["lastErrorObject": .document(["n": .int32(1)]), "value": .document(value)]
             }
-            let statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
+            var statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
+            if let arrayFilters { statement["arrayFilters"] = arrayFilters }
             let outcome = try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now, sort: sort)
             var lastError: BSONDocument = ["n": .int32(outcome.matched > 0 || outcome.upsertedId != nil ? 1 : 0)]
             lastError["updatedExisting"] = .bool(outcome.matched > 0)

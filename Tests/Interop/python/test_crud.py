@@ -463,14 +463,39 @@ def test_all_positional_operator_updates_every_element(db):
     assert doc["docs"] == [{"n": 101}, {"n": 102}]
 
 
-def test_array_filters_are_refused_clearly(db):
-    # Known difference (docs/compatibility.md): arrayFilters are not implemented yet; the
-    # update fails with IllegalOperation and leaves the document unchanged.
+def test_filtered_positional_operator_with_array_filters(db):
     db.u.insert_one({"_id": 1, "grades": [80, 85, 90]})
-    with pytest.raises(WriteError) as caught:
-        db.u.update_one({"_id": 1}, {"$set": {"grades.$[g]": 100}}, array_filters=[{"g": {"$gte": 85}}])
-    assert caught.value.code == 20
+    db.u.update_one({"_id": 1}, {"$set": {"grades.$[g]": 100}}, array_filters=[{"g": {"$gte": 85}}])
+    assert db.u.find_one()["grades"] == [80, 100, 100]
+
+
+def test_array_filters_on_embedded_documents_and_nested_arrays(db):
+    db.u.insert_one({"_id": 1, "items": [{"k": "a", "n": 1, "tags": ["x", "y"]}, {"k": "b", "n": 2, "tags": ["y"]}]})
+    db.u.update_one(
+        {"_id": 1},
+        {"$inc": {"items.$[it].n": 10}, "$set": {"items.$[].tags.$[t]": "z"}},
+        array_filters=[{"it.k": "b"}, {"t": "y"}],
+    )
+    assert db.u.find_one()["items"] == [{"k": "a", "n": 1, "tags": ["x", "z"]}, {"k": "b", "n": 12, "tags": ["z"]}]
+
+
+def test_array_filters_errors_match_mongodb(db):
+    db.u.insert_one({"_id": 1, "grades": [80, 85, 90]})
+    with pytest.raises(WriteError) as missing:
+        db.u.update_one({"_id": 1}, {"$set": {"grades.$[g]": 100}}, array_filters=[{"h": {"$gte": 85}}])
+    assert missing.value.code in (2, 9)
+    with pytest.raises(WriteError) as unused:
+        db.u.update_one({"_id": 1}, {"$set": {"grades.0": 1}}, array_filters=[{"g": {"$gte": 85}}])
+    assert unused.value.code == 9
     assert db.u.find_one()["grades"] == [80, 85, 90]
+
+
+def test_find_one_and_update_with_array_filters(db):
+    db.u.insert_one({"_id": 1, "grades": [80, 85, 90]})
+    after = db.u.find_one_and_update(
+        {"_id": 1}, {"$mul": {"grades.$[g]": 2}}, array_filters=[{"g": {"$lt": 85}}], return_document=ReturnDocument.AFTER
+    )
+    assert after["grades"] == [160, 85, 90]
 
 
 def test_update_many_matched_and_modified_counts(db):
