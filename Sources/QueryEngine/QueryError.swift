@@ -46,6 +46,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let location15998 = Code(15998, "Location15998")
         public static let location16410 = Code(16410, "Location16410")
         public static let duplicateKey = Code(11000, "DuplicateKey")
+        public static let maxTimeMSExpired = Code(50, "MaxTimeMSExpired")
         public static let noReplicationEnabled = Code(76, "NoReplicationEnabled")
         public static let documentTooLarge = Code(10334, "BSONObjectTooLarge")
         public static let divideByZero = Code(16608, "Location16608")

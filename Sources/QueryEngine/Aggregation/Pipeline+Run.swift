@@ -1,6 +1,8 @@
 extension Pipeline {
     /// Runs the pipeline over `collectionName` in `store` and returns every output document.
-    public func run(_ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+    public func run(
+        _ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64, deadlineNanoseconds: UInt64? = nil
+    ) throws(QueryError) -> [BSONDocument] {
         var remaining = stages[...]
         if case .collectionStats(let count, let storageStats)? = remaining.first {
             guard store.collection(collectionName) != nil else {
@@ -28,7 +30,7 @@ extension Pipeline {
             accumulators.count == 1, ["$sum", "$count"].contains(accumulators[0].1.name),
             case .literal(let increment) = accumulators[0].1.argument, increment.int64Value == 1
         {
-            let total = try store.countMatches(in: collectionName, filter: filter)
+            let total = try store.countMatches(in: collectionName, filter: filter, deadlineNanoseconds: deadlineNanoseconds)
             guard total > 0 else { return [] }
             let count: BSONValue = total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))
             return [["_id": id, accumulators[0].0: count]]
@@ -51,6 +53,7 @@ extension Pipeline {
             remaining = remaining.dropFirst()
         }
         let find = FindQuery(collection: store.collection(collectionName), filter: filter, sort: sort, projection: nil, skip: skip, limit: limit)
+        find.deadlineNanoseconds = deadlineNanoseconds
         var documents: [BSONDocument] = []
         var bytes = 0
         while !find.isExhausted {

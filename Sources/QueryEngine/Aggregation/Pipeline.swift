@@ -26,6 +26,23 @@ public struct Pipeline: Sendable {
     /// The original `$match` document, for `explain`.
     let leadingFilter: BSONDocument
 
+    /// The leading `$match` filter when the whole pipeline is `count_documents`' shape
+    /// (`$match` then `$group` by a constant with `$sum: 1`), else `nil`.
+    public var countOnlyFilter: Filter? {
+        guard stages.count <= 2 else { return nil }
+        var filter = Filter.alwaysTrue
+        var rest = stages[...]
+        if case .match(let leading)? = rest.first {
+            filter = leading
+            rest = rest.dropFirst()
+        }
+        guard rest.count == 1, case .group(.literal, let accumulators)? = rest.first, accumulators.count == 1,
+            ["$sum", "$count"].contains(accumulators[0].1.name), case .literal(let increment) = accumulators[0].1.argument,
+            increment.int64Value == 1
+        else { return nil }
+        return filter
+    }
+
     /// Parses the stages of an `aggregate` command.
     public init(_ stages: [BSONValue]) throws(QueryError) {
         var parsed: [Stage] = []

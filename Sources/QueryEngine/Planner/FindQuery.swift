@@ -41,6 +41,21 @@ public final class FindQuery {
     /// Documents examined so far.
     public var documentsExamined: Int { scan.documentsExamined }
 
+    /// The `maxTimeMS` deadline for the next batch (monotonic nanoseconds), or `nil`.
+    public var deadlineNanoseconds: UInt64? {
+        get { scan.deadlineNanoseconds }
+        set { scan.deadlineNanoseconds = newValue }
+    }
+
+    /// Whether producing a batch may examine many documents that are not returned: a filtered
+    /// collection scan or an in-memory sort. The server runs such batches off the event loops.
+    public var isHeavy: Bool {
+        if sortedBuffer != nil { return false }
+        if sort != nil && !plan.providesSort { return true }
+        if case .collectionScan = plan.access { return !scan.filter.isTrivial }
+        return false
+    }
+
     /// Whether batches can be served as stored bytes (`nextEncodedBatch`): no projection, no
     /// in-memory sort, and key ranges that select exactly the answer. Skipping the decode and
     /// re-encode of every returned document is most of the cost of a range scan.
@@ -172,7 +187,15 @@ extension DatabaseStore {
     }
 
     /// Counts matching documents, reading only an index when the plan allows it.
-    public func countMatches(in collectionName: String, filter: Filter, skip: Int = 0, limit: Int? = nil) throws(QueryError) -> Int {
+    /// Whether `countMatches` will read only an index (or the table's row count) for `filter`.
+    public func countIsIndexOnly(in collectionName: String, filter: Filter) -> Bool {
+        guard let descriptor = collections[collectionName], !filter.isTrivial else { return true }
+        return QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor).isExact
+    }
+
+    public func countMatches(
+        in collectionName: String, filter: Filter, skip: Int = 0, limit: Int? = nil, deadlineNanoseconds: UInt64? = nil
+    ) throws(QueryError) -> Int {
         guard let descriptor = collections[collectionName] else { return 0 }
         var total: Int
         if case .alwaysTrue = filter {
@@ -183,6 +206,7 @@ extension DatabaseStore {
                 total = counted
             } else {
                 var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
+                scan.deadlineNanoseconds = deadlineNanoseconds
                 total = 0
                 try scan.run(self) { _ throws(QueryError) in
                     total += 1

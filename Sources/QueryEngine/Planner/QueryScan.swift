@@ -1,3 +1,5 @@
+import Foundation
+
 /// A matched document with its row id and the array position the filter matched.
 public struct ScanMatch {
     /// The row id (for updates and deletes).
@@ -24,6 +26,9 @@ public struct QueryScan {
     public private(set) var isFinished = false
     /// Index keys or documents examined so far (`explain`'s `totalDocsExamined`).
     public private(set) var documentsExamined = 0
+    /// When set, the scan fails with `MaxTimeMSExpired` (50) once the monotonic clock passes
+    /// this many nanoseconds (checked every 256 documents), as `maxTimeMS` asks.
+    public var deadlineNanoseconds: UInt64?
 
     /// Starts a scan.
     public init(plan: QueryPlan, filter: Filter, collection: CollectionDescriptor) {
@@ -60,6 +65,9 @@ public struct QueryScan {
 
     private mutating func consider(_ rid: Int64, _ bytes: UnsafeRawBufferPointer, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
         documentsExamined += 1
+        if documentsExamined & 255 == 0, let deadlineNanoseconds, MonotonicTime.nowNanoseconds() > deadlineNanoseconds {
+            throw QueryError(.maxTimeMSExpired, "operation exceeded time limit")
+        }
         if plan.needsDeduplication && seen.contains(rid) { return true }
         if yieldsEncoded {
             if plan.needsDeduplication { seen.insert(rid) }
@@ -178,5 +186,21 @@ public struct QueryScan {
             _ = try? statement.step()
         }
         return total
+    }
+}
+
+/// The monotonic clock used for `maxTimeMS` deadlines.
+public enum MonotonicTime {
+    /// Nanoseconds since an arbitrary fixed point.
+    public static func nowNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// The deadline `milliseconds` from now, or `nil` for no limit (0 or absent, as in MongoDB).
+    public static func deadline(afterMilliseconds milliseconds: Int64?) -> UInt64? {
+        guard let milliseconds, milliseconds > 0 else { return nil }
+        return nowNanoseconds() + UInt64(milliseconds) * 1_000_000
     }
 }

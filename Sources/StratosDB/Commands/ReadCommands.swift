@@ -63,17 +63,26 @@ enum ReadCommands {
             return cursorDocument(id: 0, namespace: namespace, batch: [], first: true)
         }
         let countMax = min(arguments.batchSize ?? ServerLimits.firstBatchCountDefault, arguments.limit ?? Int.max)
-        let (query, batch, encoded) = try await executor.read { store throws(QueryError) -> (FindQuery, [BSONDocument], [[UInt8]]?) in
+        let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+        // Plan, and for light queries produce the first batch, on this thread in one read.
+        let (query, firstBatch) = try await executor.read { store throws(QueryError) -> (FindQuery, Batch?) in
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
+            query.deadlineNanoseconds = deadline
             // batchSize 0 opens the cursor without returning documents, as MongoDB does.
-            if countMax == 0 { return (query, [], nil) }
-            if query.canReturnEncoded {
-                return (query, [], try query.nextEncodedBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax))
-            }
-            return (query, try query.nextBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax), nil)
+            if countMax == 0 { return (query, Batch(documents: [], encoded: nil)) }
+            if query.isHeavy { return (query, nil) }
+            return (query, try nextBatch(query, store, countMax: countMax))
         }
+        var produced = firstBatch
+        if produced == nil {
+            produced = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+                try nextBatch(query, store, countMax: countMax)
+            }
+        }
+        let batch = produced?.documents ?? []
+        let encoded = produced?.encoded
         var cursorId: Int64 = 0
         if !query.isExhausted && !arguments.singleBatch {
             cursorId = try context.server.cursors.register(
@@ -81,6 +90,19 @@ enum ReadCommands {
         }
         if let encoded { return EncodedReply.cursorReply(id: cursorId, namespace: namespace, batch: encoded, first: true) }
         return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
+    }
+
+    /// One batch of a find cursor: decoded documents, or stored bytes for exact scans.
+    struct Batch: Sendable {
+        var documents: [BSONDocument]
+        var encoded: [[UInt8]]?
+    }
+
+    static func nextBatch(_ query: FindQuery, _ store: DatabaseStore, countMax: Int) throws(QueryError) -> Batch {
+        if query.canReturnEncoded {
+            return Batch(documents: [], encoded: try query.nextEncodedBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax))
+        }
+        return Batch(documents: try query.nextBatch(store, countMax: countMax, bytesMax: ServerLimits.batchBytesMax), encoded: nil)
     }
 
     static func cursorDocument(id: Int64, namespace: String, batch: [BSONDocument], first: Bool) -> BSONDocument {
@@ -152,12 +174,14 @@ enum ReadCommands {
                     throw QueryError(.cursorNotFound, "cursor id \(id) not found")
                 }
                 let limit = countMax == 0 ? Int.max : countMax
-                let (batch, encoded) = try await executor.read { store throws(QueryError) -> ([BSONDocument], [[UInt8]]?) in
-                    if query.canReturnEncoded {
-                        return ([], try query.nextEncodedBatch(store, countMax: limit, bytesMax: ServerLimits.batchBytesMax))
+                query.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+                let produced = query.isHeavy
+                    ? try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+                        try nextBatch(query, store, countMax: limit)
                     }
-                    return (try query.nextBatch(store, countMax: limit, bytesMax: ServerLimits.batchBytesMax), nil)
-                }
+                    : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
+                let batch = produced.documents
+                let encoded = produced.encoded
                 let exhausted = query.isExhausted
                 context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
                 if let encoded {
@@ -189,9 +213,13 @@ enum ReadCommands {
         let skip = max(0, Int(clamping: try context.integer("skip") ?? 0))
         let limit = try context.integer("limit").map { Int(clamping: abs($0)) }
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
-        let total = try await executor.read { store throws(QueryError) in
-            try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit)
+        let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+        let indexOnly = try await executor.read { store throws(QueryError) in store.countIsIndexOnly(in: collection, filter: filter) }
+        let count: @Sendable (DatabaseStore) throws(QueryError) -> Int = { store throws(QueryError) in
+            try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit, deadlineNanoseconds: deadline)
         }
+        let total = indexOnly
+            ? try await executor.read(count) : try await executor.readOffloaded(on: context.server.heavyReadPool, count)
         return ["n": total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))]
     }
 
@@ -203,7 +231,7 @@ enum ReadCommands {
         let path = try FieldPath(key)
         let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
         guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
-        let values = try await executor.read { store throws(QueryError) -> [BSONValue] in
+        let values = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) -> [BSONValue] in
             var seen = Set<[UInt8]>()
             var values: [BSONValue] = []
             for match in try store.matches(in: collection, filter: filter) {
@@ -233,10 +261,18 @@ enum ReadCommands {
         let namespace = "\(context.database).\(collection)"
         let now = context.nowMilliseconds
         var documents: [BSONDocument] = []
+        let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
         if let executor = try context.executor(create: false) {
-            documents = try await executor.read { store throws(QueryError) in
-                try pipeline.run(store, collection: collection, nowMilliseconds: now)
+            let run: @Sendable (DatabaseStore) throws(QueryError) -> [BSONDocument] = { store throws(QueryError) in
+                try pipeline.run(store, collection: collection, nowMilliseconds: now, deadlineNanoseconds: deadline)
             }
+            // count_documents answered from an index stays on this thread; anything else may
+            // examine many documents and runs on the heavy-read pool.
+            var light = false
+            if let filter = pipeline.countOnlyFilter {
+                light = try await executor.read { store throws(QueryError) in store.countIsIndexOnly(in: collection, filter: filter) }
+            }
+            documents = light ? try await executor.read(run) : try await executor.readOffloaded(on: context.server.heavyReadPool, run)
         }
         else if case .document(let first)? = stages.first, first.firstKey == "$collStats" {
             throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import QueryEngine
 import StratosCore
 import Synchronization
@@ -35,6 +36,10 @@ final class ServerState: Sendable {
     let connectionCounter = Atomic<Int64>(0)
     let openConnections = Atomic<Int>(0)
     let commandCounters = Mutex<[String: Int64]>([:])
+    /// Threads for reads that may examine many documents (filtered collection scans, in-memory
+    /// sorts, aggregations): they run here so a heavy query never stalls the event loops that
+    /// serve every other connection.
+    let heavyReadPool = NIOThreadPool(numberOfThreads: 2)
 
     init(configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws {
         self.configuration = configuration
@@ -42,6 +47,7 @@ final class ServerState: Sendable {
         self.clock = clock
         self.logger = logger
         self.startedMilliseconds = clock.nowMilliseconds()
+        heavyReadPool.start()
     }
 
     let operationCounters = Mutex<[String: Int64]>([:])

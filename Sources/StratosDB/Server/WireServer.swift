@@ -68,6 +68,7 @@ public final class WireServer: Service, Sendable {
             serverChannel.channel.close(promise: nil)
         }
         state.storage.shutdown()
+        try? await state.heavyReadPool.shutdownGracefully()
         try await group.shutdownGracefully()
         state.logger.info("stopped")
     }

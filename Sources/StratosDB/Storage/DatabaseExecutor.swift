@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import QueryEngine
 
 /// The serial executor that owns one database's SQLite connection.
@@ -50,6 +51,25 @@ final class DatabaseExecutor: @unchecked Sendable {
             return try reader.withReadTransaction(body)
         }
         return try await submit(isWrite: false, durable: false, body)
+    }
+
+    /// Runs a read on a thread of `pool` (through that thread's reader connection), for work
+    /// that may examine many documents and must not occupy an event loop.
+    func readOffloaded<T: Sendable>(
+        on pool: NIOThreadPool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+    ) async throws(QueryError) -> T {
+        do {
+            return try await pool.runIfActive { () throws -> T in
+                guard let reader = ThreadReaders.reader(for: self) else {
+                    throw QueryError(.internalError, "cannot open a reader connection")
+                }
+                return try reader.withReadTransaction(body)
+            }
+        } catch let error as QueryError {
+            throw error
+        } catch {
+            throw QueryError(.location(11600), "the server is shutting down")
+        }
     }
 
     /// The database file, for reader connections.

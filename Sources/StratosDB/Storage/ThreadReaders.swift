@@ -39,7 +39,10 @@ enum ThreadReaders {
         let cache = cache()
         let identity = ObjectIdentifier(executor)
         if let entry = cache.readers[executor.name], entry.executor == identity { return entry.store }
-        guard cache.readers.count < 64 || cache.readers[executor.name] != nil else { return nil }
+        // Bound the open connections per thread: past 64 databases, close one to make room.
+        if cache.readers.count >= 64 && cache.readers[executor.name] == nil, let victim = cache.readers.keys.first {
+            cache.readers[victim] = nil
+        }
         guard let store = try? DatabaseStore(name: executor.name, path: executor.path, readOnly: true) else { return nil }
         cache.readers[executor.name] = (identity, store)
         return store

@@ -202,3 +202,18 @@ def test_many_open_cursors_are_independent(many):
         got.extend(d["_id"] for d in c)
     for m, got in enumerate(results):
         assert got == [i for i in range(N) if i % 7 == m]
+
+
+def test_max_time_ms_stops_a_long_scan_with_execution_timeout(db):
+    # An unindexed regex filter over 30,000 documents takes well over 1 ms; MongoDB answers
+    # MaxTimeMSExpired (50), which pymongo raises as ExecutionTimeout.
+    from pymongo.errors import ExecutionTimeout
+
+    db.big.insert_many([{"_id": i, "s": f"value-{i:06d}"} for i in range(30_000)])
+    with pytest.raises(ExecutionTimeout) as caught:
+        list(db.big.find({"s": {"$regex": "^nomatch"}}).max_time_ms(1))
+    assert caught.value.code == 50
+    with pytest.raises(ExecutionTimeout):
+        db.big.count_documents({"s": {"$regex": "^nomatch"}}, maxTimeMS=1)
+    # Without a limit, the same queries complete.
+    assert db.big.count_documents({"s": {"$regex": "^value-0000"}}) == 100
