@@ -71,7 +71,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosDBTests",
-            dependencies: ["StratosDB", "StratosTestSupport"],
+            dependencies: ["StratosDB", "QueryEngine", "StratosTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
