@@ -17,7 +17,6 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
 
         public static let internalError = Code(1, "InternalError")
         public static let badValue = Code(2, "BadValue")
-        public static let noSuchKey = Code(4, "NoSuchKey")
         public static let failedToParse = Code(9, "FailedToParse")
         public static let typeMismatch = Code(14, "TypeMismatch")
         public static let overflow = Code(15, "Overflow")
@@ -32,8 +31,6 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let namespaceExists = Code(48, "NamespaceExists")
         public static let dollarPrefixedFieldName = Code(52, "DollarPrefixedFieldName")
         public static let invalidIdField = Code(53, "InvalidIdField")
-        public static let notSingleValueField = Code(54, "NotSingleValueField")
-        public static let emptyFieldName = Code(56, "EmptyFieldName")
         public static let commandNotFound = Code(59, "CommandNotFound")
         public static let immutableField = Code(66, "ImmutableField")
         public static let cannotCreateIndex = Code(67, "CannotCreateIndex")
@@ -43,18 +40,13 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let indexKeySpecsConflict = Code(86, "IndexKeySpecsConflict")
         public static let invalidPipelineOperator = Code(168, "InvalidPipelineOperator")
         public static let exceededMemoryLimit = Code(292, "QueryExceededMemoryLimitNoDiskUseAllowed")
-        public static let location15998 = Code(15998, "Location15998")
-        public static let location16410 = Code(16410, "Location16410")
         public static let duplicateKey = Code(11000, "DuplicateKey")
         public static let maxTimeMSExpired = Code(50, "MaxTimeMSExpired")
         public static let noReplicationEnabled = Code(76, "NoReplicationEnabled")
         public static let documentTooLarge = Code(10334, "BSONObjectTooLarge")
-        public static let divideByZero = Code(16608, "Location16608")
         public static let invalidRegex = Code(51091, "Location51091")
         public static let unknownGroupAccumulator = Code(15952, "Location15952")
-        public static let unrecognizedExpression = Code(168, "InvalidPipelineOperator")
         public static let unknownStage = Code(40324, "Location40324")
-        public static let tooManyOpenCursors = Code(2, "BadValue")
 
         /// A MongoDB "Location" code: an assertion site number without a dedicated name.
         public static func location(_ number: Int32) -> Code { Code(number, "Location\(number)") }

@@ -67,7 +67,7 @@ public struct CanonicalDecoder: Sendable {
     }
 
     /// Reads a length-prefixed byte string of at most `maxCount` bytes.
-    public mutating func readBytes(maxCount: Int = 1 << 24) throws(StratosError) -> [UInt8] {
+    public mutating func readBytes(maxCount: Int = StratosCoreLimits.canonicalBytesCountMax) throws(StratosError) -> [UInt8] {
         let count = Int(try readUInt32())
         guard count <= maxCount else {
             throw StratosError(.limitExceeded, "canonical byte string of \(count) bytes exceeds \(maxCount)")
@@ -76,7 +76,7 @@ public struct CanonicalDecoder: Sendable {
     }
 
     /// Reads a length-prefixed UTF-8 string, rejecting invalid UTF-8.
-    public mutating func readString(maxCount: Int = 1 << 20) throws(StratosError) -> String {
+    public mutating func readString(maxCount: Int = StratosCoreLimits.canonicalStringCountMax) throws(StratosError) -> String {
         let raw = try readBytes(maxCount: maxCount)
         guard let text = String(validating: raw, as: UTF8.self) else {
             throw StratosError(.invalidEncoding, "canonical string is not valid UTF-8")
