@@ -69,6 +69,10 @@ import Testing
         #expect(Set(try ids(query, store).compactMap { $0?.stringValue }).count == 200)
         #expect(try ids(FindQuery(collection: store.collection("users"), filter: filter, sort: nil, projection: nil, skip: 0, limit: nil), store).count == 200)
         #expect(try store.countMatches(in: "users", filter: try Filter(["age": .document(["$lt": .int32(5)])])) == 20)
+        // Several key ranges, each counted from the index: every range must be counted once.
+        let several = try Filter(["age": .document(["$in": .array([.int32(1), .int32(2), .int32(99)])])])
+        #expect(try store.countMatches(in: "users", filter: several) == 8)
+        #expect(try store.matches(in: "users", filter: several).count == 8)
     }
 
     @Test func uniqueIndexRejectsDuplicatesWithCode11000() throws {

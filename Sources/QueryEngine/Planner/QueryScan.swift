@@ -183,7 +183,7 @@ public struct QueryScan {
             statement.bind(2, interval.upper)
             _ = try statement.step()
             total += Int(statement.int64(0))
-            _ = try? statement.step()
+            statement.reset()  // One row was read; reset before binding the next range.
         }
         return total
     }

@@ -116,12 +116,16 @@ public final class SQLiteStatement {
         _ = sqlite3_bind_text(handle, index, text, -1, stratos_sqlite_transient())
     }
 
-    /// Advances; returns `true` when a row is available.
+    /// Advances; returns `true` when a row is available. A finished statement is reset at once,
+    /// so it can be bound again: SQLite refuses new bindings on a finished, unreset statement
+    /// (`SQLITE_MISUSE`) and would silently re-run it with the old ones.
     public func step() throws(QueryError) -> Bool {
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
-        case SQLITE_DONE: return false
+        case SQLITE_DONE:
+            sqlite3_reset(handle)
+            return false
         default:
             let message = connection.lastErrorMessage
             sqlite3_reset(handle)
