@@ -20,20 +20,14 @@ extension Pipeline {
             }
             return documents
         }
+        // count_documents: {$match}, {$group: {_id: <constant>, n: {$sum: 1}}}.
+        if let filter = countOnlyFilter {
+            return countResult(try store.countMatches(in: collectionName, filter: filter, deadlineNanoseconds: deadlineNanoseconds))
+        }
         var filter = Filter.alwaysTrue
         if case .match(let leading)? = remaining.first {
             filter = leading
             remaining = remaining.dropFirst()
-        }
-        // count_documents: {$match}, {$group: {_id: <constant>, n: {$sum: 1}}}.
-        if remaining.count == 1, case .group(.literal(let id), let accumulators)? = remaining.first,
-            accumulators.count == 1, ["$sum", "$count"].contains(accumulators[0].1.name),
-            case .literal(let increment) = accumulators[0].1.argument, increment.int64Value == 1
-        {
-            let total = try store.countMatches(in: collectionName, filter: filter, deadlineNanoseconds: deadlineNanoseconds)
-            guard total > 0 else { return [] }
-            let count: BSONValue = total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))
-            return [["_id": id, accumulators[0].0: count]]
         }
         var sort: SortSpecification?
         if case .sort(let leadingSort)? = remaining.first {

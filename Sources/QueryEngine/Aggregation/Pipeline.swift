@@ -26,9 +26,15 @@ public struct Pipeline: Sendable {
     /// The original `$match` document, for `explain`.
     let leadingFilter: BSONDocument
 
-    /// The leading `$match` filter when the whole pipeline is `count_documents`' shape
-    /// (`$match` then `$group` by a constant with `$sum: 1`), else `nil`.
-    public var countOnlyFilter: Filter? {
+    /// `count_documents`' shape: an optional `$match`, then `$group` by a constant `_id` with one
+    /// `{$sum: 1}` (or `$count`) field.
+    struct CountShape {
+        let filter: Filter
+        let id: BSONValue
+        let field: String
+    }
+
+    var countShape: CountShape? {
         guard stages.count <= 2 else { return nil }
         var filter = Filter.alwaysTrue
         var rest = stages[...]
@@ -36,11 +42,22 @@ public struct Pipeline: Sendable {
             filter = leading
             rest = rest.dropFirst()
         }
-        guard rest.count == 1, case .group(.literal, let accumulators)? = rest.first, accumulators.count == 1,
+        guard rest.count == 1, case .group(.literal(let id), let accumulators)? = rest.first, accumulators.count == 1,
             ["$sum", "$count"].contains(accumulators[0].1.name), case .literal(let increment) = accumulators[0].1.argument,
             increment.int64Value == 1
         else { return nil }
-        return filter
+        return CountShape(filter: filter, id: id, field: accumulators[0].0)
+    }
+
+    /// The leading `$match` filter when the whole pipeline only counts, else `nil`.
+    public var countOnlyFilter: Filter? { countShape?.filter }
+
+    /// The output of a counting pipeline (see `countOnlyFilter`) for `total` matches: one
+    /// document, or none when nothing matched, as `$group` gives.
+    public func countResult(_ total: Int) -> [BSONDocument] {
+        guard let shape = countShape, total > 0 else { return [] }
+        let count: BSONValue = total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))
+        return [["_id": shape.id, shape.field: count]]
     }
 
     /// Parses the stages of an `aggregate` command.

@@ -186,36 +186,37 @@ extension DatabaseStore {
         return results
     }
 
-    /// Counts matching documents, reading only an index when the plan allows it.
-    /// Whether `countMatches` will read only an index (or the table's row count) for `filter`.
-    public func countIsIndexOnly(in collectionName: String, filter: Filter) -> Bool {
-        guard let descriptor = collections[collectionName], !filter.isTrivial else { return true }
-        return QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor).isExact
+    /// Counts matching documents when that needs no document reads: the table's row count for
+    /// an empty filter, or index keys when the plan's key ranges are exact. `nil` otherwise (the
+    /// count would scan documents).
+    public func indexOnlyCount(in collectionName: String, filter: Filter, skip: Int = 0, limit: Int? = nil) throws(QueryError) -> Int? {
+        guard let descriptor = collections[collectionName] else { return 0 }
+        if filter.isTrivial { return DatabaseStore.applying(skip: skip, limit: limit, to: try count(collectionName)) }
+        let plan = QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor)
+        return try QueryScan.indexOnlyCount(self, plan: plan, collection: descriptor)
+            .map { DatabaseStore.applying(skip: skip, limit: limit, to: $0) }
     }
 
+    /// Counts matching documents, reading only an index when the plan allows it.
     public func countMatches(
         in collectionName: String, filter: Filter, skip: Int = 0, limit: Int? = nil, deadlineNanoseconds: UInt64? = nil
     ) throws(QueryError) -> Int {
+        if let counted = try indexOnlyCount(in: collectionName, filter: filter, skip: skip, limit: limit) { return counted }
         guard let descriptor = collections[collectionName] else { return 0 }
-        var total: Int
-        if case .alwaysTrue = filter {
-            total = try count(collectionName)
-        } else {
-            let plan = QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor)
-            if let counted = try QueryScan.indexOnlyCount(self, plan: plan, collection: descriptor) {
-                total = counted
-            } else {
-                var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
-                scan.deadlineNanoseconds = deadlineNanoseconds
-                total = 0
-                try scan.run(self) { _ throws(QueryError) in
-                    total += 1
-                    return true
-                }
-            }
+        var scan = QueryScan(plan: QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor), filter: filter, collection: descriptor)
+        scan.deadlineNanoseconds = deadlineNanoseconds
+        var total = 0
+        try scan.run(self) { _ throws(QueryError) in
+            total += 1
+            return true
         }
-        total = max(0, total - skip)
-        if let limit, limit > 0 { total = min(total, limit) }
-        return total
+        return DatabaseStore.applying(skip: skip, limit: limit, to: total)
+    }
+
+    /// A count after `skip` and `limit` (a `limit` of 0 means none, as in MongoDB).
+    private static func applying(skip: Int, limit: Int?, to total: Int) -> Int {
+        let skipped = max(0, total - skip)
+        guard let limit, limit > 0 else { return skipped }
+        return min(skipped, limit)
     }
 }

@@ -214,12 +214,17 @@ enum ReadCommands {
         let limit = try context.integer("limit").map { Int(clamping: abs($0)) }
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
-        let indexOnly = try await executor.read { store throws(QueryError) in store.countIsIndexOnly(in: collection, filter: filter) }
-        let count: @Sendable (DatabaseStore) throws(QueryError) -> Int = { store throws(QueryError) in
-            try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit, deadlineNanoseconds: deadline)
+        // A count the index answers stays on this thread; one that must scan documents runs on
+        // the heavy-read pool.
+        var counted = try await executor.read { store throws(QueryError) in
+            try store.indexOnlyCount(in: collection, filter: filter, skip: skip, limit: limit)
         }
-        let total = indexOnly
-            ? try await executor.read(count) : try await executor.readOffloaded(on: context.server.heavyReadPool, count)
+        if counted == nil {
+            counted = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+                try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit, deadlineNanoseconds: deadline)
+            }
+        }
+        let total = counted ?? 0
         return ["n": total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))]
     }
 
@@ -268,11 +273,15 @@ enum ReadCommands {
             }
             // count_documents answered from an index stays on this thread; anything else may
             // examine many documents and runs on the heavy-read pool.
-            var light = false
+            var counted: Int?
             if let filter = pipeline.countOnlyFilter {
-                light = try await executor.read { store throws(QueryError) in store.countIsIndexOnly(in: collection, filter: filter) }
+                counted = try await executor.read { store throws(QueryError) in try store.indexOnlyCount(in: collection, filter: filter) }
             }
-            documents = light ? try await executor.read(run) : try await executor.readOffloaded(on: context.server.heavyReadPool, run)
+            if let counted {
+                documents = pipeline.countResult(counted)
+            } else {
+                documents = try await executor.readOffloaded(on: context.server.heavyReadPool, run)
+            }
         }
         else if case .document(let first)? = stages.first, first.firstKey == "$collStats" {
             throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")
