@@ -151,11 +151,13 @@ enum WriteCommands {
             }
         }
         if matches.isEmpty && upsert {
-            var seed = update.isOperatorUpdate ? upsertSeed(from: filter) : BSONDocument()
-            if !update.isOperatorUpdate, let id = upsertSeed(from: filter)["_id"] { seed["_id"] = id }
+            // Operator updates start from the query's equality fields; a replacement keeps only
+            // the query's `_id` (Update.apply carries the seed's `_id` into a replacement).
+            let equalities = upsertSeed(from: filter)
+            var seed = update.isOperatorUpdate ? equalities : BSONDocument()
+            if !update.isOperatorUpdate, let id = equalities["_id"] { seed["_id"] = id }
             var document = try update.apply(
                 to: seed, position: nil, isInsert: true, nowMilliseconds: nowMilliseconds, arrayFilters: arrayFilters)
-            if !update.isOperatorUpdate, let id = seed["_id"], document["_id"] == nil { document.prepend("_id", id) }
             if let id = document.removeValue(forKey: "_id") {
                 document.prepend("_id", id)
             } else {
