@@ -165,11 +165,7 @@ extension Pipeline {
         case .lookup(let from, let localField, let foreignField, let target):
             var output: [BSONDocument] = []
             for document in documents {
-                var values: [BSONValue] = []
-                for candidate in localField.candidates(in: document) {
-                    if case .array = candidate.value, !candidate.isArrayElement { continue }
-                    values.append(candidate.value ?? .null)
-                }
+                var values = localField.leafValues(in: document).map { $0 ?? .null }
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
                 let matched = try store.matches(in: from, filter: filter).map { BSONValue.document($0.document) }

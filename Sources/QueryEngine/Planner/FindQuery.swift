@@ -66,36 +66,17 @@ public final class FindQuery {
 
     /// The next batch as stored BSON documents; use only when `canReturnEncoded`.
     public func nextEncodedBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [[UInt8]] {
-        var batch: [[UInt8]] = []
-        var bytes = 0
-        var skip = skipRemaining
-        var limit = limitRemaining
-        if limit == 0 { return [] }
-        try scan.runEncoded(store) { match throws(QueryError) in
-            if skip > 0 {
-                skip -= 1
-                return true
-            }
-            bytes += match.encoded.count
-            batch.append(match.encoded)
-            if let remaining = limit {
-                limit = remaining - 1
-                if remaining - 1 == 0 { return false }
-            }
-            return batch.count < countMax && bytes < bytesMax
+        try streamBatch(store, countMax: countMax, bytesMax: bytesMax, encoded: true) { match throws(QueryError) in
+            (match.encoded, match.encoded.count)
         }
-        skipRemaining = skip
-        limitRemaining = limit
-        returnedCount += batch.count
-        return batch
     }
 
     /// The next batch: at most `countMax` documents and about `bytesMax` bytes.
     public func nextBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [BSONDocument] {
         if sort != nil && !plan.providesSort && sortedBuffer == nil { try sortEverything(store) }
-        var batch: [BSONDocument] = []
-        var bytes = 0
         if sortedBuffer != nil {
+            var batch: [BSONDocument] = []
+            var bytes = 0
             while sortedOffset < sortedBuffer!.count, batch.count < countMax, bytes < bytesMax, limitRemaining != 0 {
                 let document = sortedBuffer![sortedOffset]
                 sortedBuffer![sortedOffset] = BSONDocument()  // Release memory as the cursor advances.
@@ -108,22 +89,38 @@ public final class FindQuery {
             return batch
         }
         let projection = self.projection
+        return try streamBatch(store, countMax: countMax, bytesMax: bytesMax, encoded: false) { match throws(QueryError) in
+            let output = try projection?.apply(to: match.document, position: match.position) ?? match.document
+            return (output, output.encodedSize)
+        }
+    }
+
+    /// Takes the next batch straight from the scan, applying the remaining skip and limit;
+    /// `output` turns a match into what the batch holds and its size in bytes.
+    private func streamBatch<Output>(
+        _ store: DatabaseStore, countMax: Int, bytesMax: Int, encoded: Bool,
+        _ output: (ScanMatch) throws(QueryError) -> (Output, Int)
+    ) throws(QueryError) -> [Output] {
+        guard limitRemaining != 0 else { return [] }
+        var batch: [Output] = []
+        var bytes = 0
         var skip = skipRemaining
         var limit = limitRemaining
-        try scan.run(store) { match throws(QueryError) in
+        let visit = { (match: ScanMatch) throws(QueryError) -> Bool in
             if skip > 0 {
                 skip -= 1
                 return true
             }
-            let output = try projection?.apply(to: match.document, position: match.position) ?? match.document
-            bytes += output.encodedSize
-            batch.append(output)
+            let (item, size) = try output(match)
+            bytes += size
+            batch.append(item)
             if let remaining = limit {
                 limit = remaining - 1
                 if remaining - 1 == 0 { return false }
             }
             return batch.count < countMax && bytes < bytesMax
         }
+        if encoded { try scan.runEncoded(store, visit) } else { try scan.run(store, visit) }
         skipRemaining = skip
         limitRemaining = limit
         returnedCount += batch.count
@@ -132,26 +129,23 @@ public final class FindQuery {
 
     private func sortEverything(_ store: DatabaseStore) throws(QueryError) {
         guard let sort else { return }
-        var keyed: [(key: [BSONValue], document: BSONDocument, position: Int?)] = []
+        var matches: [(document: BSONDocument, position: Int?)] = []
         var bytes = 0
         try scan.run(store) { match throws(QueryError) in
             bytes += match.document.encodedSize
             if bytes > QueryEngineLimits.blockingSortBytesMax {
                 throw QueryError(.exceededMemoryLimit, "Executor error during find command :: caused by :: Sort exceeded memory limit of \(QueryEngineLimits.blockingSortBytesMax) bytes, but did not opt in to external sorting.")
             }
-            keyed.append((sort.sortKey(for: match.document), match.document, match.position))
+            matches.append((match.document, match.position))
             return true
         }
-        let ordered = keyed.enumerated().sorted { lhs, rhs in
-            let order = sort.compare(lhs.element.key, rhs.element.key)
-            return order != 0 ? order < 0 : lhs.offset < rhs.offset
-        }
+        let ordered = sort.sorted(matches) { $0.document }
         let end = limitRemaining.map { min(ordered.count, skipRemaining + $0) } ?? ordered.count
         var buffer: [BSONDocument] = []
         if skipRemaining < end {
             buffer.reserveCapacity(end - skipRemaining)
             for item in ordered[skipRemaining..<end] {
-                buffer.append(try projection?.apply(to: item.element.document, position: item.element.position) ?? item.element.document)
+                buffer.append(try projection?.apply(to: item.document, position: item.position) ?? item.document)
             }
         }
         skipRemaining = 0
@@ -171,11 +165,7 @@ extension DatabaseStore {
                 results.append(match)
                 return true
             }
-            let keyed = results.map { (sort.sortKey(for: $0.document), $0) }
-            results = keyed.enumerated().sorted { lhs, rhs in
-                let order = sort.compare(lhs.element.0, rhs.element.0)
-                return order != 0 ? order < 0 : lhs.offset < rhs.offset
-            }.map(\.element.1)
+            results = sort.sorted(results) { $0.document }
             if let limit { results = Array(results.prefix(limit)) }
             return results
         }

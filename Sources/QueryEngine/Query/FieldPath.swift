@@ -96,6 +96,22 @@ extension FieldPath {
         }
     }
 
+    /// The values the path ends at, with arrays unwound one level (an array at the end of the
+    /// path stands for its elements, which are candidates of their own); `nil` for each place
+    /// where the field is missing. An empty array at the end yields `emptyArrayValue` when
+    /// given. This is what index keys, `distinct` and `$lookup` match on.
+    package func leafValues(in document: BSONDocument, emptyArrayValue: BSONValue? = nil) -> [BSONValue?] {
+        var values: [BSONValue?] = []
+        for candidate in candidates(in: document) {
+            if case .array(let elements)? = candidate.value, !candidate.isArrayElement {
+                if elements.isEmpty, let emptyArrayValue { values.append(emptyArrayValue) }
+                continue
+            }
+            values.append(candidate.value)
+        }
+        return values
+    }
+
     /// The value at this path without array traversal (used by projection and `$group` keys on
     /// plain documents); `nil` when missing.
     func value(in document: BSONDocument) -> BSONValue? {

@@ -62,11 +62,20 @@ public struct SortSpecification: Sendable {
 
     /// Sorts documents stably.
     public func sort(_ documents: [BSONDocument]) -> [BSONDocument] {
-        let keyed = documents.map { (key: sortKey(for: $0), document: $0) }
+        sorted(documents) { $0 }
+    }
+
+    /// Sorts any items stably by the document each carries (computing each sort key once). An
+    /// item without a document sorts as if every key were null, as `$push`'s `$sort` treats
+    /// non-document array elements.
+    func sorted<Item>(_ items: [Item], by document: (Item) -> BSONDocument?) -> [Item] {
+        let keyed = items.map { item in
+            (key: document(item).map(sortKey(for:)) ?? keys.map { _ in BSONValue.null }, item: item)
+        }
         let sorted = keyed.enumerated().sorted { lhs, rhs in
             let order = compare(lhs.element.key, rhs.element.key)
             return order != 0 ? order < 0 : lhs.offset < rhs.offset
         }
-        return sorted.map(\.element.document)
+        return sorted.map(\.element.item)
     }
 }

@@ -103,19 +103,8 @@ public struct IndexDescriptor: Sendable {
     /// The values a path contributes to an index: array elements rather than arrays, `null` for
     /// a missing field, `undefined` for an empty array.
     static func keyValues(_ path: FieldPath, in document: BSONDocument) -> (values: [BSONValue], present: Bool) {
-        var values: [BSONValue] = []
-        var present = false
-        for candidate in path.candidates(in: document) {
-            guard let value = candidate.value else { continue }
-            present = true
-            if case .array(let elements) = value, !candidate.isArrayElement {
-                if elements.isEmpty { values.append(.undefined) }
-                continue
-            }
-            values.append(value)
-        }
-        if values.isEmpty { values.append(.null) }
-        return (values, present)
+        let values = path.leafValues(in: document, emptyArrayValue: .undefined).compactMap { $0 }
+        return (values.isEmpty ? [.null] : values, !values.isEmpty)
     }
 }
 

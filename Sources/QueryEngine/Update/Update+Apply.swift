@@ -167,15 +167,7 @@ extension Update {
         if let sortValue = spec["$sort"] {
             switch sortValue {
             case .document(let sortDocument):
-                let specification = try SortSpecification(sortDocument)
-                let keyed = elements.map { element -> (key: [BSONValue], value: BSONValue) in
-                    if case .document(let inner) = element { return (specification.sortKey(for: inner), element) }
-                    return (specification.keys.map { _ in .null }, element)
-                }
-                elements = keyed.enumerated().sorted { lhs, rhs in
-                    let order = specification.compare(lhs.element.key, rhs.element.key)
-                    return order != 0 ? order < 0 : lhs.offset < rhs.offset
-                }.map(\.element.value)
+                elements = try SortSpecification(sortDocument).sorted(elements) { $0.documentValue }
             default:
                 guard let direction = sortValue.int64Value, direction == 1 || direction == -1 else {
                     throw QueryError(.badValue, "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields")

@@ -240,7 +240,7 @@ enum ReadCommands {
             var seen = Set<[UInt8]>()
             var values: [BSONValue] = []
             for match in try store.matches(in: collection, filter: filter) {
-                let found = IndexKeyValues.distinctValues(path, in: match.document)
+                let found = path.leafValues(in: match.document).compactMap { $0 }
                 for value in found where seen.insert(IndexKey.encode(value)).inserted { values.append(value) }
             }
             return values.sorted { BSONComparison.compare($0, $1) < 0 }
@@ -364,18 +364,5 @@ enum ReadCommands {
         }
         reply["serverInfo"] = .document(["host": .string("stratosdb"), "version": .string(StratosVersion.mongoCompatible)])
         return reply
-    }
-}
-
-/// Values of a path as `distinct` sees them: array values are unwound one level.
-enum IndexKeyValues {
-    static func distinctValues(_ path: FieldPath, in document: BSONDocument) -> [BSONValue] {
-        var values: [BSONValue] = []
-        for candidate in path.candidates(in: document) {
-            guard let value = candidate.value else { continue }
-            if case .array = value, !candidate.isArrayElement { continue }
-            values.append(value)
-        }
-        return values
     }
 }
