@@ -96,7 +96,7 @@ public struct Projection: Sendable {
 
     /// Applies the projection. `position` is the array index the query matched (for `field.$`).
     public func apply(to document: BSONDocument, position: Int? = nil) throws(QueryError) -> BSONDocument {
-        var output = try project(document, tree: root, isTop: true, position: position, root: document)
+        var output = try project(document, tree: root, position: position, root: document)
         if !includeId {
             output.removeValue(forKey: "_id")
         } else if isInclusion, let id = document["_id"], !output.contains(key: "_id") {
@@ -106,7 +106,7 @@ public struct Projection: Sendable {
     }
 
     private func project(
-        _ document: BSONDocument, tree: [(String, Node)], isTop: Bool, position: Int?, root: BSONDocument
+        _ document: BSONDocument, tree: [(String, Node)], position: Int?, root: BSONDocument
     ) throws(QueryError) -> BSONDocument {
         if isInclusion {
             var output = BSONDocument()
@@ -166,12 +166,12 @@ public struct Projection: Sendable {
         case .children(let children):
             switch value {
             case .document(let inner):
-                return .document(try project(inner, tree: children, isTop: false, position: position, root: root))
+                return .document(try project(inner, tree: children, position: position, root: root))
             case .array(let elements):
                 var projected: [BSONValue] = []
                 for element in elements {
                     if case .document(let inner) = element {
-                        projected.append(.document(try project(inner, tree: children, isTop: false, position: position, root: root)))
+                        projected.append(.document(try project(inner, tree: children, position: position, root: root)))
                     } else if !isInclusion {
                         projected.append(element)
                     }

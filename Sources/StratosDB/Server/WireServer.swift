@@ -12,7 +12,6 @@ import Synchronization
 public final class WireServer: Service, Sendable {
     private let state: ServerState
     private let group: MultiThreadedEventLoopGroup
-    private let boundPort = Mutex<Int?>(nil)
     private let onReady: @Sendable (Int) -> Void
 
     /// Creates a server; `onReady` receives the bound port once listening.
@@ -21,9 +20,6 @@ public final class WireServer: Service, Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.onReady = onReady
     }
-
-    /// The bound port, once listening.
-    public var port: Int? { boundPort.withLock { $0 } }
 
     public func run() async throws {
         let configuration = state.configuration
@@ -39,7 +35,6 @@ public final class WireServer: Service, Sendable {
                 }
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
-        boundPort.withLock { $0 = port }
         state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
         onReady(port)
 
