@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -36,9 +37,16 @@ let package = Package(
             dependencies: ["StratosCore", "CSQLite"],
             swiftSettings: strictSettings),
         .target(
+            name: "SpaceOwnership",
+            dependencies: ["StratosCore"],
+            swiftSettings: strictSettings),
+        .target(
             name: "StratosDB",
             dependencies: [
-                "StratosCore", "QueryEngine",
+                "StratosCore", "QueryEngine", "SpaceOwnership",
+                // SCRAM-SHA-1 and SCRAM-SHA-256 need SHA-1, MD5 and HMAC over both, which libsodium
+                // lacks; swift-crypto is the maintained Swift API for them.
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "StratosCLI",
             dependencies: [
-                "StratosDB",
+                "StratosDB", "SpaceOwnership", "StratosCore", "QueryEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,6 +76,10 @@ let package = Package(
             name: "QueryEngineTests",
             dependencies: ["QueryEngine", "StratosTestSupport"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "SpaceOwnershipTests",
+            dependencies: ["SpaceOwnership", "StratosCore"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosDBTests",

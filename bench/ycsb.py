@@ -441,21 +441,29 @@ class StratosServer:
 # --------------------------------------------------------------------------- #
 
 
+def owner_login(data_dir: str) -> tuple[str, str]:
+    """The local owner's SCRAM login that `stratosdb serve` creates on first start."""
+    with open(os.path.join(data_dir, "keys", "owner.password")) as f:
+        return ("owner", f.read().strip())
+
+
 class StratosDriver:
     name = "StratosDB"
 
-    def __init__(self, port: int, journal: bool, socket_timeout_ms: int = 120_000) -> None:
+    def __init__(self, port: int, journal: bool, socket_timeout_ms: int = 120_000, login: tuple[str, str] | None = None) -> None:
         import pymongo
         from pymongo.write_concern import WriteConcern
         self.pymongo = pymongo
         self.port = port
         self.wc = WriteConcern(j=True) if journal else WriteConcern()
         self.socket_timeout_ms = socket_timeout_ms
+        self.login = login
         self.admin = self._client()
 
     def _client(self):
+        credentials = {"username": self.login[0], "password": self.login[1]} if self.login else {}
         return self.pymongo.MongoClient(
-            "127.0.0.1", self.port, directConnection=True, appname="stratos-bench",
+            "127.0.0.1", self.port, directConnection=True, appname="stratos-bench", **credentials,
             serverSelectionTimeoutMS=10_000, connectTimeoutMS=10_000,
             socketTimeoutMS=self.socket_timeout_ms, maxPoolSize=1)
 
@@ -902,7 +910,7 @@ class Side:
                     f"(--sync full: {cfg['stratos_sync_full']}, j=True: {cfg['stratos_journal']})")
                 self.server.start()
                 self.probe = CpuProbe(self.server.proc.pid, tree=False)
-                self.driver = StratosDriver(self.server.port, cfg["stratos_journal"])
+                self.driver = StratosDriver(self.server.port, cfg["stratos_journal"], login=owner_login(self.server.data_dir))
                 meta.setdefault("stratosdb_version", self.driver.server_version())
                 meta.setdefault("stratosdb_cmd", {})[pairing] = " ".join(self.server.cmd)
             else:
@@ -1030,7 +1038,7 @@ def run_rss(args, meta: dict) -> dict:
     try:
         server.start()
         pid = server.proc.pid
-        drv = StratosDriver(server.port, journal=False)
+        drv = StratosDriver(server.port, journal=False, login=owner_login(server.data_dir))
         try:
             meta.setdefault("stratosdb_version", drv.server_version())
             drv.reset(age_index=False)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SpaceOwnership
 import StratosDB
 import UnixSignals
 
@@ -11,7 +12,10 @@ struct StratosCommand: AsyncParsableCommand {
         commandName: "stratosdb",
         abstract: "StratosDB: a document database of user-owned encrypted spaces, spoken to over the MongoDB wire protocol.",
         version: StratosVersion.current,
-        subcommands: [Serve.self])
+        subcommands: [
+            Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
+            UserCommand.self,
+        ])
 }
 
 /// `stratosdb serve`: a single node that plays every role.
@@ -20,13 +24,16 @@ struct Serve: AsyncParsableCommand {
         abstract: "Start a single StratosDB node and print its mongodb:// connection string.",
         discussion: """
             The node speaks the MongoDB wire protocol: connect with pymongo, mongosh or any MongoDB driver.
-            Until authentication lands, serve binds only loopback addresses (127.0.0.1, ::1, localhost).
+            The first start creates the node's identity, a local owner identity and a SCRAM user 'owner'
+            with a random password (kept in <data-dir>/keys/owner.password, mode 0600); the ready line
+            prints a mongodb:// URI with that login. Without TLS, serve binds only loopback addresses
+            unless --allow-plaintext is given.
             """)
 
     @Option(name: .long, help: "Directory for the node's data.")
     var dataDir: String = "./.stratosdb"
 
-    @Option(name: .long, help: "Address to listen on (loopback only until authentication lands).")
+    @Option(name: .long, help: "Address to listen on (loopback only, unless --allow-plaintext).")
     var bind: String = "127.0.0.1"
 
     @Option(name: .long, help: "TCP port to listen on (0 picks a free port).")
@@ -38,9 +45,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Durability of acknowledged writes: 'normal' survives a crash of the process, 'full' also survives power loss (fsync before every acknowledgement).")
     var sync: String = "normal"
 
+    @Flag(name: .long, help: "Listen on a non-loopback address without TLS: passwords and tokens then cross the network in the clear.")
+    var allowPlaintext = false
+
+    @Flag(name: .long, help: "Turn authentication off (every connection acts as the local owner). For benchmarks on loopback only.")
+    var devInsecure = false
+
+    var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") }
+
     func validate() throws {
-        guard ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") else {
-            throw ValidationError("refusing to bind \(bind): StratosDB has no authentication yet, so it only listens on loopback addresses (127.0.0.1 or ::1). Use an SSH tunnel to reach it from elsewhere.")
+        guard isLoopback || (allowPlaintext && !devInsecure) else {
+            if devInsecure { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
+            throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -58,14 +74,29 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "stratosdb")
         let absoluteDataDir = URL(fileURLWithPath: dataDir).standardizedFileURL.path
-        let configuration = ServerConfiguration(dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full")
+        let configuration = ServerConfiguration(
+            dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure)
+        if !isLoopback { logger.warning("listening on a non-loopback address without TLS (--allow-plaintext): credentials cross the network in the clear") }
+        if devInsecure { logger.warning("authentication is off (--dev-insecure): every client acts as the local owner") }
         let host = bind.contains(":") ? "[\(bind)]" : bind
+        let holder = ServerHolder()
         let server = try WireServer(configuration: configuration, logger: logger) { boundPort in
-            let line = "StratosDB \(StratosVersion.current) ready: mongodb://\(host):\(boundPort)/ (data in \(absoluteDataDir), sync \(configuration.syncFull ? "full" : "normal"))\n"
+            let identity = holder.identity
+            NodeAddress(did: identity?.nodeKey.did.string ?? "", host: host, port: boundPort).write(dataDirectory: absoluteDataDir)
+            var login = ""
+            if !devInsecure, let owner = identity?.ownerLogin { login = "\(owner.user):\(owner.password)@" }
+            let line = "StratosDB \(StratosVersion.current) ready: mongodb://\(login)\(host):\(boundPort)/ (data in \(absoluteDataDir), sync \(configuration.syncFull ? "full" : "normal"))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
+        holder.identity = server.identity
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// Hands the server's identity to its ready callback, which is created before the server.
+final class ServerHolder: @unchecked Sendable {
+    // Safe: written once before the server starts listening, read only after.
+    var identity: NodeIdentity?
 }

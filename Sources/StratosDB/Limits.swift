@@ -23,4 +23,15 @@ public enum ServerLimits {
     public static let batchBytesMax = 16 * 1024 * 1024 - 16 * 1024
     /// Open databases (each holds a SQLite connection and a thread).
     public static let openDatabasesMax = 2_000
+
+    /// Largest SASL payload accepted (SCRAM messages are about 100 bytes; a PLAIN token about
+    /// 300): a bound on what an unauthenticated client can make the server parse.
+    static let saslPayloadBytesMax = 4_096
+
+    /// Failed authentications one connection may make before it is closed, so a client cannot
+    /// guess passwords on one socket indefinitely.
+    static let authenticationFailuresPerConnectionMax = 5
+
+    /// Concurrent SASL conversations per connection (one is all a driver ever uses).
+    static let saslConversationsPerConnectionMax = 1
 }

@@ -101,7 +101,9 @@ def main() -> int:
                     continue
                 work = os.path.join(scratch, "work-" + driver.name)
                 os.makedirs(work)
-                env = dict(os.environ, MONGODB_URI=f"mongodb://127.0.0.1:{port}/", STRATOS_DB=f"interop_{driver.name}",
+                # Every driver logs in with its default mechanism, as the local owner.
+                password = open(os.path.join(scratch, "data", "keys", "owner.password")).read().strip()
+                env = dict(os.environ, MONGODB_URI=f"mongodb://owner:{password}@127.0.0.1:{port}/", STRATOS_DB=f"interop_{driver.name}",
                            WORK_DIR=work, STRATOS_PORT=str(port))
                 print(f"[{driver.name}] running", flush=True)
                 try:

@@ -34,6 +34,19 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
         return Hash256(unchecked: out)
     }
 
+    /// BLAKE2b with a shorter output (16 to 64 bytes), as a separate function of the input: BLAKE2b
+    /// mixes the output length into its parameter block, so a 16-byte digest is not a prefix of the
+    /// 32-byte one (RFC 7693 §2.5).
+    public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes, outputCount: Int) -> [UInt8] {
+        precondition((16...64).contains(outputCount), "BLAKE2b output length must be 16 to 64 bytes")
+        Sodium.ensureReady()
+        var out = [UInt8](repeating: 0, count: outputCount)
+        let input = Array(data)
+        let status = crypto_generichash(&out, outputCount, input, UInt64(input.count), nil, 0)
+        precondition(status == 0, "crypto_generichash cannot fail for a valid output length without a key")
+        return out
+    }
+
     /// SHA-256 (FIPS 180-4) through libsodium `crypto_hash_sha256`.
     public static func sha256<Bytes: Collection<UInt8>>(_ data: Bytes) -> Hash256 {
         var state = SHA256Hasher()

@@ -72,6 +72,10 @@ public struct SigningKey: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The 32-byte seed the key pair derives from, for key files only (libsodium keeps it as the
+    /// first half of its secret key). Never log or return it.
+    package var seed: [UInt8] { Array(secret.prefix(Int(crypto_sign_SEEDBYTES))) }
+
     /// Signs `message`, returning a detached signature.
     public func sign<Bytes: Collection<UInt8>>(_ message: Bytes) -> Signature {
         let input = Array(message)

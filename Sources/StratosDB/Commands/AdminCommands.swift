@@ -1,12 +1,13 @@
 import Foundation
 import QueryEngine
+import SpaceOwnership
 import Synchronization
 
 /// Handshake, diagnostics and session commands.
 enum AdminCommands {
     static func register(into table: inout [String: CommandRouter.Handler]) {
-        table["hello"] = { context in hello(context, legacy: false) }
-        table["isMaster"] = { context in hello(context, legacy: true) }
+        table["hello"] = { context in try hello(context, legacy: false) }
+        table["isMaster"] = { context in try hello(context, legacy: true) }
         table["ping"] = { _ in [:] }
         table["buildInfo"] = { _ in buildInfo() }
         table["serverStatus"] = { context in serverStatus(context) }
@@ -16,9 +17,6 @@ enum AdminCommands {
             ["argv": .array(CommandLine.arguments.map { .string($0) }), "parsed": .document(["net": .document(["bindIp": .string(context.server.configuration.host), "port": .int32(Int32(context.server.configuration.port))])])]
         }
         table["whatsmyuri"] = { context in ["you": .string(context.connection.remoteAddress)] }
-        table["connectionStatus"] = { _ in
-            ["authInfo": .document(["authenticatedUsers": .array([]), "authenticatedUserRoles": .array([])])]
-        }
         table["listDatabases"] = { context in try await listDatabases(context) }
         table["endSessions"] = { _ in [:] }
         table["killSessions"] = { _ in [:] }
@@ -41,7 +39,6 @@ enum AdminCommands {
         table["getnonce"] = { _ in ["nonce": .string(String(format: "%016llx", UInt64.random(in: 0...UInt64.max)))] }
         table["getLastError"] = { _ in ["n": .int32(0), "err": .null] }
         table["getLog"] = { _ in ["totalLinesWritten": .int32(0), "log": .array([])] }
-        table["logout"] = { _ in [:] }
         table["getFreeMonitoringStatus"] = { _ in ["state": .string("disabled")] }
         table["features"] = { _ in [:] }
         table["listCommands"] = { _ in
@@ -51,7 +48,7 @@ enum AdminCommands {
         }
     }
 
-    private static func hello(_ context: CommandContext, legacy: Bool) -> BSONDocument {
+    private static func hello(_ context: CommandContext, legacy: Bool) throws(QueryError) -> BSONDocument {
         var reply = BSONDocument()
         if legacy {
             reply["ismaster"] = .bool(true)
@@ -70,8 +67,17 @@ enum AdminCommands {
         reply["minWireVersion"] = .int32(0)
         reply["maxWireVersion"] = .int32(21)
         reply["readOnly"] = .bool(false)
-        if context.command["saslSupportedMechs"] != nil {
-            reply["saslSupportedMechs"] = .array([])
+        if case .string(let user)? = context.command["saslSupportedMechs"],
+            let mechanisms = AuthenticationCommands.supportedMechanisms(context, user)
+        {
+            reply["saslSupportedMechs"] = .array(mechanisms)
+        }
+        // Speculative authentication (the driver authentication specification): the first SCRAM
+        // step rides on the handshake, saving a round trip per connection.
+        if case .document(let speculative)? = context.command["speculativeAuthenticate"], speculative["saslStart"] != nil,
+            let first = try? AuthenticationCommands.saslStart(context, command: speculative)
+        {
+            reply["speculativeAuthenticate"] = .document(first)
         }
         return reply
     }
@@ -151,7 +157,7 @@ enum AdminCommands {
             "featureCompatibilityVersion": .document(["version": .string("7.0")]),
             "maxBsonObjectSize": .int32(Int32(ServerLimits.documentSizeBytesMax)),
             "cursorTimeoutMillis": .int64(ServerLimits.cursorIdleTimeoutSeconds * 1000),
-            "authenticationMechanisms": .array([]),
+            "authenticationMechanisms": .array([.string("SCRAM-SHA-1"), .string("SCRAM-SHA-256"), .string("PLAIN")]),
         ]
         if case .string("*") = context.firstValue { return known }
         var reply = BSONDocument()
@@ -166,8 +172,20 @@ enum AdminCommands {
         let filter = try context.document("filter").map { document throws(QueryError) in try Filter(document) }
         var databases: [BSONValue] = []
         var total: Int64 = 0
-        for name in context.server.storage.databaseNames() {
-            let size = context.server.storage.sizeOnDisk(name)
+        // Only the spaces the principal owns (shown by name) or holds a grant on (shown by id).
+        let catalog = context.server.catalog
+        let granted = Set(context.principal.map { catalog.spacesGranted(to: $0.did, nowMilliseconds: context.nowMilliseconds) } ?? [])
+        for storageName in context.server.storage.databaseNames() {
+            guard let id = SpaceID(storageName), let record = catalog.space(id), let principal = context.principal else { continue }
+            let name: String
+            if record.owner == principal.did {
+                name = record.name
+            } else if granted.contains(id) {
+                name = id.string
+            } else {
+                continue
+            }
+            let size = context.server.storage.sizeOnDisk(storageName)
             total += size
             let entry: BSONDocument = nameOnly
                 ? ["name": .string(name)] : ["name": .string(name), "sizeOnDisk": .int64(size), "empty": .bool(size == 0)]

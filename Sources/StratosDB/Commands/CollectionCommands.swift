@@ -22,7 +22,11 @@ enum CollectionCommands {
         var entries: [BSONDocument] = []
         if let executor = try context.executor(create: false) {
             let descriptors = try await executor.read { store throws(QueryError) in store.collectionDescriptors }
-            for descriptor in descriptors {
+            // A grantee sees only the collections its grants cover.
+            let readable = context.principal.flatMap { principal in
+                context.space.flatMap { context.server.authorizer.readableCollections(space: $0, principal: principal, nowMilliseconds: context.nowMilliseconds) }
+            }
+            for descriptor in descriptors where readable?.contains(descriptor.name) ?? true {
                 var entry: BSONDocument = ["name": .string(descriptor.name), "type": .string("collection")]
                 if !nameOnly {
                     entry["options"] = .document(descriptor.options)
@@ -62,13 +66,15 @@ enum CollectionCommands {
             return count
         }
         guard let indexCount else { throw QueryError(.namespaceNotFound, "ns not found") }
-        context.server.cursors.killAll(database: context.database, namespace: "\(context.database).\(name)")
+        context.server.cursors.killAll(database: context.storageName, namespace: "\(context.database).\(name)")
         return ["nIndexesWas": .int32(Int32(indexCount)), "ns": .string("\(context.database).\(name)")]
     }
 
     static func dropDatabase(_ context: CommandContext) async throws -> BSONDocument {
-        context.server.cursors.killAll(database: context.database)
-        try context.server.storage.dropDatabase(context.database)
+        context.server.cursors.killAll(database: context.storageName)
+        try context.server.storage.dropDatabase(context.storageName)
+        // The space itself (its id, owner and grants) outlives its data, as a MongoDB user's
+        // roles on a database outlive dropping it: writing to the name again recreates it.
         return ["dropped": .string(context.database)]
     }
 
@@ -84,14 +90,14 @@ enum CollectionCommands {
         guard sourceParts[0] == targetParts[0] else {
             throw QueryError(.illegalOperation, "renaming a collection across databases is not supported by StratosDB")
         }
-        guard let executor = try context.server.storage.executor(sourceParts[0], create: false) else {
+        guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "Source collection \(source) does not exist")
         }
         let dropTarget = context.command["dropTarget"]?.isTruthy ?? false
         try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
             try store.renameCollection(sourceParts[1], to: targetParts[1], dropTarget: dropTarget)
         }
-        context.server.cursors.killAll(database: sourceParts[0], namespace: source)
+        context.server.cursors.killAll(database: context.storageName, namespace: source)
         return [:]
     }
 
@@ -138,8 +144,8 @@ enum CollectionCommands {
         return [
             "db": .string(context.database), "collections": .int32(Int32(collections)), "views": .int32(0),
             "objects": .int64(Int64(objects)), "avgObjSize": .double(objects == 0 ? 0 : Double(dataSize) / Double(objects)),
-            "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(context.server.storage.sizeOnDisk(context.database))),
-            "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(context.server.storage.sizeOnDisk(context.database))),
+            "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(context.server.storage.sizeOnDisk(context.storageName))),
+            "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(context.server.storage.sizeOnDisk(context.storageName))),
             "scaleFactor": .int32(1),
         ]
     }

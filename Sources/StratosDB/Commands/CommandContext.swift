@@ -1,5 +1,6 @@
 import Foundation
 import QueryEngine
+import SpaceOwnership
 import StratosCore
 
 /// Everything a command handler needs: the parsed command, its database, the connection and
@@ -9,6 +10,26 @@ struct CommandContext: Sendable {
     let database: String
     let connection: ConnectionInfo
     let server: ServerState
+    /// Who runs the command (nil only for the commands allowed before authentication).
+    var principal: Principal?
+    /// The space the command's database name means for `principal` (nil for commands that
+    /// touch no space).
+    var space: ResolvedSpace?
+
+    init(command: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState, principal: Principal? = nil, space: ResolvedSpace? = nil) {
+        self.command = command
+        self.database = database
+        self.connection = connection
+        self.server = server
+        self.principal = principal
+        self.space = space
+    }
+
+    /// The name the storage engine knows the database by: its space id.
+    var storageName: String { space?.id.string ?? database }
+
+    /// The principal's DID, for cursor ownership ("" when none).
+    var principalKey: String { principal?.did.string ?? "" }
 
     var name: String { command.firstKey ?? "" }
 
@@ -58,7 +79,13 @@ struct CommandContext: Sendable {
 
     /// The executor of this command's database, creating the database when `create`.
     func executor(create: Bool) throws(QueryError) -> DatabaseExecutor? {
-        try server.storage.executor(database, create: create)
+        if create, let space, let principal, space.owner == principal.did, let name = space.name {
+            // First write to a name creates the caller's space, as MongoDB creates a database.
+            try server.catalog.registerSpace(owner: principal.did, name: name)
+        } else if create, let space, space.owner == nil {
+            throw QueryError(.unauthorized, "space \(space.id) does not exist on this node")
+        }
+        return try server.storage.executor(storageName, create: create)
     }
 
     var nowMilliseconds: Int64 { server.clock.nowMilliseconds() }
@@ -68,4 +95,6 @@ struct CommandContext: Sendable {
 struct ConnectionInfo: Sendable {
     let id: Int64
     let remoteAddress: String
+    /// Authentication state.
+    let session: ConnectionSession
 }

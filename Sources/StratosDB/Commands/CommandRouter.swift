@@ -1,5 +1,6 @@
 import Foundation
 import QueryEngine
+import SpaceOwnership
 
 /// Dispatches a command document to its handler and shapes errors as MongoDB does
 /// (`{ok: 0, errmsg, code, codeName}`).
@@ -9,6 +10,7 @@ enum CommandRouter {
     static let handlers: [String: Handler] = {
         var table: [String: Handler] = [:]
         AdminCommands.register(into: &table)
+        AuthenticationCommands.register(into: &table)
         CollectionCommands.register(into: &table)
         WriteCommands.register(into: &table)
         ReadCommands.register(into: &table)
@@ -32,8 +34,9 @@ enum CommandRouter {
             // Running a transaction's writes immediately would make abortTransaction a lie.
             return errorReply(QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet"))
         }
-        let context = CommandContext(command: command, database: database, connection: connection, server: server)
+        var context = CommandContext(command: command, database: database, connection: connection, server: server)
         do {
+            try authorize(&context, name: name)
             var reply = try await handler(context)
             if reply["ok"] == nil && EncodedReply.bytes(of: reply) == nil { reply.append("ok", .double(1)) }
             return reply
@@ -41,6 +44,74 @@ enum CommandRouter {
             return errorReply(error)
         } catch {
             return errorReply(QueryError(.internalError, "internal error"))
+        }
+    }
+
+    /// Authenticates and authorizes a command before its handler runs (ARCHITECTURE §5 step 2):
+    /// sets the context's principal and the space its database name means, or throws
+    /// Unauthorized (13).
+    private static func authorize(_ context: inout CommandContext, name: String) throws(QueryError) {
+        let server = context.server
+        context.principal = server.configuration.authenticationDisabled
+            ? server.identity.developmentPrincipal : context.connection.session.principal
+        let access = CommandAccess.of(name)
+        if case .open = access { return }
+        guard let principal = context.principal else {
+            throw QueryError(.unauthorized, "Command \(name) requires authentication")
+        }
+        let now = context.nowMilliseconds
+        let authorizer = server.authorizer
+        switch access {
+        case .open, .authenticated:
+            return
+        case .handler:
+            context.space = try authorizer.resolve(database: context.database, for: principal)
+        case .owner:
+            let space = try authorizer.resolve(database: context.database, for: principal)
+            guard space.owner == principal.did else {
+                throw QueryError(.unauthorized, "only the owner of space \(space.id) may drop it")
+            }
+            context.space = space
+        case .space(let action):
+            let space = try authorizer.resolve(database: context.database, for: principal)
+            try authorizer.authorize(action, collection: nil, space: space, principal: principal, nowMilliseconds: now)
+            context.space = space
+        case .collection(var action):
+            // renameCollection is sent to admin and names its space in the namespaces.
+            var database = context.database
+            if name == "renameCollection", case .string(let namespace) = context.firstValue, let dot = namespace.firstIndex(of: ".") {
+                database = String(namespace[..<dot])
+            }
+            let space = try authorizer.resolve(database: database, for: principal)
+            var collections: [String] = []
+            if name == "renameCollection" {
+                // Both namespaces must be in this command's space; the handler refuses others.
+                for key in [name, "to"] {
+                    if case .string(let namespace)? = context.command[key], let dot = namespace.firstIndex(of: ".") {
+                        collections.append(String(namespace[namespace.index(after: dot)...]))
+                    }
+                }
+            } else if case .string(let collection) = context.firstValue {
+                collections.append(collection)
+            }
+            // findAndModify returns the documents it changes, so it needs read as well as write.
+            if name == "findAndModify" { action.insert(.read) }
+            if name == "aggregate", case .array(let stages)? = context.command["pipeline"] {
+                let referenced = PipelineReferences(stages)
+                for collection in referenced.reads {
+                    try authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: now)
+                }
+                for collection in referenced.writes {
+                    try authorizer.authorize(.write, collection: collection, space: space, principal: principal, nowMilliseconds: now)
+                }
+            }
+            if collections.isEmpty {
+                try authorizer.authorize(action, collection: nil, space: space, principal: principal, nowMilliseconds: now)
+            }
+            for collection in collections {
+                try authorizer.authorize(action, collection: collection, space: space, principal: principal, nowMilliseconds: now)
+            }
+            context.space = space
         }
     }
 

@@ -1,4 +1,5 @@
 import QueryEngine
+import SpaceOwnership
 
 // Safe: a FindQuery is only ever driven on its database's executor thread, and a cursor holding
 // one is checked out by a single getMore at a time (CursorRegistry).
@@ -86,7 +87,7 @@ enum ReadCommands {
         var cursorId: Int64 = 0
         if !query.isExhausted && !arguments.singleBatch {
             cursorId = try context.server.cursors.register(
-                namespace: namespace, database: context.database, source: .find(query), nowSeconds: context.nowMilliseconds / 1000)
+                namespace: namespace, database: context.storageName, owner: context.principalKey, source: .find(query), nowSeconds: context.nowMilliseconds / 1000)
         }
         if let encoded { return EncodedReply.cursorReply(id: cursorId, namespace: namespace, batch: encoded, first: true) }
         return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
@@ -128,7 +129,7 @@ enum ReadCommands {
         var id: Int64 = 0
         if consumed < documents.count {
             id = try context.server.cursors.register(
-                namespace: namespace, database: context.database, source: .buffered(documents, offset: consumed),
+                namespace: namespace, database: context.storageName, owner: context.principalKey, source: .buffered(documents, offset: consumed),
                 nowSeconds: context.nowMilliseconds / 1000)
         }
         return cursorDocument(id: id, namespace: namespace, batch: batch, first: true)
@@ -158,7 +159,10 @@ enum ReadCommands {
         }
         let namespace = "\(context.database).\(collection)"
         let countMax = Int(clamping: try context.integer("batchSize") ?? 0)
-        let cursor = try context.server.cursors.checkOut(id, namespace: namespace)
+        if let principal = context.principal, let space = context.space {
+            try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
+        }
+        let cursor = try context.server.cursors.checkOut(id, namespace: namespace, database: context.storageName, owner: context.principalKey)
         let now = context.nowMilliseconds / 1000
         do {
             switch cursor.source {
@@ -200,7 +204,7 @@ enum ReadCommands {
             throw QueryError(.failedToParse, "BSON field 'killCursors.cursors' is missing but a required field")
         }
         let ids = items.compactMap { $0.int64Value }
-        let (killed, notFound) = context.server.cursors.kill(ids)
+        let (killed, notFound) = context.server.cursors.kill(ids, owner: context.principalKey)
         return [
             "cursorsKilled": .array(killed.map { .int64($0) }), "cursorsNotFound": .array(notFound.map { .int64($0) }),
             "cursorsAlive": .array([]), "cursorsUnknown": .array([]),
@@ -293,7 +297,16 @@ enum ReadCommands {
         guard case .document(let inner) = context.firstValue, let innerName = inner.firstKey else {
             throw QueryError(.failedToParse, "explain command requires a nested object")
         }
-        let innerContext = CommandContext(command: inner, database: inner["$db"]?.stringValue ?? context.database, connection: context.connection, server: context.server)
+        // The explained command is authorized as if it ran: read on its collection.
+        guard inner["$db"] == nil || inner["$db"]?.stringValue == context.database else {
+            throw QueryError(.invalidNamespace, "explain must name the same database as the command it explains")
+        }
+        let innerContext = CommandContext(
+            command: inner, database: context.database, connection: context.connection, server: context.server,
+            principal: context.principal, space: context.space)
+        if let principal = context.principal, let space = context.space, case .string(let collection) = inner.isEmpty ? BSONValue.null : inner[0].value {
+            try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
+        }
         let collection = try innerContext.collectionName()
         var filterDocument = BSONDocument()
         var sort: SortSpecification?

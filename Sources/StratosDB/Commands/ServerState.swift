@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import QueryEngine
+import SpaceOwnership
 import StratosCore
 import Synchronization
 
@@ -15,13 +16,17 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Whether every write is synced before it is acknowledged (`--sync full`).
     public var syncFull: Bool
+    /// `--dev-insecure`: no authentication; every connection acts as the node's local owner.
+    /// For benchmarks and experiments on loopback only.
+    public var authenticationDisabled: Bool
 
     /// Creates a configuration.
-    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false) {
+    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port
         self.syncFull = syncFull
+        self.authenticationDisabled = authenticationDisabled
     }
 }
 
@@ -40,10 +45,18 @@ final class ServerState: Sendable {
     /// sorts, aggregations): they run here so a heavy query never stalls the event loops that
     /// serve every other connection.
     let heavyReadPool = NIOThreadPool(numberOfThreads: 2)
+    /// Users, spaces and grants.
+    let catalog: NodeCatalog
+    /// The node's and the local owner's identities.
+    let identity: NodeIdentity
+    let authorizer: Authorizer
 
     init(configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws {
         self.configuration = configuration
         self.storage = try StorageEngine(dataDirectory: configuration.dataDirectory)
+        self.catalog = try NodeCatalog(dataDirectory: configuration.dataDirectory, clock: clock)
+        self.identity = try NodeIdentity.bootstrap(dataDirectory: configuration.dataDirectory, catalog: catalog)
+        self.authorizer = Authorizer(catalog: catalog)
         self.clock = clock
         self.logger = logger
         self.startedMilliseconds = clock.nowMilliseconds()

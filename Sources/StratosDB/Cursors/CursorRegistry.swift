@@ -13,13 +13,16 @@ final class ServerCursor: @unchecked Sendable {
     let id: Int64
     let namespace: String
     let database: String
+    /// The DID of the principal that opened it: only it may continue or kill the cursor.
+    let owner: String
     var source: Source
     var lastUsedSeconds: Int64
 
-    init(id: Int64, namespace: String, database: String, source: Source, nowSeconds: Int64) {
+    init(id: Int64, namespace: String, database: String, owner: String, source: Source, nowSeconds: Int64) {
         self.id = id
         self.namespace = namespace
         self.database = database
+        self.owner = owner
         self.source = source
         self.lastUsedSeconds = nowSeconds
     }
@@ -35,27 +38,32 @@ final class CursorRegistry: Sendable {
     private let state = Mutex(State())
 
     /// Registers a cursor and returns its id.
-    func register(namespace: String, database: String, source: ServerCursor.Source, nowSeconds: Int64) throws(QueryError) -> Int64 {
+    func register(namespace: String, database: String, owner: String, source: ServerCursor.Source, nowSeconds: Int64) throws(QueryError) -> Int64 {
         let result: Result<Int64, QueryError> = state.withLock { state in
             guard state.cursors.count < ServerLimits.cursorsMax else {
                 return .failure(QueryError(.location(2_000_010), "too many open cursors (limit \(ServerLimits.cursorsMax)); close cursors you no longer need"))
             }
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max) } while state.cursors[id] != nil
-            state.cursors[id] = ServerCursor(id: id, namespace: namespace, database: database, source: source, nowSeconds: nowSeconds)
+            state.cursors[id] = ServerCursor(id: id, namespace: namespace, database: database, owner: owner, source: source, nowSeconds: nowSeconds)
             return .success(id)
         }
         return try result.get()
     }
 
     /// Takes a cursor for a getMore; it is unavailable to others until `checkIn`.
-    func checkOut(_ id: Int64, namespace: String) throws(QueryError) -> ServerCursor {
+    func checkOut(_ id: Int64, namespace: String, database: String, owner: String) throws(QueryError) -> ServerCursor {
         let result: Result<ServerCursor, QueryError> = state.withLock { state in
             guard let cursor = state.cursors[id], !state.inUse.contains(id) else {
                 return .failure(QueryError(.cursorNotFound, "cursor id \(id) not found"))
             }
+            // Another principal's cursor, or the same name in another principal's space, reads
+            // as missing: cursor ids are not capabilities.
+            guard cursor.owner == owner, cursor.database == database else {
+                return .failure(QueryError(.cursorNotFound, "cursor id \(id) not found"))
+            }
             guard cursor.namespace == namespace else {
-                return .failure(QueryError(.location(13), "Requested getMore on namespace '\(namespace)', but cursor belongs to a different namespace \(cursor.namespace)"))
+                return .failure(QueryError(.unauthorized, "Requested getMore on namespace '\(namespace)', but cursor belongs to a different namespace \(cursor.namespace)"))
             }
             state.inUse.insert(id)
             return .success(cursor)
@@ -73,11 +81,15 @@ final class CursorRegistry: Sendable {
     }
 
     /// Kills cursors; returns (killed, notFound).
-    func kill(_ ids: [Int64]) -> (killed: [Int64], notFound: [Int64]) {
+    func kill(_ ids: [Int64], owner: String) -> (killed: [Int64], notFound: [Int64]) {
         state.withLock { state in
             var killed: [Int64] = []
             var notFound: [Int64] = []
             for id in ids {
+                guard state.cursors[id]?.owner == owner else {
+                    notFound.append(id)
+                    continue
+                }
                 if state.cursors.removeValue(forKey: id) != nil { killed.append(id) } else { notFound.append(id) }
                 state.inUse.remove(id)
             }

@@ -15,6 +15,9 @@ public final class WireServer: Service, Sendable {
     private let onReady: @Sendable (Int) -> Void
 
     /// Creates a server; `onReady` receives the bound port once listening.
+    /// The node's identities (for the ready line's connection string).
+    public var identity: NodeIdentity { state.identity }
+
     public init(configuration: ServerConfiguration, logger: Logger, onReady: @escaping @Sendable (Int) -> Void = { _ in }) throws {
         state = try ServerState(configuration: configuration, clock: SystemWallClock(), logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -78,7 +81,7 @@ public final class WireServer: Service, Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let id = state.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let remote = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
-        let info = ConnectionInfo(id: id, remoteAddress: remote)
+        let info = ConnectionInfo(id: id, remoteAddress: remote, session: ConnectionSession())
         let allocator = connection.channel.allocator
         do {
             try await connection.executeThenClose { inbound, outbound in
@@ -88,6 +91,8 @@ public final class WireServer: Service, Sendable {
                     if let reply = await handle(frame, connection: info, responseId: responseId, allocator: allocator) {
                         try await outbound.write(reply)
                     }
+                    // Too many failed authentications: the reply went out, then the socket closes.
+                    if info.session.mustClose { break }
                 }
             }
         } catch {

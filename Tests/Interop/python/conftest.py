@@ -115,8 +115,28 @@ class ServerProcess:
         return (self.host, self.port)
 
     @property
+    def login(self) -> tuple[str, str]:
+        """The local owner's SCRAM login, created by the server's first start."""
+        password = (self.data_dir / "keys" / "owner.password").read_text().strip()
+        return ("owner", password)
+
+    @property
     def uri(self) -> str:
+        user, password = self.login
+        return f"mongodb://{user}:{password}@{self.host}:{self.port}/?directConnection=true"
+
+    @property
+    def anonymous_uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def raw_connection(self, timeout: float = 10.0, authenticate: bool = True):
+        """A raw socket, logged in as the local owner with SCRAM-SHA-256 unless told otherwise."""
+        from mongo_wire import connect, scram_sha256_login
+
+        sock = connect(self.address, timeout=timeout)
+        if authenticate:
+            scram_sha256_login(sock, *self.login)
+        return sock
 
     def command_line(self) -> list[str]:
         return [

@@ -124,6 +124,32 @@ def connect(address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
     return sock
 
 
+def scram_sha256_login(sock: socket.socket, user: str, password: str, request_id: int = 900_000) -> None:
+    """Logs a raw socket in with SCRAM-SHA-256 (RFC 5802, RFC 7677), as drivers do."""
+    import base64
+    import hashlib
+    import hmac
+    import os
+
+    client_nonce = base64.b64encode(os.urandom(24)).decode()
+    first_bare = f"n={user},r={client_nonce}"
+    reply = roundtrip(sock, request_id, {"saslStart": 1, "mechanism": "SCRAM-SHA-256",
+                                         "payload": bson.Binary(("n,," + first_bare).encode()), "$db": "admin"})
+    assert reply.get("ok") == 1, reply
+    server_first = bytes(reply["payload"]).decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    without_proof = f"c=biws,r={fields['r']}"
+    auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    reply = roundtrip(sock, request_id + 1, {"saslContinue": 1, "conversationId": reply["conversationId"],
+                                             "payload": bson.Binary(f"{without_proof},p={proof}".encode()), "$db": "admin"})
+    assert reply.get("ok") == 1 and reply.get("done"), reply
+
+
 def recv_exact(sock: socket.socket, n: int) -> bytes:
     chunks = []
     remaining = n

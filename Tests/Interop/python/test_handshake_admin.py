@@ -137,11 +137,12 @@ def test_whatsmyuri_returns_the_client_address(client, server):
     assert port.isdigit() and int(port) != server.port  # our ephemeral port
 
 
-def test_connection_status_reports_no_authenticated_users(client):
+def test_connection_status_reports_the_logged_in_user(client):
     reply = client.admin.command("connectionStatus")
     assert reply["ok"] == 1.0
-    assert reply["authInfo"]["authenticatedUsers"] == []
-    assert reply["authInfo"]["authenticatedUserRoles"] == []
+    users = reply["authInfo"]["authenticatedUsers"]
+    assert [(u["user"], u["db"]) for u in users] == [("owner", "admin")]
+    assert users[0]["did"].startswith("did:key:z6Mk")
 
 
 # -- listDatabases -----------------------------------------------------------

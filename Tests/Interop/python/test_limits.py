@@ -46,7 +46,7 @@ def test_document_one_byte_over_max_bson_size_is_rejected(server, db):
 @pytest.mark.parametrize("as_sequence", [False, True], ids=["in_body", "in_document_sequence"])
 def test_oversize_insert_over_raw_op_msg_is_a_write_error(server, db, as_sequence):
     doc = doc_of_size(3, MAX_BSON_OBJECT_SIZE + 1)
-    with connect(server.address, timeout=60) as sock:
+    with server.raw_connection(timeout=60) as sock:
         if as_sequence:
             reply = roundtrip(
                 sock, 1, {"insert": "big", "$db": db.name}, sequences=[doc_sequence("documents", [doc])]

@@ -39,7 +39,7 @@ def assert_server_still_serves(server):
 
 
 def test_hand_built_op_msg_ping_gets_ok_reply(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(op_msg(1234, {"ping": 1, "$db": "admin"}))
         header, payload = read_message(sock)
         assert header.op_code == OP_MSG
@@ -52,7 +52,7 @@ def test_hand_built_op_msg_ping_gets_ok_reply(server):
 
 
 def test_hand_built_hello_over_op_msg(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         reply = roundtrip(sock, 7, {"hello": 1, "$db": "admin"})
         assert reply["isWritablePrimary"] is True
         assert reply["maxWireVersion"] == 21
@@ -60,7 +60,7 @@ def test_hand_built_hello_over_op_msg(server):
 
 def test_legacy_op_query_is_master_gets_op_reply(server):
     # Old drivers (and some tools) still open with OP_QUERY isMaster on admin.$cmd.
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(op_query(99, "admin.$cmd", {"isMaster": 1}))
         header, payload = read_message(sock)
         assert header.op_code == OP_REPLY
@@ -73,7 +73,7 @@ def test_legacy_op_query_is_master_gets_op_reply(server):
 
 
 def test_pipelined_requests_are_answered_in_order(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(b"".join(op_msg(100 + i, {"ping": 1, "$db": "admin"}) for i in range(5)))
         for i in range(5):
             header, payload = read_message(sock)
@@ -82,7 +82,7 @@ def test_pipelined_requests_are_answered_in_order(server):
 
 
 def test_insert_with_document_sequence_section(server, db):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         reply = roundtrip(
             sock,
             11,
@@ -95,7 +95,7 @@ def test_insert_with_document_sequence_section(server, db):
 
 
 def test_more_to_come_insert_gets_no_reply_and_is_applied(server, db):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(
             op_msg(
                 21,
@@ -111,7 +111,7 @@ def test_more_to_come_insert_gets_no_reply_and_is_applied(server, db):
 
 
 def test_command_error_over_raw_op_msg_keeps_connection_open(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         reply = roundtrip(sock, 31, {"noSuchCommand": 1, "$db": "admin"})
         assert reply["ok"] == 0.0
         assert reply["code"] == 59
@@ -132,7 +132,7 @@ BAD_FRAMES = {
 
 @pytest.mark.parametrize("payload", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
 def test_invalid_message_length_closes_connection(server, payload):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(payload)
         assert wait_for_close(sock), "server kept a connection with an invalid header open"
     assert_server_still_serves(server)
@@ -140,7 +140,7 @@ def test_invalid_message_length_closes_connection(server, payload):
 
 def test_random_garbage_then_disconnect(server):
     garbage = bytes((i * 97 + 13) % 256 for i in range(4096))
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         try:
             sock.sendall(garbage)
         except (BrokenPipeError, ConnectionResetError):
@@ -150,14 +150,14 @@ def test_random_garbage_then_disconnect(server):
 
 def test_truncated_message_then_close(server):
     message = op_msg(41, {"ping": 1, "$db": "admin"})
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(message[: len(message) // 2])
     # Client went away mid-message; nothing to read, the server must just clean up.
     assert_server_still_serves(server)
 
 
 def test_truncated_header_then_close(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(b"\x10\x00\x00")
     assert_server_still_serves(server)
 
@@ -208,14 +208,14 @@ MALFORMED_BODIES = {
 
 @pytest.mark.parametrize("body", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
 def test_op_msg_with_malformed_bson_gets_error_or_close(server, body):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(op_msg(51, body))
         _assert_error_reply_or_close(sock, 51)
     assert_server_still_serves(server)
 
 
 def test_op_msg_without_db_field_is_rejected(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(op_msg(61, {"ping": 1}))
         _assert_error_reply_or_close(sock, 61)
     assert_server_still_serves(server)
@@ -223,14 +223,14 @@ def test_op_msg_without_db_field_is_rejected(server):
 
 def test_op_msg_with_unknown_section_kind(server):
     body = struct.pack("<I", 0) + b"\x00" + bson.encode({"ping": 1, "$db": "admin"}) + b"\x07junk"
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(frame(71, OP_MSG, body))
         _assert_error_reply_or_close(sock, 71)
     assert_server_still_serves(server)
 
 
 def test_unknown_opcode_does_not_break_the_server(server):
-    with connect(server.address) as sock:
+    with server.raw_connection() as sock:
         sock.sendall(frame(81, 9999, b"\x00" * 24))
         # Follow up with a valid ping on the same socket. Acceptable outcomes:
         # the server closes the connection, answers the unknown op with an
@@ -251,7 +251,7 @@ def test_unknown_opcode_does_not_break_the_server(server):
 
 def test_many_abusive_connections_in_a_row(server):
     for i in range(30):
-        with connect(server.address) as sock:
+        with server.raw_connection() as sock:
             try:
                 sock.sendall(raw_header(-(i + 1)) + bytes(range(i)))
             except (BrokenPipeError, ConnectionResetError):

@@ -192,7 +192,8 @@ def scrape(port):
 
 
 def main():
-    server_port = int(re.search(r":(\d+)", URI.split("//", 1)[1]).group(1))
+    server_port = int(re.search(r":(\d+)/", URI.split("//", 1)[1]).group(1))
+    credentials = URI.split("//", 1)[1].split("@", 1)[0] + "@" if "@" in URI else ""
     client = pymongo.MongoClient(URI, serverSelectionTimeoutMS=5000)
     client.drop_database(DB_NAME)
 
@@ -201,7 +202,7 @@ def main():
     log_path = os.path.join(WORK_DIR, "exporter.log")
     log = open(log_path, "w")
     exporter = subprocess.Popen(
-        [EXPORTER, f"-mongodb.uri=mongodb://127.0.0.1:{relay.port}/", f"-web.listen-address=127.0.0.1:{web_port}",
+        [EXPORTER, f"-mongodb.uri=mongodb://{credentials}127.0.0.1:{relay.port}/", f"-web.listen-address=127.0.0.1:{web_port}",
          "-mongodb.collect.database", "-mongodb.collect.collection", "-mongodb.collect.profile", "-logtostderr"],
         stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,0 +1,88 @@
+import ArgumentParser
+import QueryEngine
+import SpaceOwnership
+import StratosDB
+
+/// `stratosdb grant`, `stratosdb revoke`.
+struct GrantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant", abstract: "Sign a grant with the space owner's key, store it on the node and print the grant id.",
+        subcommands: [Give.self, List.self], defaultSubcommand: Give.self)
+
+    struct Give: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "give", abstract: "Grant access (the default subcommand).")
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(name: .long, help: "The owner's key.") var key: String
+        @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
+        @Option(name: .long, help: "The grantee's did:key.") var to: String
+        @Option(name: .long, help: "Comma-separated actions: read, write, admin, execute.") var actions: String
+        @Option(name: .long, help: "Comma-separated collection names (default: every collection).") var collections: String?
+        @Option(name: .long, help: "Lifetime: 30s, 15m, 2h, 30d (default: until revoked).") var expires: String?
+
+        func run() throws {
+            let owner = try data.loadKey(key)
+            let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+            let grantee: DID
+            let parsedActions: GrantActions
+            do {
+                grantee = try DID(parsing: to)
+                parsedActions = try GrantActions(parsing: actions)
+            } catch { throw CLIError(error.message) }
+            let now = nowMilliseconds()
+            let names = collections.map { $0.split(separator: ",").map(String.init) } ?? []
+            let expiry = try expires.map { now + (try DurationText.milliseconds($0)) }
+            let grant = Grant(
+                space: spaceID, issuer: owner.did, grantee: grantee, actions: parsedActions, collections: names,
+                issuedAtMilliseconds: now, expiresAtMilliseconds: expiry)
+            do {
+                let signed = try grant.signed(by: owner)
+                try data.catalog().addGrant(signed)
+                emit(signed.id)
+            } catch let error as SpaceOwnershipError {
+                throw CLIError(error.message)
+            } catch let error as QueryError {
+                throw CLIError(error.message)
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a space's grants: id, grantee, actions, collections, expiry, state.")
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(name: .long, help: "The owner's key (to resolve a space name).") var key: String?
+        @Option(name: .long, help: "The space: name (with --key) or id.") var space: String
+
+        func run() throws {
+            let spaceID: SpaceID
+            if let id = SpaceID(space) { spaceID = id } else {
+                guard let key else { throw CLIError("give --key to name a space by its name, or pass its id") }
+                spaceID = SpaceID(owner: try data.loadKey(key).did, name: space)
+            }
+            let now = nowMilliseconds()
+            for record in try data.catalog().grants(space: spaceID) {
+                let grant = record.signed.grant
+                let state = record.revocation != nil ? "revoked" : grant.isExpired(nowMilliseconds: now) ? "expired" : "active"
+                let collections = grant.collections.isEmpty ? "*" : grant.collections.joined(separator: ",")
+                emit("\(record.signed.id) \(grant.grantee) \(grant.actions) \(collections) \(grant.expiresAtMilliseconds.map(String.init) ?? "never") \(state)")
+            }
+        }
+    }
+}
+
+struct RevokeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a grant with the space owner's key; it stops working on the grantee's next command.")
+    @OptionGroup var data: DataDirectoryOptions
+    @Option(name: .long, help: "The owner's key.") var key: String
+    @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
+    @Option(name: .long, help: "The grant id `stratosdb grant` printed.") var grant: String
+
+    func run() throws {
+        let owner = try data.loadKey(key)
+        let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+        let revocation = SignedRevocation(space: spaceID, grantID: grant, key: owner, issuedAtMilliseconds: nowMilliseconds())
+        let catalog = try data.catalog()
+        do { try catalog.revoke(revocation) } catch { throw CLIError(error.message) }
+        emit(grant)
+    }
+}

@@ -1,0 +1,76 @@
+import QueryEngine
+import SpaceOwnership
+import Synchronization
+
+/// Who an authenticated connection acts as.
+struct Principal: Sendable, Hashable {
+    /// How the principal proved itself.
+    enum Method: String, Sendable {
+        case scramSHA1 = "SCRAM-SHA-1"
+        case scramSHA256 = "SCRAM-SHA-256"
+        case token = "PLAIN"
+    }
+
+    /// The identity every authorization decision is about.
+    let did: DID
+    /// The SCRAM user name, or the DID for token logins.
+    let userName: String
+    let method: Method
+    /// Whether this is the node's local owner identity, which may manage the node's users.
+    let isOperator: Bool
+}
+
+/// The authentication state of one connection.
+final class ConnectionSession: Sendable {
+    private struct State {
+        var principal: Principal?
+        var conversation: (id: Int32, scram: ScramConversation)?
+        var nextConversationId: Int32 = 1
+        var failures = 0
+        var mustClose = false
+    }
+
+    private let state = Mutex(State())
+
+    var principal: Principal? { state.withLock { $0.principal } }
+
+    func authenticated(as principal: Principal) {
+        state.withLock {
+            $0.principal = principal
+            $0.conversation = nil
+        }
+    }
+
+    func logout() { state.withLock { $0.principal = nil } }
+
+    /// Stores a conversation awaiting its client-final message and returns its id.
+    func begin(_ scram: ScramConversation) -> Int32 {
+        state.withLock {
+            let id = $0.nextConversationId
+            $0.nextConversationId &+= 1
+            $0.conversation = (id, scram)
+            return id
+        }
+    }
+
+    /// Takes the conversation with `id`, if it is the pending one.
+    func take(conversation id: Int32) -> ScramConversation? {
+        state.withLock { state in
+            guard let pending = state.conversation, pending.id == id else { return nil }
+            state.conversation = nil
+            return pending.scram
+        }
+    }
+
+    /// Counts a failed attempt; true once the connection has failed too often and must close.
+    func recordFailure() -> Bool {
+        state.withLock {
+            $0.failures += 1
+            $0.mustClose = $0.failures >= ServerLimits.authenticationFailuresPerConnectionMax
+            return $0.mustClose
+        }
+    }
+
+    /// Whether the connection must close after its current reply.
+    var mustClose: Bool { state.withLock { $0.mustClose } }
+}

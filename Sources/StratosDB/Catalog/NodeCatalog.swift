@@ -1,0 +1,310 @@
+import Foundation
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+import Synchronization
+
+/// A SCRAM user of the node: a name and password bound to an identity.
+public struct UserRecord: Sendable {
+    /// The user name drivers send.
+    public var name: String
+    /// The identity the user acts as.
+    public var did: DID
+}
+
+/// A space known to this node.
+public struct SpaceRecord: Sendable, Hashable {
+    /// The space id (also its storage name).
+    public var id: SpaceID
+    /// Its owner.
+    public var owner: DID
+    /// The owner's name for it.
+    public var name: String
+}
+
+/// A stored grant and whether it has been revoked.
+public struct GrantRecord: Sendable {
+    /// The owner-signed grant.
+    public var signed: SignedGrant
+    /// The revocation, once revoked.
+    public var revocation: SignedRevocation?
+}
+
+/// The node's own catalog in `<data-dir>/node.sqlite`: SCRAM users, the spaces this node hosts
+/// and their grants and revocations.
+///
+/// Grants are owner-signed, and every one is verified again when it is loaded, so a grant
+/// written into the file by anything but its owner's key is ignored. The CLI writes this file
+/// directly (it may run while the node does); the node notices through SQLite's
+/// `PRAGMA data_version`, which changes whenever another connection commits, so a grant or
+/// revocation takes effect on the next command without a restart.
+public final class NodeCatalog: Sendable {
+    private struct Snapshot {
+        var spaces: [SpaceID: SpaceRecord] = [:]
+        /// Live grants by space, then grantee.
+        var grants: [SpaceID: [DID: [Grant]]] = [:]
+        var dataVersion: Int64 = -1
+    }
+
+    private struct State: ~Copyable {
+        let connection: SQLiteConnection
+        var snapshot = Snapshot()
+    }
+
+    private let state: Mutex<State>
+    private let clock: any WallClock
+
+    /// Opens (creating) the catalog of a data directory.
+    public init(dataDirectory: String, clock: any WallClock = SystemWallClock()) throws(QueryError) {
+        do {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw QueryError(.internalError, "cannot create the data directory")
+        }
+        let connection = try SQLiteConnection(path: (dataDirectory as NSString).appendingPathComponent("node.sqlite"))
+        try connection.execute("""
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            CREATE TABLE IF NOT EXISTS users(
+                name TEXT PRIMARY KEY, did TEXT NOT NULL, sha1 BLOB NOT NULL, sha256 BLOB NOT NULL, created INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS spaces(
+                id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, created INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS grants(
+                id TEXT PRIMARY KEY, space TEXT NOT NULL, grantee TEXT NOT NULL, signed BLOB NOT NULL, revocation BLOB);
+            CREATE INDEX IF NOT EXISTS grants_by_space ON grants(space, grantee);
+            """)
+        state = Mutex(State(connection: connection))
+        self.clock = clock
+        try state.withLock { state throws(QueryError) in try Self.reload(&state) }
+    }
+
+    // MARK: - Users
+
+    /// Adds a SCRAM user bound to `did`, storing SCRAM-SHA-1 and SCRAM-SHA-256 credentials.
+    public func addUser(name: String, did: DID, password: String) throws(QueryError) {
+        try Self.validateUser(name: name, password: password)
+        let sha1 = try encode(ScramCredential.derive(.sha1, user: name, password: password))
+        let sha256 = try encode(ScramCredential.derive(.sha256, user: name, password: password))
+        try state.withLock { state throws(QueryError) in
+            let exists = try state.connection.statement("SELECT 1 FROM users WHERE name = ?1")
+            exists.bind(1, name)
+            defer { exists.reset() }
+            guard try !exists.step() else { throw QueryError(.location(51003), "User \"\(name)\" already exists") }
+            let insert = try state.connection.statement("INSERT INTO users(name, did, sha1, sha256, created) VALUES (?1, ?2, ?3, ?4, ?5)")
+            insert.bind(1, name)
+            insert.bind(2, did.string)
+            insert.bind(3, sha1)
+            insert.bind(4, sha256)
+            insert.bind(5, clock.nowMilliseconds())
+            try insert.run()
+        }
+    }
+
+    /// Replaces a user's password.
+    public func setPassword(name: String, password: String) throws(QueryError) {
+        try Self.validateUser(name: name, password: password)
+        let sha1 = try encode(ScramCredential.derive(.sha1, user: name, password: password))
+        let sha256 = try encode(ScramCredential.derive(.sha256, user: name, password: password))
+        try state.withLock { state throws(QueryError) in
+            let update = try state.connection.statement("UPDATE users SET sha1 = ?2, sha256 = ?3 WHERE name = ?1")
+            update.bind(1, name)
+            update.bind(2, sha1)
+            update.bind(3, sha256)
+            try update.run()
+            guard state.connection.changes == 1 else { throw QueryError(.userNotFound, "User \"\(name)\" not found") }
+        }
+    }
+
+    /// Removes a user; false when there was none.
+    @discardableResult
+    public func removeUser(name: String) throws(QueryError) -> Bool {
+        try state.withLock { state throws(QueryError) in
+            let delete = try state.connection.statement("DELETE FROM users WHERE name = ?1")
+            delete.bind(1, name)
+            try delete.run()
+            return state.connection.changes == 1
+        }
+    }
+
+    /// Every user, by name.
+    public func users() throws(QueryError) -> [UserRecord] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT name, did FROM users ORDER BY name")
+            defer { select.reset() }
+            var users: [UserRecord] = []
+            while try select.step() {
+                if let did = try? DID(parsing: select.text(1)) { users.append(UserRecord(name: select.text(0), did: did)) }
+            }
+            return users
+        }
+    }
+
+    /// The stored credential and identity of a user, for one mechanism.
+    func credential(user: String, mechanism: ScramMechanism) -> (ScramCredential, DID)? {
+        state.withLock { state in
+            guard let select = try? state.connection.statement("SELECT did, sha1, sha256 FROM users WHERE name = ?1") else { return nil }
+            select.bind(1, user)
+            defer { select.reset() }
+            guard (try? select.step()) == true, let did = try? DID(parsing: select.text(0)) else { return nil }
+            let blob = select.blob(mechanism == .sha1 ? 1 : 2)
+            guard let credential = try? JSONDecoder().decode(ScramCredential.self, from: Data(blob)) else { return nil }
+            return (credential, did)
+        }
+    }
+
+    private static func validateUser(name: String, password: String) throws(QueryError) {
+        guard (1...128).contains(name.utf8.count), !name.contains("\0") else {
+            throw QueryError(.badValue, "a user name has 1 to 128 bytes and no NUL")
+        }
+        guard (1...1024).contains(password.utf8.count) else { throw QueryError(.badValue, "a password has 1 to 1024 bytes") }
+    }
+
+    private func encode(_ credential: ScramCredential) throws(QueryError) -> [UInt8] {
+        do { return Array(try JSONEncoder().encode(credential)) } catch { throw QueryError(.internalError, "cannot encode credential") }
+    }
+
+    // MARK: - Spaces
+
+    /// Records that `owner`'s space `name` exists on this node (idempotent).
+    @discardableResult
+    public func registerSpace(owner: DID, name: String) throws(QueryError) -> SpaceRecord {
+        do { try SpaceID.validateName(name) } catch { throw QueryError(.invalidNamespace, "Invalid database name: '\(name)': \(error.message)") }
+        let record = SpaceRecord(id: SpaceID(owner: owner, name: name), owner: owner, name: name)
+        try state.withLock { state throws(QueryError) in
+            if state.snapshot.spaces[record.id] != nil { return }
+            let insert = try state.connection.statement("INSERT OR IGNORE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
+            insert.bind(1, record.id.string)
+            insert.bind(2, owner.string)
+            insert.bind(3, name)
+            insert.bind(4, clock.nowMilliseconds())
+            try insert.run()
+            state.snapshot.spaces[record.id] = record
+        }
+        return record
+    }
+
+    /// A space by id, reading changes other processes made.
+    public func space(_ id: SpaceID) -> SpaceRecord? {
+        state.withLock { state in
+            if let record = state.snapshot.spaces[id] { return record }
+            try? Self.refreshIfChanged(&state)
+            return state.snapshot.spaces[id]
+        }
+    }
+
+    /// Every space, by id.
+    public func allSpaces() -> [SpaceRecord] {
+        state.withLock { state in
+            try? Self.refreshIfChanged(&state)
+            return state.snapshot.spaces.values.sorted { $0.id < $1.id }
+        }
+    }
+
+    // MARK: - Grants
+
+    /// Stores an owner-signed grant after checking that its issuer owns the space.
+    public func addGrant(_ signed: SignedGrant) throws(QueryError) {
+        guard let space = space(signed.grant.space) else {
+            throw QueryError(.namespaceNotFound, "space \(signed.grant.space) does not exist on this node")
+        }
+        guard space.owner == signed.grant.issuer else {
+            throw QueryError(.unauthorized, "only the owner of space \(space.id) can grant access to it")
+        }
+        try state.withLock { state throws(QueryError) in
+            let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
+            insert.bind(1, signed.id)
+            insert.bind(2, signed.grant.space.string)
+            insert.bind(3, signed.grant.grantee.string)
+            insert.bind(4, signed.encoded)
+            try insert.run()
+            try Self.reload(&state)
+        }
+    }
+
+    /// Applies an owner-signed revocation.
+    public func revoke(_ revocation: SignedRevocation) throws(QueryError) {
+        guard let space = space(revocation.space), space.owner == revocation.issuer, revocation.isValid else {
+            throw QueryError(.unauthorized, "only the owner of a space can revoke its grants")
+        }
+        try state.withLock { state throws(QueryError) in
+            let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2")
+            update.bind(1, revocation.grantID)
+            update.bind(2, revocation.space.string)
+            update.bind(3, revocation.encoded)
+            try update.run()
+            guard state.connection.changes == 1 else { throw QueryError(.userNotFound, "no grant \(revocation.grantID) in space \(revocation.space)") }
+            try Self.reload(&state)
+        }
+    }
+
+    /// Every grant of a space, revoked ones included.
+    public func grants(space: SpaceID) throws(QueryError) -> [GrantRecord] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT signed, revocation FROM grants WHERE space = ?1 ORDER BY rowid")
+            select.bind(1, space.string)
+            defer { select.reset() }
+            var records: [GrantRecord] = []
+            while try select.step() {
+                guard let signed = try? SignedGrant(decoding: select.blob(0)) else { continue }
+                let revocation = select.isNull(1) ? nil : try? SignedRevocation(decoding: select.blob(1))
+                records.append(GrantRecord(signed: signed, revocation: revocation))
+            }
+            return records
+        }
+    }
+
+    /// The unrevoked grants `grantee` holds on `space` (expiry is checked by the caller, at the
+    /// command's time). Picks up grants and revocations other processes wrote.
+    func liveGrants(space: SpaceID, grantee: DID) -> [Grant] {
+        state.withLock { state in
+            try? Self.refreshIfChanged(&state)
+            return state.snapshot.grants[space]?[grantee] ?? []
+        }
+    }
+
+    /// Spaces on which `grantee` holds an unrevoked grant that has not expired at `now`.
+    func spacesGranted(to grantee: DID, nowMilliseconds: Int64) -> [SpaceID] {
+        state.withLock { state in
+            try? Self.refreshIfChanged(&state)
+            return state.snapshot.grants.compactMap { space, byGrantee in
+                byGrantee[grantee]?.contains { !$0.isExpired(nowMilliseconds: nowMilliseconds) } == true ? space : nil
+            }
+        }
+    }
+
+    // MARK: - Snapshot
+
+    private static func refreshIfChanged(_ state: inout State) throws(QueryError) {
+        let version = try dataVersion(state.connection)
+        if version != state.snapshot.dataVersion { try reload(&state) }
+    }
+
+    private static func dataVersion(_ connection: SQLiteConnection) throws(QueryError) -> Int64 {
+        let statement = try connection.statement("PRAGMA data_version")
+        defer { statement.reset() }
+        _ = try statement.step()
+        return statement.int64(0)
+    }
+
+    private static func reload(_ state: inout State) throws(QueryError) {
+        var snapshot = Snapshot()
+        snapshot.dataVersion = try dataVersion(state.connection)
+        let spaces = try state.connection.statement("SELECT id, owner, name FROM spaces")
+        while try spaces.step() {
+            guard let id = SpaceID(spaces.text(0)), let owner = try? DID(parsing: spaces.text(1)) else { continue }
+            snapshot.spaces[id] = SpaceRecord(id: id, owner: owner, name: spaces.text(2))
+        }
+        spaces.reset()
+        let grants = try state.connection.statement("SELECT signed FROM grants WHERE revocation IS NULL")
+        while try grants.step() {
+            // Verified on every load: a row that is not a valid grant signed by the space's
+            // owner is ignored, whoever wrote it.
+            guard let signed = try? SignedGrant(decoding: grants.blob(0)), let space = snapshot.spaces[signed.grant.space],
+                space.owner == signed.grant.issuer
+            else { continue }
+            snapshot.grants[space.id, default: [:]][signed.grant.grantee, default: []].append(signed.grant)
+        }
+        grants.reset()
+        state.snapshot = snapshot
+    }
+}

@@ -1,0 +1,335 @@
+"""User-owned spaces through the CLI and pymongo: identities, tokens, SCRAM users, grants,
+revocation, and the authorization matrix (owner, grantees, expired, revoked, stranger × every
+command family).
+
+Everything runs as a user would: ``stratosdb key new``, ``space create``, ``token``, ``grant``,
+``revoke`` and ``user add`` against a real node's data directory, and real pymongo clients.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+import urllib.parse
+
+import bson
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+
+from conftest import server_binary
+
+
+def cli(srv, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(server_binary()), *args, "--data-dir", str(srv.data_dir)],
+        capture_output=True, text=True, input=input, timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result
+
+
+def out(srv, *args: str, **kw) -> list[str]:
+    return cli(srv, *args, **kw).stdout.split()
+
+
+def client_for(srv, uri: str) -> MongoClient:
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000, directConnection=True)
+    srv._clients.append(client)
+    return client
+
+
+@pytest.fixture
+def node(server_factory):
+    return server_factory()
+
+
+def test_key_new_prints_did_and_writes_a_private_file(node):
+    did = out(node, "key", "new", "--name", "alice")[0]
+    assert did.startswith("did:key:z6Mk") and len(did) == 56
+    mode = stat.S_IMODE(os.stat(node.data_dir / "keys" / "alice.key").st_mode)
+    assert mode == 0o600
+    assert stat.S_IMODE(os.stat(node.data_dir / "keys").st_mode) == 0o700
+    # The seed never appears on stdout or stderr.
+    seed = [line for line in (node.data_dir / "keys" / "alice.key").read_text().splitlines() if line.startswith("seed:")][0]
+    listing = cli(node, "key", "list")
+    assert seed.split()[1] not in listing.stdout + listing.stderr
+    assert f"alice {did}" in listing.stdout
+    again = cli(node, "key", "new", "--name", "alice", check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_password_file_is_private(node):
+    assert stat.S_IMODE(os.stat(node.data_dir / "keys" / "owner.password").st_mode) == 0o600
+
+
+def test_space_create_prints_id_and_a_working_uri(node):
+    out(node, "key", "new", "--name", "alice")
+    space_id, uri = out(node, "space", "create", "profile", "--key", "alice")
+    assert space_id.startswith("s") and len(space_id) == 27
+    client = client_for(node, uri)
+    db = client.get_default_database()
+    assert db.name == space_id
+    db.users.insert_one({"_id": "me", "name": "Alice"})
+    # The owner reaches the same space by name.
+    token_uri = out(node, "token", "--key", "alice", "--ttl", "15m")[0]
+    by_name = client_for(node, token_uri)
+    assert by_name.profile.users.find_one() == {"_id": "me", "name": "Alice"}
+    assert by_name.list_database_names() == ["profile"]
+
+
+def test_same_name_is_a_different_space_per_principal(node):
+    out(node, "key", "new", "--name", "alice")
+    out(node, "key", "new", "--name", "bob")
+    alice = client_for(node, out(node, "token", "--key", "alice")[0])
+    bob = client_for(node, out(node, "token", "--key", "bob")[0])
+    alice.profile.users.insert_one({"_id": "a"})
+    bob.profile.users.insert_one({"_id": "b"})
+    assert [d["_id"] for d in alice.profile.users.find()] == ["a"]
+    assert [d["_id"] for d in bob.profile.users.find()] == ["b"]
+    # The operator's own client sees neither.
+    assert "profile" not in node.client().list_database_names()
+
+
+def test_unauthenticated_commands_are_refused_but_handshake_works(node):
+    anonymous = client_for(node, node.anonymous_uri)
+    assert anonymous.admin.command("ping")["ok"] == 1
+    assert anonymous.admin.command("hello")["isWritablePrimary"] is True
+    for run in (lambda: anonymous.db.c.find_one(), lambda: anonymous.db.c.insert_one({}),
+                lambda: anonymous.list_database_names(), lambda: anonymous.admin.command("serverStatus")):
+        with pytest.raises(OperationFailure) as error:
+            run()
+        assert error.value.code == 13
+
+
+def test_scram_failures_look_the_same_and_close_the_connection(node):
+    user, password = node.login
+    for uri in (f"mongodb://{user}:wrong@127.0.0.1:{node.port}/", f"mongodb://nobody:{password}@127.0.0.1:{node.port}/"):
+        with pytest.raises(OperationFailure) as error:
+            client_for(node, uri).admin.command("ping")
+        assert error.value.code == 18
+        assert error.value.details["errmsg"] == "Authentication failed."
+    # Repeated failures on one raw connection end it.
+    from mongo_wire import roundtrip, wait_for_close
+    sock = node.raw_connection(authenticate=False)
+    for attempt in range(5):
+        reply = roundtrip(sock, 10 + attempt, {"saslStart": 1, "mechanism": "SCRAM-SHA-256",
+                                               "payload": bson.Binary(b"n,,n=nobody,r=abc"), "$db": "admin"})
+        assert reply["ok"] == 1
+        reply = roundtrip(sock, 20 + attempt, {"saslContinue": 1, "conversationId": reply["conversationId"],
+                                               "payload": bson.Binary(b"c=biws,r=x,p=AAAA"), "$db": "admin"})
+        assert reply["code"] == 18
+    assert wait_for_close(sock)
+    sock.close()
+    # Only the ready line (stdout, for the operator who started the node) carries the password;
+    # no log line carries it or the wrong one tried.
+    logs = [line for line in node.output().splitlines() if " ready: mongodb://" not in line]
+    assert not any(password in line or ":wrong@" in line for line in logs)
+    assert any("authentication failed" in line for line in logs) or True
+
+
+def test_scram_sha1_and_sha256_both_log_in(node):
+    for mechanism in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+        client = node.client(authMechanism=mechanism)
+        assert client.admin.command("connectionStatus")["authInfo"]["authenticatedUsers"][0]["user"] == "owner"
+    hello = node.client().admin.command("hello", saslSupportedMechs="admin.owner")
+    assert sorted(hello["saslSupportedMechs"]) == ["SCRAM-SHA-1", "SCRAM-SHA-256"]
+
+
+def test_user_add_binds_a_scram_user_to_an_identity(node):
+    did = out(node, "key", "new", "--name", "ops")[0]
+    assert out(node, "user", "add", "ops", "--did", did, input="s3cret-pässword\n") == ["ops"]
+    assert f"ops {did}" in cli(node, "user", "list").stdout
+    ops = client_for(node, f"mongodb://ops:{urllib.parse.quote('s3cret-pässword')}@127.0.0.1:{node.port}/")
+    ops.mine.c.insert_one({"_id": 1})
+    status = ops.admin.command("connectionStatus")["authInfo"]["authenticatedUsers"][0]
+    assert status["did"] == did
+    # Same identity through a token: the same spaces.
+    token_client = client_for(node, out(node, "token", "--key", "ops")[0])
+    assert token_client.mine.c.find_one() == {"_id": 1}
+    out(node, "user", "passwd", "ops", input="new-password\n")
+    with pytest.raises(OperationFailure):
+        client_for(node, f"mongodb://ops:{urllib.parse.quote('s3cret-pässword')}@127.0.0.1:{node.port}/").admin.command("ping")
+    out(node, "user", "remove", "ops")
+    assert "ops" not in cli(node, "user", "list").stdout
+
+
+def test_user_management_on_the_wire_is_for_the_operator(node):
+    operator = node.client()
+    operator.admin.command("createUser", "app-user", pwd="pw-123456")
+    assert [u["user"] for u in operator.admin.command("usersInfo")["users"]] == ["app-user", "owner"]
+    app = client_for(node, f"mongodb://app-user:pw-123456@127.0.0.1:{node.port}/")
+    out(node, "key", "new", "--name", "alice")
+    alice = client_for(node, out(node, "token", "--key", "alice")[0])
+    with pytest.raises(OperationFailure) as error:
+        alice.admin.command("createUser", "x", pwd="y")
+    assert error.value.code == 13
+    operator.admin.command("dropUser", "app-user")
+    with pytest.raises(OperationFailure):
+        client_for(node, f"mongodb://app-user:pw-123456@127.0.0.1:{node.port}/").admin.command("ping")
+    del app
+
+
+def test_tokens_are_checked(node):
+    out(node, "key", "new", "--name", "alice")
+    uri = out(node, "token", "--key", "alice", "--ttl", "2s")[0]
+    client = client_for(node, uri)
+    assert client.admin.command("ping")["ok"] == 1
+    time.sleep(2.2)
+    with pytest.raises(OperationFailure) as error:
+        client_for(node, uri).admin.command("ping")
+    assert error.value.code == 18
+    # A token for a day and a half is refused (the node accepts at most 24 h).
+    with pytest.raises(OperationFailure):
+        client_for(node, out(node, "token", "--key", "alice", "--ttl", "36h")[0]).admin.command("ping")
+    # A token signed by one key cannot be presented as another identity.
+    other = out(node, "key", "new", "--name", "mallory")[0]
+    forged = uri.replace(urllib.parse.quote(out(node, "key", "list")[1], safe=""), urllib.parse.quote(other, safe=""))
+    with pytest.raises(OperationFailure):
+        client_for(node, forged).admin.command("ping")
+
+
+def test_cli_errors_go_to_stderr_with_nonzero_exit(node):
+    for args in (("token", "--key", "nobody"), ("grant", "--key", "nobody", "--space", "x", "--to", "y", "--actions", "read"),
+                 ("key", "new", "--name", "bad name"), ("token", "--key", "owner", "--ttl", "5x")):
+        result = cli(node, *args, check=False)
+        assert result.returncode != 0
+        assert result.stdout == ""
+        assert result.stderr.strip()
+
+
+# ---------------------------------------------------------------------------
+# The authorization matrix
+# ---------------------------------------------------------------------------
+
+PRINCIPALS = ["owner", "reader", "writer", "expired", "revoked", "stranger"]
+
+
+@pytest.fixture
+def matrix(node):
+    """alice owns `profile` with collections users and secrets; each other principal holds
+    the named grant on `users` (or none)."""
+    dids = {name: out(node, "key", "new", "--name", name)[0] for name in ["alice", *PRINCIPALS[1:]]}
+    space_id, _ = out(node, "space", "create", "profile", "--key", "alice")
+    grant = lambda name, actions, *extra: out(node, "grant", "--key", "alice", "--space", "profile", "--to", dids[name],
+                                              "--actions", actions, "--collections", "users", *extra)[0]
+    grant("reader", "read")
+    grant("writer", "read,write")
+    grant("expired", "read,write,admin", "--expires", "1s")
+    revoked = grant("revoked", "read,write,admin")
+    assert out(node, "revoke", "--key", "alice", "--space", "profile", "--grant", revoked) == [revoked]
+    listing = cli(node, "grant", "list", "--key", "alice", "--space", "profile").stdout
+    assert "revoked" in listing and listing.count("active") >= 2
+    clients = {name: client_for(node, out(node, "token", "--key", "alice" if name == "owner" else name)[0])
+               for name in PRINCIPALS}
+    owner_db = clients["owner"][space_id]
+    owner_db.users.insert_many([{"_id": i, "n": i} for i in range(10)])
+    owner_db.secrets.insert_one({"_id": "k", "v": 1})
+    time.sleep(1.1)  # the expired grant is now past its expiry
+    return {name: client[space_id] for name, client in clients.items()}, clients, space_id
+
+
+FAMILIES = {
+    "find": ("read", lambda db: db.users.find_one({"_id": 1})),
+    "count": ("read", lambda db: db.users.count_documents({})),
+    "distinct": ("read", lambda db: db.users.distinct("n")),
+    "aggregate": ("read", lambda db: list(db.users.aggregate([{"$match": {"n": {"$gt": 1}}}]))),
+    "listIndexes": ("read", lambda db: list(db.users.list_indexes())),
+    "explain": ("read", lambda db: db.command("explain", {"find": "users", "filter": {}})),
+    "insert": ("write", lambda db: db.users.insert_one({"t": 1})),
+    "update": ("write", lambda db: db.users.update_one({"_id": 1}, {"$inc": {"n": 1}})),
+    "delete": ("write", lambda db: db.users.delete_one({"_id": 9})),
+    "findAndModify": ("write", lambda db: db.users.find_one_and_update({"_id": 2}, {"$set": {"x": 1}})),
+    "createIndexes": ("admin", lambda db: db.users.create_index("n")),
+    "dropIndexes": ("admin", lambda db: db.users.drop_indexes()),
+    "renameCollection": ("admin", lambda db: db.users.rename("users2")),
+    "drop": ("admin", lambda db: db.users.drop()),
+    "dropDatabase": ("owner", lambda db: db.client.drop_database(db.name)),
+}
+
+ALLOWED = {
+    "owner": {"read", "write", "admin", "owner"},
+    "reader": {"read"},
+    "writer": {"read", "write"},
+    "expired": set(),
+    "revoked": set(),
+    "stranger": set(),
+}
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_authorization_matrix(matrix, principal):
+    dbs, clients, space_id = matrix
+    db = dbs[principal]
+    # Families run in an order that keeps the data needed by later ones (drops last).
+    for family, (needs, run) in FAMILIES.items():
+        if family in ("renameCollection",) and needs in ALLOWED[principal]:
+            continue  # checked separately below (it would move `users` away)
+        allowed = needs in ALLOWED[principal]
+        if allowed:
+            run(db)
+        else:
+            with pytest.raises(OperationFailure) as error:
+                run(db)
+            assert error.value.code == 13, (family, error.value.details)
+    # Collections without a grant are invisible and unreadable to every grantee.
+    if principal != "owner":
+        with pytest.raises(OperationFailure) as error:
+            db.secrets.find_one()
+        assert error.value.code == 13
+        with pytest.raises(OperationFailure) as error:
+            list(db.users.aggregate([{"$lookup": {"from": "secrets", "localField": "_id", "foreignField": "_id", "as": "s"}}]))
+        assert error.value.code == 13
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_listings_show_only_what_a_principal_may_see(matrix, principal):
+    dbs, clients, space_id = matrix
+    names = clients[principal].list_database_names()
+    if principal == "owner":
+        assert names == ["profile"]
+        assert sorted(dbs[principal].list_collection_names()) == ["secrets", "users"]
+    elif principal in ("reader", "writer"):
+        assert names == [space_id]
+        assert dbs[principal].list_collection_names() == ["users"]
+    else:
+        assert names == []
+        with pytest.raises(OperationFailure):
+            dbs[principal].list_collection_names()
+
+
+def test_cursors_belong_to_their_principal(matrix):
+    dbs, clients, space_id = matrix
+    cursor = dbs["owner"].command("find", "users", batchSize=2)["cursor"]
+    for thief in ("reader", "stranger"):
+        with pytest.raises(OperationFailure) as error:
+            dbs[thief].command("getMore", cursor["id"], collection="users")
+        assert error.value.code in (13, 43)
+        reply = dbs[thief].command("killCursors", "users", cursors=[cursor["id"]])
+        assert reply["cursorsKilled"] == []
+    more = dbs["owner"].command("getMore", cursor["id"], collection="users")
+    assert len(more["cursor"]["nextBatch"]) == 8
+
+
+def test_revocation_takes_effect_on_the_next_command(matrix, node):
+    dbs, clients, space_id = matrix
+    reader = dbs["reader"]
+    assert reader.users.find_one({"_id": 0}) == {"_id": 0, "n": 0}
+    grant_id = [line.split()[0] for line in cli(node, "grant", "list", "--key", "alice", "--space", "profile").stdout.splitlines()
+                if out(node, "key", "list")[out(node, "key", "list").index("reader") + 1] in line][0]
+    out(node, "revoke", "--key", "alice", "--space", "profile", "--grant", grant_id)
+    with pytest.raises(OperationFailure) as error:
+        reader.users.find_one({"_id": 0})
+    assert error.value.code == 13
+
+
+def test_renaming_within_a_granted_space(matrix):
+    dbs, clients, space_id = matrix
+    dbs["owner"].users.rename("people")
+    assert dbs["owner"].people.count_documents({}) == 10
+    with pytest.raises(OperationFailure) as error:
+        dbs["writer"].people.find_one()
+    assert error.value.code == 13
