@@ -16,7 +16,7 @@ deps-system:
 	@bash scripts/install-deps.sh
 
 deps-python:
-	@$(PYTHON) -c "import pymongo, pytest" 2>/dev/null || $(PYTHON) -m pip install -q -r Tests/Interop/python/requirements.txt
+	@$(PYTHON) -c "import pymongo, pytest, cryptography" 2>/dev/null || $(PYTHON) -m pip install -q -r Tests/Interop/python/requirements.txt
 
 build: deps-system
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)

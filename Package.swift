@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosDBTests",
-            dependencies: ["StratosDB", "QueryEngine", "StratosTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["StratosDB", "QueryEngine", "SpaceOwnership", "StratosTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

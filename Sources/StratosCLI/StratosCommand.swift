@@ -8,13 +8,29 @@ import UnixSignals
 
 @main
 struct StratosCommand: AsyncParsableCommand {
+    static func main() async {
+        // Everything the node and the CLI create (data directory, SQLite files, keys) is
+        // private to the user running them: user data, key material and SCRAM verifiers.
+        umask(0o077)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "stratosdb",
         abstract: "StratosDB: a document database of user-owned encrypted spaces, spoken to over the MongoDB wire protocol.",
         version: StratosVersion.current,
         subcommands: [
             Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
-            UserCommand.self,
+            UserCommand.self, VerifyProofCommand.self,
         ])
 }
 

@@ -11,7 +11,7 @@ public struct CollectionDescriptor: Sendable {
     /// Secondary indexes (the `_id` index is implicit).
     public internal(set) var indexes: [IndexDescriptor]
 
-    var tableName: String { "c\(tableId)" }
+    package var tableName: String { "c\(tableId)" }
 }
 
 /// Checks names the way MongoDB does, so drivers see the same errors.

@@ -37,8 +37,10 @@ extension DatabaseStore {
         try DatabaseStore.validateForStorage(document)
         let descriptor = try collectionForWrite(collectionName)
         let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
-        statement.bind(1, IndexKey.encode(id))
-        statement.bind(2, document.bsonBytes)
+        let idKey = IndexKey.encode(id)
+        let bytes = document.bsonBytes
+        statement.bind(1, idKey)
+        statement.bind(2, bytes)
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {
@@ -48,6 +50,7 @@ extension DatabaseStore {
         for index in descriptor.indexes {
             try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName, document: document)
         }
+        record(.put(collection: collectionName, idKey: idKey, document: bytes))
         return rid
     }
 
@@ -67,9 +70,11 @@ extension DatabaseStore {
             try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, totalKeys: newKeys.count)
         }
         let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
-        statement.bind(1, new.bsonBytes)
+        let bytes = new.bsonBytes
+        statement.bind(1, bytes)
         statement.bind(2, rid)
         try statement.run()
+        if let id = new["_id"] { record(.put(collection: collectionName, idKey: IndexKey.encode(id), document: bytes)) }
     }
 
     /// Deletes the document at `rid`.
@@ -81,6 +86,7 @@ extension DatabaseStore {
         let statement = try connection.statement("DELETE FROM \(descriptor.tableName) WHERE rid = ?")
         statement.bind(1, rid)
         try statement.run()
+        if let id = document["_id"] { record(.delete(collection: collectionName, idKey: IndexKey.encode(id))) }
     }
 
     /// The number of documents in a collection.

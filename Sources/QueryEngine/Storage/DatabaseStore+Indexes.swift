@@ -45,6 +45,7 @@ extension DatabaseStore {
         collections[collectionName] = updated
         try bumpCatalogGeneration()
         try backfill(index, collection: updated)
+        self.record(.createIndex(collection: collectionName, specification: spec.bsonBytes))
         return true
     }
 
@@ -111,6 +112,7 @@ extension DatabaseStore {
         collections[collectionName] = descriptor
         connection.clearStatementCache()
         try bumpCatalogGeneration()
+        record(.dropIndex(collection: collectionName, name: indexName))
     }
 
     /// The name of the index with `keyPattern`, for `dropIndexes` by key.

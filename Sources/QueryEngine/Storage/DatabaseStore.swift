@@ -14,6 +14,20 @@ public final class DatabaseStore {
     private var nextTableId: Int64 = 1
     private var inTransaction = false
 
+    /// Changes made by the open transaction, in order (see `StorageChange`).
+    public private(set) var pendingChanges: [StorageChange] = []
+
+    /// Sees every write transaction end (the node's commit log).
+    public var transactionObserver: (any StoreTransactionObserver)?
+
+    /// The SQLite connection, for the commit log and state map tables the node keeps in the
+    /// same file (only on the write connection, only inside `beforeCommit` or a read).
+    package var sqlite: SQLiteConnection { connection }
+
+    func record(_ change: StorageChange) {
+        if inTransaction { pendingChanges.append(change) }
+    }
+
     /// Opens or creates the database file.
     public init(name: String, path: String, readOnly: Bool = false) throws(QueryError) {
         self.name = name
@@ -110,8 +124,13 @@ public final class DatabaseStore {
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
     public func commit(durable: Bool) throws(QueryError) {
         precondition(inTransaction)
+        if !pendingChanges.isEmpty, let transactionObserver {
+            try transactionObserver.willCommit(self, changes: pendingChanges)
+        }
         try connection.statement("COMMIT").run()
+        pendingChanges.removeAll(keepingCapacity: true)
         inTransaction = false
+        transactionObserver?.didCommit()
         if durable { try connection.execute("PRAGMA synchronous=NORMAL") }
     }
 
@@ -123,7 +142,9 @@ public final class DatabaseStore {
     public func rollback() {
         if inTransaction {
             try? connection.execute("ROLLBACK")
+            pendingChanges.removeAll(keepingCapacity: true)
             inTransaction = false
+            transactionObserver?.didRollBack()
             try? loadCatalog()  // The catalog cache may describe rolled-back changes.
         }
     }
@@ -133,6 +154,7 @@ public final class DatabaseStore {
     public func withSavepoint<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
         try connection.statement("SAVEPOINT op").run()
         let catalogBefore = collections
+        let changesBefore = pendingChanges.count
         do {
             let result = try body()
             try connection.statement("RELEASE op").run()
@@ -141,6 +163,7 @@ public final class DatabaseStore {
             try? connection.execute("ROLLBACK TO op")
             try? connection.execute("RELEASE op")
             collections = catalogBefore
+            pendingChanges.removeSubrange(changesBefore...)
             throw error
         }
     }
@@ -178,6 +201,7 @@ public final class DatabaseStore {
         let descriptor = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: uuid, indexes: [])
         collections[name] = descriptor
         try bumpCatalogGeneration()
+        record(.createCollection(name: name, options: options.bsonBytes))
         return descriptor
     }
 
@@ -203,6 +227,7 @@ public final class DatabaseStore {
         collections[name] = nil
         connection.clearStatementCache()
         try bumpCatalogGeneration()
+        record(.dropCollection(name: name))
         return true
     }
 
@@ -228,10 +253,23 @@ public final class DatabaseStore {
             indexes: descriptor.indexes)
         collections[target] = descriptor
         try bumpCatalogGeneration()
+        record(.renameCollection(from: source, to: target))
     }
 
     /// Closes the store, checkpointing the write-ahead log.
     public func checkpoint() {
         try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
+}
+
+/// Observes a store's write transactions.
+public protocol StoreTransactionObserver: AnyObject {
+    /// Runs inside every write transaction that changed something, just before COMMIT, on the
+    /// same connection: the node appends the transaction's signed commit here, so the commit log
+    /// and the rows can never disagree. Throwing rolls the whole transaction back.
+    func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError)
+    /// The transaction committed.
+    func didCommit()
+    /// The transaction rolled back (whatever `willCommit` did is undone).
+    func didRollBack()
 }

@@ -39,6 +39,15 @@ struct CLIError: Error, CustomStringConvertible {
 
 /// Durations as `30s`, `15m`, `2h`, `30d` (also `500ms`).
 enum DurationText {
+    /// A token lifetime: a duration the node accepts (at most 24 h).
+    static func tokenLifetime(_ text: String) throws -> Int64 {
+        let milliseconds = try self.milliseconds(text)
+        guard milliseconds <= SpaceOwnershipLimits.tokenLifetimeMillisecondsMax else {
+            throw CLIError("--ttl \(text) is longer than the 24h a node accepts for a session token")
+        }
+        return milliseconds
+    }
+
     static func milliseconds(_ text: String) throws -> Int64 {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {

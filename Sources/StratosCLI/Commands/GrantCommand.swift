@@ -30,6 +30,9 @@ struct GrantCommand: ParsableCommand {
             } catch { throw CLIError(error.message) }
             let now = nowMilliseconds()
             let names = collections.map { $0.split(separator: ",").map(String.init) } ?? []
+            guard names.count <= SpaceOwnershipLimits.grantCollectionsMax, names.allSatisfy({ (1...255).contains($0.utf8.count) }) else {
+                throw CLIError("a grant names at most \(SpaceOwnershipLimits.grantCollectionsMax) collections of 1 to 255 bytes each")
+            }
             let expiry = try expires.map { now + (try DurationText.milliseconds($0)) }
             let grant = Grant(
                 space: spaceID, issuer: owner.did, grantee: grantee, actions: parsedActions, collections: names,

@@ -19,13 +19,14 @@ struct SpaceCommand: ParsableCommand {
 
         func run() throws {
             let owner = try data.loadKey(key)
+            let address = try data.nodeAddress()
+            let lifetime = try DurationText.tokenLifetime(ttl)
             let record: SpaceRecord
             do { record = try data.catalog().registerSpace(owner: owner.did, name: name) } catch let error as QueryError {
                 throw CLIError(error.message)
             }
-            let address = try data.nodeAddress()
             let audience = try DID(parsing: address.did)
-            let token = SessionToken(key: owner, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: try DurationText.milliseconds(ttl))
+            let token = SessionToken(key: owner, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: lifetime)
             emit(record.id.string)
             emit(tokenURI(address: address, did: owner.did, token: token.text, database: record.id.string))
         }

@@ -17,7 +17,7 @@ struct TokenCommand: ParsableCommand {
         let signer = try data.loadKey(key)
         let address = try data.nodeAddress()
         let audience = try DID(parsing: address.did)
-        let token = SessionToken(key: signer, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: try DurationText.milliseconds(ttl))
+        let token = SessionToken(key: signer, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: try DurationText.tokenLifetime(ttl))
         emit(tokenURI(address: address, did: signer.did, token: token.text, database: space))
     }
 }

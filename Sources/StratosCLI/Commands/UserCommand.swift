@@ -65,6 +65,11 @@ struct UserCommand: ParsableCommand {
             let password = try UserCommand.readPassword()
             let catalog = try data.catalog()
             do { try catalog.setPassword(name: name, password: password) } catch { throw CLIError(error.message) }
+            // Keep the local owner's password file (what `serve` prints) in step.
+            let file = NodeIdentity.passwordFile(dataDirectory: data.path)
+            if name == NodeIdentity.ownerUserName, FileManager.default.fileExists(atPath: file) {
+                do { try KeyStore.writePrivateFile(file, contents: password + "\n", exclusive: false) } catch { throw CLIError(error.message) }
+            }
             emit(name)
         }
     }

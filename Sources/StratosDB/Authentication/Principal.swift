@@ -18,12 +18,18 @@ struct Principal: Sendable, Hashable {
     let method: Method
     /// Whether this is the node's local owner identity, which may manage the node's users.
     let isOperator: Bool
+    /// When a token login stops working (nil for SCRAM users, which are re-checked instead).
+    var expiresAtMilliseconds: Int64? = nil
+    /// The StoredKey a SCRAM user logged in with: a changed password ends the session.
+    var credentialTag: [UInt8]? = nil
 }
 
 /// The authentication state of one connection.
 final class ConnectionSession: Sendable {
     private struct State {
         var principal: Principal?
+        /// When a SCRAM principal's user record was last found unchanged.
+        var validatedAtMilliseconds: Int64 = 0
         var conversation: (id: Int32, scram: ScramConversation)?
         var nextConversationId: Int32 = 1
         var failures = 0
@@ -34,9 +40,34 @@ final class ConnectionSession: Sendable {
 
     var principal: Principal? { state.withLock { $0.principal } }
 
-    func authenticated(as principal: Principal) {
+    /// How often a SCRAM login is re-checked against the user catalog, so a removed user, a
+    /// changed password or a rebound identity ends live sessions within this time.
+    static let userRevalidationMilliseconds: Int64 = 1_000
+
+    /// The principal, if its login still holds at `now`: a token login ends at its expiry; a
+    /// SCRAM login ends when `stillValid` says the user changed (checked at most once a second).
+    func currentPrincipal(nowMilliseconds now: Int64, stillValid: (Principal) -> Bool) -> Principal? {
+        state.withLock { state in
+            guard let principal = state.principal else { return nil }
+            if let expiry = principal.expiresAtMilliseconds {
+                if now >= expiry { state.principal = nil }
+                return state.principal
+            }
+            if now - state.validatedAtMilliseconds >= Self.userRevalidationMilliseconds {
+                guard stillValid(principal) else {
+                    state.principal = nil
+                    return nil
+                }
+                state.validatedAtMilliseconds = now
+            }
+            return principal
+        }
+    }
+
+    func authenticated(as principal: Principal, nowMilliseconds: Int64) {
         state.withLock {
             $0.principal = principal
+            $0.validatedAtMilliseconds = nowMilliseconds
             $0.conversation = nil
         }
     }

@@ -105,7 +105,8 @@ struct ScramConversation: Sendable {
     }
 
     private static func decoy(mechanism: ScramMechanism, user: String, secret: [UInt8]) -> ScramCredential {
-        let salt = Array(mechanism.hmac(key: secret, Array("decoy-salt:\(mechanism.rawValue):\(user)".utf8)).prefix(16))
+        // The same length as a real salt, so the server-first message does not tell them apart.
+        let salt = Array(mechanism.hmac(key: secret, Array("decoy-salt:\(mechanism.rawValue):\(user)".utf8)).prefix(ScramCredential.saltCount(mechanism)))
         let random = SecureRandom.bytes(count: mechanism.digestCount)
         return ScramCredential(salt: salt, iterations: mechanism.iterations, storedKey: random, serverKey: random)
     }

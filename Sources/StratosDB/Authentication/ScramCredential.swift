@@ -9,8 +9,8 @@ enum ScramMechanism: String, Sendable, CaseIterable {
     case sha1 = "SCRAM-SHA-1"
     case sha256 = "SCRAM-SHA-256"
 
-    /// Iterations for new credentials: above MongoDB's minimums (SCRAM-SHA-256 15,000,
-    /// SCRAM-SHA-1 10,000), which pymongo and the other drivers accept.
+    /// Iterations for new credentials: MongoDB's defaults (SCRAM-SHA-256 15,000, SCRAM-SHA-1
+    /// 10,000).
     var iterations: Int {
         switch self {
         case .sha1: 10_000
@@ -75,9 +75,12 @@ struct ScramCredential: Sendable, Codable, Equatable {
     var storedKey: [UInt8]
     var serverKey: [UInt8]
 
+    /// Salt lengths: 16 bytes for SCRAM-SHA-1 and 28 for SCRAM-SHA-256, as mongod uses.
+    static func saltCount(_ mechanism: ScramMechanism) -> Int { mechanism == .sha1 ? 16 : 28 }
+
     /// Derives a credential from a password with a fresh random salt.
     static func derive(_ mechanism: ScramMechanism, user: String, password: String) throws(QueryError) -> ScramCredential {
-        let salt = SecureRandom.bytes(count: mechanism == .sha1 ? 16 : 28)
+        let salt = SecureRandom.bytes(count: saltCount(mechanism))
         return try derive(mechanism, user: user, password: password, salt: salt, iterations: mechanism.iterations)
     }
 

@@ -40,10 +40,13 @@ struct Authorizer: Sendable {
         let allowed: Bool
         if let collection {
             allowed = grants.contains { $0.permits(action, collection: collection, nowMilliseconds: nowMilliseconds) }
+        } else if action == .read {
+            // Space-wide reads (listCollections, dbStats) need read on some collection; what they
+            // return is filtered to the collections granted.
+            allowed = grants.contains { $0.actions.contains(.read) && !$0.isExpired(nowMilliseconds: nowMilliseconds) }
         } else {
-            // Space-wide reads (listCollections, dbStats) need the action on some collection;
-            // what they return is then filtered to the collections granted.
-            allowed = grants.contains { $0.actions.isSuperset(of: action) && !$0.isExpired(nowMilliseconds: nowMilliseconds) }
+            // Any other space-wide action needs a grant that covers every collection.
+            allowed = grants.contains { $0.permits(action, collection: nil, nowMilliseconds: nowMilliseconds) }
         }
         guard allowed else { throw Self.denied(action, space: space.id, collection: collection) }
     }

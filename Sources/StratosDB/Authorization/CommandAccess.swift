@@ -20,21 +20,23 @@ enum CommandAccess: Sendable {
     /// Commands allowed before authentication (MongoDB allows the same set).
     private static let openCommands: Set<String> = [
         "hello", "isMaster", "ping", "buildInfo", "saslStart", "saslContinue", "authenticate", "logout", "getnonce",
-        "endSessions",
+        "endSessions", "connectionStatus",
     ]
 
     private static let table: [String: CommandAccess] = {
         var table: [String: CommandAccess] = [:]
         for name in openCommands { table[name] = .open }
         for name in [
-            "serverStatus", "hostInfo", "getParameter", "getCmdLineOpts", "whatsmyuri", "connectionStatus", "listDatabases",
+            "serverStatus", "hostInfo", "getParameter", "getCmdLineOpts", "whatsmyuri", "listDatabases",
             "killSessions", "killAllSessions", "refreshSessions", "startSession", "commitTransaction", "abortTransaction",
             "replSetGetStatus", "profile", "getLastError", "getLog", "getFreeMonitoringStatus", "features", "listCommands",
         ] { table[name] = .authenticated }
-        for name in ["find", "count", "distinct", "aggregate", "listIndexes", "collStats"] { table[name] = .collection(.read) }
+        for name in ["find", "count", "distinct", "aggregate", "listIndexes", "collStats", "proveRecord"] { table[name] = .collection(.read) }
         for name in ["listCollections", "dbStats"] { table[name] = .space(.read) }
-        for name in ["insert", "update", "delete", "findAndModify"] { table[name] = .collection(.write) }
-        for name in ["create", "drop", "createIndexes", "dropIndexes", "deleteIndexes", "collMod", "renameCollection"] {
+        for name in ["insert", "update", "delete"] { table[name] = .collection(.write) }
+        // findAndModify returns the documents it changes, so it needs read as well as write.
+        for name in ["findAndModify", "findandmodify"] { table[name] = .collection([.read, .write]) }
+        for name in ["create", "drop", "createIndexes", "dropIndexes", "deleteIndexes", "renameCollection"] {
             table[name] = .collection(.admin)
         }
         table["dropDatabase"] = .owner
@@ -42,7 +44,10 @@ enum CommandAccess: Sendable {
         return table
     }()
 
-    /// The access rule of a command; unknown names need admin rights on the space (the safe
-    /// default for any command added later without an entry here).
-    static func of(_ command: String) -> CommandAccess { table[command] ?? .space(.admin) }
+    /// The access rule of a command. A command without an entry is the space owner's only: a
+    /// handler added without a rule fails closed (a unit test checks every handler has one).
+    static func of(_ command: String) -> CommandAccess { table[command] ?? .owner }
+
+    /// Whether `command` has an explicit rule.
+    static func hasRule(_ command: String) -> Bool { table[command] != nil }
 }

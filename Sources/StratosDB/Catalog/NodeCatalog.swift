@@ -152,6 +152,19 @@ public final class NodeCatalog: Sendable {
         }
     }
 
+    /// Whether user `name` still exists, bound to `did`, with the credential it logged in with
+    /// (a changed password ends sessions opened with the old one). Token logins always pass.
+    func userStillBinds(_ principal: Principal) -> Bool {
+        let scram: ScramMechanism
+        switch principal.method {
+        case .token: return true
+        case .scramSHA1: scram = .sha1
+        case .scramSHA256: scram = .sha256
+        }
+        guard let (credential, did) = credential(user: principal.userName, mechanism: scram) else { return false }
+        return did == principal.did && credential.storedKey == principal.credentialTag
+    }
+
     private static func validateUser(name: String, password: String) throws(QueryError) {
         guard (1...128).contains(name.utf8.count), !name.contains("\0") else {
             throw QueryError(.badValue, "a user name has 1 to 128 bytes and no NUL")
@@ -227,12 +240,14 @@ public final class NodeCatalog: Sendable {
             throw QueryError(.unauthorized, "only the owner of a space can revoke its grants")
         }
         try state.withLock { state throws(QueryError) in
-            let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2")
+            let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
             update.bind(1, revocation.grantID)
             update.bind(2, revocation.space.string)
             update.bind(3, revocation.encoded)
             try update.run()
-            guard state.connection.changes == 1 else { throw QueryError(.userNotFound, "no grant \(revocation.grantID) in space \(revocation.space)") }
+            guard state.connection.changes == 1 else {
+                throw QueryError(.userNotFound, "no unrevoked grant \(revocation.grantID) in space \(revocation.space)")
+            }
             try Self.reload(&state)
         }
     }

@@ -67,10 +67,8 @@ enum AdminCommands {
         reply["minWireVersion"] = .int32(0)
         reply["maxWireVersion"] = .int32(21)
         reply["readOnly"] = .bool(false)
-        if case .string(let user)? = context.command["saslSupportedMechs"],
-            let mechanisms = AuthenticationCommands.supportedMechanisms(context, user)
-        {
-            reply["saslSupportedMechs"] = .array(mechanisms)
+        if case .string? = context.command["saslSupportedMechs"] {
+            reply["saslSupportedMechs"] = .array(AuthenticationCommands.supportedMechanisms)
         }
         // Speculative authentication (the driver authentication specification): the first SCRAM
         // step rides on the handshake, saving a round trip per connection.

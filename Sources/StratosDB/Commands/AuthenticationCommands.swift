@@ -25,13 +25,9 @@ enum AuthenticationCommands {
         table["usersInfo"] = { context in try usersInfo(context) }
     }
 
-    /// The mechanisms offered to a user named in hello's `saslSupportedMechs` ("db.user").
-    static func supportedMechanisms(_ context: CommandContext, _ qualified: String) -> [BSONValue]? {
-        guard let dot = qualified.firstIndex(of: ".") else { return nil }
-        let user = String(qualified[qualified.index(after: dot)...])
-        guard context.server.catalog.credential(user: user, mechanism: .sha256) != nil else { return nil }
-        return [.string(ScramMechanism.sha1.rawValue), .string(ScramMechanism.sha256.rawValue)]
-    }
+    /// The mechanisms offered in hello's `saslSupportedMechs`: the same answer for every user
+    /// name, so the handshake does not reveal which users exist.
+    static let supportedMechanisms: [BSONValue] = [.string(ScramMechanism.sha1.rawValue), .string(ScramMechanism.sha256.rawValue)]
 
     /// `saslStart`, also used for hello's `speculativeAuthenticate`.
     static func saslStart(_ context: CommandContext, command: BSONDocument) throws(QueryError) -> BSONDocument {
@@ -72,13 +68,13 @@ enum AuthenticationCommands {
         } catch {
             throw fail(context, error, user: conversation.user)
         }
-        guard let (_, did) = context.server.catalog.credential(user: conversation.user, mechanism: conversation.mechanism) else {
+        guard let (credential, did) = context.server.catalog.credential(user: conversation.user, mechanism: conversation.mechanism) else {
             throw fail(context, ScramConversation.failure, user: conversation.user)
         }
         let principal = Principal(
             did: did, userName: conversation.user, method: conversation.mechanism == .sha1 ? .scramSHA1 : .scramSHA256,
-            isOperator: did == context.server.identity.ownerKey.did)
-        context.connection.session.authenticated(as: principal)
+            isOperator: did == context.server.identity.ownerKey.did, credentialTag: credential.storedKey)
+        context.connection.session.authenticated(as: principal, nowMilliseconds: context.nowMilliseconds)
         context.server.logger.debug("authenticated", metadata: ["stratos_connection": "\(context.connection.id)", "stratos_user": "\(conversation.user)", "stratos_mechanism": "\(conversation.mechanism.rawValue)"])
         // With skipEmptyExchange (every current driver) the exchange ends here; older drivers
         // send one more empty saslContinue, which the done reply also answers.
@@ -102,8 +98,10 @@ enum AuthenticationCommands {
             let reason = error.code == .expired ? "session token has expired" : "Authentication failed."
             throw fail(context, QueryError(.authenticationFailed, reason), user: user.count <= 128 ? user : nil)
         }
-        let principal = Principal(did: token.issuer, userName: token.issuer.string, method: .token, isOperator: token.issuer == context.server.identity.ownerKey.did)
-        context.connection.session.authenticated(as: principal)
+        let principal = Principal(
+            did: token.issuer, userName: token.issuer.string, method: .token, isOperator: token.issuer == context.server.identity.ownerKey.did,
+            expiresAtMilliseconds: token.expiresAtMilliseconds)
+        context.connection.session.authenticated(as: principal, nowMilliseconds: context.nowMilliseconds)
         return ["conversationId": .int32(1), "done": .bool(true), "payload": .binary(BSONBinary(subtype: 0, data: []))]
     }
 
@@ -147,13 +145,13 @@ enum AuthenticationCommands {
         guard case .string(let name) = context.firstValue, case .string(let password)? = context.command["pwd"] else {
             throw QueryError(.badValue, "createUser requires a user name and pwd")
         }
-        let did: DID
-        if case .string(let text)? = context.command["did"] {
-            do { did = try DID(parsing: text) } catch { throw QueryError(.badValue, error.message) }
-        } else {
-            // Without a did the user acts as the local owner, as `stratosdb user add` does.
-            did = context.server.identity.ownerKey.did
+        // A user acts as an identity, which must be named: a default would silently create
+        // another operator.
+        guard case .string(let text)? = context.command["did"] else {
+            throw QueryError(.badValue, "createUser requires 'did': the did:key the user acts as")
         }
+        let did: DID
+        do { did = try DID(parsing: text) } catch { throw QueryError(.badValue, error.message) }
         try context.server.catalog.addUser(name: name, did: did, password: password)
         return [:]
     }

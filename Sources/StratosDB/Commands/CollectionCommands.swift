@@ -129,10 +129,14 @@ enum CollectionCommands {
         var objects = 0
         var dataSize = 0
         var indexes = 0
+        // A grantee's totals cover only the collections it may read; file sizes are withheld.
+        let readable = context.principal.flatMap { principal in
+            context.space.flatMap { context.server.authorizer.readableCollections(space: $0, principal: principal, nowMilliseconds: context.nowMilliseconds) }
+        }
         if let executor = try context.executor(create: false) {
             (collections, objects, dataSize, indexes) = try await executor.read { store throws(QueryError) in
                 var totals = (0, 0, 0, 0)
-                for descriptor in store.collectionDescriptors {
+                for descriptor in store.collectionDescriptors where readable?.contains(descriptor.name) ?? true {
                     totals.0 += 1
                     totals.1 += try store.count(descriptor.name)
                     totals.2 += try store.dataSize(descriptor.name)
@@ -141,11 +145,12 @@ enum CollectionCommands {
                 return totals
             }
         }
+        let fileSize = readable == nil ? context.server.storage.sizeOnDisk(context.storageName) : Int64(dataSize)
         return [
             "db": .string(context.database), "collections": .int32(Int32(collections)), "views": .int32(0),
             "objects": .int64(Int64(objects)), "avgObjSize": .double(objects == 0 ? 0 : Double(dataSize) / Double(objects)),
-            "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(context.server.storage.sizeOnDisk(context.storageName))),
-            "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(context.server.storage.sizeOnDisk(context.storageName))),
+            "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(fileSize)),
+            "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(fileSize)),
             "scaleFactor": .int32(1),
         ]
     }

@@ -11,6 +11,7 @@ enum CommandRouter {
         var table: [String: Handler] = [:]
         AdminCommands.register(into: &table)
         AuthenticationCommands.register(into: &table)
+        ProofCommands.register(into: &table)
         CollectionCommands.register(into: &table)
         WriteCommands.register(into: &table)
         ReadCommands.register(into: &table)
@@ -20,7 +21,16 @@ enum CommandRouter {
     /// Command names are case-sensitive except for the legacy handshake spellings.
     private static let aliases: [String: String] = ["ismaster": "isMaster", "buildinfo": "buildInfo"]
 
-    static func handle(_ command: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState) async -> BSONDocument {
+    static func handle(_ received: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState) async -> BSONDocument {
+        var command = received
+        if command.firstKey == "_id", command.count > 1 {
+            // BSON encoders (pymongo's among them) move a top-level `_id` to the front, so
+            // `db.command("proveRecord", "users", _id=…)` arrives with `_id` first: the command
+            // name is then the second field.
+            let first = command.elements[0]
+            command = BSONDocument(elements: Array(command.elements.dropFirst()))
+            command.append(first.key, first.value)
+        }
         guard let rawName = command.firstKey else {
             return errorReply(QueryError(.failedToParse, "no command name given"))
         }
@@ -52,8 +62,12 @@ enum CommandRouter {
     /// Unauthorized (13).
     private static func authorize(_ context: inout CommandContext, name: String) throws(QueryError) {
         let server = context.server
+        let catalog = server.catalog
         context.principal = server.configuration.authenticationDisabled
-            ? server.identity.developmentPrincipal : context.connection.session.principal
+            ? server.identity.developmentPrincipal
+            : context.connection.session.currentPrincipal(nowMilliseconds: context.nowMilliseconds) { principal in
+                catalog.userStillBinds(principal)
+            }
         let access = CommandAccess.of(name)
         if case .open = access { return }
         guard let principal = context.principal else {
@@ -76,7 +90,7 @@ enum CommandRouter {
             let space = try authorizer.resolve(database: context.database, for: principal)
             try authorizer.authorize(action, collection: nil, space: space, principal: principal, nowMilliseconds: now)
             context.space = space
-        case .collection(var action):
+        case .collection(let action):
             // renameCollection is sent to admin and names its space in the namespaces.
             var database = context.database
             if name == "renameCollection", case .string(let namespace) = context.firstValue, let dot = namespace.firstIndex(of: ".") {
@@ -94,8 +108,6 @@ enum CommandRouter {
             } else if case .string(let collection) = context.firstValue {
                 collections.append(collection)
             }
-            // findAndModify returns the documents it changes, so it needs read as well as write.
-            if name == "findAndModify" { action.insert(.read) }
             if name == "aggregate", case .array(let stages)? = context.command["pipeline"] {
                 let referenced = PipelineReferences(stages)
                 for collection in referenced.reads {

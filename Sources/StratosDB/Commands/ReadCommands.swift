@@ -159,8 +159,12 @@ enum ReadCommands {
         }
         let namespace = "\(context.database).\(collection)"
         let countMax = Int(clamping: try context.integer("batchSize") ?? 0)
-        if let principal = context.principal, let space = context.space {
+        // A listing cursor ($cmd.listCollections) was filtered when it was opened; a collection
+        // cursor needs read on its collection still (a revoked grant stops it).
+        if let principal = context.principal, let space = context.space, !collection.hasPrefix("$cmd.") {
             try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
+        } else if context.space == nil && !context.server.configuration.authenticationDisabled {
+            throw QueryError(.unauthorized, "Command getMore requires authentication")
         }
         let cursor = try context.server.cursors.checkOut(id, namespace: namespace, database: context.storageName, owner: context.principalKey)
         let now = context.nowMilliseconds / 1000

@@ -53,9 +53,9 @@ final class ServerState: Sendable {
 
     init(configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws {
         self.configuration = configuration
-        self.storage = try StorageEngine(dataDirectory: configuration.dataDirectory)
         self.catalog = try NodeCatalog(dataDirectory: configuration.dataDirectory, clock: clock)
         self.identity = try NodeIdentity.bootstrap(dataDirectory: configuration.dataDirectory, catalog: catalog)
+        self.storage = try StorageEngine(dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock)
         self.authorizer = Authorizer(catalog: catalog)
         self.clock = clock
         self.logger = logger

@@ -42,12 +42,20 @@ public struct KeyStore: Sendable {
     /// Loads a key by name or path.
     public func load(_ reference: String) throws(QueryError) -> SigningKey {
         let file = path(for: reference)
+        // One descriptor for the checks and the read (no symlinks, no swap between them).
+        let descriptor = open(file, O_RDONLY | O_NOFOLLOW)
+        guard descriptor >= 0 else { throw QueryError(.badValue, "no key '\(reference)' (looked for \(file))") }
+        defer { close(descriptor) }
         var info = stat()
-        guard stat(file, &info) == 0 else { throw QueryError(.badValue, "no key '\(reference)' (looked for \(file))") }
-        guard info.st_mode & 0o077 == 0 else {
-            throw QueryError(.badValue, "key file \(file) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw QueryError(.badValue, "key file \(file) is not a regular file")
         }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        guard info.st_mode & 0o077 == 0, info.st_uid == getuid() else {
+            throw QueryError(.badValue, "key file \(file) must belong to you and be private (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 on it")
+        }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let count = read(descriptor, &bytes, bytes.count)
+        guard count > 0, let text = String(validating: bytes.prefix(count), as: UTF8.self) else {
             throw QueryError(.badValue, "cannot read key file \(file)")
         }
         do {

@@ -1,6 +1,8 @@
 import Foundation
 import NIOPosix
 import QueryEngine
+import SpaceOwnership
+import StratosCore
 
 /// The serial executor that owns one database's SQLite connection.
 ///
@@ -31,9 +33,14 @@ final class DatabaseExecutor: @unchecked Sendable {
     private var state = State.running
     private var thread: Thread?
 
-    init(name: String, path: String) throws(QueryError) {
+    /// Opens the database; a space (its name is a space id) gets its signed commit log, and is
+    /// refused here if its log or state does not check out.
+    init(name: String, path: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws(QueryError) {
         self.name = name
         store = try DatabaseStore(name: name, path: path)
+        if let signer, let space = SpaceID(name) {
+            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock)
+        }
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "stratosdb-db"
         thread.stackSize = 8 << 20  // Deeply nested (but valid) documents recurse in the codec.
@@ -173,7 +180,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 try store.commit(durable: writes.contains(where: \.durable))
                 for completion in completions { completion(nil) }
             } catch {
-                let error = (error as? QueryError) ?? QueryError(.internalError, "commit failed")
+                let error = error
                 store.rollback()
                 if completions.isEmpty {
                     for job in writes { job.execute(store)(error) }

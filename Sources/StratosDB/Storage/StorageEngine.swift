@@ -1,5 +1,6 @@
 import Foundation
 import QueryEngine
+import StratosCore
 import Synchronization
 
 /// The node's databases: one SQLite file and one executor per database, opened on first use.
@@ -8,8 +9,14 @@ final class StorageEngine: Sendable {
     private let databasesDirectory: String
     private let executors = Mutex<[String: DatabaseExecutor]>([:])
 
-    init(dataDirectory: String) throws {
+    /// Signs every space's commits: the hosting node's key.
+    private let signer: SigningKey?
+    private let clock: any WallClock
+
+    init(dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws {
         self.dataDirectory = dataDirectory
+        self.signer = signer
+        self.clock = clock
         databasesDirectory = (dataDirectory as NSString).appendingPathComponent("databases")
         try FileManager.default.createDirectory(atPath: databasesDirectory, withIntermediateDirectories: true)
     }
@@ -28,7 +35,7 @@ final class StorageEngine: Sendable {
                 return .failure(QueryError(.location(7_000_001), "too many open databases"))
             }
             do {
-                let executor = try DatabaseExecutor(name: database, path: path(for: database))
+                let executor = try DatabaseExecutor(name: database, path: path(for: database), signer: signer, clock: clock)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

@@ -1,0 +1,77 @@
+import StratosCore
+
+/// One operation of a commit's payload: what the space's view must do to reach the commit's
+/// state. Documents travel as their BSON bytes and are identified by their `_id` key bytes (the
+/// order-preserving encoding the query engine uses), so the payload replays without a database.
+public enum CommitOperation: Hashable, Sendable {
+    case put(collection: String, idKey: [UInt8], document: [UInt8])
+    case delete(collection: String, idKey: [UInt8])
+    case createCollection(name: String, options: [UInt8])
+    case dropCollection(name: String)
+    case renameCollection(from: String, to: String)
+    case createIndex(collection: String, specification: [UInt8])
+    case dropIndex(collection: String, name: String)
+
+    /// The canonical payload bytes of a list of operations.
+    public static func encode(_ operations: [CommitOperation]) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        encoder.write(UInt32(operations.count))
+        for operation in operations {
+            switch operation {
+            case .put(let collection, let idKey, let document):
+                encoder.write(UInt8(1))
+                encoder.write(collection)
+                encoder.write(bytes: idKey)
+                encoder.write(bytes: document)
+            case .delete(let collection, let idKey):
+                encoder.write(UInt8(2))
+                encoder.write(collection)
+                encoder.write(bytes: idKey)
+            case .createCollection(let name, let options):
+                encoder.write(UInt8(3))
+                encoder.write(name)
+                encoder.write(bytes: options)
+            case .dropCollection(let name):
+                encoder.write(UInt8(4))
+                encoder.write(name)
+            case .renameCollection(let from, let to):
+                encoder.write(UInt8(5))
+                encoder.write(from)
+                encoder.write(to)
+            case .createIndex(let collection, let specification):
+                encoder.write(UInt8(6))
+                encoder.write(collection)
+                encoder.write(bytes: specification)
+            case .dropIndex(let collection, let name):
+                encoder.write(UInt8(7))
+                encoder.write(collection)
+                encoder.write(name)
+            }
+        }
+        return encoder.bytes
+    }
+
+    /// Decodes a payload, rejecting anything malformed or with trailing bytes.
+    public static func decode(_ bytes: [UInt8]) throws(StratosError) -> [CommitOperation] {
+        var decoder = CanonicalDecoder(bytes)
+        let count = Int(try decoder.readUInt32())
+        // Each operation takes at least 9 bytes, so the declared count is bounded by the input.
+        guard count <= bytes.count / 9 else { throw StratosError(.invalidEncoding, "commit payload declares too many operations") }
+        var operations: [CommitOperation] = []
+        operations.reserveCapacity(count)
+        for _ in 0..<count {
+            switch try decoder.readUInt8() {
+            case 1: operations.append(.put(collection: try decoder.readString(maxCount: 255), idKey: try decoder.readBytes(maxCount: 1 << 24), document: try decoder.readBytes(maxCount: 1 << 25)))
+            case 2: operations.append(.delete(collection: try decoder.readString(maxCount: 255), idKey: try decoder.readBytes(maxCount: 1 << 24)))
+            case 3: operations.append(.createCollection(name: try decoder.readString(maxCount: 255), options: try decoder.readBytes(maxCount: 1 << 24)))
+            case 4: operations.append(.dropCollection(name: try decoder.readString(maxCount: 255)))
+            case 5: operations.append(.renameCollection(from: try decoder.readString(maxCount: 255), to: try decoder.readString(maxCount: 255)))
+            case 6: operations.append(.createIndex(collection: try decoder.readString(maxCount: 255), specification: try decoder.readBytes(maxCount: 1 << 24)))
+            case 7: operations.append(.dropIndex(collection: try decoder.readString(maxCount: 255), name: try decoder.readString(maxCount: 1024)))
+            default: throw StratosError(.invalidEncoding, "unknown commit operation")
+            }
+        }
+        try decoder.finish()
+        return operations
+    }
+}

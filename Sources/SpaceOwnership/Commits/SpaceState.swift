@@ -1,0 +1,180 @@
+import StratosCore
+
+/// Branch storage for every map of a space: tree 0 is the root map (collection name digest →
+/// collection map root); each collection has its own tree.
+public protocol SpaceStateStorage: AnyObject {
+    func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch?
+    func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError)
+    /// The tree of a collection, nil when it has none.
+    func tree(of collection: String) throws(StratosError) -> Int64?
+    /// Gives a collection a new, empty tree.
+    func createTree(for collection: String) throws(StratosError) -> Int64
+    /// Deletes a collection's tree and every branch in it.
+    func dropTree(of collection: String) throws(StratosError)
+    /// Moves a collection's tree to a new name.
+    func renameTree(from: String, to: String) throws(StratosError)
+}
+
+/// The authenticated state of a space: a two-level state map. The root map holds, for each
+/// collection, `BLAKE2b(name) → root of the collection map`; each collection map holds
+/// `BLAKE2b(_id key) → BLAKE2b(document BSON)`. Dropping or renaming a collection touches one
+/// root-map entry, however many documents it holds.
+public struct SpaceState<Storage: SpaceStateStorage> {
+    public let storage: Storage
+
+    /// The state over `storage`.
+    public init(storage: Storage) { self.storage = storage }
+
+    /// Digest of a collection name (root-map key).
+    public static func collectionKey(_ name: String) -> [UInt8] { Hash256.blake2b(Array(name.utf8)).bytes }
+    /// Digest of a document's `_id` key (collection-map key).
+    public static func documentKey(_ idKey: [UInt8]) -> [UInt8] { Hash256.blake2b(idKey).bytes }
+    /// Digest of a document's bytes (collection-map value).
+    public static func documentValue(_ document: [UInt8]) -> [UInt8] { Hash256.blake2b(document).bytes }
+
+    /// The state root.
+    public func root() throws(StratosError) -> [UInt8] {
+        var map = StateMap(storage: TreeStorage(storage: storage, tree: 0))
+        return try map.root()
+    }
+
+    /// Checks that each collection's map root is the one the root map records for it (cheap: one
+    /// branch per collection); returns the name of the first collection that disagrees.
+    public func firstInconsistentCollection(_ names: [String]) throws(StratosError) -> String? {
+        var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
+        for name in names {
+            guard let tree = try storage.tree(of: name) else { return name }
+            var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+            guard try rootMap.value(for: Self.collectionKey(name)) == (try map.root()) else { return name }
+        }
+        return nil
+    }
+
+    /// Applies a commit's operations and returns the new state root.
+    public func apply(_ operations: [CommitOperation]) throws(StratosError) -> [UInt8] {
+        var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
+        var dirty: [String: Int64] = [:]
+        func flush() throws(StratosError) {
+            for (name, tree) in dirty {
+                var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+                try rootMap.set(Self.collectionKey(name), try map.root())
+            }
+            dirty.removeAll()
+        }
+        func collectionTree(_ name: String) throws(StratosError) -> Int64 {
+            if let tree = try storage.tree(of: name) { return tree }
+            // A document for a collection the payload never created: create it, as the engine does.
+            let tree = try storage.createTree(for: name)
+            try rootMap.set(Self.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
+            return tree
+        }
+        for operation in operations {
+            switch operation {
+            case .put(let collection, let idKey, let document):
+                let tree = try collectionTree(collection)
+                var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+                try map.set(Self.documentKey(idKey), Self.documentValue(document))
+                dirty[collection] = tree
+            case .delete(let collection, let idKey):
+                guard let tree = try storage.tree(of: collection) else { continue }
+                var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+                try map.remove(Self.documentKey(idKey))
+                dirty[collection] = tree
+            case .createCollection(let name, _):
+                try flush()
+                if try storage.tree(of: name) == nil {
+                    _ = try storage.createTree(for: name)
+                    try rootMap.set(Self.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
+                }
+            case .dropCollection(let name):
+                try flush()
+                try rootMap.remove(Self.collectionKey(name))
+                try storage.dropTree(of: name)
+            case .renameCollection(let from, let to):
+                try flush()
+                if try storage.tree(of: to) != nil {
+                    try rootMap.remove(Self.collectionKey(to))
+                    try storage.dropTree(of: to)
+                }
+                guard let tree = try storage.tree(of: from) else { continue }
+                var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+                try rootMap.remove(Self.collectionKey(from))
+                try rootMap.set(Self.collectionKey(to), try map.root())
+                try storage.renameTree(from: from, to: to)
+            case .createIndex, .dropIndex:
+                continue
+            }
+        }
+        try flush()
+        return try rootMap.root()
+    }
+
+    /// The proof that `collection` holds the document with `idKey` and exactly these bytes.
+    public func proof(collection: String, idKey: [UInt8]) throws(StratosError) -> RecordProof? {
+        guard let tree = try storage.tree(of: collection) else { return nil }
+        var collectionMap = StateMap(storage: TreeStorage(storage: storage, tree: tree))
+        var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
+        guard let inner = try collectionMap.proof(for: Self.documentKey(idKey)),
+            let outer = try rootMap.proof(for: Self.collectionKey(collection))
+        else { return nil }
+        return RecordProof(collection: collection, idKey: idKey, collectionProof: inner, rootProof: outer)
+    }
+}
+
+/// One tree of a space's storage, seen as a `StateMapStorage`.
+public struct TreeStorage<Storage: SpaceStateStorage>: StateMapStorage {
+    let storage: Storage
+    let tree: Int64
+
+    public mutating func branch(prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { try storage.branch(tree: tree, prefix: prefix) }
+    public mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { try storage.setBranch(tree: tree, prefix: prefix, branch) }
+}
+
+/// Proof that a document is in a space's state: document → collection root → state root.
+public struct RecordProof: Hashable, Sendable {
+    public let collection: String
+    public let idKey: [UInt8]
+    public let collectionProof: StateMapProof
+    public let rootProof: StateMapProof
+
+    public init(collection: String, idKey: [UInt8], collectionProof: StateMapProof, rootProof: StateMapProof) {
+        self.collection = collection
+        self.idKey = idKey
+        self.collectionProof = collectionProof
+        self.rootProof = rootProof
+    }
+
+    /// Whether the proof shows that `document` (its BSON bytes) is the record with `idKey` in
+    /// `collection` under `stateRoot`.
+    public func verify(document: [UInt8], stateRoot: [UInt8]) -> Bool {
+        guard collectionProof.key == Hash256.blake2b(idKey).bytes, collectionProof.value == Hash256.blake2b(document).bytes,
+            rootProof.key == Hash256.blake2b(Array(collection.utf8)).bytes,
+            let collectionRoot = collectionProof.branches.first?.hash, rootProof.value == collectionRoot
+        else { return false }
+        return collectionProof.verify(root: collectionRoot) && rootProof.verify(root: stateRoot)
+    }
+}
+
+/// A `SpaceStateStorage` in memory: for verifying archives and rebuilding offline.
+public final class InMemorySpaceStateStorage: SpaceStateStorage {
+    private var branches: [Int64: [[UInt8]: StateMapBranch]] = [:]
+    private var trees: [String: Int64] = [:]
+    private var nextTree: Int64 = 1
+
+    public init() {}
+
+    public func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { branches[tree]?[prefix] }
+    public func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { branches[tree, default: [:]][prefix] = branch }
+    public func tree(of collection: String) throws(StratosError) -> Int64? { trees[collection] }
+    public func createTree(for collection: String) throws(StratosError) -> Int64 {
+        defer { nextTree += 1 }
+        trees[collection] = nextTree
+        return nextTree
+    }
+    public func dropTree(of collection: String) throws(StratosError) {
+        if let tree = trees.removeValue(forKey: collection) { branches[tree] = nil }
+    }
+    public func renameTree(from: String, to: String) throws(StratosError) {
+        if let tree = trees.removeValue(forKey: from) { trees[to] = tree }
+    }
+}

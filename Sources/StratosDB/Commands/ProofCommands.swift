@@ -1,0 +1,59 @@
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+
+/// `proveRecord`: a document with the proof that it is in the space at the latest commit.
+enum ProofCommands {
+    static func register(into table: inout [String: CommandRouter.Handler]) {
+        table["proveRecord"] = { context in try await proveRecord(context) }
+    }
+
+    /// `{proveRecord: <collection>, _id: <value>}` → the document, and `proof`: a self-contained
+    /// bundle (base64url) that `stratosdb verify-proof` checks offline, plus readable fields.
+    static func proveRecord(_ context: CommandContext) async throws -> BSONDocument {
+        let collection = try context.collectionName()
+        guard let id = context.command["_id"] else {
+            throw QueryError(.failedToParse, "proveRecord requires the _id of the document to prove")
+        }
+        guard let space = context.space?.id else { throw QueryError(.unauthorized, "proveRecord requires authentication") }
+        guard let executor = try context.executor(create: false) else {
+            throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)")
+        }
+        let idKey = IndexKey.encode(id)
+        let bundle: RecordProofBundle? = try await executor.read { store throws(QueryError) -> RecordProofBundle? in
+            guard let descriptor = store.collection(collection) else { return nil }
+            let select = try store.sqlite.statement("SELECT doc FROM \(descriptor.tableName) WHERE id_key = ?1")
+            select.bind(1, idKey)
+            defer { select.reset() }
+            guard try select.step() else { return nil }
+            let document = select.blob(0)
+            guard let head = try CommitLog.lastCommits(store.sqlite, count: 1).first else { return nil }
+            let proof: RecordProof?
+            do {
+                proof = try SpaceState(storage: SQLiteSpaceStateStorage(connection: store.sqlite)).proof(collection: collection, idKey: idKey)
+            } catch {
+                throw QueryError(.internalError, "the state map of space \(space) cannot be read")
+            }
+            guard let proof else {
+                throw QueryError(.location(7_100_006), "space \(space) is damaged: a stored document is missing from its state map")
+            }
+            return RecordProofBundle(space: space, document: document, proof: proof, commit: head)
+        }
+        guard let bundle else { throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)") }
+        let verified: RecordProofBundle.Verified
+        do { verified = try bundle.verify() } catch {
+            throw QueryError(.location(7_100_007), "space \(space) is damaged: its proof does not verify (\(error.message))")
+        }
+        return [
+            "document": .document(try BSONDecoder.decode(bundle.document)),
+            "space": .string(space.string),
+            "collection": .string(collection),
+            "commit": .document([
+                "seq": .int64(Int64(verified.commitSeq)), "hash": .string(Hex.encode(verified.commitHash)),
+                "stateRoot": .string(Hex.encode(verified.stateRoot)), "author": .string(verified.author.string),
+                "timestamp": .datetime(bundle.commit.commit.timestampMilliseconds),
+            ]),
+            "proof": .string(bundle.text),
+        ]
+    }
+}

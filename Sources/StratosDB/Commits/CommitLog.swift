@@ -1,0 +1,130 @@
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+
+/// The commit log of one space, in the space's SQLite file (`stratos_commits`): every write
+/// transaction that changes the space appends one signed commit in the same transaction as its
+/// rows (ARCHITECTURE §5 step 4), so the log and the view can never disagree.
+///
+/// Owned by the space's database executor and used only on its thread.
+final class CommitLog: StoreTransactionObserver {
+    let space: SpaceID
+    private let signer: SigningKey
+    private let clock: any WallClock
+    private let state: SQLiteSpaceStateStorage
+    private var head: (seq: UInt64, hash: [UInt8])
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS stratos_commits(
+            seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, commit_bytes BLOB NOT NULL, payload BLOB NOT NULL);
+        """
+
+    /// Opens the log of `store`, creating its tables, and checks the head: its signature, its
+    /// link to the previous commit, and that its state root is the state the tables hold. A
+    /// space that fails is refused with the reason, never served.
+    init(store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock) throws(QueryError) {
+        self.space = space
+        self.signer = signer
+        self.clock = clock
+        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + Self.schema)
+        state = SQLiteSpaceStateStorage(connection: store.sqlite)
+        let recent = try Self.lastCommits(store.sqlite, count: 2)
+        guard let last = recent.first else {
+            head = (0, [UInt8](repeating: 0, count: 32))
+            store.transactionObserver = self
+            return
+        }
+        let root: [UInt8]
+        let inconsistent: String?
+        do {
+            let spaceState = SpaceState(storage: state)
+            root = try spaceState.root()
+            inconsistent = try spaceState.firstInconsistentCollection(try state.collectionNames())
+        } catch {
+            throw QueryError(.location(7_100_001), "space \(space) is damaged: its state map cannot be read")
+        }
+        if let inconsistent {
+            throw QueryError(.location(7_100_001), "space \(space) is damaged: the state map of collection '\(inconsistent)' does not match its root")
+        }
+        guard last.commit.space == space else {
+            throw QueryError(.location(7_100_002), "space \(space) holds commits of another space")
+        }
+        guard last.commit.stateRoot == root else {
+            throw QueryError(.location(7_100_003), "space \(space) is damaged: its data does not match its last signed commit (seq \(last.commit.seq))")
+        }
+        let linked = recent.count == 2
+            ? last.commit.prevHash == recent[1].hash && last.commit.seq == recent[1].commit.seq + 1
+            : last.commit.seq == 1 && last.commit.prevHash == [UInt8](repeating: 0, count: 32)
+        guard linked else {
+            throw QueryError(.location(7_100_004), "space \(space) is damaged: its commit chain is broken at seq \(last.commit.seq)")
+        }
+        head = (last.commit.seq, last.hash)
+        store.transactionObserver = self
+    }
+
+    /// Applies the transaction's changes to the state map and appends its signed commit.
+    func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError) {
+        let operations = changes.map(Self.operation)
+        let payload = CommitOperation.encode(operations)
+        let root: [UInt8]
+        do {
+            root = try SpaceState(storage: state).apply(operations)
+            try state.flush()
+        } catch {
+            state.discard()
+            throw QueryError(.internalError, "cannot update the state map of space \(space)")
+        }
+        let commit = SpaceCommit(
+            space: space, seq: head.seq + 1, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(payload).bytes,
+            author: signer.did, timestampMilliseconds: clock.nowMilliseconds()
+        ).signed(by: signer)
+        let hash = commit.hash
+        let insert = try store.sqlite.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
+        insert.bind(1, Int64(commit.commit.seq))
+        insert.bind(2, hash)
+        insert.bind(3, commit.encoded)
+        insert.bind(4, payload)
+        try insert.run()
+        // The head moves now; if COMMIT fails, didRollBack restores it.
+        headBeforeTransaction = head
+        head = (commit.commit.seq, hash)
+    }
+
+    /// The head before this transaction's append, restored if the transaction rolls back.
+    private var headBeforeTransaction: (seq: UInt64, hash: [UInt8])?
+
+    func didRollBack() {
+        state.discard()
+        if let headBeforeTransaction { head = headBeforeTransaction }
+        headBeforeTransaction = nil
+    }
+
+    func didCommit() { headBeforeTransaction = nil }
+
+    static func operation(_ change: StorageChange) -> CommitOperation {
+        switch change {
+        case .put(let collection, let idKey, let document): .put(collection: collection, idKey: idKey, document: document)
+        case .delete(let collection, let idKey): .delete(collection: collection, idKey: idKey)
+        case .createCollection(let name, let options): .createCollection(name: name, options: options)
+        case .dropCollection(let name): .dropCollection(name: name)
+        case .renameCollection(let from, let to): .renameCollection(from: from, to: to)
+        case .createIndex(let collection, let specification): .createIndex(collection: collection, specification: specification)
+        case .dropIndex(let collection, let name): .dropIndex(collection: collection, name: name)
+        }
+    }
+
+    /// The newest `count` commits, newest first, each signature checked.
+    static func lastCommits(_ connection: SQLiteConnection, count: Int) throws(QueryError) -> [SignedCommit] {
+        let statement = try connection.statement("SELECT commit_bytes, hash FROM stratos_commits ORDER BY seq DESC LIMIT ?1")
+        statement.bind(1, Int64(count))
+        defer { statement.reset() }
+        var commits: [SignedCommit] = []
+        while try statement.step() {
+            guard let commit = try? SignedCommit(decoding: statement.blob(0)), commit.hash == statement.blob(1) else {
+                throw QueryError(.location(7_100_005), "a commit of this space has an invalid signature or hash: the space is refused")
+            }
+            commits.append(commit)
+        }
+        return commits
+    }
+}

@@ -1,0 +1,133 @@
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+
+/// The state map of a space, kept in the space's own SQLite file next to the rows it
+/// authenticates (tables `stratos_state` and `stratos_state_trees`), so both change in one
+/// transaction.
+///
+/// During a commit, branches are read through and written back to a small cache: the top
+/// branches of a busy collection are touched by every write, and caching them saves a SQLite
+/// lookup and rewrite per document. The cache is discarded whenever a transaction rolls back.
+final class SQLiteSpaceStateStorage: SpaceStateStorage {
+    private struct Key: Hashable {
+        let tree: Int64
+        let prefix: [UInt8]
+    }
+
+    private let connection: SQLiteConnection
+    private var cache: [Key: StateMapBranch?] = [:]
+    private var dirty: Set<Key> = []
+    private var trees: [String: Int64]?
+
+    /// Branches kept between commits; beyond this the cache starts over (a bound on memory per
+    /// open space: about 600 bytes a branch).
+    private static let cachedBranchesMax = 4096
+
+    init(connection: SQLiteConnection) { self.connection = connection }
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS stratos_state(
+            tree INTEGER NOT NULL, prefix BLOB NOT NULL, node BLOB NOT NULL, PRIMARY KEY(tree, prefix)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS stratos_state_trees(name TEXT PRIMARY KEY, tree INTEGER NOT NULL UNIQUE);
+        """
+
+    func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? {
+        let key = Key(tree: tree, prefix: prefix)
+        if let cached = cache[key] { return cached }
+        let statement = try wrap { () throws(QueryError) in try connection.statement("SELECT node FROM stratos_state WHERE tree = ?1 AND prefix = ?2") }
+        statement.bind(1, tree)
+        statement.bind(2, prefix)
+        defer { statement.reset() }
+        let branch: StateMapBranch?
+        if try wrap({ () throws(QueryError) in try statement.step() }) {
+            branch = try StateMapBranch(decoding: statement.blob(0))
+        } else {
+            branch = nil
+        }
+        cache[key] = .some(branch)
+        return branch
+    }
+
+    func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) {
+        let key = Key(tree: tree, prefix: prefix)
+        cache[key] = .some(branch)
+        dirty.insert(key)
+    }
+
+    func tree(of collection: String) throws(StratosError) -> Int64? { try loadTrees()[collection] }
+
+    /// Every collection with a tree.
+    func collectionNames() throws(StratosError) -> [String] { try loadTrees().keys.sorted() }
+
+    func createTree(for collection: String) throws(StratosError) -> Int64 {
+        var all = try loadTrees()
+        let tree = (all.values.max() ?? 0) + 1
+        try run("INSERT INTO stratos_state_trees(name, tree) VALUES (?1, ?2)") { $0.bind(1, collection); $0.bind(2, tree) }
+        all[collection] = tree
+        trees = all
+        return tree
+    }
+
+    func dropTree(of collection: String) throws(StratosError) {
+        var all = try loadTrees()
+        guard let tree = all.removeValue(forKey: collection) else { return }
+        try flush()
+        try run("DELETE FROM stratos_state WHERE tree = ?1") { $0.bind(1, tree) }
+        try run("DELETE FROM stratos_state_trees WHERE name = ?1") { $0.bind(1, collection) }
+        cache = cache.filter { $0.key.tree != tree }
+        trees = all
+    }
+
+    func renameTree(from: String, to: String) throws(StratosError) {
+        var all = try loadTrees()
+        guard let tree = all.removeValue(forKey: from) else { return }
+        try run("UPDATE stratos_state_trees SET name = ?2 WHERE name = ?1") { $0.bind(1, from); $0.bind(2, to) }
+        all[to] = tree
+        trees = all
+    }
+
+    /// Writes the changed branches to SQLite (inside the caller's transaction).
+    func flush() throws(StratosError) {
+        for key in dirty {
+            if case .some(.some(let branch)) = cache[key] {
+                try run("INSERT OR REPLACE INTO stratos_state(tree, prefix, node) VALUES (?1, ?2, ?3)") {
+                    $0.bind(1, key.tree)
+                    $0.bind(2, key.prefix)
+                    $0.bind(3, branch.encoded)
+                }
+            } else {
+                try run("DELETE FROM stratos_state WHERE tree = ?1 AND prefix = ?2") { $0.bind(1, key.tree); $0.bind(2, key.prefix) }
+            }
+        }
+        dirty.removeAll(keepingCapacity: true)
+        if cache.count > Self.cachedBranchesMax { cache.removeAll(keepingCapacity: true) }
+    }
+
+    /// Forgets everything cached (after a rollback, the cache may hold undone branches).
+    func discard() {
+        cache.removeAll()
+        dirty.removeAll()
+        trees = nil
+    }
+
+    private func loadTrees() throws(StratosError) -> [String: Int64] {
+        if let trees { return trees }
+        var loaded: [String: Int64] = [:]
+        let statement = try wrap { () throws(QueryError) in try connection.statement("SELECT name, tree FROM stratos_state_trees") }
+        defer { statement.reset() }
+        while try wrap({ () throws(QueryError) in try statement.step() }) { loaded[statement.text(0)] = statement.int64(1) }
+        trees = loaded
+        return loaded
+    }
+
+    private func run(_ sql: String, _ bind: (SQLiteStatement) -> Void) throws(StratosError) {
+        let statement = try wrap { () throws(QueryError) in try connection.statement(sql) }
+        bind(statement)
+        try wrap { () throws(QueryError) in try statement.run() }
+    }
+
+    private func wrap<T>(_ body: () throws(QueryError) -> T) throws(StratosError) -> T {
+        do { return try body() } catch { throw StratosError(.invalidEncoding, "state map storage: \(error.message)", underlying: error) }
+    }
+}
