@@ -28,6 +28,8 @@ let package = Package(
             name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(
             name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // The encrypting SQLite VFS (page-level XChaCha20-Poly1305 with libsodium).
+        .target(name: "CStratosVFS", dependencies: ["CSQLite", "CSodium"]),
         .target(
             name: "StratosCore",
             dependencies: ["CSodium"],
@@ -43,7 +45,7 @@ let package = Package(
         .target(
             name: "StratosDB",
             dependencies: [
-                "StratosCore", "QueryEngine", "SpaceOwnership",
+                "StratosCore", "QueryEngine", "SpaceOwnership", "CStratosVFS",
                 // SCRAM-SHA-1 and SCRAM-SHA-256 need SHA-1, MD5 and HMAC over both, which libsodium
                 // lacks; swift-crypto is the maintained Swift API for them.
                 .product(name: "Crypto", package: "swift-crypto"),

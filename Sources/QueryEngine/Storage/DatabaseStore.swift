@@ -29,10 +29,16 @@ public final class DatabaseStore {
     }
 
     /// Opens or creates the database file.
-    public init(name: String, path: String, readOnly: Bool = false) throws(QueryError) {
+    /// `reservedBytesPerPage` leaves room at the end of every page for an encrypting VFS (set
+    /// before anything is written; an existing file keeps what its header says).
+    public init(name: String, path: String, readOnly: Bool = false, reservedBytesPerPage: Int32 = 0) throws(QueryError) {
         self.name = name
         self.path = path
         connection = try SQLiteConnection(path: path)
+        if reservedBytesPerPage > 0 && !readOnly {
+            try connection.reserveBytesPerPage(reservedBytesPerPage)
+            try connection.execute("PRAGMA page_size=4096")
+        }
         if readOnly {
             // A reader connection: the executor's connection created the schema; this one only
             // reads, and loads the catalog inside each read transaction.

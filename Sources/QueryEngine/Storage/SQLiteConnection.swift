@@ -15,7 +15,10 @@ public final class SQLiteConnection {
         let status = sqlite3_open_v2(path, &raw, flags, nil)
         guard status == SQLITE_OK, let raw else {
             let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))
+            let extended = raw.map { sqlite3_extended_errcode($0) } ?? status
             sqlite3_close_v2(raw)
+            let mapped = Self.error(extended, message)
+            if mapped.code != .internalError { throw mapped }
             throw QueryError(.internalError, "cannot open database file: \(message)")
         }
         handle = raw
@@ -67,6 +70,14 @@ public final class SQLiteConnection {
     /// The rowid of the last inserted row.
     public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Reserves `count` bytes at the end of every page (SQLITE_FCNTL_RESERVE_BYTES), for the
+    /// encrypting VFS's nonce and tag. Effective only before the database's first page is written.
+    public func reserveBytesPerPage(_ count: Int32) throws(QueryError) {
+        var value = count
+        let status = sqlite3_file_control(handle, "main", SQLITE_FCNTL_RESERVE_BYTES, &value)
+        guard status == SQLITE_OK else { throw Self.error(status, "cannot reserve bytes per page") }
+    }
+
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
@@ -79,6 +90,10 @@ public final class SQLiteConnection {
         }
         if primary == SQLITE_FULL {
             return QueryError(.location(14031), "disk is full: \(message)")
+        }
+        if status == SQLITE_IOERR | (32 << 8) || primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT {
+            // SQLITE_IOERR_DATA: a page failed authentication in the encrypting VFS.
+            return QueryError(.location(7_100_008), "the database is damaged: a page failed its integrity check (the file was corrupted or tampered with)")
         }
         return QueryError(.internalError, "storage error \(status) (\(String(cString: sqlite3_errstr(status)))): \(message)")
     }

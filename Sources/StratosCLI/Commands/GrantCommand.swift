@@ -39,7 +39,8 @@ struct GrantCommand: ParsableCommand {
                 issuedAtMilliseconds: now, expiresAtMilliseconds: expiry)
             do {
                 let signed = try grant.signed(by: owner)
-                try data.catalog().addGrant(signed)
+                // The node's key (in this data directory) opens the space key to seal it to a reader.
+                try data.catalog().addGrant(signed, nodeKey: try? data.keys.load("node"))
                 emit(signed.id)
             } catch let error as SpaceOwnershipError {
                 throw CLIError(error.message)

@@ -22,7 +22,8 @@ struct SpaceCommand: ParsableCommand {
             let address = try data.nodeAddress()
             let lifetime = try DurationText.tokenLifetime(ttl)
             let record: SpaceRecord
-            do { record = try data.catalog().registerSpace(owner: owner.did, name: name) } catch let error as QueryError {
+            let node = try DID(parsing: address.did)
+            do { record = try data.catalog().registerSpace(owner: owner.did, name: name, node: node) } catch let error as QueryError {
                 throw CLIError(error.message)
             }
             let audience = try DID(parsing: address.did)

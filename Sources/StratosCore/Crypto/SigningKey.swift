@@ -76,6 +76,9 @@ public struct SigningKey: Sendable, CustomStringConvertible {
     /// first half of its secret key). Never log or return it.
     package var seed: [UInt8] { Array(secret.prefix(Int(crypto_sign_SEEDBYTES))) }
 
+    /// Runs `body` with the 64-byte libsodium secret key (for key conversions inside this module).
+    func withSecretKey<T>(_ body: ([UInt8]) -> T) -> T { body(secret) }
+
     /// Signs `message`, returning a detached signature.
     public func sign<Bytes: Collection<UInt8>>(_ message: Bytes) -> Signature {
         let input = Array(message)

@@ -72,6 +72,8 @@ public final class NodeCatalog: Sendable {
             CREATE TABLE IF NOT EXISTS grants(
                 id TEXT PRIMARY KEY, space TEXT NOT NULL, grantee TEXT NOT NULL, signed BLOB NOT NULL, revocation BLOB);
             CREATE INDEX IF NOT EXISTS grants_by_space ON grants(space, grantee);
+            CREATE TABLE IF NOT EXISTS space_keys(
+                space TEXT NOT NULL, recipient TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(space, recipient));
             """)
         state = Mutex(State(connection: connection))
         self.clock = clock
@@ -178,22 +180,86 @@ public final class NodeCatalog: Sendable {
 
     // MARK: - Spaces
 
-    /// Records that `owner`'s space `name` exists on this node (idempotent).
+    /// Records that `owner`'s space `name` exists on this node (idempotent). A new space gets a
+    /// random 256-bit key, sealed to its owner and to the hosting node (`node`): the key that
+    /// encrypts the space's file page by page.
     @discardableResult
-    public func registerSpace(owner: DID, name: String) throws(QueryError) -> SpaceRecord {
+    public func registerSpace(owner: DID, name: String, node: DID) throws(QueryError) -> SpaceRecord {
         do { try SpaceID.validateName(name) } catch { throw QueryError(.invalidNamespace, "Invalid database name: '\(name)': \(error.message)") }
         let record = SpaceRecord(id: SpaceID(owner: owner, name: name), owner: owner, name: name)
         try state.withLock { state throws(QueryError) in
             if state.snapshot.spaces[record.id] != nil { return }
-            let insert = try state.connection.statement("INSERT OR IGNORE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
-            insert.bind(1, record.id.string)
-            insert.bind(2, owner.string)
-            insert.bind(3, name)
-            insert.bind(4, clock.nowMilliseconds())
-            try insert.run()
+            try state.connection.execute("BEGIN IMMEDIATE")
+            do {
+                let insert = try state.connection.statement("INSERT OR IGNORE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
+                insert.bind(1, record.id.string)
+                insert.bind(2, owner.string)
+                insert.bind(3, name)
+                insert.bind(4, clock.nowMilliseconds())
+                try insert.run()
+                if state.connection.changes == 1 {
+                    var key = SecureRandom.bytes(count: 32)
+                    defer { for index in key.indices { key[index] = 0 } }
+                    for recipient in Set([owner, node]) { try Self.storeSealedKey(state.connection, space: record.id, key: key, recipient: recipient) }
+                }
+                try state.connection.execute("COMMIT")
+            } catch let error as QueryError {
+                try? state.connection.execute("ROLLBACK")
+                throw error
+            } catch {
+                try? state.connection.execute("ROLLBACK")
+                throw QueryError(.internalError, "cannot register the space")
+            }
             state.snapshot.spaces[record.id] = record
         }
         return record
+    }
+
+    private static func storeSealedKey(_ connection: SQLiteConnection, space: SpaceID, key: [UInt8], recipient: DID) throws(QueryError) {
+        let sealed: [UInt8]
+        do { sealed = try SealedBox.seal(key, to: recipient.publicKey) } catch {
+            throw QueryError(.internalError, "cannot seal a space key")
+        }
+        let insert = try connection.statement("INSERT OR REPLACE INTO space_keys(space, recipient, sealed) VALUES (?1, ?2, ?3)")
+        insert.bind(1, space.string)
+        insert.bind(2, recipient.string)
+        insert.bind(3, sealed)
+        try insert.run()
+    }
+
+    /// The space's key, opened with the key of one of its recipients (the hosting node).
+    public func spaceKey(_ id: SpaceID, openedWith holder: SigningKey) throws(QueryError) -> [UInt8] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT sealed FROM space_keys WHERE space = ?1 AND recipient = ?2")
+            select.bind(1, id.string)
+            select.bind(2, holder.did.string)
+            defer { select.reset() }
+            guard try select.step() else {
+                throw QueryError(.location(7_100_009), "space \(id) has no key for this node: it cannot be opened here")
+            }
+            do { return try SealedBox.open(select.blob(0), with: holder) } catch {
+                throw QueryError(.location(7_100_009), "the key of space \(id) does not open with this node's key")
+            }
+        }
+    }
+
+    /// Seals the space key to another recipient (a reader), opening it with `holder`'s key.
+    public func shareSpaceKey(_ id: SpaceID, with recipient: DID, openedWith holder: SigningKey) throws(QueryError) {
+        var key = try spaceKey(id, openedWith: holder)
+        defer { for index in key.indices { key[index] = 0 } }
+        try state.withLock { state throws(QueryError) in try Self.storeSealedKey(state.connection, space: id, key: key, recipient: recipient) }
+    }
+
+    /// Who holds a sealed copy of the space's key.
+    public func spaceKeyRecipients(_ id: SpaceID) throws(QueryError) -> [DID] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT recipient FROM space_keys WHERE space = ?1 ORDER BY recipient")
+            select.bind(1, id.string)
+            defer { select.reset() }
+            var recipients: [DID] = []
+            while try select.step() { if let did = try? DID(parsing: select.text(0)) { recipients.append(did) } }
+            return recipients
+        }
     }
 
     /// A space by id, reading changes other processes made.
@@ -215,8 +281,10 @@ public final class NodeCatalog: Sendable {
 
     // MARK: - Grants
 
-    /// Stores an owner-signed grant after checking that its issuer owns the space.
-    public func addGrant(_ signed: SignedGrant) throws(QueryError) {
+    /// Stores an owner-signed grant after checking that its issuer owns the space. A grant that
+    /// lets its grantee read also seals the space key to the grantee (opened with `nodeKey`), so
+    /// the grantee can read the space's encrypted exports.
+    public func addGrant(_ signed: SignedGrant, nodeKey: SigningKey? = nil) throws(QueryError) {
         guard let space = space(signed.grant.space) else {
             throw QueryError(.namespaceNotFound, "space \(signed.grant.space) does not exist on this node")
         }
@@ -231,6 +299,9 @@ public final class NodeCatalog: Sendable {
             insert.bind(4, signed.encoded)
             try insert.run()
             try Self.reload(&state)
+        }
+        if let nodeKey, signed.grant.actions.contains(.read) {
+            try shareSpaceKey(signed.grant.space, with: signed.grant.grantee, openedWith: nodeKey)
         }
     }
 

@@ -49,7 +49,7 @@ enum CollectionCommands {
         }
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
-        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+        _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
             try store.createCollection(name, options: finalOptions, allowExisting: true)
         }
         return [:]

@@ -81,7 +81,7 @@ struct CommandContext: Sendable {
     func executor(create: Bool) throws(QueryError) -> DatabaseExecutor? {
         if create, let space, let principal, space.owner == principal.did, let name = space.name {
             // First write to a name creates the caller's space, as MongoDB creates a database.
-            try server.catalog.registerSpace(owner: principal.did, name: name)
+            try server.catalog.registerSpace(owner: principal.did, name: name, node: server.identity.nodeKey.did)
         } else if create, let space, space.owner == nil {
             throw QueryError(.unauthorized, "space \(space.id) does not exist on this node")
         }

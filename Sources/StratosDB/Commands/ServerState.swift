@@ -1,4 +1,5 @@
 import Foundation
+import CStratosVFS
 import Logging
 import NIOPosix
 import QueryEngine
@@ -55,7 +56,12 @@ final class ServerState: Sendable {
         self.configuration = configuration
         self.catalog = try NodeCatalog(dataDirectory: configuration.dataDirectory, clock: clock)
         self.identity = try NodeIdentity.bootstrap(dataDirectory: configuration.dataDirectory, catalog: catalog)
-        self.storage = try StorageEngine(dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock)
+        guard stratos_vfs_register() == 0 else { throw QueryError(.internalError, "cannot register the encrypting SQLite VFS") }
+        let catalog = self.catalog
+        let nodeKey = identity.nodeKey
+        self.storage = try StorageEngine(
+            dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
+            spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) })
         self.authorizer = Authorizer(catalog: catalog)
         self.clock = clock
         self.logger = logger

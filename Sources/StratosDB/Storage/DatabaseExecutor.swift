@@ -35,9 +35,9 @@ final class DatabaseExecutor: @unchecked Sendable {
 
     /// Opens the database; a space (its name is a space id) gets its signed commit log, and is
     /// refused here if its log or state does not check out.
-    init(name: String, path: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws(QueryError) {
+    init(name: String, path: String, reservedBytesPerPage: Int32 = 0, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws(QueryError) {
         self.name = name
-        store = try DatabaseStore(name: name, path: path)
+        store = try DatabaseStore(name: name, path: path, reservedBytesPerPage: reservedBytesPerPage)
         if let signer, let space = SpaceID(name) {
             _ = try CommitLog(store: store, space: space, signer: signer, clock: clock)
         }

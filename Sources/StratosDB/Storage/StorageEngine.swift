@@ -1,5 +1,7 @@
+import CStratosVFS
 import Foundation
 import QueryEngine
+import SpaceOwnership
 import StratosCore
 import Synchronization
 
@@ -12,11 +14,17 @@ final class StorageEngine: Sendable {
     /// Signs every space's commits: the hosting node's key.
     private let signer: SigningKey?
     private let clock: any WallClock
+    /// The key of a space, for the encrypting VFS (nil: files are not encrypted, as in tests).
+    private let spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])?
 
-    init(dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws {
+    init(
+        dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
+        spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil
+    ) throws {
         self.dataDirectory = dataDirectory
         self.signer = signer
         self.clock = clock
+        self.spaceKey = spaceKey
         databasesDirectory = (dataDirectory as NSString).appendingPathComponent("databases")
         try FileManager.default.createDirectory(atPath: databasesDirectory, withIntermediateDirectories: true)
     }
@@ -35,7 +43,17 @@ final class StorageEngine: Sendable {
                 return .failure(QueryError(.location(7_000_001), "too many open databases"))
             }
             do {
-                let executor = try DatabaseExecutor(name: database, path: path(for: database), signer: signer, clock: clock)
+                var reserved: Int32 = 0
+                if let spaceKey, let id = SpaceID(database) {
+                    // Every page of the space's file and write-ahead log is sealed with its key.
+                    var key = try spaceKey(id)
+                    defer { for index in key.indices { key[index] = 0 } }
+                    guard stratos_vfs_set_key("\(database).sqlite", key) == 0 else {
+                        return .failure(QueryError(.location(7_000_001), "too many open spaces"))
+                    }
+                    reserved = Int32(stratos_vfs_reserved_bytes())
+                }
+                let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

@@ -1,0 +1,77 @@
+import Foundation
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+import StratosTestSupport
+import Testing
+
+@testable import StratosDB
+
+/// The commit log on an unencrypted file, so the tests can damage it the way only a holder of
+/// the space key could: the log must still refuse a space whose history was rewritten.
+@Suite struct CommitLogTests {
+    let node = SigningKey.generate()
+    let space = SpaceID(owner: SigningKey.generate().did, name: "profile")
+
+    func write(_ path: String, documents: Int) async throws {
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        for index in 0..<documents {
+            _ = try await executor.write(durable: false) { store throws(QueryError) in
+                try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
+            }
+        }
+        executor.shutdown()
+    }
+
+    func damage(_ path: String, _ sql: String) throws {
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute(sql)
+    }
+
+    @Test func aSpaceReopensWithItsChainIntact() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        try await write(path, documents: 20)
+        let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        reopened.shutdown()
+        let connection = try SQLiteConnection(path: path)
+        let commits = try CommitLog.lastCommits(connection, count: 100)
+        #expect(commits.count == 20)
+        #expect(commits.map(\.commit.seq) == (1...20).reversed().map(UInt64.init))
+        for (newer, older) in zip(commits, commits.dropFirst()) { #expect(newer.commit.prevHash == older.hash) }
+    }
+
+    @Test(arguments: [
+        "UPDATE stratos_commits SET commit_bytes = substr(commit_bytes, 1, length(commit_bytes) - 1) || x'00' WHERE seq = (SELECT max(seq) FROM stratos_commits)",
+        "DELETE FROM stratos_commits WHERE seq = (SELECT max(seq) - 1 FROM stratos_commits)",
+        "DELETE FROM stratos_commits WHERE seq = (SELECT max(seq) FROM stratos_commits)",
+        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || x'07' WHERE tree = 0 AND prefix = x''",
+        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || x'07' WHERE tree = 1 AND prefix = x''",
+    ])
+    func aRewrittenHistoryIsRefused(damageSQL: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        try await write(path, documents: 30)
+        try damage(path, damageSQL)
+        #expect(throws: QueryError.self) {
+            let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+            executor.shutdown()
+        }
+    }
+
+    @Test func aFailedWriteLeavesNoCommit() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        _ = try await executor.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(1)], into: "users") }
+        await #expect(throws: QueryError.self) {
+            _ = try await executor.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(1)], into: "users") }
+        }
+        _ = try await executor.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(2)], into: "users") }
+        executor.shutdown()
+        let commits = try CommitLog.lastCommits(try SQLiteConnection(path: path), count: 10)
+        #expect(commits.map(\.commit.seq) == [2, 1])
+        let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        reopened.shutdown()
+    }
+}
