@@ -1,13 +1,15 @@
 import ArgumentParser
+import Foundation
 import QueryEngine
 import SpaceOwnership
+import StratosCore
 import StratosDB
 
 /// `stratosdb space create|list`.
 struct SpaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "space", abstract: "Create and list user-owned spaces (a space is a MongoDB database).",
-        subcommands: [Create.self, List.self])
+        subcommands: [Create.self, List.self, Export.self, Verify.self, Import.self, Rebuild.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -40,5 +42,128 @@ struct SpaceCommand: ParsableCommand {
         func run() throws {
             for space in try data.catalog().allSpaces() { emit("\(space.id) \(space.owner) \(space.name)") }
         }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a space's verifiable archive: header, sealed keys, grants, every signed commit with its operations.")
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(name: .long, help: "The owner's key (only the owner exports a space).") var key: String
+        @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
+        @Option(name: .long, help: "The archive file to write.") var out: String
+        @Flag(name: .long, help: "Write documents decrypted (by default they stay sealed with the space key).") var decrypt = false
+
+        func run() throws {
+            let owner = try data.loadKey(key)
+            let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+            let catalog = try data.catalog()
+            guard let record = catalog.space(spaceID) else { throw CLIError("no space \(space) owned by \(owner.did) on this node") }
+            guard record.owner == owner.did else { throw CLIError("only the owner of space \(spaceID) can export it") }
+            let bar = ProgressBar(label: "exporting")
+            let started = Date()
+            let result: SpaceArchiveService.ExportResult
+            do {
+                result = try SpaceArchiveService.export(dataDirectory: data.path, space: spaceID, output: out, decrypt: decrypt, progress: bar.update)
+            } catch { throw CLIError("\(error)") }
+            bar.finish()
+            let seconds = max(Date().timeIntervalSince(started), 0.001)
+            FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of operations, %.1f MB/s\n", result.commits, Double(result.documentBytes) / 1e6, Double(result.documentBytes) / 1e6 / seconds).utf8))
+            emit(out)
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check an archive offline: every signature, hash, link and (with a key that opens it) every state root. Exit 0 only if all hold.")
+        @OptionGroup var data: DataDirectoryOptions
+        @Argument(help: "The archive file.") var archive: String
+        @Option(name: .long, help: "A key (owner or reader) that opens the space key, to replay every commit and check its state root.") var key: [String] = []
+
+        func run() throws {
+            let holders = try key.map { try data.loadKey($0) }
+            let bar = ProgressBar(label: "verifying")
+            let summary: ArchiveVerifier.Summary
+            do { summary = try SpaceArchiveService.verify(archive: archive, keyHolders: holders, progress: bar.update) } catch {
+                bar.finish()
+                throw CLIError("archive does NOT verify: \(error)")
+            }
+            bar.finish()
+            emit("verified")
+            emit("space \(summary.header.space)")
+            emit("owner \(summary.header.owner)")
+            emit("commits \(summary.commits)")
+            emit("grants \(summary.grants) revocations \(summary.revocations)")
+            emit(summary.stateRootsChecked ? "stateRoots checked" : "stateRoots not checked (payloads are encrypted: pass --key to replay them)")
+            if summary.stateRootsChecked { emit("stateRoot \(Hex.encode(summary.headStateRoot))") }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import an archive into this node: everything is verified before the space becomes visible.")
+        @OptionGroup var data: DataDirectoryOptions
+        @Argument(help: "The archive file.") var archive: String
+        @Option(name: .long, help: "A key (owner or reader) that opens the space key of an encrypted archive.") var key: [String] = []
+
+        func run() throws {
+            let holders = try key.map { try data.loadKey($0) }
+            let bar = ProgressBar(label: "importing")
+            let started = Date()
+            let summary: ArchiveVerifier.Summary
+            do { summary = try SpaceArchiveService.importArchive(dataDirectory: data.path, archive: archive, keyHolders: holders, progress: bar.update) } catch {
+                bar.finish()
+                throw CLIError("import refused: \(error)")
+            }
+            bar.finish()
+            let seconds = max(Date().timeIntervalSince(started), 0.001)
+            FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of documents, %.1f MB/s (verify and build)\n", summary.commits, Double(summary.documentBytes) / 1e6, Double(summary.documentBytes) / 1e6 / seconds).utf8))
+            emit(summary.header.space.string)
+        }
+    }
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recreate a space's tables from its commit log alone, checking every state root (stop the node first).")
+        @OptionGroup var data: DataDirectoryOptions
+        @Argument(help: "The space id (or name, with --key).") var space: String
+        @Option(name: .long, help: "The owner's key, to name the space by its name.") var key: String?
+
+        func run() throws {
+            let spaceID: SpaceID
+            if let id = SpaceID(space) { spaceID = id } else {
+                guard let key else { throw CLIError("give --key to name a space by its name, or pass its id") }
+                spaceID = SpaceID(owner: try data.loadKey(key).did, name: space)
+            }
+            let bar = ProgressBar(label: "rebuilding")
+            let commits: UInt64
+            do { commits = try SpaceArchiveService.rebuild(dataDirectory: data.path, space: spaceID, progress: bar.update) } catch {
+                bar.finish()
+                throw CLIError("rebuild failed: \(error)")
+            }
+            bar.finish()
+            emit("\(spaceID) \(commits)")
+        }
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar {
+    private let label: String
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private var drawn = false
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: UInt64, _ total: UInt64) {
+        guard isTerminal, total > 0 else { return }
+        let width = 30
+        let filled = Int(Double(done) / Double(total) * Double(width))
+        let line = "\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) commits"
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -250,6 +250,35 @@ public final class NodeCatalog: Sendable {
         try state.withLock { state throws(QueryError) in try Self.storeSealedKey(state.connection, space: id, key: key, recipient: recipient) }
     }
 
+    /// Every sealed copy of the space's key, by recipient (for archives).
+    public func sealedSpaceKeys(_ id: SpaceID) throws(QueryError) -> [(DID, [UInt8])] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT recipient, sealed FROM space_keys WHERE space = ?1 ORDER BY recipient")
+            select.bind(1, id.string)
+            defer { select.reset() }
+            var keys: [(DID, [UInt8])] = []
+            while try select.step() { if let did = try? DID(parsing: select.text(0)) { keys.append((did, select.blob(1))) } }
+            return keys
+        }
+    }
+
+    /// Registers an imported space with its key sealed to its owner, this node and its readers.
+    public func importSpace(header: ArchiveHeader, key: [UInt8], node: DID, readers: [DID]) throws(QueryError) {
+        let record = SpaceRecord(id: header.space, owner: header.owner, name: header.name)
+        try state.withLock { state throws(QueryError) in
+            let insert = try state.connection.statement("INSERT OR REPLACE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
+            insert.bind(1, record.id.string)
+            insert.bind(2, record.owner.string)
+            insert.bind(3, record.name)
+            insert.bind(4, clock.nowMilliseconds())
+            try insert.run()
+            for recipient in Set([header.owner, node] + readers) {
+                try Self.storeSealedKey(state.connection, space: record.id, key: key, recipient: recipient)
+            }
+            try Self.reload(&state)
+        }
+    }
+
     /// Who holds a sealed copy of the space's key.
     public func spaceKeyRecipients(_ id: SpaceID) throws(QueryError) -> [DID] {
         try state.withLock { state throws(QueryError) in

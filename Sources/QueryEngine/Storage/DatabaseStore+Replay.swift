@@ -1,0 +1,37 @@
+/// Replaying recorded changes: how a space's view is rebuilt from its commit log (import and
+/// rebuild), with the same effect the original operations had.
+extension DatabaseStore {
+    /// Applies one recorded change inside the current transaction.
+    public func replay(_ change: StorageChange) throws(QueryError) {
+        switch change {
+        case .put(let collection, let idKey, let bytes):
+            let document = try BSONDecoder.decode(bytes)
+            if let (rid, existing) = try row(collection, idKey: idKey) {
+                try replace(rid: rid, old: existing, new: document, in: collection)
+            } else {
+                try insert(document, into: collection)
+            }
+        case .delete(let collection, let idKey):
+            if let (rid, existing) = try row(collection, idKey: idKey) { try delete(rid: rid, document: existing, from: collection) }
+        case .createCollection(let name, let options):
+            try createCollection(name, options: try BSONDecoder.decode(options), allowExisting: true)
+        case .dropCollection(let name):
+            try dropCollection(name)
+        case .renameCollection(let from, let to):
+            try renameCollection(from, to: to, dropTarget: true)
+        case .createIndex(let collection, let specification):
+            try createIndex(try BSONDecoder.decode(specification), on: collection)
+        case .dropIndex(let collection, let name):
+            try dropIndex(named: name, on: collection)
+        }
+    }
+
+    private func row(_ collection: String, idKey: [UInt8]) throws(QueryError) -> (Int64, BSONDocument)? {
+        guard let descriptor = collections[collection] else { return nil }
+        let select = try connection.statement("SELECT rid, doc FROM \(descriptor.tableName) WHERE id_key = ?1")
+        select.bind(1, idKey)
+        defer { select.reset() }
+        guard try select.step() else { return nil }
+        return (select.int64(0), try select.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) })
+    }
+}

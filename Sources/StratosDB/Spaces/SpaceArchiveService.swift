@@ -1,0 +1,346 @@
+import CStratosVFS
+import Foundation
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+
+/// Export, import, verification and rebuild of spaces, on a node's data directory (the CLI's
+/// `stratosdb space export|import|verify|rebuild`). Each streams: memory stays bounded by the
+/// largest commit, whatever the size of the space.
+public enum SpaceArchiveService {
+    /// Progress: commits done and in all.
+    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+
+    /// What an export wrote.
+    public struct ExportResult: Sendable {
+        public var commits: UInt64
+        public var bytes: Int
+        public var documentBytes: UInt64
+    }
+
+    // MARK: - Export
+
+    /// Writes `space`'s archive to `output`: header, sealed keys, grants, revocations, every
+    /// commit with its payload (sealed with the space key unless `decrypt`), trailer.
+    public static func export(
+        dataDirectory: String, space: SpaceID, output: String, decrypt: Bool, progress: Progress = { _, _ in }
+    ) throws -> ExportResult {
+        let node = try NodeFiles(dataDirectory: dataDirectory)
+        guard let record = node.catalog.space(space) else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
+        let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
+        let connection = try node.openSpaceFile(space, key: key)
+        let count = try scalar(connection, "SELECT count(*) FROM stratos_commits")
+        let head = try CommitLog.lastCommits(connection, count: 1).first
+        guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
+            throw QueryError(.badValue, "cannot create \(output)")
+        }
+        defer { try? handle.close() }
+        let buffered = BufferedWriter(handle)
+        let writer = try ArchiveWriter(sink: buffered.write)
+        try writer.write(.header(ArchiveHeader(
+            space: space, owner: record.owner, name: record.name, payloadsEncrypted: !decrypt, commitCount: UInt64(count),
+            headHash: head?.hash ?? [UInt8](repeating: 0, count: 32), createdAtMilliseconds: SystemWallClock().nowMilliseconds())))
+        for (recipient, sealed) in try node.catalog.sealedSpaceKeys(space) { try writer.write(.sealedKey(recipient: recipient, sealed: sealed)) }
+        let grants = try node.catalog.grants(space: space)
+        for grant in grants { try writer.write(.grant(grant.signed.encoded)) }
+        for grant in grants { if let revocation = grant.revocation { try writer.write(.revocation(revocation.encoded)) } }
+        let select = try connection.statement("SELECT commit_bytes, payload FROM stratos_commits ORDER BY seq")
+        defer { select.reset() }
+        var done: UInt64 = 0
+        var documentBytes: UInt64 = 0
+        while try select.step() {
+            let commit = try SignedCommit(decoding: select.blob(0))
+            let payload = select.blob(1)
+            documentBytes += UInt64(payload.count)
+            let stored = decrypt ? payload : AEAD.seal(payload, key: key, additionalData: SpaceArchive.payloadAdditionalData(space: space, seq: commit.commit.seq))
+            try writer.write(.commit(commit, payload: stored))
+            done += 1
+            if done % 256 == 0 || done == UInt64(count) { progress(done, UInt64(count)) }
+        }
+        try writer.finish()
+        try buffered.flush()
+        return ExportResult(commits: done, bytes: buffered.written, documentBytes: documentBytes)
+    }
+
+    // MARK: - Verify
+
+    /// Checks an archive offline; `keyHolders` may open its space key (to replay payloads and
+    /// recompute every state root).
+    public static func verify(archive: String, keyHolders: [SigningKey], progress: Progress = { _, _ in }) throws -> ArchiveVerifier.Summary {
+        let reader = try openArchive(archive)
+        let verifier = ArchiveVerifier(keyHolders: keyHolders)
+        var total: UInt64 = 0
+        var done: UInt64 = 0
+        while let record = try reader.next() {
+            if case .header(let header) = record { total = header.commitCount }
+            try verifier.check(record)
+            if case .commit = record {
+                done += 1
+                if done % 256 == 0 || done == total { progress(done, total) }
+            }
+        }
+        return try verifier.finish()
+    }
+
+    // MARK: - Import
+
+    /// Imports an archive into this data directory: verifies all of it first (every signature,
+    /// link, payload and state root — so the space key must open, with `keyHolders` or this
+    /// node's key), then builds the space's file from its commits (the same signed commits, so
+    /// the same history), and only then makes the space visible.
+    public static func importArchive(
+        dataDirectory: String, archive: String, keyHolders: [SigningKey], progress: Progress = { _, _ in }
+    ) throws -> ArchiveVerifier.Summary {
+        let node = try NodeFiles(dataDirectory: dataDirectory)
+        let summary = try verify(archive: archive, keyHolders: keyHolders + [node.nodeKey])
+        let header = summary.header
+        guard summary.stateRootsChecked else {
+            throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
+        }
+        let finalPath = node.spacePath(header.space)
+        guard !FileManager.default.fileExists(atPath: finalPath) else {
+            throw QueryError(.namespaceExists, "space \(header.space) already exists on this node; drop it first")
+        }
+        // The key: from the archive's sealed copies, or a new one for a decrypted export.
+        let verifier = ArchiveVerifier(keyHolders: keyHolders + [node.nodeKey])
+        let reader = try openArchive(archive)
+        var key: [UInt8]?
+        var grants: [SignedGrant] = []
+        var revocations: [SignedRevocation] = []
+        var builder: SpaceBuilder?
+        let building = finalPath + ".importing"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } }
+        var done: UInt64 = 0
+        while let record = try reader.next() {
+            try verifier.check(record)
+            switch record {
+            case .grant(let bytes): grants.append(try SignedGrant(decoding: bytes))
+            case .revocation(let bytes): revocations.append(try SignedRevocation(decoding: bytes))
+            case .commit(let commit, let payload):
+                if builder == nil {
+                    key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
+                    builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!)
+                }
+                let plain = header.payloadsEncrypted
+                    ? try AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
+                    : payload
+                try builder!.append(commit, payload: plain)
+                done += 1
+                if done % 256 == 0 || done == header.commitCount { progress(done, header.commitCount) }
+            default: break
+            }
+        }
+        let spaceKey = key ?? verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
+        let built = builder != nil
+        try builder?.finish()
+        builder = nil  // Closes the file.
+        // Visible only now: the file moves into place, then the catalog learns the space.
+        if built {
+            stratos_vfs_set_key((finalPath as NSString).lastPathComponent, spaceKey)
+            guard rename(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
+        }
+        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: summary.keyRecipients)
+        for grant in grants { try node.catalog.addGrant(grant) }
+        for revocation in revocations { try? node.catalog.revoke(revocation) }
+        return summary
+    }
+
+    // MARK: - Rebuild
+
+    /// Recreates a space's tables from its commit log alone, checks that replaying every commit
+    /// reaches its state root, and replaces the space's file with the rebuilt one. The node must
+    /// not be serving the space meanwhile (stop it, or run this on a copy).
+    public static func rebuild(dataDirectory: String, space: SpaceID, progress: Progress = { _, _ in }) throws -> UInt64 {
+        let node = try NodeFiles(dataDirectory: dataDirectory)
+        guard node.catalog.space(space) != nil else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
+        let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
+        var source: SQLiteConnection? = try node.openSpaceFile(space, key: key)
+        let total = UInt64(try scalar(source!, "SELECT count(*) FROM stratos_commits"))
+        let path = node.spacePath(space)
+        let building = path + ".rebuilding"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } }
+        var done: UInt64 = 0
+        do {
+            let builder = try SpaceBuilder(node: node, space: space, path: building, key: key)
+            let select = try source!.statement("SELECT commit_bytes, payload FROM stratos_commits ORDER BY seq")
+            while try select.step() {
+                let commit = try SignedCommit(decoding: select.blob(0))
+                let payload = select.blob(1)
+                guard Hash256.blake2b(payload).bytes == commit.commit.payloadHash else {
+                    throw QueryError(.location(7_100_010), "commit \(commit.commit.seq) does not match its payload: the log is damaged")
+                }
+                try builder.append(commit, payload: payload)
+                done += 1
+                if done % 256 == 0 || done == total { progress(done, total) }
+            }
+            select.reset()
+            try builder.finish()
+        }  // The builder closes its file here, before the rename.
+        source = nil
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        guard rename(building, path) == 0 else { throw QueryError(.internalError, "cannot replace the space's file") }
+        return done
+    }
+
+    // MARK: - Helpers
+
+    static func scalar(_ connection: SQLiteConnection, _ sql: String) throws(QueryError) -> Int64 {
+        let statement = try connection.statement(sql)
+        defer { statement.reset() }
+        _ = try statement.step()
+        return statement.int64(0)
+    }
+
+    static func openArchive(_ path: String) throws -> ArchiveReader {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw QueryError(.badValue, "cannot read \(path)") }
+        let buffered = BufferedReader(handle)
+        return try ArchiveReader(source: buffered.read)
+    }
+}
+
+/// A node's data directory, opened for offline work by the CLI.
+struct NodeFiles {
+    let dataDirectory: String
+    let catalog: NodeCatalog
+    let nodeKey: SigningKey
+
+    init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        guard FileManager.default.fileExists(atPath: (dataDirectory as NSString).appendingPathComponent("keys/node.key")) else {
+            throw QueryError(.badValue, "no node in \(dataDirectory): start one with `stratosdb serve` first")
+        }
+        catalog = try NodeCatalog(dataDirectory: dataDirectory)
+        nodeKey = try KeyStore(dataDirectory: dataDirectory).load("node")
+        guard stratos_vfs_register() == 0 else { throw QueryError(.internalError, "cannot register the encrypting SQLite VFS") }
+        try FileManager.default.createDirectory(atPath: (dataDirectory as NSString).appendingPathComponent("databases"), withIntermediateDirectories: true)
+    }
+
+    func spacePath(_ space: SpaceID) -> String {
+        (dataDirectory as NSString).appendingPathComponent("databases/\(space).sqlite")
+    }
+
+    /// Opens a space's file through the encrypting VFS (alongside a running node: WAL allows it).
+    func openSpaceFile(_ space: SpaceID, key: [UInt8]) throws -> SQLiteConnection {
+        let path = spacePath(space)
+        guard FileManager.default.fileExists(atPath: path) else { throw QueryError(.namespaceNotFound, "space \(space) has no data on this node") }
+        stratos_vfs_set_key("\(space).sqlite", key)
+        return try SQLiteConnection(path: path)
+    }
+}
+
+/// Builds a space's file by replaying commits: the documents, indexes and state map, and the
+/// original signed commits themselves, checking each commit's state root on the way.
+final class SpaceBuilder {
+    private let store: DatabaseStore
+    private let state: SQLiteSpaceStateStorage
+    private let space: SpaceID
+    private var pending = 0
+    private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
+
+    init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8]) throws {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        stratos_vfs_set_key((path as NSString).lastPathComponent, key)
+        self.space = space
+        store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()))
+        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema)
+        state = SQLiteSpaceStateStorage(connection: store.sqlite)
+    }
+
+    func append(_ commit: SignedCommit, payload: [UInt8]) throws {
+        guard commit.commit.space == space, commit.commit.seq == previous.seq + 1, commit.commit.prevHash == previous.hash else {
+            throw QueryError(.location(7_100_004), "the commit chain is broken at seq \(commit.commit.seq)")
+        }
+        if pending == 0 { try store.begin() }
+        let operations = try CommitOperation.decode(payload)
+        for operation in operations { try store.replay(Self.change(operation)) }
+        let root = try SpaceState(storage: state).apply(operations)
+        try state.flush()
+        guard root == commit.commit.stateRoot else {
+            throw QueryError(.location(7_100_003), "replaying commit \(commit.commit.seq) does not reach its state root")
+        }
+        let insert = try store.sqlite.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
+        insert.bind(1, Int64(commit.commit.seq))
+        insert.bind(2, commit.hash)
+        insert.bind(3, commit.encoded)
+        insert.bind(4, payload)
+        try insert.run()
+        previous = (commit.commit.seq, commit.hash)
+        pending += 1
+        // Many commits per transaction: rebuilding is a bulk load.
+        if pending >= 512 { try flushTransaction() }
+    }
+
+    /// Commits what is pending and moves everything from the write-ahead log into the file, so
+    /// the file alone holds the space once this builder is released (and can be renamed).
+    func finish() throws {
+        try flushTransaction()
+        store.finishJob()
+        let checkpoint = try store.sqlite.statement("PRAGMA wal_checkpoint(TRUNCATE)")
+        defer { checkpoint.reset() }
+        guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
+            throw QueryError(.internalError, "cannot checkpoint the rebuilt space")
+        }
+    }
+
+    private func flushTransaction() throws {
+        guard pending > 0 else { return }
+        try store.commit(durable: true)
+        pending = 0
+    }
+
+    static func change(_ operation: CommitOperation) -> StorageChange {
+        switch operation {
+        case .put(let collection, let idKey, let document): .put(collection: collection, idKey: idKey, document: document)
+        case .delete(let collection, let idKey): .delete(collection: collection, idKey: idKey)
+        case .createCollection(let name, let options): .createCollection(name: name, options: options)
+        case .dropCollection(let name): .dropCollection(name: name)
+        case .renameCollection(let from, let to): .renameCollection(from: from, to: to)
+        case .createIndex(let collection, let specification): .createIndex(collection: collection, specification: specification)
+        case .dropIndex(let collection, let name): .dropIndex(collection: collection, name: name)
+        }
+    }
+}
+
+/// Writes through a 1 MiB buffer.
+final class BufferedWriter {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private(set) var written = 0
+
+    init(_ handle: FileHandle) {
+        self.handle = handle
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        buffer += bytes
+        written += bytes.count
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Reads through a 1 MiB buffer.
+final class BufferedReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var offset = 0
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func read(_ count: Int) throws -> [UInt8] {
+        if offset == buffer.count {
+            buffer = Array(try handle.read(upToCount: max(count, 1 << 20)) ?? Data())
+            offset = 0
+            if buffer.isEmpty { return [] }
+        }
+        let end = min(buffer.count, offset + count)
+        defer { offset = end }
+        return Array(buffer[offset..<end])
+    }
+}
