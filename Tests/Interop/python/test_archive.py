@@ -1,0 +1,157 @@
+"""Space archives as a user takes their data elsewhere: `stratosdb space export`, `verify`,
+`import` on another node, and `rebuild` from the commit log alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ServerProcess, server_binary
+
+
+def cli(data_dir, *args, check=True):
+    result = subprocess.run([str(server_binary()), *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result
+
+
+@pytest.fixture
+def exported(server_factory, tmp_path):
+    """alice's space `profile` with documents, an index, updates, deletes, a rename and a grant,
+    exported to an archive."""
+    srv = server_factory()
+    data = srv.data_dir
+    cli(data, "key", "new", "--name", "alice")
+    app = cli(data, "key", "new", "--name", "app").stdout.strip()
+    space_id = cli(data, "space", "create", "profile", "--key", "alice").stdout.split()[0]
+    cli(data, "grant", "--key", "alice", "--space", "profile", "--to", app, "--actions", "read", "--collections", "users")
+    uri = cli(data, "token", "--key", "alice").stdout.strip()
+    from pymongo import MongoClient
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    db = client.profile
+    db.users.create_index("email", unique=True)
+    for batch in range(4):
+        db.users.insert_many([{"_id": batch * 500 + i, "email": f"user{batch * 500 + i}@example.org", "bio": "b" * 200}
+                              for i in range(500)])
+    db.users.update_many({"_id": {"$lt": 50}}, {"$set": {"vip": True}})
+    db.users.delete_many({"_id": {"$gte": 1990}})
+    db.scratch.insert_one({"a": 1})
+    db.scratch.rename("kept")
+    expected = {
+        "count": db.users.count_documents({}),
+        "doc": db.users.find_one({"_id": 7}),
+        "root": db.command("proveRecord", "users", _id=7)["commit"]["stateRoot"],
+        "collections": sorted(db.list_collection_names()),
+    }
+    client.close()
+    archive = tmp_path / "profile.stratos"
+    result = cli(data, "space", "export", "--key", "alice", "--space", "profile", "--out", str(archive))
+    assert result.stdout.strip() == str(archive)
+    return srv, archive, space_id, expected
+
+
+def test_verify_checks_signatures_without_a_key_and_state_roots_with_one(exported):
+    srv, archive, space_id, expected = exported
+    plain = cli(srv.data_dir, "space", "verify", str(archive))
+    lines = plain.stdout.splitlines()
+    assert lines[0] == "verified" and f"space {space_id}" in lines
+    assert "grants 1 revocations 0" in lines
+    assert any(line.startswith("stateRoots not checked") for line in lines)
+    keyed = cli(srv.data_dir, "space", "verify", str(archive), "--key", "alice")
+    assert "stateRoots checked" in keyed.stdout
+    assert f"stateRoot {expected['root']}" in keyed.stdout
+
+
+def test_any_damage_to_an_archive_is_rejected(exported, tmp_path):
+    srv, archive, _, _ = exported
+    data = archive.read_bytes()
+    for position in (3, 40, len(data) // 3, len(data) // 2, len(data) - 40, len(data) - 1):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        path = tmp_path / "damaged.stratos"
+        path.write_bytes(bytes(damaged))
+        result = cli(srv.data_dir, "space", "verify", str(path), "--key", "alice", check=False)
+        assert result.returncode != 0, position
+        assert "does NOT verify" in result.stderr
+    truncated = tmp_path / "truncated.stratos"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert cli(srv.data_dir, "space", "verify", str(truncated), check=False).returncode != 0
+    extended = tmp_path / "extended.stratos"
+    extended.write_bytes(data + b"\x00")
+    assert cli(srv.data_dir, "space", "verify", str(extended), check=False).returncode != 0
+
+
+def test_nothing_in_an_encrypted_archive_is_readable(exported):
+    _, archive, _, _ = exported
+    data = archive.read_bytes()
+    assert b"user7@example.org" not in data and b"bbbbbbbbbb" not in data
+
+
+def test_import_on_another_node_gives_the_same_documents_and_history(exported, tmp_path):
+    srv, archive, space_id, expected = exported
+    other = ServerProcess(tmp_path / "other-node")
+    other.start()
+    try:
+        key_copy = tmp_path / "alice.key"
+        shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
+        key_copy.chmod(0o600)
+        refused = cli(other.data_dir, "space", "import", str(archive), check=False)
+        assert refused.returncode != 0 and "--key" in refused.stderr
+        imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
+        assert imported.stdout.strip() == space_id
+        again = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy), check=False)
+        assert again.returncode != 0 and "already exists" in again.stderr
+        uri = cli(other.data_dir, "token", "--key", str(key_copy)).stdout.strip()
+        from pymongo import MongoClient
+        client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        other._clients.append(client)
+        db = client.profile
+        assert db.users.count_documents({}) == expected["count"]
+        assert db.users.find_one({"_id": 7}) == expected["doc"]
+        assert sorted(db.list_collection_names()) == expected["collections"]
+        assert [index["name"] for index in db.users.list_indexes()] == ["_id_", "email_1"]
+        proof = db.command("proveRecord", "users", _id=7)["commit"]
+        assert proof["stateRoot"] == expected["root"]  # the same state, the same signed history
+        # The imported space goes on: new writes chain onto the imported commits.
+        db.users.insert_one({"_id": "new"})
+        assert db.command("proveRecord", "users", _id="new")["commit"]["seq"] == proof["seq"] + 1
+        # Its grants came along.
+        grants = cli(other.data_dir, "grant", "list", "--space", space_id).stdout
+        assert "read users" in grants and "active" in grants
+    finally:
+        other.stop()
+
+
+def test_decrypted_export_verifies_state_roots_without_a_key(exported, tmp_path):
+    srv, _, _, expected = exported
+    plain = tmp_path / "plain.stratos"
+    cli(srv.data_dir, "space", "export", "--key", "alice", "--space", "profile", "--out", str(plain), "--decrypt")
+    assert b"user7@example.org" in plain.read_bytes()
+    result = cli(srv.data_dir, "space", "verify", str(plain))
+    assert "stateRoots checked" in result.stdout and f"stateRoot {expected['root']}" in result.stdout
+
+
+def test_only_the_owner_exports(exported, tmp_path):
+    srv, _, space_id, _ = exported
+    result = cli(srv.data_dir, "space", "export", "--key", "app", "--space", space_id, "--out", str(tmp_path / "x"), check=False)
+    assert result.returncode != 0 and "owner" in result.stderr
+
+
+def test_rebuild_recreates_the_space_from_its_commits(exported):
+    srv, _, space_id, expected = exported
+    srv.stop()
+    result = cli(srv.data_dir, "space", "rebuild", space_id)
+    assert result.stdout.split()[0] == space_id
+    srv.start()
+    uri = cli(srv.data_dir, "token", "--key", "alice").stdout.strip()
+    from pymongo import MongoClient
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    srv._clients.append(client)
+    db = client.profile
+    assert db.users.count_documents({}) == expected["count"]
+    assert db.users.find_one({"_id": 7}) == expected["doc"]
+    assert db.command("proveRecord", "users", _id=7)["commit"]["stateRoot"] == expected["root"]
