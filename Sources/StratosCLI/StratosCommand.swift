@@ -61,17 +61,37 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Durability of acknowledged writes: 'normal' survives a crash of the process, 'full' also survives power loss (fsync before every acknowledgement).")
     var sync: String = "normal"
 
+    @Option(name: .long, help: "TLS certificate chain (PEM). With --tls-key, every connection uses TLS.")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "TLS private key (PEM).")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "CA certificates (PEM) that client certificates must chain to (mutual TLS).")
+    var tlsCa: String?
+
     @Flag(name: .long, help: "Listen on a non-loopback address without TLS: passwords and tokens then cross the network in the clear.")
     var allowPlaintext = false
 
     @Flag(name: .long, help: "Turn authentication off (every connection acts as the local owner). For benchmarks on loopback only.")
     var devInsecure = false
 
-    var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") }
+    @Flag(name: .long, help: ArgumentHelp("Benchmarks only: no authentication, no encryption at rest, no signed commits, on a data directory of its own.", visibility: .hidden))
+    var benchmarkBaseline = false
+
+    /// Loopback: `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 (four numbers, not a host
+    /// name that merely starts with "127.").
+    var isLoopback: Bool {
+        if ["::1", "localhost"].contains(bind) { return true }
+        let parts = bind.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
 
     func validate() throws {
-        guard isLoopback || (allowPlaintext && !devInsecure) else {
-            if devInsecure { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsCa == nil || tlsCert != nil else { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
+        guard isLoopback || ((allowPlaintext || tlsCert != nil) && !devInsecure && !benchmarkBaseline) else {
+            if devInsecure || benchmarkBaseline { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
             throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
@@ -90,9 +110,15 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "stratosdb")
         let absoluteDataDir = URL(fileURLWithPath: dataDir).standardizedFileURL.path
-        let configuration = ServerConfiguration(
-            dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure)
-        if !isLoopback { logger.warning("listening on a non-loopback address without TLS (--allow-plaintext): credentials cross the network in the clear") }
+        var configuration = ServerConfiguration(
+            dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure || benchmarkBaseline)
+        configuration.spaceSecurityDisabled = benchmarkBaseline
+        if let tlsCert, let tlsKey {
+            configuration.tls = TLSSettings(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsCa)
+        }
+        let uriOptions = tlsCert == nil ? "" : "?tls=true"
+        let syncMode = configuration.syncFull ? "full" : "normal"
+        if !isLoopback && tlsCert == nil { logger.warning("listening on a non-loopback address without TLS (--allow-plaintext): credentials cross the network in the clear") }
         if devInsecure { logger.warning("authentication is off (--dev-insecure): every client acts as the local owner") }
         let host = bind.contains(":") ? "[\(bind)]" : bind
         let holder = ServerHolder()
@@ -100,8 +126,8 @@ struct Serve: AsyncParsableCommand {
             let identity = holder.identity
             NodeAddress(did: identity?.nodeKey.did.string ?? "", host: host, port: boundPort).write(dataDirectory: absoluteDataDir)
             var login = ""
-            if !devInsecure, let owner = identity?.ownerLogin { login = "\(owner.user):\(owner.password)@" }
-            let line = "StratosDB \(StratosVersion.current) ready: mongodb://\(login)\(host):\(boundPort)/ (data in \(absoluteDataDir), sync \(configuration.syncFull ? "full" : "normal"))\n"
+            if !devInsecure && !benchmarkBaseline, let owner = identity?.ownerLogin { login = "\(owner.user):\(owner.password)@" }
+            let line = "StratosDB \(StratosVersion.current) ready: mongodb://\(login)\(host):\(boundPort)/\(uriOptions) (data in \(absoluteDataDir), sync \(syncMode))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         holder.identity = server.identity

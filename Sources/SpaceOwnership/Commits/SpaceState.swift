@@ -5,6 +5,10 @@ import StratosCore
 public protocol SpaceStateStorage: AnyObject {
     func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch?
     func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError)
+    /// Stale marks (see `StateMap`): kept by the storage so they survive between map values.
+    func markStale(tree: Int64, prefix: [UInt8])
+    func isStale(tree: Int64, prefix: [UInt8]) -> Bool
+    func takeStale(tree: Int64, prefix: [UInt8]) -> Bool
     /// The tree of a collection, nil when it has none.
     func tree(of collection: String) throws(StratosError) -> Int64?
     /// Gives a collection a new, empty tree.
@@ -128,6 +132,9 @@ public struct TreeStorage<Storage: SpaceStateStorage>: StateMapStorage {
 
     public mutating func branch(prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { try storage.branch(tree: tree, prefix: prefix) }
     public mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { try storage.setBranch(tree: tree, prefix: prefix, branch) }
+    public mutating func markStale(prefix: [UInt8]) { storage.markStale(tree: tree, prefix: prefix) }
+    public mutating func isStale(prefix: [UInt8]) -> Bool { storage.isStale(tree: tree, prefix: prefix) }
+    public mutating func takeStale(prefix: [UInt8]) -> Bool { storage.takeStale(tree: tree, prefix: prefix) }
 }
 
 /// Proof that a document is in a space's state: document → collection root → state root.
@@ -158,10 +165,15 @@ public struct RecordProof: Hashable, Sendable {
 /// A `SpaceStateStorage` in memory: for verifying archives and rebuilding offline.
 public final class InMemorySpaceStateStorage: SpaceStateStorage {
     private var branches: [Int64: [[UInt8]: StateMapBranch]] = [:]
+    private var stale: [Int64: Set<[UInt8]>] = [:]
     private var trees: [String: Int64] = [:]
     private var nextTree: Int64 = 1
 
     public init() {}
+
+    public func markStale(tree: Int64, prefix: [UInt8]) { stale[tree, default: []].insert(prefix) }
+    public func isStale(tree: Int64, prefix: [UInt8]) -> Bool { stale[tree]?.contains(prefix) ?? false }
+    public func takeStale(tree: Int64, prefix: [UInt8]) -> Bool { stale[tree]?.remove(prefix) != nil }
 
     public func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { branches[tree]?[prefix] }
     public func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { branches[tree, default: [:]][prefix] = branch }
@@ -172,7 +184,10 @@ public final class InMemorySpaceStateStorage: SpaceStateStorage {
         return nextTree
     }
     public func dropTree(of collection: String) throws(StratosError) {
-        if let tree = trees.removeValue(forKey: collection) { branches[tree] = nil }
+        if let tree = trees.removeValue(forKey: collection) {
+            branches[tree] = nil
+            stale[tree] = nil
+        }
     }
     public func renameTree(from: String, to: String) throws(StratosError) {
         if let tree = trees.removeValue(forKey: from) { trees[to] = tree }

@@ -7,6 +7,12 @@ public protocol StateMapStorage {
     mutating func branch(prefix: [UInt8]) throws(StratosError) -> StateMapBranch?
     /// Stores (or, with nil, removes) the branch with `prefix`.
     mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError)
+    /// Records that the branch's child hashes may be out of date.
+    mutating func markStale(prefix: [UInt8])
+    /// Whether the branch is stale.
+    mutating func isStale(prefix: [UInt8]) -> Bool
+    /// Clears the mark; returns whether it was set.
+    mutating func takeStale(prefix: [UInt8]) -> Bool
 }
 
 /// A deterministic authenticated map from 32-byte keys to 32-byte values: a 16-way Merkle
@@ -16,6 +22,10 @@ public protocol StateMapStorage {
 /// the root branch has depth 0; every other branch holds at least two entries and sits at the
 /// depth of the longest prefix its keys share. Updating one key reads and rewrites the branches
 /// on its path, about log16(n) of them; a proof is those branches (see `StateMapProof`).
+///
+/// Hashes are computed lazily: an update marks the branches on its path stale, and `root()`
+/// recomputes each stale branch once, bottom-up. A commit of many documents hashes each
+/// touched branch once instead of once per document.
 public struct StateMap<Storage: StateMapStorage> {
     /// The branch storage.
     public var storage: Storage
@@ -26,10 +36,28 @@ public struct StateMap<Storage: StateMapStorage> {
     /// The root hash of the empty map.
     public static var emptyRoot: [UInt8] { StateMapBranch(prefix: []).hash }
 
-    /// The root hash.
+    /// The root hash (recomputing stale branches first).
     public mutating func root() throws(StratosError) -> [UInt8] {
-        try storage.branch(prefix: [])?.hash ?? Self.emptyRoot
+        try resolve([])?.hash ?? Self.emptyRoot
     }
+
+    /// Brings a stale branch's child hashes up to date, children first; returns the branch.
+    private mutating func resolve(_ prefix: [UInt8]) throws(StratosError) -> StateMapBranch? {
+        guard var branch = try storage.branch(prefix: prefix) else { return nil }
+        guard storage.takeStale(prefix: prefix) else { return branch }
+        for index in 0..<16 {
+            guard case .branch(let childPrefix, _) = branch.slots[index], storage.isStale(prefix: childPrefix) else { continue }
+            guard let child = try resolve(childPrefix) else {
+                throw StratosError(.invalidProof, "state map is missing a branch its parent names")
+            }
+            branch.slots[index] = .branch(prefix: childPrefix, hash: child.hash)
+        }
+        try storage.setBranch(prefix: prefix, branch)
+        return branch
+    }
+
+    /// A placeholder hash for a slot whose branch is stale (replaced by `resolve`).
+    private static var pendingHash: [UInt8] { [UInt8](repeating: 0, count: 32) }
 
     /// Sets `key` to `value`.
     public mutating func set(_ key: [UInt8], _ value: [UInt8]) throws(StratosError) {
@@ -52,7 +80,8 @@ public struct StateMap<Storage: StateMapStorage> {
                     split.slots[Int(nibbles[shared])] = .leaf(key: key, value: value)
                     split.slots[Int(existingNibbles[shared])] = .leaf(key: existingKey, value: existingValue)
                     try storage.setBranch(prefix: split.prefix, split)
-                    branch.slots[slot] = .branch(prefix: split.prefix, hash: split.hash)
+                    storage.markStale(prefix: split.prefix)
+                    branch.slots[slot] = .branch(prefix: split.prefix, hash: Self.pendingHash)
                 }
             case .branch(let childPrefix, let childHash):
                 if nibbles.starts(with: childPrefix) {
@@ -69,7 +98,8 @@ public struct StateMap<Storage: StateMapStorage> {
                 split.slots[Int(childPrefix[shared])] = .branch(prefix: childPrefix, hash: childHash)
                 split.slots[Int(nibbles[shared])] = .leaf(key: key, value: value)
                 try storage.setBranch(prefix: split.prefix, split)
-                branch.slots[slot] = .branch(prefix: split.prefix, hash: split.hash)
+                storage.markStale(prefix: split.prefix)
+                branch.slots[slot] = .branch(prefix: split.prefix, hash: Self.pendingHash)
             }
             break
         }
@@ -112,6 +142,7 @@ public struct StateMap<Storage: StateMapStorage> {
 
     /// The branches from the root to the one holding `key`'s slot; nil when `key` is absent.
     public mutating func proof(for key: [UInt8]) throws(StratosError) -> StateMapProof? {
+        _ = try root()  // Proofs need current hashes.
         let nibbles = StateMapKey.nibbles(key)
         var branches: [StateMapBranch] = []
         guard var branch = try storage.branch(prefix: []) else { return nil }
@@ -131,15 +162,38 @@ public struct StateMap<Storage: StateMapStorage> {
 
     /// The value stored at `key`.
     public mutating func value(for key: [UInt8]) throws(StratosError) -> [UInt8]? {
-        try proof(for: key)?.value
+        let nibbles = StateMapKey.nibbles(key)
+        guard var branch = try storage.branch(prefix: []) else { return nil }
+        while true {
+            switch branch.slots[Int(nibbles[branch.depth])] {
+            case .leaf(let existingKey, let value): return existingKey == key ? value : nil
+            case .branch(let childPrefix, _):
+                guard nibbles.starts(with: childPrefix), let child = try storage.branch(prefix: childPrefix) else { return nil }
+                branch = child
+            case .empty: return nil
+            }
+        }
     }
 
+    /// Stores the changed branch and marks it and every ancestor on the path stale; a parent's
+    /// slot keeps naming the child (its hash is recomputed by `resolve`).
     private mutating func storeUpwards(_ start: StateMapBranch, path: [StateMapBranch], nibbles: [UInt8]) throws(StratosError) {
         var child = start
         try storage.setBranch(prefix: child.prefix, child)
+        storage.markStale(prefix: child.prefix)
         for var parent in path.reversed() {
-            parent.slots[Int(nibbles[parent.depth])] = .branch(prefix: child.prefix, hash: child.hash)
-            try storage.setBranch(prefix: parent.prefix, parent)
+            let index = Int(nibbles[parent.depth])
+            if case .branch(let named, _) = parent.slots[index], named == child.prefix, storage.isStale(prefix: parent.prefix) {
+                child = parent  // Already stale and already naming this child: nothing to rewrite.
+                continue
+            }
+            if case .branch(let named, _) = parent.slots[index], named == child.prefix {
+                // Same child, hash pending: only the stale mark is needed.
+            } else {
+                parent.slots[index] = .branch(prefix: child.prefix, hash: Self.pendingHash)
+                try storage.setBranch(prefix: parent.prefix, parent)
+            }
+            storage.markStale(prefix: parent.prefix)
             child = parent
         }
     }
@@ -191,10 +245,17 @@ public struct StateMapProof: Hashable, Sendable {
 public struct InMemoryStateMapStorage: StateMapStorage, Sendable {
     /// Branches by prefix.
     public private(set) var branches: [[UInt8]: StateMapBranch] = [:]
+    private var stale: Set<[UInt8]> = []
 
     /// An empty storage.
     public init() {}
 
     public mutating func branch(prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { branches[prefix] }
-    public mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { branches[prefix] = branch }
+    public mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) {
+        branches[prefix] = branch
+        if branch == nil { stale.remove(prefix) }
+    }
+    public mutating func markStale(prefix: [UInt8]) { stale.insert(prefix) }
+    public mutating func isStale(prefix: [UInt8]) -> Bool { stale.contains(prefix) }
+    public mutating func takeStale(prefix: [UInt8]) -> Bool { stale.remove(prefix) != nil }
 }

@@ -23,8 +23,13 @@ struct DataDirectoryOptions: ParsableArguments {
 
     /// The node's address: from node.json once it has started, else its key and the default port.
     func nodeAddress() throws -> NodeAddress {
-        if let address = NodeAddress.read(dataDirectory: path) { return address }
-        guard let key = try? keys.load("node") else {
+        // The node's identity comes from its key file (node.json is only where it listens).
+        let key = try? keys.load("node")
+        if var address = NodeAddress.read(dataDirectory: path) {
+            if let key { address.did = key.did.string }
+            return address
+        }
+        guard let key else {
             throw CLIError("no node in \(path): start one with `stratosdb serve --data-dir \(dataDir)` first")
         }
         return NodeAddress(did: key.did.string, host: "127.0.0.1", port: 27017)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import QueryEngine
 import SpaceOwnership
 import StratosDB
@@ -40,7 +41,11 @@ struct GrantCommand: ParsableCommand {
             do {
                 let signed = try grant.signed(by: owner)
                 // The node's key (in this data directory) opens the space key to seal it to a reader.
-                try data.catalog().addGrant(signed, nodeKey: try? data.keys.load("node"))
+                let nodeKey = try? data.keys.load("node")
+                try data.catalog().addGrant(signed, nodeKey: nodeKey)
+                if nodeKey == nil && parsedActions.contains(.read) {
+                    FileHandle.standardError.write(Data("warning: this data directory's node key is not readable: the space key was not sealed to the grantee (its exports stay closed to it)\n".utf8))
+                }
                 emit(signed.id)
             } catch let error as SpaceOwnershipError {
                 throw CLIError(error.message)

@@ -10,7 +10,9 @@ struct VerifyProofCommand: ParsableCommand {
         abstract: "Check a proveRecord answer offline: document → state map → signed commit. Exit 0 only if every link holds.",
         discussion: """
             FILE is the proveRecord reply saved as JSON (for example with bson.json_util.dumps), or just its
-            `proof` string. Nothing is fetched from a node. Prints what was proven, one fact per line.
+            `proof` string. Only the `proof` string is checked: it carries the document's exact bytes, and
+            the reply's readable fields are a convenience. Nothing is fetched from a node. Prints what was
+            proven, one fact per line.
             """)
     @Argument(help: "The proof file ('-' for standard input).") var file: String
     @Option(name: .long, help: "Require the commit to be signed by this did:key (the hosting node you trust).") var trust: String?
@@ -41,7 +43,7 @@ struct VerifyProofCommand: ParsableCommand {
         emit("commit \(verified.commitSeq) \(Hex.encode(verified.commitHash))")
         emit("stateRoot \(Hex.encode(verified.stateRoot))")
         emit("signedBy \(verified.author)")
-        emit("documentSHA \(Hash256.blake2b(bundle.document).hex)")
+        emit("documentBLAKE2b \(Hash256.blake2b(bundle.document).hex)")
     }
 
     /// The proof text: a JSON object's `proof` member, or the file's text itself.

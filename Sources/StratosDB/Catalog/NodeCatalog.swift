@@ -406,7 +406,11 @@ public final class NodeCatalog: Sendable {
         snapshot.dataVersion = try dataVersion(state.connection)
         let spaces = try state.connection.statement("SELECT id, owner, name FROM spaces")
         while try spaces.step() {
-            guard let id = SpaceID(spaces.text(0)), let owner = try? DID(parsing: spaces.text(1)) else { continue }
+            // The id is derived from owner and name: a row whose owner was edited no longer
+            // matches its id and is ignored, so nobody gains owner rights by editing the file.
+            guard let id = SpaceID(spaces.text(0)), let owner = try? DID(parsing: spaces.text(1)),
+                SpaceID(owner: owner, name: spaces.text(2)) == id
+            else { continue }
             snapshot.spaces[id] = SpaceRecord(id: id, owner: owner, name: spaces.text(2))
         }
         spaces.reset()

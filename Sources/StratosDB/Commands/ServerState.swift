@@ -20,6 +20,11 @@ public struct ServerConfiguration: Sendable {
     /// `--dev-insecure`: no authentication; every connection acts as the node's local owner.
     /// For benchmarks and experiments on loopback only.
     public var authenticationDisabled: Bool
+    /// TLS for every connection (`--tls-cert`, `--tls-key`, `--tls-ca`), nil for plaintext.
+    public var tls: TLSSettings?
+    /// `--benchmark-baseline`: also no encryption at rest and no signed commits, so a benchmark
+    /// can measure what spaces cost against a plain database. Loopback only; never for data.
+    public var spaceSecurityDisabled = false
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -28,6 +33,20 @@ public struct ServerConfiguration: Sendable {
         self.port = port
         self.syncFull = syncFull
         self.authenticationDisabled = authenticationDisabled
+    }
+}
+
+/// Where a node's TLS certificate chain and key are (PEM files), and optionally the CA whose
+/// client certificates it requires (mutual TLS).
+public struct TLSSettings: Sendable {
+    public var certificatePath: String
+    public var keyPath: String
+    public var clientCAPath: String?
+
+    public init(certificatePath: String, keyPath: String, clientCAPath: String? = nil) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.clientCAPath = clientCAPath
     }
 }
 
@@ -59,9 +78,11 @@ final class ServerState: Sendable {
         guard stratos_vfs_register() == 0 else { throw QueryError(.internalError, "cannot register the encrypting SQLite VFS") }
         let catalog = self.catalog
         let nodeKey = identity.nodeKey
-        self.storage = try StorageEngine(
-            dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
-            spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) })
+        self.storage = configuration.spaceSecurityDisabled
+            ? try StorageEngine(dataDirectory: configuration.dataDirectory, clock: clock)
+            : try StorageEngine(
+                dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
+                spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) })
         self.authorizer = Authorizer(catalog: catalog)
         self.clock = clock
         self.logger = logger

@@ -72,7 +72,7 @@ final class CommitLog: StoreTransactionObserver {
             try state.flush()
         } catch {
             state.discard()
-            throw QueryError(.internalError, "cannot update the state map of space \(space)")
+            throw QueryError(.internalError, "cannot update the state map of space \(space): \(error.message)")
         }
         let commit = SpaceCommit(
             space: space, seq: head.seq + 1, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(payload).bytes,

@@ -18,6 +18,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private let connection: SQLiteConnection
     private var cache: [Key: StateMapBranch?] = [:]
     private var dirty: Set<Key> = []
+    private var stale: Set<Key> = []
     private var trees: [String: Int64]?
 
     /// Branches kept between commits; beyond this the cache starts over (a bound on memory per
@@ -53,7 +54,12 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         let key = Key(tree: tree, prefix: prefix)
         cache[key] = .some(branch)
         dirty.insert(key)
+        if branch == nil { stale.remove(key) }
     }
+
+    func markStale(tree: Int64, prefix: [UInt8]) { stale.insert(Key(tree: tree, prefix: prefix)) }
+    func isStale(tree: Int64, prefix: [UInt8]) -> Bool { stale.contains(Key(tree: tree, prefix: prefix)) }
+    func takeStale(tree: Int64, prefix: [UInt8]) -> Bool { stale.remove(Key(tree: tree, prefix: prefix)) != nil }
 
     func tree(of collection: String) throws(StratosError) -> Int64? { try loadTrees()[collection] }
 
@@ -72,10 +78,12 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     func dropTree(of collection: String) throws(StratosError) {
         var all = try loadTrees()
         guard let tree = all.removeValue(forKey: collection) else { return }
-        try flush()
+        // Pending changes to this tree are moot; other trees' stay pending for the next flush.
         try run("DELETE FROM stratos_state WHERE tree = ?1") { $0.bind(1, tree) }
         try run("DELETE FROM stratos_state_trees WHERE name = ?1") { $0.bind(1, collection) }
         cache = cache.filter { $0.key.tree != tree }
+        dirty = dirty.filter { $0.tree != tree }
+        stale = stale.filter { $0.tree != tree }
         trees = all
     }
 
@@ -87,8 +95,10 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         trees = all
     }
 
-    /// Writes the changed branches to SQLite (inside the caller's transaction).
+    /// Writes the changed branches to SQLite (inside the caller's transaction). Every stale
+    /// branch must have been resolved (by computing the roots) first.
     func flush() throws(StratosError) {
+        guard stale.isEmpty else { throw StratosError(.invalidProof, "state map flushed with stale hashes") }
         for key in dirty {
             if case .some(.some(let branch)) = cache[key] {
                 try run("INSERT OR REPLACE INTO stratos_state(tree, prefix, node) VALUES (?1, ?2, ?3)") {
@@ -108,6 +118,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     func discard() {
         cache.removeAll()
         dirty.removeAll()
+        stale.removeAll()
         trees = nil
     }
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import QueryEngine
 import ServiceLifecycle
 import StratosCore
@@ -13,6 +14,8 @@ public final class WireServer: Service, Sendable {
     private let state: ServerState
     private let group: MultiThreadedEventLoopGroup
     private let onReady: @Sendable (Int) -> Void
+    /// The TLS context every connection starts with, when TLS is on.
+    private let tlsContext: NIOSSLContext?
 
     /// Creates a server; `onReady` receives the bound port once listening.
     /// The node's identities (for the ready line's connection string).
@@ -22,10 +25,39 @@ public final class WireServer: Service, Sendable {
         state = try ServerState(configuration: configuration, clock: SystemWallClock(), logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.onReady = onReady
+        tlsContext = try configuration.tls.map(Self.makeTLSContext)
+    }
+
+    /// Loads the certificate chain and key once, at start, so a bad file stops the node with
+    /// the reason instead of failing every handshake.
+    static func makeTLSContext(_ settings: TLSSettings) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(settings.certificatePath)
+            key = try NIOSSLPrivateKey(file: settings.keyPath, format: .pem)
+        } catch {
+            throw QueryError(.badValue, "cannot load the TLS certificate or key (\(settings.certificatePath), \(settings.keyPath)): \(error)")
+        }
+        guard !chain.isEmpty else { throw QueryError(.badValue, "\(settings.certificatePath) holds no certificate") }
+        var configuration: TLSConfiguration
+        if let clientCA = settings.clientCAPath {
+            configuration = .makeServerConfigurationWithMTLS(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key), trustRoots: .file(clientCA))
+            // Clients present certificates without host names: check the chain, not the name.
+            configuration.certificateVerification = .noHostnameVerification
+        } else {
+            configuration = .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        }
+        configuration.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw QueryError(.badValue, "the TLS configuration is not usable: \(error)")
+        }
     }
 
     public func run() async throws {
         let configuration = state.configuration
+        let tlsContext = self.tlsContext
         let serverChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -33,6 +65,9 @@ public final class WireServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFrameDecoder()))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }

@@ -89,6 +89,8 @@ final class StorageEngine: Sendable {
         let executor = executors.withLock { $0.removeValue(forKey: database) }
         executor?.shutdown()
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
+        // Frees the VFS's key slot; the key is registered again if the space is written to.
+        _ = stratos_vfs_set_key("\(database).sqlite", nil)
     }
 
     /// Stops every executor after its queued work.
