@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the node's data.")
     var dataDir: String = "./.stratosdb"
 
-    @Option(name: .long, help: "Address to listen on (loopback only, unless --allow-plaintext).")
+    @Option(name: .long, help: "Address to listen on (loopback only, unless TLS is on or --allow-plaintext is given).")
     var bind: String = "127.0.0.1"
 
     @Option(name: .long, help: "TCP port to listen on (0 picks a free port).")
@@ -92,7 +92,7 @@ struct Serve: AsyncParsableCommand {
         guard tlsCa == nil || tlsCert != nil else { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
         guard isLoopback || ((allowPlaintext || tlsCert != nil) && !devInsecure && !benchmarkBaseline) else {
             if devInsecure || benchmarkBaseline { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
-            throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
+            throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Give --tls-cert and --tls-key, bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -124,7 +124,7 @@ struct Serve: AsyncParsableCommand {
         let holder = ServerHolder()
         let server = try WireServer(configuration: configuration, logger: logger) { boundPort in
             let identity = holder.identity
-            NodeAddress(did: identity?.nodeKey.did.string ?? "", host: host, port: boundPort).write(dataDirectory: absoluteDataDir)
+            NodeAddress(did: identity?.nodeKey.did.string ?? "", host: host, port: boundPort, tls: !uriOptions.isEmpty).write(dataDirectory: absoluteDataDir)
             var login = ""
             if !devInsecure && !benchmarkBaseline, let owner = identity?.ownerLogin { login = "\(owner.user):\(owner.password)@" }
             let line = "StratosDB \(StratosVersion.current) ready: mongodb://\(login)\(host):\(boundPort)/\(uriOptions) (data in \(absoluteDataDir), sync \(syncMode))\n"

@@ -17,6 +17,8 @@ public final class ArchiveVerifier {
         /// Whether state roots were recomputed (needs the key for encrypted payloads).
         public var stateRootsChecked: Bool
         public var headStateRoot: [UInt8]
+        /// Who signed the commits (hosting nodes).
+        public var commitAuthors: [DID]
     }
 
     private var header: ArchiveHeader?
@@ -31,6 +33,7 @@ public final class ArchiveVerifier {
     private var grants = 0
     private var revocations = 0
     private var recipients: [DID] = []
+    private var authors: [DID] = []
     private var sawTrailer = false
 
     /// A verifier; `keyHolders` may open the space key from the archive's sealed copies.
@@ -103,7 +106,13 @@ public final class ArchiveVerifier {
             }
             previous = (commit.seq, signed.hash)
             stateRoot = commit.stateRoot
-        case .trailer:
+            if !authors.contains(commit.author) { authors.append(commit.author) }
+        case .trailer(let records, let digest, let signatureBytes):
+            // The reader checked the digest; the owner's signature over it makes the archive
+            // the owner's: an edited archive needs a new signature nobody else can make.
+            guard let signature = try? Signature(bytes: signatureBytes),
+                header.owner.verify(signature, for: SpaceArchive.trailerSignedBytes(space: header.space, records: records, digest: digest))
+            else { throw StratosError(.invalidSignature, "the archive is not signed by the space's owner") }
             guard previous.seq == header.commitCount, previous.hash == header.headHash else {
                 throw StratosError(.invalidProof, "the archive holds \(previous.seq) commits, its header says \(header.commitCount)")
             }
@@ -111,7 +120,7 @@ public final class ArchiveVerifier {
             summary = Summary(
                 header: header, commits: previous.seq, operations: operations, documentBytes: documentBytes, grants: grants,
                 revocations: revocations, keyRecipients: recipients,
-                stateRootsChecked: !header.payloadsEncrypted || spaceKey != nil, headStateRoot: stateRoot)
+                stateRootsChecked: !header.payloadsEncrypted || spaceKey != nil, headStateRoot: stateRoot, commitAuthors: authors)
         }
     }
 

@@ -6,15 +6,26 @@ import StratosCore
 ///
 /// Layout: the 16-byte magic `STRATOS-ARCHIVE1`, then records, each `type (1 byte) ‖ length
 /// (4 bytes, big-endian) ‖ body`, in this order: one header, sealed keys, grants, revocations,
-/// commits (oldest first), and a trailer holding the count of records before it and the
-/// BLAKE2b-256 of every byte before it (so truncation and reordering are caught as well as
-/// flipped bytes). Commit payloads are sealed with the space key (XChaCha20-Poly1305, the space
+/// commits (oldest first), and a trailer holding the count of records before it, the
+/// BLAKE2b-256 of every byte before it, and the owner's signature over both (so truncation,
+/// reordering, added records and flipped bytes are all caught, even without the space key, and
+/// nobody but the owner can produce a different archive that verifies). Commit payloads are sealed with the space key (XChaCha20-Poly1305, the space
 /// id and the commit's seq as additional data) unless the owner exported them decrypted.
 public enum SpaceArchive {
     /// The file's first bytes.
     public static let magic: [UInt8] = Array("STRATOS-ARCHIVE1".utf8)
     /// Largest record accepted (a commit of many documents; well above a 48 MB message).
     public static let recordBytesMax = 256 << 20
+
+    /// What the owner signs at the end of an archive.
+    public static func trailerSignedBytes(space: SpaceID, records: UInt64, digest: [UInt8]) -> [UInt8] {
+        var encoder = CanonicalEncoder()
+        encoder.write("stratosdb/archive-trailer/v1")
+        encoder.write(space.string)
+        encoder.write(records)
+        encoder.write(bytes: digest)
+        return encoder.bytes
+    }
 
     /// Additional data for a commit payload sealed in an archive.
     public static func payloadAdditionalData(space: SpaceID, seq: UInt64) -> [UInt8] {
@@ -89,8 +100,9 @@ public enum ArchiveRecord: Sendable {
     case revocation([UInt8])
     /// A signed commit and its payload (sealed or plain, as the header says).
     case commit(SignedCommit, payload: [UInt8])
-    /// The number of records before it and the BLAKE2b-256 of every byte before it.
-    case trailer(records: UInt64, digest: [UInt8])
+    /// The number of records before it, the BLAKE2b-256 of every byte before it, and the
+    /// owner's signature over `SpaceArchive.trailerSignedBytes`.
+    case trailer(records: UInt64, digest: [UInt8], signature: [UInt8])
 
     var type: UInt8 {
         switch self {
@@ -115,9 +127,10 @@ public enum ArchiveRecord: Sendable {
         case .commit(let commit, let payload):
             encoder.write(bytes: commit.encoded)
             encoder.write(bytes: payload)
-        case .trailer(let records, let digest):
+        case .trailer(let records, let digest, let signature):
             encoder.write(records)
             encoder.write(bytes: digest)
+            encoder.write(bytes: signature)
         }
         return encoder.bytes
     }
@@ -137,7 +150,8 @@ public enum ArchiveRecord: Sendable {
         case 5:
             let commit = try SignedCommit(decoding: try decoder.readBytes(maxCount: 8192))
             record = .commit(commit, payload: try decoder.readBytes(maxCount: SpaceArchive.recordBytesMax))
-        case 9: record = .trailer(records: try decoder.readUInt64(), digest: try decoder.readBytes(maxCount: 32))
+        case 9:
+            record = .trailer(records: try decoder.readUInt64(), digest: try decoder.readBytes(maxCount: 32), signature: try decoder.readBytes(maxCount: 64))
         default: throw StratosError(.invalidEncoding, "unknown archive record type \(type)")
         }
         try decoder.finish()
@@ -167,10 +181,11 @@ public final class ArchiveWriter {
         records += 1
     }
 
-    /// Appends the trailer; the writer must not be used afterwards.
-    public func finish() throws {
+    /// Appends the trailer, signed by the space's owner; the writer must not be used afterwards.
+    public func finish(space: SpaceID, owner: SigningKey) throws {
         let digest = hasher.finalize().bytes
-        let record = ArchiveRecord.trailer(records: records, digest: digest)
+        let signature = owner.sign(SpaceArchive.trailerSignedBytes(space: space, records: records, digest: digest))
+        let record = ArchiveRecord.trailer(records: records, digest: digest, signature: signature.bytes)
         let body = record.body
         var frame: [UInt8] = [record.type]
         withUnsafeBytes(of: UInt32(body.count).bigEndian) { frame.append(contentsOf: $0) }
@@ -208,7 +223,7 @@ public final class ArchiveReader {
         guard length <= SpaceArchive.recordBytesMax else { throw StratosError(.limitExceeded, "archive record of \(length) bytes is too large") }
         let body = try read(length)
         let record = try ArchiveRecord.decode(type: frame[0], body: body)
-        if case .trailer(let count, let digest) = record {
+        if case .trailer(let count, let digest, _) = record {
             finished = true
             guard count == records, digest == hasher.finalize().bytes else {
                 throw StratosError(.invalidProof, "the archive's trailer does not match its contents (truncated, reordered or altered)")

@@ -47,7 +47,8 @@ public struct SpaceCommit: Hashable, Sendable {
 
     /// Signs the commit with the author's key.
     public func signed(by key: SigningKey) -> SignedCommit {
-        precondition(key.did == author, "a commit is signed by its author")
+        // Compares keys, not DID texts: encoding a did:key (base58) costs more than the check.
+        precondition(key.publicKey == author.publicKey, "a commit is signed by its author")
         return SignedCommit(commit: self, signature: key.sign(canonicalBytes))
     }
 }

@@ -73,5 +73,6 @@ func nowMilliseconds() -> Int64 { SystemWallClock().nowMilliseconds() }
 /// The URI that reaches `database` on the node as `did` with `token`.
 func tokenURI(address: NodeAddress, did: DID, token: String, database: String = "") -> String {
     let user = did.string.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? did.string
-    return "mongodb://\(user):\(token)@\(address.host):\(address.port)/\(database)?authMechanism=PLAIN&authSource=%24external"
+    let tls = address.tls == true ? "&tls=true" : ""
+    return "mongodb://\(user):\(token)@\(address.host):\(address.port)/\(database)?authMechanism=PLAIN&authSource=%24external\(tls)"
 }

@@ -63,11 +63,11 @@ struct SpaceCommand: ParsableCommand {
             let started = Date()
             let result: SpaceArchiveService.ExportResult
             do {
-                result = try SpaceArchiveService.export(dataDirectory: data.path, space: spaceID, output: out, decrypt: decrypt, progress: bar.update)
+                result = try SpaceArchiveService.export(dataDirectory: data.path, space: spaceID, owner: owner, output: out, decrypt: decrypt, progress: bar.update)
             } catch { throw CLIError("\(error)") }
             bar.finish()
             let seconds = max(Date().timeIntervalSince(started), 0.001)
-            FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of operations, %.1f MB/s\n", result.commits, Double(result.documentBytes) / 1e6, Double(result.documentBytes) / 1e6 / seconds).utf8))
+            FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of operations, %.1f MB/s\n", result.commits, Double(result.operationBytes) / 1e6, Double(result.operationBytes) / 1e6 / seconds).utf8))
             emit(out)
         }
     }
@@ -93,6 +93,11 @@ struct SpaceCommand: ParsableCommand {
             emit("owner \(summary.header.owner)")
             emit("commits \(summary.commits)")
             emit("grants \(summary.grants) revocations \(summary.revocations)")
+            emit("signedBy \(summary.header.owner)")
+            for author in summary.commitAuthors { emit("commitsSignedBy \(author)") }
+            if !holders.isEmpty && !summary.stateRootsChecked {
+                FileHandle.standardError.write(Data("warning: none of the given keys opens this archive's space key\n".utf8))
+            }
             emit(summary.stateRootsChecked ? "stateRoots checked" : "stateRoots not checked (payloads are encrypted: pass --key to replay them)")
             if summary.stateRootsChecked { emit("stateRoot \(Hex.encode(summary.headStateRoot))") }
         }

@@ -84,9 +84,7 @@ public final class NodeCatalog: Sendable {
 
     /// Adds a SCRAM user bound to `did`, storing SCRAM-SHA-1 and SCRAM-SHA-256 credentials.
     public func addUser(name: String, did: DID, password: String) throws(QueryError) {
-        try Self.validateUser(name: name, password: password)
-        let sha1 = try encode(ScramCredential.derive(.sha1, user: name, password: password))
-        let sha256 = try encode(ScramCredential.derive(.sha256, user: name, password: password))
+        let (sha1, sha256) = try credentials(name: name, password: password)
         try state.withLock { state throws(QueryError) in
             let exists = try state.connection.statement("SELECT 1 FROM users WHERE name = ?1")
             exists.bind(1, name)
@@ -104,9 +102,7 @@ public final class NodeCatalog: Sendable {
 
     /// Replaces a user's password.
     public func setPassword(name: String, password: String) throws(QueryError) {
-        try Self.validateUser(name: name, password: password)
-        let sha1 = try encode(ScramCredential.derive(.sha1, user: name, password: password))
-        let sha256 = try encode(ScramCredential.derive(.sha256, user: name, password: password))
+        let (sha1, sha256) = try credentials(name: name, password: password)
         try state.withLock { state throws(QueryError) in
             let update = try state.connection.statement("UPDATE users SET sha1 = ?2, sha256 = ?3 WHERE name = ?1")
             update.bind(1, name)
@@ -172,6 +168,15 @@ public final class NodeCatalog: Sendable {
             throw QueryError(.badValue, "a user name has 1 to 128 bytes and no NUL")
         }
         guard (1...1024).contains(password.utf8.count) else { throw QueryError(.badValue, "a password has 1 to 1024 bytes") }
+    }
+
+    /// Checks a user name and password and derives both stored credentials (SCRAM-SHA-1, -256).
+    private func credentials(name: String, password: String) throws(QueryError) -> (sha1: [UInt8], sha256: [UInt8]) {
+        try Self.validateUser(name: name, password: password)
+        return (
+            try encode(ScramCredential.derive(.sha1, user: name, password: password)),
+            try encode(ScramCredential.derive(.sha256, user: name, password: password))
+        )
     }
 
     private func encode(_ credential: ScramCredential) throws(QueryError) -> [UInt8] {

@@ -71,7 +71,14 @@ final class ServerState: Sendable {
     let identity: NodeIdentity
     let authorizer: Authorizer
 
+    /// Held while the node runs (see `NodeLock`).
+    let lock: NodeLock
+
     init(configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws {
+        guard let lock = NodeLock(dataDirectory: configuration.dataDirectory) else {
+            throw QueryError(.illegalOperation, "another StratosDB node is using \(configuration.dataDirectory)")
+        }
+        self.lock = lock
         self.configuration = configuration
         self.catalog = try NodeCatalog(dataDirectory: configuration.dataDirectory, clock: clock)
         self.identity = try NodeIdentity.bootstrap(dataDirectory: configuration.dataDirectory, catalog: catalog)

@@ -10,6 +10,8 @@ import StratosCore
 final class CommitLog: StoreTransactionObserver {
     let space: SpaceID
     private let signer: SigningKey
+    /// The signer's DID, encoded once (base58 is not free).
+    private let author: DID
     private let clock: any WallClock
     private let state: SQLiteSpaceStateStorage
     private var head: (seq: UInt64, hash: [UInt8])
@@ -25,6 +27,7 @@ final class CommitLog: StoreTransactionObserver {
     init(store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock) throws(QueryError) {
         self.space = space
         self.signer = signer
+        self.author = signer.did
         self.clock = clock
         try store.sqlite.execute(SQLiteSpaceStateStorage.schema + Self.schema)
         state = SQLiteSpaceStateStorage(connection: store.sqlite)
@@ -64,7 +67,7 @@ final class CommitLog: StoreTransactionObserver {
 
     /// Applies the transaction's changes to the state map and appends its signed commit.
     func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError) {
-        let operations = changes.map(Self.operation)
+        let operations = changes.map(CommitOperation.init)
         let payload = CommitOperation.encode(operations)
         let root: [UInt8]
         do {
@@ -76,7 +79,7 @@ final class CommitLog: StoreTransactionObserver {
         }
         let commit = SpaceCommit(
             space: space, seq: head.seq + 1, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(payload).bytes,
-            author: signer.did, timestampMilliseconds: clock.nowMilliseconds()
+            author: author, timestampMilliseconds: clock.nowMilliseconds()
         ).signed(by: signer)
         let hash = commit.hash
         let insert = try store.sqlite.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
@@ -100,18 +103,6 @@ final class CommitLog: StoreTransactionObserver {
     }
 
     func didCommit() { headBeforeTransaction = nil }
-
-    static func operation(_ change: StorageChange) -> CommitOperation {
-        switch change {
-        case .put(let collection, let idKey, let document): .put(collection: collection, idKey: idKey, document: document)
-        case .delete(let collection, let idKey): .delete(collection: collection, idKey: idKey)
-        case .createCollection(let name, let options): .createCollection(name: name, options: options)
-        case .dropCollection(let name): .dropCollection(name: name)
-        case .renameCollection(let from, let to): .renameCollection(from: from, to: to)
-        case .createIndex(let collection, let specification): .createIndex(collection: collection, specification: specification)
-        case .dropIndex(let collection, let name): .dropIndex(collection: collection, name: name)
-        }
-    }
 
     /// The newest `count` commits, newest first, each signature checked.
     static func lastCommits(_ connection: SQLiteConnection, count: Int) throws(QueryError) -> [SignedCommit] {

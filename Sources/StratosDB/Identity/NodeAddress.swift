@@ -9,12 +9,15 @@ public struct NodeAddress: Codable, Sendable {
     public var host: String
     /// Its port.
     public var port: Int
+    /// Whether it speaks TLS (URIs then need `tls=true`).
+    public var tls: Bool?
 
     /// Creates an address record.
-    public init(did: String, host: String, port: Int) {
+    public init(did: String, host: String, port: Int, tls: Bool = false) {
         self.did = did
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     static func path(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("node.json") }

@@ -15,7 +15,7 @@ public enum SpaceArchiveService {
     public struct ExportResult: Sendable {
         public var commits: UInt64
         public var bytes: Int
-        public var documentBytes: UInt64
+        public var operationBytes: UInt64
     }
 
     // MARK: - Export
@@ -23,12 +23,17 @@ public enum SpaceArchiveService {
     /// Writes `space`'s archive to `output`: header, sealed keys, grants, revocations, every
     /// commit with its payload (sealed with the space key unless `decrypt`), trailer.
     public static func export(
-        dataDirectory: String, space: SpaceID, output: String, decrypt: Bool, progress: Progress = { _, _ in }
+        dataDirectory: String, space: SpaceID, owner: SigningKey, output: String, decrypt: Bool, progress: Progress = { _, _ in }
     ) throws -> ExportResult {
         let node = try NodeFiles(dataDirectory: dataDirectory)
         guard let record = node.catalog.space(space) else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
+        guard record.owner == owner.did else { throw QueryError(.unauthorized, "only the owner of space \(space) can export it") }
         let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
         let connection = try node.openSpaceFile(space, key: key)
+        // One read transaction: the count, the head and every commit come from the same
+        // snapshot, however many writes the running node commits meanwhile.
+        try connection.execute("BEGIN")
+        defer { try? connection.execute("COMMIT") }
         let count = try scalar(connection, "SELECT count(*) FROM stratos_commits")
         let head = try CommitLog.lastCommits(connection, count: 1).first
         guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
@@ -57,9 +62,9 @@ public enum SpaceArchiveService {
             done += 1
             if done % 256 == 0 || done == UInt64(count) { progress(done, UInt64(count)) }
         }
-        try writer.finish()
+        try writer.finish(space: space, owner: owner)
         try buffered.flush()
-        return ExportResult(commits: done, bytes: buffered.written, documentBytes: documentBytes)
+        return ExportResult(commits: done, bytes: buffered.written, operationBytes: documentBytes)
     }
 
     // MARK: - Verify
@@ -134,14 +139,19 @@ public enum SpaceArchiveService {
         let built = builder != nil
         try builder?.finish()
         builder = nil  // Closes the file.
-        // Visible only now: the file moves into place, then the catalog learns the space.
+        // The key is sealed again only to the owner, this node, and grantees whose owner-signed
+        // grants let them read (not to whatever recipients the archive lists: that list is
+        // covered by the owner's signature, but a reader revoked since keeps no copy here).
+        let revoked = Set(revocations.map(\.grantID))
+        let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
+        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers)
+        for grant in grants { try node.catalog.addGrant(grant) }
+        for revocation in revocations { try node.catalog.revoke(revocation) }
+        // Visible only now: the catalog knows the space and its key, then the file moves in.
         if built {
             stratos_vfs_set_key((finalPath as NSString).lastPathComponent, spaceKey)
             guard rename(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
         }
-        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: summary.keyRecipients)
-        for grant in grants { try node.catalog.addGrant(grant) }
-        for revocation in revocations { try? node.catalog.revoke(revocation) }
         return summary
     }
 
@@ -152,6 +162,11 @@ public enum SpaceArchiveService {
     /// not be serving the space meanwhile (stop it, or run this on a copy).
     public static func rebuild(dataDirectory: String, space: SpaceID, progress: Progress = { _, _ in }) throws -> UInt64 {
         let node = try NodeFiles(dataDirectory: dataDirectory)
+        // Replacing the file under a running node would lose what it writes meanwhile.
+        guard let lock = NodeLock(dataDirectory: dataDirectory) else {
+            throw QueryError(.illegalOperation, "the node using \(dataDirectory) is running: stop it before rebuilding a space")
+        }
+        defer { _ = lock }
         guard node.catalog.space(space) != nil else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
         let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
         var source: SQLiteConnection? = try node.openSpaceFile(space, key: key)
@@ -252,7 +267,7 @@ final class SpaceBuilder {
         }
         if pending == 0 { try store.begin() }
         let operations = try CommitOperation.decode(payload)
-        for operation in operations { try store.replay(Self.change(operation)) }
+        for operation in operations { try store.replay(StorageChange(operation)) }
         let root = try SpaceState(storage: state).apply(operations)
         try state.flush()
         guard root == commit.commit.stateRoot else {
@@ -286,18 +301,6 @@ final class SpaceBuilder {
         guard pending > 0 else { return }
         try store.commit(durable: true)
         pending = 0
-    }
-
-    static func change(_ operation: CommitOperation) -> StorageChange {
-        switch operation {
-        case .put(let collection, let idKey, let document): .put(collection: collection, idKey: idKey, document: document)
-        case .delete(let collection, let idKey): .delete(collection: collection, idKey: idKey)
-        case .createCollection(let name, let options): .createCollection(name: name, options: options)
-        case .dropCollection(let name): .dropCollection(name: name)
-        case .renameCollection(let from, let to): .renameCollection(from: from, to: to)
-        case .createIndex(let collection, let specification): .createIndex(collection: collection, specification: specification)
-        case .dropIndex(let collection, let name): .dropIndex(collection: collection, name: name)
-        }
     }
 }
 

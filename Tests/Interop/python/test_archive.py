@@ -85,6 +85,44 @@ def test_any_damage_to_an_archive_is_rejected(exported, tmp_path):
     assert cli(srv.data_dir, "space", "verify", str(extended), check=False).returncode != 0
 
 
+def split_records(data: bytes):
+    records, offset = [], 16
+    while offset < len(data):
+        kind, length = data[offset], int.from_bytes(data[offset + 1:offset + 5], "big")
+        records.append((kind, data[offset + 5:offset + 5 + length]))
+        offset += 5 + length
+    return records
+
+
+def join_records(records) -> bytes:
+    return b"STRATOS-ARCHIVE1" + b"".join(bytes([kind]) + len(body).to_bytes(4, "big") + body for kind, body in records)
+
+
+def test_an_edited_archive_with_a_recomputed_digest_is_rejected(exported, tmp_path):
+    """The trailer's digest is signed by the owner: editing the archive and recomputing the
+    digest (anyone can) still fails, because nobody else can sign it."""
+    import hashlib
+
+    srv, archive, _, _ = exported
+    records = split_records(archive.read_bytes())
+    assert records[0][0] == 1 and records[-1][0] == 9
+    # Add a sealed-key record for a stranger (as if to be handed the space key on import).
+    stranger = cli(srv.data_dir, "key", "new", "--name", "stranger").stdout.strip().encode()
+    forged_key = len(stranger).to_bytes(4, "big") + stranger + (48).to_bytes(4, "big") + b"\x00" * 48
+    body = [records[0], (2, forged_key)] + records[1:-1]
+    trailer = records[-1][1]
+    signature = trailer[8 + 4 + 32:]
+    digest = hashlib.blake2b(join_records(body)[: 16 + sum(5 + len(b) for _, b in body)], digest_size=32).digest()
+    forged = join_records(body + [(9, (len(body)).to_bytes(8, "big") + (32).to_bytes(4, "big") + digest + signature)])
+    path = tmp_path / "forged.stratos"
+    path.write_bytes(forged)
+    result = cli(srv.data_dir, "space", "verify", str(path), check=False)
+    assert result.returncode != 0 and "not signed by the space's owner" in result.stderr
+    # The genuine archive names its signer.
+    genuine = cli(srv.data_dir, "space", "verify", str(archive)).stdout
+    assert "signedBy did:key:" in genuine and "commitsSignedBy did:key:" in genuine
+
+
 def test_nothing_in_an_encrypted_archive_is_readable(exported):
     _, archive, _, _ = exported
     data = archive.read_bytes()
@@ -143,6 +181,8 @@ def test_only_the_owner_exports(exported, tmp_path):
 
 def test_rebuild_recreates_the_space_from_its_commits(exported):
     srv, _, space_id, expected = exported
+    running = cli(srv.data_dir, "space", "rebuild", space_id, check=False)
+    assert running.returncode != 0 and "stop it" in running.stderr
     srv.stop()
     result = cli(srv.data_dir, "space", "rebuild", space_id)
     assert result.stdout.split()[0] == space_id

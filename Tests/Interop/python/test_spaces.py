@@ -62,6 +62,13 @@ def test_key_new_prints_did_and_writes_a_private_file(node):
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
+def test_two_nodes_never_share_a_data_directory(node):
+    second = subprocess.run([str(server_binary()), "serve", "--data-dir", str(node.data_dir), "--port", "0"],
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode != 0 and "another StratosDB node" in second.stderr
+    assert node.client().admin.command("ping")["ok"] == 1
+
+
 def test_password_file_is_private(node):
     assert stat.S_IMODE(os.stat(node.data_dir / "keys" / "owner.password").st_mode) == 0o600
 

@@ -41,8 +41,14 @@ def test_tls_connections_work_and_plaintext_is_refused(tmp_path):
         srv._clients.append(client)
         client.profile.users.insert_one({"_id": 1, "secret": "over TLS"})
         assert client.profile.users.find_one() == {"_id": 1, "secret": "over TLS"}
-        # The ready line tells drivers to use TLS.
+        # The ready line tells drivers to use TLS, and so do the URIs the CLI prints.
         assert "?tls=true" in srv.output()
+        token_uri = subprocess.run([str(srv.binary), "token", "--key", "owner", "--data-dir", str(srv.data_dir)],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+        assert token_uri.endswith("&tls=true")
+        token_client = MongoClient(token_uri, tlsCAFile=str(cert), serverSelectionTimeoutMS=5000)
+        srv._clients.append(token_client)
+        assert token_client.profile.users.find_one() == {"_id": 1, "secret": "over TLS"}
         plaintext = MongoClient(f"mongodb://{user}:{password}@127.0.0.1:{srv.port}/", serverSelectionTimeoutMS=1500)
         with pytest.raises(PyMongoError):
             plaintext.admin.command("ping")
