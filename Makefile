@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench microbench fuzz clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces microbench fuzz clean
 
 all: build
 
@@ -43,6 +43,11 @@ bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"
 	@test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15)
 	$(PYTHON) bench/ycsb.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
+
+# What user-owned spaces cost: the same workloads with and without authentication, encryption
+# at rest and signed commits, plus archive export/verify/import rates (docs/benchmarks.md).
+bench-spaces: deps release
+	$(PYTHON) bench/spaces_overhead.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
 
 # Query-engine microbenchmarks (ordo-one/benchmark), in their own build folder.
 microbench: deps-system

@@ -97,32 +97,36 @@ public enum SpaceArchiveService {
         dataDirectory: String, archive: String, keyHolders: [SigningKey], progress: Progress = { _, _ in }
     ) throws -> ArchiveVerifier.Summary {
         let node = try NodeFiles(dataDirectory: dataDirectory)
-        let summary = try verify(archive: archive, keyHolders: keyHolders + [node.nodeKey])
-        let header = summary.header
-        guard summary.stateRootsChecked else {
-            throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
-        }
-        let finalPath = node.spacePath(header.space)
-        guard !FileManager.default.fileExists(atPath: finalPath) else {
-            throw QueryError(.namespaceExists, "space \(header.space) already exists on this node; drop it first")
-        }
-        // The key: from the archive's sealed copies, or a new one for a decrypted export.
-        let verifier = ArchiveVerifier(keyHolders: keyHolders + [node.nodeKey])
+        // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
+        // owner-signed trailer; the builder replays each commit into a file nobody can see yet
+        // and checks its state root. Only when all of it held does the space become visible.
+        let verifier = ArchiveVerifier(keyHolders: keyHolders + [node.nodeKey], replaysStateRoots: false)
         let reader = try openArchive(archive)
+        var header: ArchiveHeader?
         var key: [UInt8]?
         var grants: [SignedGrant] = []
         var revocations: [SignedRevocation] = []
         var builder: SpaceBuilder?
-        let building = finalPath + ".importing"
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } }
+        var building = ""
+        defer { if !building.isEmpty { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } } }
         var done: UInt64 = 0
         while let record = try reader.next() {
             try verifier.check(record)
             switch record {
+            case .header(let found):
+                header = found
+                guard !FileManager.default.fileExists(atPath: node.spacePath(found.space)) else {
+                    throw QueryError(.namespaceExists, "space \(found.space) already exists on this node; drop it first")
+                }
+                building = node.spacePath(found.space) + ".importing"
             case .grant(let bytes): grants.append(try SignedGrant(decoding: bytes))
             case .revocation(let bytes): revocations.append(try SignedRevocation(decoding: bytes))
             case .commit(let commit, let payload):
+                guard let header else { break }
                 if builder == nil {
+                    if header.payloadsEncrypted && verifier.openedSpaceKey == nil {
+                        throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
+                    }
                     key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
                     builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!)
                 }
@@ -135,19 +139,22 @@ public enum SpaceArchiveService {
             default: break
             }
         }
+        let summary = try verifier.finish()
+        guard let header else { throw QueryError(.badValue, "the archive has no header") }
         let spaceKey = key ?? verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
         let built = builder != nil
         try builder?.finish()
         builder = nil  // Closes the file.
         // The key is sealed again only to the owner, this node, and grantees whose owner-signed
-        // grants let them read (not to whatever recipients the archive lists: that list is
-        // covered by the owner's signature, but a reader revoked since keeps no copy here).
+        // grants let them read (not to every recipient the archive lists: a reader revoked since
+        // keeps no copy here).
         let revoked = Set(revocations.map(\.grantID))
         let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
         try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers)
         for grant in grants { try node.catalog.addGrant(grant) }
         for revocation in revocations { try node.catalog.revoke(revocation) }
         // Visible only now: the catalog knows the space and its key, then the file moves in.
+        let finalPath = node.spacePath(header.space)
         if built {
             stratos_vfs_set_key((finalPath as NSString).lastPathComponent, spaceKey)
             guard rename(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
@@ -250,6 +257,7 @@ final class SpaceBuilder {
     private let state: SQLiteSpaceStateStorage
     private let space: SpaceID
     private var pending = 0
+    private var pendingOperations = 0
     private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
 
     init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8]) throws {
@@ -258,6 +266,9 @@ final class SpaceBuilder {
         self.space = space
         store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()))
         try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema)
+        // A bulk load into a file nobody sees until `finish`: no sync per transaction and a
+        // large cache; `finish` syncs everything before the file is moved into place.
+        try store.sqlite.execute("PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=0;")
         state = SQLiteSpaceStateStorage(connection: store.sqlite)
     }
 
@@ -281,8 +292,9 @@ final class SpaceBuilder {
         try insert.run()
         previous = (commit.commit.seq, commit.hash)
         pending += 1
+        pendingOperations += operations.count
         // Many commits per transaction: rebuilding is a bulk load.
-        if pending >= 512 { try flushTransaction() }
+        if pending >= 512 || pendingOperations >= 50_000 { try flushTransaction() }
     }
 
     /// Commits what is pending and moves everything from the write-ahead log into the file, so
@@ -290,6 +302,7 @@ final class SpaceBuilder {
     func finish() throws {
         try flushTransaction()
         store.finishJob()
+        try store.sqlite.execute("PRAGMA synchronous=FULL")
         let checkpoint = try store.sqlite.statement("PRAGMA wal_checkpoint(TRUNCATE)")
         defer { checkpoint.reset() }
         guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
@@ -299,8 +312,9 @@ final class SpaceBuilder {
 
     private func flushTransaction() throws {
         guard pending > 0 else { return }
-        try store.commit(durable: true)
+        try store.commit(durable: false)
         pending = 0
+        pendingOperations = 0
     }
 }
 
