@@ -79,6 +79,7 @@ int stratos_vfs_set_key(const char *file_name, const unsigned char *key) {
         if (found >= 0) {
             sodium_memzero(keys[found].key, 32);
             keys[found] = keys[keys_count - 1];
+            sodium_memzero(&keys[keys_count - 1], sizeof keys[keys_count - 1]);
             keys_count--;
         }
     } else if (found >= 0) {
@@ -187,7 +188,15 @@ static int stratos_read(sqlite3_file *handle, void *buffer, int amount, sqlite3_
             return rc;
         } else {
             rc = open_page(file, sealed, plain, start);
-            if (rc != SQLITE_OK) return rc;
+            if (rc != SQLITE_OK) {
+                // WAL recovery reads whole frames (header and page in one read) and stops at the
+                // first frame whose checksum fails. A frame torn by a crash before it was synced
+                // does not decrypt: hand recovery zeros, which fail the checksum, so it stops
+                // there as it would without encryption. Every other read of a bad page is an error.
+                int recovery_read = file->kind == KIND_WAL && offset <= start - STRATOS_WAL_FRAME_HEADER_BYTES;
+                if (!recovery_read) return rc;
+                memset(plain, 0, STRATOS_PAGE_SIZE);
+            }
             memcpy(out + (position - offset), plain + (position - start), (size_t)(stop - position));
         }
         position = stop;

@@ -42,11 +42,12 @@ import Testing
     }
 
     @Test(arguments: [
-        "UPDATE stratos_commits SET commit_bytes = substr(commit_bytes, 1, length(commit_bytes) - 1) || x'00' WHERE seq = (SELECT max(seq) FROM stratos_commits)",
+        // The last byte always changes: to 00, or to 01 when it already is 00.
+        "UPDATE stratos_commits SET commit_bytes = substr(commit_bytes, 1, length(commit_bytes) - 1) || (CASE WHEN substr(commit_bytes, -1) = x'00' THEN x'01' ELSE x'00' END) WHERE seq = (SELECT max(seq) FROM stratos_commits)",
         "DELETE FROM stratos_commits WHERE seq = (SELECT max(seq) - 1 FROM stratos_commits)",
         "DELETE FROM stratos_commits WHERE seq = (SELECT max(seq) FROM stratos_commits)",
-        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || x'07' WHERE tree = 0 AND prefix = x''",
-        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || x'07' WHERE tree = 1 AND prefix = x''",
+        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || (CASE WHEN substr(node, -1) = x'07' THEN x'08' ELSE x'07' END) WHERE tree = 0 AND prefix = x''",
+        "UPDATE stratos_state SET node = substr(node, 1, length(node) - 1) || (CASE WHEN substr(node, -1) = x'07' THEN x'08' ELSE x'07' END) WHERE tree = 1 AND prefix = x''",
     ])
     func aRewrittenHistoryIsRefused(damageSQL: String) async throws {
         let directory = try TemporaryDirectory()

@@ -130,6 +130,11 @@ public final class DatabaseStore {
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
     public func commit(durable: Bool) throws(QueryError) {
         precondition(inTransaction)
+        guard connection.isInTransaction else {
+            // SQLite already rolled the whole transaction back (an I/O error, a full disk): none
+            // of it may be acknowledged, and nothing may be appended for it.
+            throw QueryError(.location(7_100_011), "the write transaction was aborted by the storage engine; retry the write")
+        }
         if !pendingChanges.isEmpty, let transactionObserver {
             try transactionObserver.willCommit(self, changes: pendingChanges)
         }
@@ -137,7 +142,8 @@ public final class DatabaseStore {
         pendingChanges.removeAll(keepingCapacity: true)
         inTransaction = false
         transactionObserver?.didCommit()
-        if durable { try connection.execute("PRAGMA synchronous=NORMAL") }
+        // The transaction is committed: failing to restore the setting must not report it failed.
+        if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
     }
 
     /// Resets every cached statement so none holds a read snapshot (which would block WAL
@@ -158,6 +164,11 @@ public final class DatabaseStore {
     /// Runs `body` inside a savepoint: its changes are undone if it throws, while the enclosing
     /// group-commit transaction carries on with the other writes.
     public func withSavepoint<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
+        // After SQLite aborted the group's transaction, a savepoint would start a transaction of
+        // its own and commit on the spot: refuse instead, so the group fails as a whole.
+        guard !inTransaction || connection.isInTransaction else {
+            throw QueryError(.location(7_100_011), "the write transaction was aborted by the storage engine; retry the write")
+        }
         try connection.statement("SAVEPOINT op").run()
         let catalogBefore = collections
         let changesBefore = pendingChanges.count

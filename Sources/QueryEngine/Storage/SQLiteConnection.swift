@@ -78,6 +78,10 @@ public final class SQLiteConnection {
         guard status == SQLITE_OK else { throw Self.error(status, "cannot reserve bytes per page") }
     }
 
+    /// Whether a transaction is open (SQLite ends one by itself after some errors: an I/O
+    /// error, a full disk, running out of memory).
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 

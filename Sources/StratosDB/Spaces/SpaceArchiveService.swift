@@ -97,6 +97,12 @@ public enum SpaceArchiveService {
         dataDirectory: String, archive: String, keyHolders: [SigningKey], progress: Progress = { _, _ in }
     ) throws -> ArchiveVerifier.Summary {
         let node = try NodeFiles(dataDirectory: dataDirectory)
+        // A running node could create the space's file meanwhile (a write to that name), and a
+        // file moved in under a live node loses what it wrote: import into a stopped node.
+        guard let lock = NodeLock(dataDirectory: dataDirectory) else {
+            throw QueryError(.illegalOperation, "the node using \(dataDirectory) is running: stop it before importing a space")
+        }
+        defer { _ = lock }
         // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
         // owner-signed trailer; the builder replays each commit into a file nobody can see yet
         // and checks its state root. Only when all of it held does the space become visible.
@@ -153,11 +159,18 @@ public enum SpaceArchiveService {
         try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers)
         for grant in grants { try node.catalog.addGrant(grant) }
         for revocation in revocations { try node.catalog.revoke(revocation) }
-        // Visible only now: the catalog knows the space and its key, then the file moves in.
+        // Visible only now: the catalog knows the space and its key, then the file moves in
+        // (never over an existing file), and the directory entry is synced.
         let finalPath = node.spacePath(header.space)
         if built {
-            stratos_vfs_set_key((finalPath as NSString).lastPathComponent, spaceKey)
-            guard rename(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: finalPath + suffix) }
+            guard link(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
+            unlink(building)
+            let directory = open((finalPath as NSString).deletingLastPathComponent, O_RDONLY)
+            if directory >= 0 {
+                fsync(directory)
+                close(directory)
+            }
         }
         return summary
     }

@@ -19,6 +19,8 @@ final class DatabaseExecutor: @unchecked Sendable {
         /// Runs the operation and returns the completion to call after the group commits (with the
         /// commit's error, if any).
         let execute: (DatabaseStore) -> (QueryError?) -> Void
+        /// Completes the job with an error without running it (the transaction could not start).
+        let fail: (QueryError) -> Void
     }
 
     private enum State { case running, stopping, stopped }
@@ -122,7 +124,7 @@ final class DatabaseExecutor: @unchecked Sendable {
         isWrite: Bool, durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
         let result: Result<T, QueryError> = await withCheckedContinuation { continuation in
-            let job = Job(isWrite: isWrite, durable: durable) { store in
+            let job = Job(isWrite: isWrite, durable: durable, execute: { store in
                 let outcome: Result<T, QueryError>
                 do {
                     outcome = .success(isWrite ? try store.withSavepoint { () throws(QueryError) -> T in try body(store) } : try body(store))
@@ -134,7 +136,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 return { commitError in
                     if let commitError { continuation.resume(returning: .failure(commitError)) } else { continuation.resume(returning: outcome) }
                 }
-            }
+            }, fail: { error in continuation.resume(returning: .failure(error)) })
             condition.lock()
             if state != .running {
                 condition.unlock()
@@ -182,10 +184,10 @@ final class DatabaseExecutor: @unchecked Sendable {
             } catch {
                 let error = error
                 store.rollback()
-                if completions.isEmpty {
-                    for job in writes { job.execute(store)(error) }
-                } else {
-                    for completion in completions { completion(error) }
+                // Jobs that never ran (BEGIN failed) fail without running: a write body must
+                // never run outside the group's transaction.
+                for (index, job) in writes.enumerated() {
+                    if index < completions.count { completions[index](error) } else { job.fail(error) }
                 }
             }
         }

@@ -86,11 +86,14 @@ final class StorageEngine: Sendable {
     /// Closes and deletes a database.
     func dropDatabase(_ database: String) throws(QueryError) {
         try NamespaceRules.validateDatabase(database)
-        let executor = executors.withLock { $0.removeValue(forKey: database) }
-        executor?.shutdown()
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
-        // Frees the VFS's key slot; the key is registered again if the space is written to.
-        _ = stratos_vfs_set_key("\(database).sqlite", nil)
+        // Under the lock, so no write can reopen the space between shutting its executor down
+        // and removing its files (it would write to a file about to be unlinked).
+        executors.withLock { open in
+            open.removeValue(forKey: database)?.shutdown()
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
+            // Frees the VFS's key slot; the key is registered again if the space is written to.
+            _ = stratos_vfs_set_key("\(database).sqlite", nil)
+        }
     }
 
     /// Stops every executor after its queued work.

@@ -137,12 +137,16 @@ def test_import_on_another_node_gives_the_same_documents_and_history(exported, t
         key_copy = tmp_path / "alice.key"
         shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
         key_copy.chmod(0o600)
+        running = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy), check=False)
+        assert running.returncode != 0 and "stop it" in running.stderr
+        other.stop()
         refused = cli(other.data_dir, "space", "import", str(archive), check=False)
         assert refused.returncode != 0 and "--key" in refused.stderr
         imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
         assert imported.stdout.strip() == space_id
         again = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy), check=False)
         assert again.returncode != 0 and "already exists" in again.stderr
+        other.start()
         uri = cli(other.data_dir, "token", "--key", str(key_copy)).stdout.strip()
         from pymongo import MongoClient
         client = MongoClient(uri, serverSelectionTimeoutMS=5000)
