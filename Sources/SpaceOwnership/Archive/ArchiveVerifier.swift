@@ -19,6 +19,8 @@ public final class ArchiveVerifier {
         public var headStateRoot: [UInt8]
         /// Who signed the commits (hosting nodes).
         public var commitAuthors: [DID]
+        /// The key holding the owner's rights (the last rotation's, or the original owner).
+        public var controller: DID
     }
 
     private var header: ArchiveHeader?
@@ -34,6 +36,8 @@ public final class ArchiveVerifier {
     private var revocations = 0
     private var recipients: [DID] = []
     private var authors: [DID] = []
+    private var rotations: [OwnerKeyRotation] = []
+    private var controllers: [DID] = []
     private var sawTrailer = false
 
     private let replaysStateRoots: Bool
@@ -58,12 +62,21 @@ public final class ArchiveVerifier {
                 throw StratosError(.invalidProof, "the header's space id is not its owner's space of that name")
             }
             self.header = header
+            controllers = [header.owner]
             return
         }
         guard let header else { throw StratosError(.invalidEncoding, "the archive does not start with its header") }
         switch record {
         case .header:
             break
+        case .rotation(let bytes):
+            let rotation: OwnerKeyRotation
+            do { rotation = try OwnerKeyRotation(decoding: bytes) } catch { throw StratosError(.invalidSignature, "owner key rotation: \(error.message)") }
+            guard rotation.space == header.space, rotation.from == controllers.last else {
+                throw StratosError(.invalidProof, "an owner key rotation is not signed by the space's owner key of its time")
+            }
+            rotations.append(rotation)
+            controllers.append(rotation.to)
         case .sealedKey(let recipient, let sealed):
             recipients.append(recipient)
             if spaceKey == nil, let holder = keyHolders.first(where: { $0.did == recipient }), let key = try? SealedBox.open(sealed, with: holder) {
@@ -72,14 +85,14 @@ public final class ArchiveVerifier {
         case .grant(let bytes):
             let signed: SignedGrant
             do { signed = try SignedGrant(decoding: bytes) } catch { throw StratosError(.invalidSignature, "grant: \(error.message)") }
-            guard signed.grant.space == header.space, signed.grant.issuer == header.owner else {
+            guard signed.grant.space == header.space, controllers.contains(signed.grant.issuer) else {
                 throw StratosError(.invalidProof, "a grant is not the owner's grant on this space")
             }
             grants += 1
         case .revocation(let bytes):
             let revocation: SignedRevocation
             do { revocation = try SignedRevocation(decoding: bytes) } catch { throw StratosError(.invalidSignature, "revocation: \(error.message)") }
-            guard revocation.space == header.space, revocation.issuer == header.owner else {
+            guard revocation.space == header.space, controllers.contains(revocation.issuer) else {
                 throw StratosError(.invalidProof, "a revocation is not the owner's on this space")
             }
             revocations += 1
@@ -121,8 +134,8 @@ public final class ArchiveVerifier {
         case .trailer(let records, let digest, let signatureBytes):
             // The reader checked the digest; the owner's signature over it makes the archive
             // the owner's: an edited archive needs a new signature nobody else can make.
-            guard let signature = try? Signature(bytes: signatureBytes),
-                header.owner.verify(signature, for: SpaceArchive.trailerSignedBytes(space: header.space, records: records, digest: digest))
+            guard let signature = try? Signature(bytes: signatureBytes), let controller = controllers.last,
+                controller.verify(signature, for: SpaceArchive.trailerSignedBytes(space: header.space, records: records, digest: digest))
             else { throw StratosError(.invalidSignature, "the archive is not signed by the space's owner") }
             guard previous.seq == header.commitCount, previous.hash == header.headHash else {
                 throw StratosError(.invalidProof, "the archive holds \(previous.seq) commits, its header says \(header.commitCount)")
@@ -131,7 +144,7 @@ public final class ArchiveVerifier {
             summary = Summary(
                 header: header, commits: previous.seq, operations: operations, documentBytes: documentBytes, grants: grants,
                 revocations: revocations, keyRecipients: recipients,
-                stateRootsChecked: !header.payloadsEncrypted || spaceKey != nil, headStateRoot: stateRoot, commitAuthors: authors)
+                stateRootsChecked: !header.payloadsEncrypted || spaceKey != nil, headStateRoot: stateRoot, commitAuthors: authors, controller: controllers.last ?? header.owner)
         }
     }
 

@@ -6,8 +6,9 @@ import StratosCore
 ///
 /// Layout: the 16-byte magic `STRATOS-ARCHIVE1`, then records, each `type (1 byte) ‖ length
 /// (4 bytes, big-endian) ‖ body`, in this order: one header, sealed keys, grants, revocations,
-/// commits (oldest first), and a trailer holding the count of records before it, the
-/// BLAKE2b-256 of every byte before it, and the owner's signature over both (so truncation,
+/// commits (oldest first) — owner key rotations, if any, come right after the header — and a
+/// trailer holding the count of records before it, the
+/// BLAKE2b-256 of every byte before it, and the owner's (current key's) signature over both (so truncation,
 /// reordering, added records and flipped bytes are all caught, even without the space key, and
 /// nobody but the owner can produce a different archive that verifies). Commit payloads are sealed with the space key (XChaCha20-Poly1305, the space
 /// id and the commit's seq as additional data) unless the owner exported them decrypted.
@@ -98,6 +99,8 @@ public enum ArchiveRecord: Sendable {
     case grant([UInt8])
     /// A signed revocation (its encoded bytes).
     case revocation([UInt8])
+    /// An owner key rotation (its encoded bytes), oldest first, before any grant.
+    case rotation([UInt8])
     /// A signed commit and its payload (sealed or plain, as the header says).
     case commit(SignedCommit, payload: [UInt8])
     /// The number of records before it, the BLAKE2b-256 of every byte before it, and the
@@ -111,6 +114,7 @@ public enum ArchiveRecord: Sendable {
         case .grant: 3
         case .revocation: 4
         case .commit: 5
+        case .rotation: 6
         case .trailer: 9
         }
     }
@@ -122,7 +126,7 @@ public enum ArchiveRecord: Sendable {
         case .sealedKey(let recipient, let sealed):
             encoder.write(recipient.string)
             encoder.write(bytes: sealed)
-        case .grant(let bytes), .revocation(let bytes):
+        case .grant(let bytes), .revocation(let bytes), .rotation(let bytes):
             encoder.write(bytes: bytes)
         case .commit(let commit, let payload):
             encoder.write(bytes: commit.encoded)
@@ -147,6 +151,7 @@ public enum ArchiveRecord: Sendable {
             record = .sealedKey(recipient: recipient, sealed: try decoder.readBytes(maxCount: 1024))
         case 3: record = .grant(try decoder.readBytes(maxCount: 1 << 17))
         case 4: record = .revocation(try decoder.readBytes(maxCount: 1 << 12))
+        case 6: record = .rotation(try decoder.readBytes(maxCount: 1 << 12))
         case 5:
             let commit = try SignedCommit(decoding: try decoder.readBytes(maxCount: 8192))
             record = .commit(commit, payload: try decoder.readBytes(maxCount: SpaceArchive.recordBytesMax))

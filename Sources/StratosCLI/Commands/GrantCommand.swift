@@ -22,7 +22,7 @@ struct GrantCommand: ParsableCommand {
 
         func run() throws {
             let owner = try data.loadKey(key)
-            let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+            let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
             let grantee: DID
             let parsedActions: GrantActions
             do {
@@ -65,7 +65,7 @@ struct GrantCommand: ParsableCommand {
             let spaceID: SpaceID
             if let id = SpaceID(space) { spaceID = id } else {
                 guard let key else { throw CLIError("give --key to name a space by its name, or pass its id") }
-                spaceID = SpaceID(owner: try data.loadKey(key).did, name: space)
+                spaceID = try data.catalog().resolveSpace(name: space, for: try data.loadKey(key).did)
             }
             let now = nowMilliseconds()
             for record in try data.catalog().grants(space: spaceID) {
@@ -88,7 +88,7 @@ struct RevokeCommand: ParsableCommand {
 
     func run() throws {
         let owner = try data.loadKey(key)
-        let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+        let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
         let revocation = SignedRevocation(space: spaceID, grantID: grant, key: owner, issuedAtMilliseconds: nowMilliseconds())
         let catalog = try data.catalog()
         do { try catalog.revoke(revocation) } catch { throw CLIError(error.message) }

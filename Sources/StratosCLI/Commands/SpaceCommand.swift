@@ -9,7 +9,7 @@ import StratosDB
 struct SpaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "space", abstract: "Create and list user-owned spaces (a space is a MongoDB database).",
-        subcommands: [Create.self, List.self, Export.self, Verify.self, Import.self, Rebuild.self])
+        subcommands: [Create.self, List.self, Export.self, Verify.self, Import.self, Rebuild.self, RotateKey.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -36,11 +36,33 @@ struct SpaceCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print each space on this node: id, owner, name.")
+        static let configuration = CommandConfiguration(abstract: "Print each space on this node: id, owner key, name.")
         @OptionGroup var data: DataDirectoryOptions
 
         func run() throws {
-            for space in try data.catalog().allSpaces() { emit("\(space.id) \(space.owner) \(space.name)") }
+            for space in try data.catalog().allSpaces() { emit("\(space.id) \(space.controller) \(space.name)") }
+        }
+    }
+
+    struct RotateKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Move a space's owner rights to a new key (signed by both keys); the space keeps its id, data and history.")
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(name: .long, help: "The space's current owner key.") var key: String
+        @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
+        @Option(name: .long, help: "The new owner key (create it first with `stratosdb key new`).") var newKey: String
+
+        func run() throws {
+            let current = try data.loadKey(key)
+            let next = try data.loadKey(newKey)
+            let catalog = try data.catalog()
+            let spaceID = SpaceID(space) ?? catalog.resolveSpace(name: space, for: current.did)
+            let nodeKey = try data.loadKey("node")
+            let rotation = OwnerKeyRotation(space: spaceID, from: current, to: next, issuedAtMilliseconds: nowMilliseconds())
+            do { try catalog.rotateOwnerKey(rotation, nodeKey: nodeKey) } catch { throw CLIError(error.message) }
+            emit(spaceID.string)
+            emit(next.did.string)
         }
     }
 
@@ -55,10 +77,10 @@ struct SpaceCommand: ParsableCommand {
 
         func run() throws {
             let owner = try data.loadKey(key)
-            let spaceID = SpaceID(space) ?? SpaceID(owner: owner.did, name: space)
+            let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
             let catalog = try data.catalog()
             guard let record = catalog.space(spaceID) else { throw CLIError("no space \(space) owned by \(owner.did) on this node") }
-            guard record.owner == owner.did else { throw CLIError("only the owner of space \(spaceID) can export it") }
+            guard record.controller == owner.did else { throw CLIError("only the owner of space \(spaceID) can export it") }
             let bar = ProgressBar(label: "exporting")
             let started = Date()
             let result: SpaceArchiveService.ExportResult
@@ -137,7 +159,7 @@ struct SpaceCommand: ParsableCommand {
             let spaceID: SpaceID
             if let id = SpaceID(space) { spaceID = id } else {
                 guard let key else { throw CLIError("give --key to name a space by its name, or pass its id") }
-                spaceID = SpaceID(owner: try data.loadKey(key).did, name: space)
+                spaceID = try data.catalog().resolveSpace(name: space, for: try data.loadKey(key).did)
             }
             let bar = ProgressBar(label: "rebuilding")
             let commits: UInt64

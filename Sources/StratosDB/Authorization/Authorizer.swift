@@ -26,10 +26,19 @@ struct Authorizer: Sendable {
     func resolve(database: String, for principal: Principal) throws(QueryError) -> ResolvedSpace {
         if let id = SpaceID(database) {
             let record = catalog.space(id)
-            return ResolvedSpace(id: id, owner: record?.owner, name: record?.owner == principal.did ? record?.name : nil)
+            return ResolvedSpace(id: id, owner: record?.controller, name: record?.controller == principal.did ? record?.name : nil)
         }
         try NamespaceRules.validateDatabase(database)
-        return ResolvedSpace(id: SpaceID(owner: principal.did, name: database), owner: principal.did, name: database)
+        // A space whose owner key was rotated to this principal keeps its id and name.
+        if let rotated = catalog.rotatedSpace(controlledBy: principal.did, name: database) {
+            return ResolvedSpace(id: rotated.id, owner: rotated.controller, name: database)
+        }
+        let id = SpaceID(owner: principal.did, name: database)
+        // The principal's own name, unless it rotated the space to another key since.
+        if let record = catalog.space(id), record.controller != principal.did {
+            return ResolvedSpace(id: id, owner: record.controller, name: nil)
+        }
+        return ResolvedSpace(id: id, owner: principal.did, name: database)
     }
 
     /// Throws Unauthorized (13) unless `principal` may perform `action` on `collection` (nil: on

@@ -16,10 +16,24 @@ public struct UserRecord: Sendable {
 public struct SpaceRecord: Sendable, Hashable {
     /// The space id (also its storage name).
     public var id: SpaceID
-    /// Its owner.
+    /// Its original owner (the id derives from this DID and the name).
     public var owner: DID
     /// The owner's name for it.
     public var name: String
+    /// The key that holds the owner's rights now: the original owner, or the last key it was
+    /// rotated to (`OwnerKeyRotation`).
+    public var controller: DID
+    /// Every key that has controlled the space, oldest first (grants any of them signed before
+    /// a rotation stay valid; new ones need `controller`).
+    public var controllers: [DID]
+
+    public init(id: SpaceID, owner: DID, name: String, controller: DID? = nil, controllers: [DID]? = nil) {
+        self.id = id
+        self.owner = owner
+        self.name = name
+        self.controller = controller ?? owner
+        self.controllers = controllers ?? [owner]
+    }
 }
 
 /// A stored grant and whether it has been revoked.
@@ -41,6 +55,8 @@ public struct GrantRecord: Sendable {
 public final class NodeCatalog: Sendable {
     private struct Snapshot {
         var spaces: [SpaceID: SpaceRecord] = [:]
+        /// Spaces whose owner key was rotated, by their controller and name.
+        var rotatedByController: [DID: [String: SpaceID]] = [:]
         /// Live grants by space, then grantee.
         var grants: [SpaceID: [DID: [Grant]]] = [:]
         var dataVersion: Int64 = -1
@@ -72,6 +88,8 @@ public final class NodeCatalog: Sendable {
             CREATE TABLE IF NOT EXISTS grants(
                 id TEXT PRIMARY KEY, space TEXT NOT NULL, grantee TEXT NOT NULL, signed BLOB NOT NULL, revocation BLOB);
             CREATE INDEX IF NOT EXISTS grants_by_space ON grants(space, grantee);
+            CREATE TABLE IF NOT EXISTS space_rotations(
+                space TEXT NOT NULL, seq INTEGER NOT NULL, rotation BLOB NOT NULL, PRIMARY KEY(space, seq));
             CREATE TABLE IF NOT EXISTS space_keys(
                 space TEXT NOT NULL, recipient TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(space, recipient));
             """)
@@ -268,7 +286,7 @@ public final class NodeCatalog: Sendable {
     }
 
     /// Registers an imported space with its key sealed to its owner, this node and its readers.
-    public func importSpace(header: ArchiveHeader, key: [UInt8], node: DID, readers: [DID]) throws(QueryError) {
+    public func importSpace(header: ArchiveHeader, key: [UInt8], node: DID, readers: [DID], rotations: [OwnerKeyRotation] = []) throws(QueryError) {
         let record = SpaceRecord(id: header.space, owner: header.owner, name: header.name)
         try state.withLock { state throws(QueryError) in
             let insert = try state.connection.statement("INSERT OR REPLACE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
@@ -279,6 +297,13 @@ public final class NodeCatalog: Sendable {
             try insert.run()
             for recipient in Set([header.owner, node] + readers) {
                 try Self.storeSealedKey(state.connection, space: record.id, key: key, recipient: recipient)
+            }
+            for (index, rotation) in rotations.enumerated() {
+                let insert = try state.connection.statement("INSERT OR REPLACE INTO space_rotations(space, seq, rotation) VALUES (?1, ?2, ?3)")
+                insert.bind(1, record.id.string)
+                insert.bind(2, Int64(index + 1))
+                insert.bind(3, rotation.encoded)
+                try insert.run()
             }
             try Self.reload(&state)
         }
@@ -293,6 +318,53 @@ public final class NodeCatalog: Sendable {
             var recipients: [DID] = []
             while try select.step() { if let did = try? DID(parsing: select.text(0)) { recipients.append(did) } }
             return recipients
+        }
+    }
+
+    /// The space a name means for `did` (as the wire's database names do): a space rotated to
+    /// `did` under that name, or `did`'s own space of that name.
+    public func resolveSpace(name: String, for did: DID) -> SpaceID {
+        rotatedSpace(controlledBy: did, name: name)?.id ?? SpaceID(owner: did, name: name)
+    }
+
+    /// The space `controller` controls under `name` after a rotation of its owner key.
+    func rotatedSpace(controlledBy controller: DID, name: String) -> SpaceRecord? {
+        state.withLock { state in
+            try? Self.refreshIfChanged(&state)
+            return state.snapshot.rotatedByController[controller]?[name].flatMap { state.snapshot.spaces[$0] }
+        }
+    }
+
+    /// Moves a space's owner rights to a new key (signed by the current key and the new one),
+    /// and seals the space key to the new key (opened with `nodeKey`).
+    public func rotateOwnerKey(_ rotation: OwnerKeyRotation, nodeKey: SigningKey) throws(QueryError) {
+        guard let record = space(rotation.space) else { throw QueryError(.namespaceNotFound, "no space \(rotation.space) on this node") }
+        guard rotation.from == record.controller, rotation.isValid else {
+            throw QueryError(.unauthorized, "only the current owner key of space \(record.id) can rotate it")
+        }
+        guard rotatedSpace(controlledBy: rotation.to, name: record.name) == nil, space(SpaceID(owner: rotation.to, name: record.name)) == nil else {
+            throw QueryError(.namespaceExists, "the new key already owns a space named '\(record.name)'")
+        }
+        try state.withLock { state throws(QueryError) in
+            let insert = try state.connection.statement(
+                "INSERT INTO space_rotations(space, seq, rotation) VALUES (?1, (SELECT count(*) + 1 FROM space_rotations WHERE space = ?1), ?2)")
+            insert.bind(1, rotation.space.string)
+            insert.bind(2, rotation.encoded)
+            try insert.run()
+            try Self.reload(&state)
+        }
+        try shareSpaceKey(rotation.space, with: rotation.to, openedWith: nodeKey)
+    }
+
+    /// A space's owner key rotations, oldest first.
+    public func rotations(_ id: SpaceID) throws(QueryError) -> [OwnerKeyRotation] {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT rotation FROM space_rotations WHERE space = ?1 ORDER BY seq")
+            select.bind(1, id.string)
+            defer { select.reset() }
+            var rotations: [OwnerKeyRotation] = []
+            while try select.step() { if let rotation = try? OwnerKeyRotation(decoding: select.blob(0)) { rotations.append(rotation) } }
+            return rotations
         }
     }
 
@@ -318,12 +390,15 @@ public final class NodeCatalog: Sendable {
     /// Stores an owner-signed grant after checking that its issuer owns the space. A grant that
     /// lets its grantee read also seals the space key to the grantee (opened with `nodeKey`), so
     /// the grantee can read the space's encrypted exports.
-    public func addGrant(_ signed: SignedGrant, nodeKey: SigningKey? = nil) throws(QueryError) {
+    ///
+    /// `fromHistory` accepts a grant signed by any key that has controlled the space (an
+    /// imported archive's grants made before a rotation); new grants need the current key.
+    public func addGrant(_ signed: SignedGrant, nodeKey: SigningKey? = nil, fromHistory: Bool = false) throws(QueryError) {
         guard let space = space(signed.grant.space) else {
             throw QueryError(.namespaceNotFound, "space \(signed.grant.space) does not exist on this node")
         }
-        guard space.owner == signed.grant.issuer else {
-            throw QueryError(.unauthorized, "only the owner of space \(space.id) can grant access to it")
+        guard space.controller == signed.grant.issuer || (fromHistory && space.controllers.contains(signed.grant.issuer)) else {
+            throw QueryError(.unauthorized, "only the owner of space \(space.id) (its current key) can grant access to it")
         }
         try state.withLock { state throws(QueryError) in
             let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
@@ -340,8 +415,10 @@ public final class NodeCatalog: Sendable {
     }
 
     /// Applies an owner-signed revocation.
-    public func revoke(_ revocation: SignedRevocation) throws(QueryError) {
-        guard let space = space(revocation.space), space.owner == revocation.issuer, revocation.isValid else {
+    public func revoke(_ revocation: SignedRevocation, fromHistory: Bool = false) throws(QueryError) {
+        guard let space = space(revocation.space), revocation.isValid,
+            space.controller == revocation.issuer || (fromHistory && space.controllers.contains(revocation.issuer))
+        else {
             throw QueryError(.unauthorized, "only the owner of a space can revoke its grants")
         }
         try state.withLock { state throws(QueryError) in
@@ -419,12 +496,36 @@ public final class NodeCatalog: Sendable {
             snapshot.spaces[id] = SpaceRecord(id: id, owner: owner, name: spaces.text(2))
         }
         spaces.reset()
+        let rotations = try state.connection.statement("SELECT space, rotation FROM space_rotations ORDER BY space, seq")
+        var chains: [SpaceID: [OwnerKeyRotation]] = [:]
+        while try rotations.step() {
+            guard let id = SpaceID(rotations.text(0)), let rotation = try? OwnerKeyRotation(decoding: rotations.blob(1)), rotation.space == id else { continue }
+            chains[id, default: []].append(rotation)
+        }
+        rotations.reset()
+        for (id, chain) in chains {
+            // A chain is followed only as far as every link is signed by the controller of its
+            // time; a row that breaks it (and everything after) is ignored.
+            guard var record = snapshot.spaces[id] else { continue }
+            var valid: [OwnerKeyRotation] = []
+            for rotation in chain where OwnerKeyRotation.controller(owner: record.owner, rotations: valid + [rotation]) != nil {
+                valid.append(rotation)
+            }
+            if let result = OwnerKeyRotation.controller(owner: record.owner, rotations: valid) {
+                record.controller = result.current
+                record.controllers = result.all
+                snapshot.spaces[id] = record
+            }
+        }
+        for record in snapshot.spaces.values where record.controller != record.owner {
+            snapshot.rotatedByController[record.controller, default: [:]][record.name] = record.id
+        }
         let grants = try state.connection.statement("SELECT signed FROM grants WHERE revocation IS NULL")
         while try grants.step() {
             // Verified on every load: a row that is not a valid grant signed by the space's
             // owner is ignored, whoever wrote it.
             guard let signed = try? SignedGrant(decoding: grants.blob(0)), let space = snapshot.spaces[signed.grant.space],
-                space.owner == signed.grant.issuer
+                space.controllers.contains(signed.grant.issuer)
             else { continue }
             snapshot.grants[space.id, default: [:]][signed.grant.grantee, default: []].append(signed.grant)
         }

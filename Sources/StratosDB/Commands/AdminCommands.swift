@@ -176,7 +176,7 @@ enum AdminCommands {
         for storageName in context.server.storage.databaseNames() {
             guard let id = SpaceID(storageName), let record = catalog.space(id), let principal = context.principal else { continue }
             let name: String
-            if record.owner == principal.did {
+            if record.controller == principal.did {
                 name = record.name
             } else if granted.contains(id) {
                 name = id.string

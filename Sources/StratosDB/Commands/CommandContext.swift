@@ -79,7 +79,7 @@ struct CommandContext: Sendable {
 
     /// The executor of this command's database, creating the database when `create`.
     func executor(create: Bool) throws(QueryError) -> DatabaseExecutor? {
-        if create, let space, let principal, space.owner == principal.did, let name = space.name {
+        if create, let space, let principal, space.owner == principal.did, let name = space.name, server.catalog.space(space.id) == nil {
             // First write to a name creates the caller's space, as MongoDB creates a database.
             try server.catalog.registerSpace(owner: principal.did, name: name, node: server.identity.nodeKey.did)
         } else if create, let space, space.owner == nil {

@@ -27,7 +27,7 @@ public enum SpaceArchiveService {
     ) throws -> ExportResult {
         let node = try NodeFiles(dataDirectory: dataDirectory)
         guard let record = node.catalog.space(space) else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
-        guard record.owner == owner.did else { throw QueryError(.unauthorized, "only the owner of space \(space) can export it") }
+        guard record.controller == owner.did else { throw QueryError(.unauthorized, "only the owner of space \(space) (its current key) can export it") }
         let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
         let connection = try node.openSpaceFile(space, key: key)
         // One read transaction: the count, the head and every commit come from the same
@@ -45,6 +45,7 @@ public enum SpaceArchiveService {
         try writer.write(.header(ArchiveHeader(
             space: space, owner: record.owner, name: record.name, payloadsEncrypted: !decrypt, commitCount: UInt64(count),
             headHash: head?.hash ?? [UInt8](repeating: 0, count: 32), createdAtMilliseconds: SystemWallClock().nowMilliseconds())))
+        for rotation in try node.catalog.rotations(space) { try writer.write(.rotation(rotation.encoded)) }
         for (recipient, sealed) in try node.catalog.sealedSpaceKeys(space) { try writer.write(.sealedKey(recipient: recipient, sealed: sealed)) }
         let grants = try node.catalog.grants(space: space)
         for grant in grants { try writer.write(.grant(grant.signed.encoded)) }
@@ -112,6 +113,7 @@ public enum SpaceArchiveService {
         var key: [UInt8]?
         var grants: [SignedGrant] = []
         var revocations: [SignedRevocation] = []
+        var rotations: [OwnerKeyRotation] = []
         var builder: SpaceBuilder?
         var building = ""
         defer { if !building.isEmpty { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } } }
@@ -127,6 +129,7 @@ public enum SpaceArchiveService {
                 building = node.spacePath(found.space) + ".importing"
             case .grant(let bytes): grants.append(try SignedGrant(decoding: bytes))
             case .revocation(let bytes): revocations.append(try SignedRevocation(decoding: bytes))
+            case .rotation(let bytes): rotations.append(try OwnerKeyRotation(decoding: bytes))
             case .commit(let commit, let payload):
                 guard let header else { break }
                 if builder == nil {
@@ -156,9 +159,9 @@ public enum SpaceArchiveService {
         // keeps no copy here).
         let revoked = Set(revocations.map(\.grantID))
         let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
-        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers)
-        for grant in grants { try node.catalog.addGrant(grant) }
-        for revocation in revocations { try node.catalog.revoke(revocation) }
+        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers + [summary.controller], rotations: rotations)
+        for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
+        for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
         // Visible only now: the catalog knows the space and its key, then the file moves in
         // (never over an existing file), and the directory entry is synced.
         let finalPath = node.spacePath(header.space)

@@ -389,3 +389,51 @@ def test_renaming_within_a_granted_space(matrix):
     with pytest.raises(OperationFailure) as error:
         dbs["writer"].people.find_one()
     assert error.value.code == 13
+
+
+def test_owner_key_rotation_moves_owner_rights_and_keeps_the_space(node, tmp_path):
+    dids = {name: out(node, "key", "new", "--name", name)[0] for name in ("alice", "alice2", "app")}
+    space_id, _ = out(node, "space", "create", "profile", "--key", "alice")
+    alice = client_for(node, out(node, "token", "--key", "alice")[0])
+    alice.profile.users.insert_many([{"_id": i} for i in range(5)])
+    out(node, "grant", "--key", "alice", "--space", "profile", "--to", dids["app"], "--actions", "read")
+    assert out(node, "space", "rotate-key", "--key", "alice", "--space", "profile", "--new-key", "alice2") == [space_id, dids["alice2"]]
+    # The new key owns the same space, by the same name and id, with its data and history.
+    alice2 = client_for(node, out(node, "token", "--key", "alice2")[0])
+    assert alice2.profile.users.count_documents({}) == 5
+    assert alice2.list_database_names() == ["profile"]
+    alice2.profile.users.insert_one({"_id": "after"})
+    assert alice2[space_id].command("proveRecord", "users", _id="after")["space"] == space_id
+    # The old key lost its owner rights, even over its own name.
+    with pytest.raises(OperationFailure) as error:
+        alice.profile.users.find_one()
+    assert error.value.code == 13
+    assert alice.list_database_names() == []
+    assert cli(node, "grant", "--key", "alice", "--space", space_id, "--to", dids["app"], "--actions", "write", check=False).returncode != 0
+    assert cli(node, "space", "rotate-key", "--key", "alice", "--space", space_id, "--new-key", "app", check=False).returncode != 0
+    # Grants made before the rotation keep working; new ones come from the new key.
+    app = client_for(node, out(node, "token", "--key", "app")[0])
+    assert app[space_id].users.count_documents({}) == 6
+    out(node, "grant", "--key", "alice2", "--space", "profile", "--to", dids["app"], "--actions", "write")
+    app[space_id].users.insert_one({"_id": "from-app"})
+    # Only the new key exports, and the archive verifies with its rotation.
+    archive = tmp_path / "rotated.stratos"
+    assert cli(node, "space", "export", "--key", "alice", "--space", space_id, "--out", str(archive), check=False).returncode != 0
+    out(node, "space", "export", "--key", "alice2", "--space", "profile", "--out", str(archive))
+    verified = cli(node, "space", "verify", str(archive), "--key", "alice2").stdout
+    assert "stateRoots checked" in verified
+    # Imported elsewhere, the rotated space keeps its owner key.
+    from conftest import ServerProcess
+    other = ServerProcess(tmp_path / "other")
+    other.start()
+    other.stop()
+    key_copy = tmp_path / "alice2.key"
+    key_copy.write_bytes((node.data_dir / "keys" / "alice2.key").read_bytes())
+    key_copy.chmod(0o600)
+    assert cli(other, "space", "import", str(archive), "--key", str(key_copy)).stdout.split()[0] == space_id
+    other.start()
+    try:
+        moved = client_for(other, out(other, "token", "--key", str(key_copy))[0])
+        assert moved.profile.users.count_documents({}) == 7
+    finally:
+        other.stop()
