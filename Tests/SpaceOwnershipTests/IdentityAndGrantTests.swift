@@ -139,3 +139,32 @@ import Testing
         }
     }
 }
+
+@Suite struct OwnerKeyRotationTests {
+    let first = SigningKey.generate()
+    let second = SigningKey.generate()
+    let third = SigningKey.generate()
+
+    @Test func aChainSignedByEachControllerOfItsTimeHolds() throws {
+        let space = SpaceID(owner: first.did, name: "profile")
+        let one = OwnerKeyRotation(space: space, from: first, to: second, issuedAtMilliseconds: 1)
+        let two = OwnerKeyRotation(space: space, from: second, to: third, issuedAtMilliseconds: 2)
+        let chain = try #require(OwnerKeyRotation.controller(owner: first.did, rotations: [one, two]))
+        #expect(chain.current == third.did)
+        #expect(chain.all == [first.did, second.did, third.did])
+        #expect(try OwnerKeyRotation(decoding: two.encoded) == two)
+        // Out of order, or skipping a link, breaks the chain.
+        #expect(OwnerKeyRotation.controller(owner: first.did, rotations: [two]) == nil)
+        #expect(OwnerKeyRotation.controller(owner: first.did, rotations: [two, one]) == nil)
+    }
+
+    @Test func everyFlippedByteIsRefused() {
+        let rotation = OwnerKeyRotation(space: SpaceID(owner: first.did, name: "p"), from: first, to: second, issuedAtMilliseconds: 7)
+        let bytes = rotation.encoded
+        for index in bytes.indices {
+            var tampered = bytes
+            tampered[index] ^= 0x01
+            #expect(throws: SpaceOwnershipError.self) { try OwnerKeyRotation(decoding: tampered) }
+        }
+    }
+}

@@ -9,7 +9,7 @@ import StratosDB
 struct SpaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "space", abstract: "Create and list user-owned spaces (a space is a MongoDB database).",
-        subcommands: [Create.self, List.self, Export.self, Verify.self, Import.self, Rebuild.self, RotateKey.self])
+        subcommands: [Create.self, List.self, Export.self, Verify.self, Import.self, Rebuild.self, RotateKey.self, RotateSpaceKey.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -41,6 +41,26 @@ struct SpaceCommand: ParsableCommand {
 
         func run() throws {
             for space in try data.catalog().allSpaces() { emit("\(space.id) \(space.controller) \(space.name)") }
+        }
+    }
+
+    struct RotateSpaceKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-space-key",
+            abstract: "Re-encrypt a space under a new key sealed only to its owner, this node and current readers (stop the node first).")
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(name: .long, help: "The space's owner key.") var key: String
+        @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
+
+        func run() throws {
+            let owner = try data.loadKey(key)
+            let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
+            let recipients: [DID]
+            do { recipients = try SpaceArchiveService.rotateSpaceKey(dataDirectory: data.path, space: spaceID, owner: owner) } catch {
+                throw CLIError("\(error)")
+            }
+            emit(spaceID.string)
+            for recipient in recipients { emit(recipient.string) }
         }
     }
 

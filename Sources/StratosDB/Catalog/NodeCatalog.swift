@@ -273,6 +273,26 @@ public final class NodeCatalog: Sendable {
         try state.withLock { state throws(QueryError) in try Self.storeSealedKey(state.connection, space: id, key: key, recipient: recipient) }
     }
 
+    /// Replaces every sealed copy of a space's key with copies of `key` for `recipients`.
+    public func replaceSpaceKey(_ id: SpaceID, key: [UInt8], recipients: [DID]) throws(QueryError) {
+        try state.withLock { state throws(QueryError) in
+            try state.connection.execute("BEGIN IMMEDIATE")
+            do {
+                let delete = try state.connection.statement("DELETE FROM space_keys WHERE space = ?1")
+                delete.bind(1, id.string)
+                try delete.run()
+                for recipient in recipients { try Self.storeSealedKey(state.connection, space: id, key: key, recipient: recipient) }
+                try state.connection.execute("COMMIT")
+            } catch let error as QueryError {
+                try? state.connection.execute("ROLLBACK")
+                throw error
+            } catch {
+                try? state.connection.execute("ROLLBACK")
+                throw QueryError(.internalError, "cannot replace the space key")
+            }
+        }
+    }
+
     /// Every sealed copy of the space's key, by recipient (for archives).
     public func sealedSpaceKeys(_ id: SpaceID) throws(QueryError) -> [(DID, [UInt8])] {
         try state.withLock { state throws(QueryError) in

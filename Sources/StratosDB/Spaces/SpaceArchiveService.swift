@@ -192,14 +192,20 @@ public enum SpaceArchiveService {
         defer { _ = lock }
         guard node.catalog.space(space) != nil else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
         let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
-        var source: SQLiteConnection? = try node.openSpaceFile(space, key: key)
+        return try rebuildFile(node: node, space: space, sourceKey: key, targetKey: key, progress: progress)
+    }
+
+    /// Replays a space's commit log into a new file sealed with `targetKey`, checking every
+    /// state root, and puts it in place of the old one. The node must be stopped.
+    static func rebuildFile(node: NodeFiles, space: SpaceID, sourceKey: [UInt8], targetKey: [UInt8], progress: Progress) throws -> UInt64 {
+        var source: SQLiteConnection? = try node.openSpaceFile(space, key: sourceKey)
         let total = UInt64(try scalar(source!, "SELECT count(*) FROM stratos_commits"))
         let path = node.spacePath(space)
         let building = path + ".rebuilding"
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } }
         var done: UInt64 = 0
         do {
-            let builder = try SpaceBuilder(node: node, space: space, path: building, key: key)
+            let builder = try SpaceBuilder(node: node, space: space, path: building, key: targetKey)
             let select = try source!.statement("SELECT commit_bytes, payload FROM stratos_commits ORDER BY seq")
             while try select.step() {
                 let commit = try SignedCommit(decoding: select.blob(0))
@@ -216,8 +222,43 @@ public enum SpaceArchiveService {
         }  // The builder closes its file here, before the rename.
         source = nil
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        stratos_vfs_set_key((path as NSString).lastPathComponent, targetKey)
         guard rename(building, path) == 0 else { throw QueryError(.internalError, "cannot replace the space's file") }
         return done
+    }
+
+    // MARK: - Space key rotation
+
+    /// Re-encrypts a space under a new random key (rebuilt from its commit log), and
+    /// seals the new key only to the owner's current key, this node and current readers
+    /// (unrevoked, unexpired grants with `read`): readers whose grants ended lose access to
+    /// everything written from now on. Archives made before keep opening with the old key. The
+    /// node must be stopped.
+    public static func rotateSpaceKey(dataDirectory: String, space: SpaceID, owner: SigningKey) throws -> [DID] {
+        let node = try NodeFiles(dataDirectory: dataDirectory)
+        guard let lock = NodeLock(dataDirectory: dataDirectory) else {
+            throw QueryError(.illegalOperation, "the node using \(dataDirectory) is running: stop it before rotating a space's key")
+        }
+        defer { _ = lock }
+        guard let record = node.catalog.space(space) else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
+        guard record.controller == owner.did else { throw QueryError(.unauthorized, "only the owner of space \(space) (its current key) can rotate its key") }
+        let oldKey = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
+        var newKey = SecureRandom.bytes(count: 32)
+        defer { for index in newKey.indices { newKey[index] = 0 } }
+        // Rebuilt from the commit log under the new key: every state root is checked on the way,
+        // and the new file is in WAL mode from its first page (no rollback journal, which would
+        // hold plaintext page images).
+        if FileManager.default.fileExists(atPath: node.spacePath(space)) {
+            _ = try rebuildFile(node: node, space: space, sourceKey: oldKey, targetKey: newKey, progress: { _, _ in })
+        }
+        let now = SystemWallClock().nowMilliseconds()
+        let revoked = Set(try node.catalog.grants(space: space).compactMap { $0.revocation?.grantID })
+        let readers = try node.catalog.grants(space: space)
+            .filter { !revoked.contains($0.signed.id) && $0.signed.grant.actions.contains(.read) && !$0.signed.grant.isExpired(nowMilliseconds: now) }
+            .map(\.signed.grant.grantee)
+        let recipients = Array(Set([record.controller, node.nodeKey.did] + readers)).sorted()
+        try node.catalog.replaceSpaceKey(space, key: newKey, recipients: recipients)
+        return recipients
     }
 
     // MARK: - Helpers

@@ -199,3 +199,27 @@ def test_rebuild_recreates_the_space_from_its_commits(exported):
     assert db.users.count_documents({}) == expected["count"]
     assert db.users.find_one({"_id": 7}) == expected["doc"]
     assert db.command("proveRecord", "users", _id=7)["commit"]["stateRoot"] == expected["root"]
+
+
+def test_rotating_the_space_key_shuts_out_revoked_readers(exported, tmp_path):
+    srv, before, space_id, expected = exported
+    grant_id = cli(srv.data_dir, "grant", "list", "--space", space_id).stdout.split()[0]
+    cli(srv.data_dir, "revoke", "--key", "alice", "--space", "profile", "--grant", grant_id)
+    running = cli(srv.data_dir, "space", "rotate-space-key", "--key", "alice", "--space", "profile", check=False)
+    assert running.returncode != 0 and "stop it" in running.stderr
+    srv.stop()
+    rotated = cli(srv.data_dir, "space", "rotate-space-key", "--key", "alice", "--space", "profile").stdout.split()
+    app_did = cli(srv.data_dir, "key", "list").stdout.split()[3]
+    assert rotated[0] == space_id and app_did not in rotated[1:]
+    srv.start()
+    from pymongo import MongoClient
+    client = MongoClient(cli(srv.data_dir, "token", "--key", "alice").stdout.strip(), serverSelectionTimeoutMS=5000)
+    srv._clients.append(client)
+    assert client.profile.users.count_documents({}) == expected["count"]
+    assert client.profile.command("proveRecord", "users", _id=7)["commit"]["stateRoot"] == expected["root"]
+    after = tmp_path / "after.stratos"
+    cli(srv.data_dir, "space", "export", "--key", "alice", "--space", "profile", "--out", str(after))
+    # The revoked reader opens the archive made before, not the one made after.
+    assert "stateRoots checked" in cli(srv.data_dir, "space", "verify", str(before), "--key", "app").stdout
+    assert "stateRoots not checked" in cli(srv.data_dir, "space", "verify", str(after), "--key", "app").stdout
+    assert "stateRoots checked" in cli(srv.data_dir, "space", "verify", str(after), "--key", "alice").stdout
