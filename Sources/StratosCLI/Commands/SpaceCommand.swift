@@ -135,7 +135,7 @@ struct SpaceCommand: ParsableCommand {
             emit("owner \(summary.header.owner)")
             emit("commits \(summary.commits)")
             emit("grants \(summary.grants) revocations \(summary.revocations)")
-            emit("signedBy \(summary.header.owner)")
+            emit("signedBy \(summary.controller)")
             for author in summary.commitAuthors { emit("commitsSignedBy \(author)") }
             if !holders.isEmpty && !summary.stateRootsChecked {
                 FileHandle.standardError.write(Data("warning: none of the given keys opens this archive's space key\n".utf8))

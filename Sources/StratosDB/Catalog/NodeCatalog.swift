@@ -306,7 +306,10 @@ public final class NodeCatalog: Sendable {
     }
 
     /// Registers an imported space with its key sealed to its owner, this node and its readers.
+    /// The key is sealed to the space's current owner key (the last rotation's, else the
+    /// original owner), this node and `readers` — never to a retired owner key.
     public func importSpace(header: ArchiveHeader, key: [UInt8], node: DID, readers: [DID], rotations: [OwnerKeyRotation] = []) throws(QueryError) {
+        let controller = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)?.current ?? header.owner
         let record = SpaceRecord(id: header.space, owner: header.owner, name: header.name)
         try state.withLock { state throws(QueryError) in
             let insert = try state.connection.statement("INSERT OR REPLACE INTO spaces(id, owner, name, created) VALUES (?1, ?2, ?3, ?4)")
@@ -315,7 +318,7 @@ public final class NodeCatalog: Sendable {
             insert.bind(3, record.name)
             insert.bind(4, clock.nowMilliseconds())
             try insert.run()
-            for recipient in Set([header.owner, node] + readers) {
+            for recipient in Set([controller, node] + readers) {
                 try Self.storeSealedKey(state.connection, space: record.id, key: key, recipient: recipient)
             }
             for (index, rotation) in rotations.enumerated() {
@@ -390,8 +393,9 @@ public final class NodeCatalog: Sendable {
 
     /// A space by id, reading changes other processes made.
     public func space(_ id: SpaceID) -> SpaceRecord? {
+        // Always refreshed (one PRAGMA): a rotation or import the CLI wrote must take effect on
+        // the next command, as grants do.
         state.withLock { state in
-            if let record = state.snapshot.spaces[id] { return record }
             try? Self.refreshIfChanged(&state)
             return state.snapshot.spaces[id]
         }

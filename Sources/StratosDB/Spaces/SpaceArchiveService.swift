@@ -159,7 +159,7 @@ public enum SpaceArchiveService {
         // keeps no copy here).
         let revoked = Set(revocations.map(\.grantID))
         let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
-        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers + [summary.controller], rotations: rotations)
+        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers, rotations: rotations)
         for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
         for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
         // Visible only now: the catalog knows the space and its key, then the file moves in
@@ -248,8 +248,20 @@ public enum SpaceArchiveService {
         // Rebuilt from the commit log under the new key: every state root is checked on the way,
         // and the new file is in WAL mode from its first page (no rollback journal, which would
         // hold plaintext page images).
-        if FileManager.default.fileExists(atPath: node.spacePath(space)) {
-            _ = try rebuildFile(node: node, space: space, sourceKey: oldKey, targetKey: newKey, progress: { _, _ in })
+        // Until the catalog holds the new key, the space under its old key is kept beside it: if
+        // the swap is interrupted, moving `<id>.sqlite.before-rotation` back restores the space.
+        let path = node.spacePath(space)
+        let backup = path + ".before-rotation"
+        let hasFile = FileManager.default.fileExists(atPath: path)
+        if hasFile {
+            try? FileManager.default.removeItem(atPath: backup)
+            guard link(path, backup) == 0 else { throw QueryError(.internalError, "cannot keep a copy of the space before rotating its key") }
+            do {
+                _ = try rebuildFile(node: node, space: space, sourceKey: oldKey, targetKey: newKey, progress: { _, _ in })
+            } catch {
+                try? FileManager.default.removeItem(atPath: backup)
+                throw error
+            }
         }
         let now = SystemWallClock().nowMilliseconds()
         let revoked = Set(try node.catalog.grants(space: space).compactMap { $0.revocation?.grantID })
@@ -257,7 +269,14 @@ public enum SpaceArchiveService {
             .filter { !revoked.contains($0.signed.id) && $0.signed.grant.actions.contains(.read) && !$0.signed.grant.isExpired(nowMilliseconds: now) }
             .map(\.signed.grant.grantee)
         let recipients = Array(Set([record.controller, node.nodeKey.did] + readers)).sorted()
-        try node.catalog.replaceSpaceKey(space, key: newKey, recipients: recipients)
+        do {
+            try node.catalog.replaceSpaceKey(space, key: newKey, recipients: recipients)
+        } catch {
+            if hasFile { _ = rename(backup, path) }  // The old file, under the key the catalog still holds.
+            stratos_vfs_set_key((path as NSString).lastPathComponent, oldKey)
+            throw error
+        }
+        if hasFile { unlink(backup) }
         return recipients
     }
 

@@ -422,6 +422,7 @@ def test_owner_key_rotation_moves_owner_rights_and_keeps_the_space(node, tmp_pat
     out(node, "space", "export", "--key", "alice2", "--space", "profile", "--out", str(archive))
     verified = cli(node, "space", "verify", str(archive), "--key", "alice2").stdout
     assert "stateRoots checked" in verified
+    assert f"signedBy {dids['alice2']}" in verified
     # Imported elsewhere, the rotated space keeps its owner key.
     from conftest import ServerProcess
     other = ServerProcess(tmp_path / "other")
@@ -437,3 +438,10 @@ def test_owner_key_rotation_moves_owner_rights_and_keeps_the_space(node, tmp_pat
         assert moved.profile.users.count_documents({}) == 7
     finally:
         other.stop()
+    # The retired owner key got no copy of the space key on the new node.
+    again = tmp_path / "again.stratos"
+    out(other, "space", "export", "--key", str(key_copy), "--space", space_id, "--out", str(again))
+    old_key = tmp_path / "alice.key"
+    old_key.write_bytes((node.data_dir / "keys" / "alice.key").read_bytes())
+    old_key.chmod(0o600)
+    assert "stateRoots not checked" in cli(other, "space", "verify", str(again), "--key", str(old_key)).stdout
