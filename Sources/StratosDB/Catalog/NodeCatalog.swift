@@ -332,18 +332,6 @@ public final class NodeCatalog: Sendable {
         }
     }
 
-    /// Who holds a sealed copy of the space's key.
-    public func spaceKeyRecipients(_ id: SpaceID) throws(QueryError) -> [DID] {
-        try state.withLock { state throws(QueryError) in
-            let select = try state.connection.statement("SELECT recipient FROM space_keys WHERE space = ?1 ORDER BY recipient")
-            select.bind(1, id.string)
-            defer { select.reset() }
-            var recipients: [DID] = []
-            while try select.step() { if let did = try? DID(parsing: select.text(0)) { recipients.append(did) } }
-            return recipients
-        }
-    }
-
     /// The space a name means for `did` (as the wire's database names do): a space rotated to
     /// `did` under that name, or `did`'s own space of that name.
     public func resolveSpace(name: String, for did: DID) -> SpaceID {
