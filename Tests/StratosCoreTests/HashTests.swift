@@ -89,3 +89,13 @@ import Testing
         #expect(throws: StratosError.self) { try badUTF8.readString() }
     }
 }
+
+@Suite struct CRC32CTests {
+    /// RFC 3720 §B.4 and the common "123456789" check value.
+    @Test func knownVectors() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+    }
+}

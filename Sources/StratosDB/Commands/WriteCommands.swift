@@ -16,7 +16,7 @@ enum WriteCommands {
         guard case .array(let items)? = context.command[key] else {
             throw QueryError(.failedToParse, "BSON field '\(context.name).\(key)' is missing but a required field")
         }
-        guard items.count <= ServerLimits.writeBatchSizeMax else {
+        guard (1...ServerLimits.writeBatchSizeMax).contains(items.count) else {
             throw QueryError(.invalidLength, "Write batch sizes must be between 1 and \(ServerLimits.writeBatchSizeMax). Got \(items.count) operations.")
         }
         var documents: [BSONDocument] = []

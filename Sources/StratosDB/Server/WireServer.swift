@@ -150,6 +150,10 @@ public final class WireServer: Service, Sendable {
                     let reply = CommandRouter.errorReply(QueryError(.location(40571), "OP_MSG requests require a $db argument"))
                     return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
                 }
+                guard !database.isEmpty else {
+                    let reply = CommandRouter.errorReply(QueryError(.invalidNamespace, "Invalid database name: ''"))
+                    return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
+                }
                 let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)
                 if moreToCome { return nil }
                 return WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)

@@ -1,5 +1,6 @@
 import NIOCore
 import QueryEngine
+import StratosCore
 
 /// Operation codes of the MongoDB wire protocol.
 enum OpCode: Int32 {
@@ -45,6 +46,7 @@ enum WireCodec {
         do throws(QueryError) {
             switch OpCode(rawValue: opCode) {
             case .message:
+                try verifyChecksum(frame)
                 return .success(WireRequest(requestId: requestId, kind: try decodeMessage(&buffer)))
             case .query:
                 return .success(WireRequest(requestId: requestId, kind: try decodeQuery(&buffer)))
@@ -53,6 +55,22 @@ enum WireCodec {
             }
         } catch {
             return .failure(WireProtocolError(requestId: requestId, error: error, isLegacyQuery: opCode == OpCode.query.rawValue))
+        }
+    }
+
+    /// checksumPresent: the last four bytes are a CRC-32C of everything before them. A message
+    /// whose checksum does not match is corrupt and never runs (OP_MSG specification).
+    private static func verifyChecksum(_ frame: ByteBuffer) throws(QueryError) {
+        guard let flags = frame.getInteger(at: frame.readerIndex + headerSize, endianness: .little, as: UInt32.self), flags & 1 != 0 else {
+            return
+        }
+        let coveredCount = frame.readableBytes - 4
+        guard coveredCount >= headerSize + 4,
+            let stored = frame.getInteger(at: frame.readerIndex + coveredCount, endianness: .little, as: UInt32.self),
+            let covered = frame.getBytes(at: frame.readerIndex, length: coveredCount)
+        else { throw QueryError(.invalidLength, "OP_MSG is too short for its checksum") }
+        guard CRC32C.checksum(covered) == stored else {
+            throw QueryError(.failedToParse, "OP_MSG checksum does not match: the message is corrupt and was not run")
         }
     }
 
@@ -66,7 +84,7 @@ enum WireCodec {
             throw QueryError(.failedToParse, "Unrecognized OP_MSG flag bits set")
         }
         var end = buffer.writerIndex
-        if flags & 1 != 0 { end -= 4 }  // checksumPresent: a CRC-32C trails the sections.
+        if flags & 1 != 0 { end -= 4 }  // checksumPresent: a CRC-32C trails the sections (checked in `decode`).
         var body: BSONDocument?
         var sequences: [(String, [BSONValue])] = []
         while buffer.readerIndex < end {

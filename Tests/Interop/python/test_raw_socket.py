@@ -257,3 +257,48 @@ def test_many_abusive_connections_in_a_row(server):
             except (BrokenPipeError, ConnectionResetError):
                 pass
     assert_server_still_serves(server)
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def _checksummed_op_msg(request_id: int, body: dict, *, corrupt: bool) -> bytes:
+    import struct
+
+    import bson
+
+    payload = struct.pack("<I", 1) + b"\x00" + bson.encode(body)
+    header = struct.pack("<iiii", 16 + len(payload) + 4, request_id, 0, 2013)
+    checksum = _crc32c(header + payload) ^ (1 if corrupt else 0)
+    return header + payload + struct.pack("<I", checksum)
+
+
+def test_op_msg_checksums_are_verified(server, client, db):
+    """checksumPresent: a message with a wrong CRC-32C is refused and never runs; a right one runs."""
+    from mongo_wire import parse_op_msg, read_message
+
+    with server.raw_connection() as sock:
+        sock.sendall(_checksummed_op_msg(31, {"insert": "crc", "documents": [{"_id": "bad"}], "$db": db.name}, corrupt=True))
+        reply = parse_op_msg(read_message(sock)[1])[1]
+        assert reply["ok"] == 0 and "checksum" in reply["errmsg"]
+        sock.sendall(_checksummed_op_msg(32, {"insert": "crc", "documents": [{"_id": "good"}], "$db": db.name}, corrupt=False))
+        reply = parse_op_msg(read_message(sock)[1])[1]
+        assert reply["ok"] == 1 and reply["n"] == 1, reply
+    assert [d["_id"] for d in db.crc.find()] == ["good"]
+
+
+def test_empty_database_names_and_empty_write_batches_are_refused(server):
+    from mongo_wire import roundtrip
+
+    with server.raw_connection() as sock:
+        reply = roundtrip(sock, 41, {"ping": 1, "$db": ""})
+        assert reply["ok"] == 0 and reply["code"] == 73
+        reply = roundtrip(sock, 42, {"insert": "c", "documents": [], "$db": "emptybatch"})
+        assert reply["ok"] == 0 and reply["code"] == 16
+        assert "between 1 and 100000" in reply["errmsg"]
