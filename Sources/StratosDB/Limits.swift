@@ -34,4 +34,8 @@ public enum ServerLimits {
 
     /// Concurrent SASL conversations per connection (one is all a driver ever uses).
     static let saslConversationsPerConnectionMax = 1
+
+    /// Largest message accepted before a connection has logged in (the handshake and SASL
+    /// messages are well under 4 KB; drivers send nothing larger first): 1 MiB.
+    static let unauthenticatedMessageBytesMax = 1 << 20
 }

@@ -68,7 +68,10 @@ public final class WireServer: Service, Sendable {
                     if let tlsContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFrameDecoder()))
+                    let session = ConnectionSession()
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(MessageFrameDecoder(session: configuration.authenticationDisabled ? nil : session)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionSessionHandler(session: session))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -116,7 +119,8 @@ public final class WireServer: Service, Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let id = state.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let remote = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
-        let info = ConnectionInfo(id: id, remoteAddress: remote, session: ConnectionSession())
+        let session = (try? await connection.channel.pipeline.handler(type: ConnectionSessionHandler.self).get())?.session
+        let info = ConnectionInfo(id: id, remoteAddress: remote, session: session ?? ConnectionSession())
         let allocator = connection.channel.allocator
         do {
             try await connection.executeThenClose { inbound, outbound in

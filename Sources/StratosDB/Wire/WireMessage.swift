@@ -190,16 +190,24 @@ enum WireCodec {
 
 /// Splits the byte stream into whole wire messages, rejecting impossible lengths before
 /// buffering anything (a hostile length must not make the server allocate 2 GiB).
+///
+/// Until the connection has logged in, a message may be at most
+/// `ServerLimits.unauthenticatedMessageBytesMax`: the handshake and SASL messages are small, and
+/// a client that has not proven who it is must not make the node buffer 48 MB per socket.
 struct MessageFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
 
     struct InvalidFrameLength: Error {}
 
+    /// The connection's login state; nil when authentication is off (`--dev-insecure`).
+    var session: ConnectionSession?
+
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: Int32.self) else {
             return .needMoreData
         }
-        guard length >= Int32(WireCodec.headerSize), Int(length) <= ServerLimits.messageSizeBytesMax else {
+        let limit = session.map { $0.principal == nil } == true ? ServerLimits.unauthenticatedMessageBytesMax : ServerLimits.messageSizeBytesMax
+        guard length >= Int32(WireCodec.headerSize), Int(length) <= limit else {
             throw InvalidFrameLength()
         }
         guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
@@ -212,4 +220,16 @@ struct MessageFrameDecoder: ByteToMessageDecoder {
         buffer.clear()  // A truncated trailing message is dropped with the connection.
         return .needMoreData
     }
+}
+
+/// Keeps a connection's `ConnectionSession` in its pipeline, where the frame decoder and the
+/// request loop both reach it. It forwards every read unchanged.
+final class ConnectionSessionHandler: ChannelInboundHandler, @unchecked Sendable {
+    // Safe: the only stored property is immutable and itself Sendable.
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let session: ConnectionSession
+
+    init(session: ConnectionSession) { self.session = session }
 }

@@ -302,3 +302,27 @@ def test_empty_database_names_and_empty_write_batches_are_refused(server):
         reply = roundtrip(sock, 42, {"insert": "c", "documents": [], "$db": "emptybatch"})
         assert reply["ok"] == 0 and reply["code"] == 16
         assert "between 1 and 100000" in reply["errmsg"]
+
+
+def test_large_messages_need_a_login_first(server):
+    """Before a connection logs in, a message over 1 MiB closes it unread (a client that has not
+    proven who it is cannot make the node buffer megabytes); after login the usual 48 MB holds."""
+    import bson
+
+    from mongo_wire import op_msg, parse_op_msg, read_message, wait_for_close
+
+    big = {"insert": "big", "documents": [{"_id": 1, "pad": "x" * (2 << 20)}], "$db": "bigframes"}
+    with server.raw_connection(authenticate=False) as sock:
+        try:
+            sock.sendall(op_msg(51, big))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # The node closed the connection while the rest was still being sent.
+        else:
+            assert wait_for_close(sock)
+    with server.raw_connection() as sock:
+        sock.sendall(op_msg(52, big))
+        reply = parse_op_msg(read_message(sock)[1])[1]
+        assert reply["ok"] == 1 and reply["n"] == 1
+    # The node kept serving.
+    assert server.client().admin.command("ping")["ok"] == 1
+    del bson
