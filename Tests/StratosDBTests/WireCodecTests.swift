@@ -40,7 +40,7 @@ private struct MessageBuilder {
         message.int32(Int32(4 + sequence.bytes.count))
         message.bytes += sequence.bytes
         guard case .success(let request) = WireCodec.decode(message.frame(opCode: 2013)),
-            case .message(let command, let moreToCome) = request.kind
+            case .message(let command, let moreToCome, _) = request.kind
         else {
             Issue.record("OP_MSG did not decode")
             return
@@ -56,7 +56,7 @@ private struct MessageBuilder {
         message.bytes.append(0)
         message.bytes += (["ping": .int32(1), "$db": .string("admin")] as BSONDocument).bsonBytes
         guard case .success(let request) = WireCodec.decode(message.frame(opCode: 2013)),
-            case .message(_, let moreToCome) = request.kind
+            case .message(_, let moreToCome, _) = request.kind
         else {
             Issue.record("OP_MSG did not decode")
             return

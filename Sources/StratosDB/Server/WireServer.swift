@@ -149,7 +149,7 @@ public final class WireServer: Service, Sendable {
                 : WireCodec.encodeMessageReply(reply, responseTo: failure.requestId, requestId: responseId, allocator: allocator)
         case .success(let request):
             switch request.kind {
-            case .message(let command, let moreToCome):
+            case .message(let command, let moreToCome, let checksum):
                 guard case .string(let database)? = command["$db"] else {
                     let reply = CommandRouter.errorReply(QueryError(.location(40571), "OP_MSG requests require a $db argument"))
                     return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
@@ -160,7 +160,7 @@ public final class WireServer: Service, Sendable {
                 }
                 let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)
                 if moreToCome { return nil }
-                return WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
+                return WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator, checksum: checksum)
             case .query(let database, let command):
                 let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)
                 return WireCodec.encodeLegacyReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)

@@ -14,7 +14,7 @@ enum OpCode: Int32 {
 struct WireRequest: Sendable {
     enum Kind: Sendable {
         /// OP_MSG: the command with document sequences merged in, and whether a reply is expected.
-        case message(command: BSONDocument, moreToCome: Bool)
+        case message(command: BSONDocument, moreToCome: Bool, checksumPresent: Bool = false)
         /// Legacy OP_QUERY against `<db>.$cmd`.
         case query(database: String, command: BSONDocument)
     }
@@ -118,7 +118,7 @@ enum WireCodec {
             }
             command.append(name, .array(documents))
         }
-        return .message(command: command, moreToCome: flags & 0b10 != 0)
+        return .message(command: command, moreToCome: flags & 0b10 != 0, checksumPresent: flags & 1 != 0)
     }
 
     private static func decodeQuery(_ buffer: inout ByteBuffer) throws(QueryError) -> WireRequest.Kind {
@@ -157,16 +157,24 @@ enum WireCodec {
     // MARK: - Replies
 
     /// An OP_MSG reply with one body section.
-    static func encodeMessageReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// An OP_MSG reply; with `checksum`, it carries a CRC-32C (the request carried one).
+    static func encodeMessageReply(
+        _ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator, checksum: Bool = false
+    ) -> ByteBuffer {
         let bytes = EncodedReply.bytes(of: document) ?? document.bsonBytes
-        var buffer = allocator.buffer(capacity: headerSize + 5 + bytes.count)
-        buffer.writeInteger(Int32(headerSize + 5 + bytes.count), endianness: .little)
+        let length = headerSize + 5 + bytes.count + (checksum ? 4 : 0)
+        var buffer = allocator.buffer(capacity: length)
+        buffer.writeInteger(Int32(length), endianness: .little)
         buffer.writeInteger(requestId, endianness: .little)
         buffer.writeInteger(responseTo, endianness: .little)
         buffer.writeInteger(OpCode.message.rawValue, endianness: .little)
-        buffer.writeInteger(UInt32(0), endianness: .little)
+        buffer.writeInteger(UInt32(checksum ? 1 : 0), endianness: .little)
         buffer.writeInteger(UInt8(0))
         buffer.writeBytes(bytes)
+        if checksum {
+            let covered = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? []
+            buffer.writeInteger(CRC32C.checksum(covered), endianness: .little)
+        }
         return buffer
     }
 
