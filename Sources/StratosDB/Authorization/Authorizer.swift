@@ -29,16 +29,13 @@ struct Authorizer: Sendable {
             return ResolvedSpace(id: id, owner: record?.controller, name: record?.controller == principal.did ? record?.name : nil)
         }
         try NamespaceRules.validateDatabase(database)
-        // A space whose owner key was rotated to this principal keeps its id and name.
-        if let rotated = catalog.rotatedSpace(controlledBy: principal.did, name: database) {
-            return ResolvedSpace(id: rotated.id, owner: rotated.controller, name: database)
+        // A space rotated to this principal keeps its id and name; the principal's own name is
+        // no longer its own once it rotated that space to another key.
+        let (id, record) = catalog.lookup(name: database, for: principal.did)
+        guard let record, record.controller != principal.did else {
+            return ResolvedSpace(id: id, owner: principal.did, name: database)
         }
-        let id = SpaceID(owner: principal.did, name: database)
-        // The principal's own name, unless it rotated the space to another key since.
-        if let record = catalog.space(id), record.controller != principal.did {
-            return ResolvedSpace(id: id, owner: record.controller, name: nil)
-        }
-        return ResolvedSpace(id: id, owner: principal.did, name: database)
+        return ResolvedSpace(id: id, owner: record.controller, name: nil)
     }
 
     /// Throws Unauthorized (13) unless `principal` may perform `action` on `collection` (nil: on

@@ -333,18 +333,21 @@ public final class NodeCatalog: Sendable {
     }
 
     /// The space a name means for `did` (as the wire's database names do): a space rotated to
-    /// `did` under that name, or `did`'s own space of that name.
-    public func resolveSpace(name: String, for did: DID) -> SpaceID {
-        rotatedSpace(controlledBy: did, name: name)?.id ?? SpaceID(owner: did, name: name)
-    }
-
-    /// The space `controller` controls under `name` after a rotation of its owner key.
-    func rotatedSpace(controlledBy controller: DID, name: String) -> SpaceRecord? {
+    /// `did` under that name, or else `did`'s own space of that name; with its record, when the
+    /// space exists. One snapshot refresh, however it resolves (this runs on every command).
+    func lookup(name: String, for did: DID) -> (id: SpaceID, record: SpaceRecord?) {
         state.withLock { state in
             try? Self.refreshIfChanged(&state)
-            return state.snapshot.rotatedByController[controller]?[name].flatMap { state.snapshot.spaces[$0] }
+            if let id = state.snapshot.rotatedByController[did]?[name], let record = state.snapshot.spaces[id] {
+                return (id, record)
+            }
+            let id = SpaceID(owner: did, name: name)
+            return (id, state.snapshot.spaces[id])
         }
     }
+
+    /// The id a name means for `did` (see `lookup`), for the CLI.
+    public func resolveSpace(name: String, for did: DID) -> SpaceID { lookup(name: name, for: did).id }
 
     /// Moves a space's owner rights to a new key (signed by the current key and the new one),
     /// and seals the space key to the new key (opened with `nodeKey`).
@@ -353,7 +356,7 @@ public final class NodeCatalog: Sendable {
         guard rotation.from == record.controller, rotation.isValid else {
             throw QueryError(.unauthorized, "only the current owner key of space \(record.id) can rotate it")
         }
-        guard rotatedSpace(controlledBy: rotation.to, name: record.name) == nil, space(SpaceID(owner: rotation.to, name: record.name)) == nil else {
+        guard lookup(name: record.name, for: rotation.to).record == nil else {
             throw QueryError(.namespaceExists, "the new key already owns a space named '\(record.name)'")
         }
         try state.withLock { state throws(QueryError) in

@@ -81,13 +81,7 @@ final class CommitLog: StoreTransactionObserver {
             space: space, seq: head.seq + 1, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(payload).bytes,
             author: author, timestampMilliseconds: clock.nowMilliseconds()
         ).signed(by: signer)
-        let hash = commit.hash
-        let insert = try store.sqlite.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
-        insert.bind(1, Int64(commit.commit.seq))
-        insert.bind(2, hash)
-        insert.bind(3, commit.encoded)
-        insert.bind(4, payload)
-        try insert.run()
+        let hash = try Self.insert(commit, payload: payload, into: store.sqlite)
         // The head moves now; if COMMIT fails, didRollBack restores it.
         headBeforeTransaction = head
         head = (commit.commit.seq, hash)
@@ -103,6 +97,20 @@ final class CommitLog: StoreTransactionObserver {
     }
 
     func didCommit() { headBeforeTransaction = nil }
+
+    /// Appends a signed commit and its payload to the log table; returns the commit's hash.
+    /// (The node's appends and rebuilds/imports share it: one row format, encoded once.)
+    static func insert(_ commit: SignedCommit, payload: [UInt8], into connection: SQLiteConnection) throws(QueryError) -> [UInt8] {
+        let encoded = commit.encoded
+        let hash = Hash256.blake2b(encoded).bytes  // What `SignedCommit.hash` computes, without encoding twice.
+        let insert = try connection.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
+        insert.bind(1, Int64(commit.commit.seq))
+        insert.bind(2, hash)
+        insert.bind(3, encoded)
+        insert.bind(4, payload)
+        try insert.run()
+        return hash
+    }
 
     /// The newest `count` commits, newest first, each signature checked.
     static func lastCommits(_ connection: SQLiteConnection, count: Int) throws(QueryError) -> [SignedCommit] {

@@ -360,13 +360,7 @@ final class SpaceBuilder {
         guard root == commit.commit.stateRoot else {
             throw QueryError(.location(7_100_003), "replaying commit \(commit.commit.seq) does not reach its state root")
         }
-        let insert = try store.sqlite.statement("INSERT INTO stratos_commits(seq, hash, commit_bytes, payload) VALUES (?1, ?2, ?3, ?4)")
-        insert.bind(1, Int64(commit.commit.seq))
-        insert.bind(2, commit.hash)
-        insert.bind(3, commit.encoded)
-        insert.bind(4, payload)
-        try insert.run()
-        previous = (commit.commit.seq, commit.hash)
+        previous = (commit.commit.seq, try CommitLog.insert(commit, payload: payload, into: store.sqlite))
         pending += 1
         pendingOperations += operations.count
         // Many commits per transaction: rebuilding is a bulk load.
