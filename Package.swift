@@ -44,9 +44,13 @@ let package = Package(
             dependencies: ["StratosCore"],
             swiftSettings: strictSettings),
         .target(
+            name: "Ledger",
+            dependencies: ["StratosCore", "CLMDB"],
+            swiftSettings: strictSettings),
+        .target(
             name: "StratosDB",
             dependencies: [
-                "StratosCore", "QueryEngine", "SpaceOwnership", "CStratosVFS",
+                "StratosCore", "QueryEngine", "SpaceOwnership", "Ledger", "CStratosVFS",
                 // SCRAM-SHA-1 and SCRAM-SHA-256 need SHA-1, MD5 and HMAC over both, which libsodium
                 // lacks; swift-crypto is the maintained Swift API for them.
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -69,7 +73,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "StratosTestSupport",
-            dependencies: ["StratosCore"],
+            dependencies: ["StratosCore", "Ledger"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosCoreTests",
@@ -84,6 +88,10 @@ let package = Package(
         .testTarget(
             name: "SpaceOwnershipTests",
             dependencies: ["SpaceOwnership", "StratosCore"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerTests",
+            dependencies: ["Ledger", "StratosCore", "StratosTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosDBTests",

@@ -1,0 +1,94 @@
+import StratosCore
+
+/// The application side of consensus for one node: the committed chain state, the mempool,
+/// pending evidence, and how blocks are built and checked.
+public struct ChainApplication: ConsensusApplication, Sendable {
+    public private(set) var state: ChainState
+    /// This node's key (the proposer of the blocks it builds).
+    let proposerKey: PublicKey?
+    /// Transactions waiting for a block, in arrival order, by hash.
+    private(set) var mempool: [(hash: Hash256, bytes: [UInt8])] = []
+    private var mempoolHashes: Set<Hash256> = []
+    /// Evidence seen but not yet committed.
+    private(set) var pendingEvidence: [DuplicateVoteEvidence] = []
+    /// The last commit, carried in the next block.
+    var lastCommit: Commit?
+    /// The proposer's clock for the block being built, set by the driver before each input.
+    public var nowMilliseconds: Int64 = 0
+
+    /// Bounds the mempool; beyond it new transactions are refused.
+    public static let mempoolCountMax = 50_000
+
+    public init(state: ChainState, proposerKey: PublicKey?, lastCommit: Commit?) {
+        self.state = state
+        self.proposerKey = proposerKey
+        self.lastCommit = lastCommit
+    }
+
+    /// Adds a transaction if it is well formed and signed; returns false for duplicates and refusals.
+    @discardableResult
+    public mutating func submit(_ bytes: [UInt8]) -> Bool {
+        guard mempool.count < Self.mempoolCountMax, let transaction = try? Transaction(decoding: bytes),
+            transaction.isSignatureValid(chainID: state.chainID)
+        else { return false }
+        let hash = transaction.hash
+        guard mempoolHashes.insert(hash).inserted else { return false }
+        mempool.append((hash, bytes))
+        return true
+    }
+
+    mutating func addEvidence(_ evidence: DuplicateVoteEvidence) -> Bool {
+        guard !pendingEvidence.contains(evidence), !state.tombstoned.contains(evidence.validator),
+            (try? evidence.verify(chainID: state.chainID)) != nil
+        else { return false }
+        pendingEvidence.append(evidence)
+        return true
+    }
+
+    public mutating func proposeBlock(height: UInt64, round: Int32) -> Block {
+        // Include what applies, in order, skipping transactions that would fail now.
+        var scratch = state
+        var included: [[UInt8]] = []
+        for entry in mempool where included.count < LedgerLimits.transactionsPerBlockMax {
+            guard let transaction = try? Transaction(decoding: entry.bytes) else { continue }
+            if (try? scratch.apply(transaction, height: height)) != nil { included.append(entry.bytes) }
+        }
+        var evidence: [DuplicateVoteEvidence] = []
+        var punished = Set<PublicKey>()
+        for item in pendingEvidence where evidence.count < LedgerLimits.evidencePerBlockMax
+            && !state.tombstoned.contains(item.validator) && punished.insert(item.validator).inserted
+            && ((state.lastValidators?.contains(item.validator) ?? false) || state.validators.contains(item.validator))
+            && item.height <= height && height - item.height <= state.parameters.evidenceMaxAgeBlocks
+        {
+            evidence.append(item)
+        }
+        let header = BlockHeader(
+            chainID: state.chainID, height: height,
+            timeMilliseconds: max(nowMilliseconds, state.lastBlockTimeMilliseconds + 1),
+            lastBlockID: state.lastBlockID, lastCommitHash: lastCommit?.hash ?? Commit.emptyHash,
+            dataHash: Block.dataHash(included), validatorsHash: state.validators.hash,
+            nextValidatorsHash: state.nextValidators.hash, appHash: state.appHash, evidenceHash: Block.evidenceHash(evidence),
+            proposer: proposerKey ?? state.validators.proposer)
+        return Block(header: header, transactions: included, evidence: evidence, lastCommit: lastCommit)
+    }
+
+    public func isValid(_ block: Block) -> Bool {
+        (try? state.validate(block)) != nil
+    }
+
+    /// Applies a decided block and its commit; drops what it included from the mempool and
+    /// what no longer applies.
+    mutating func commit(_ block: Block, _ commit: Commit) throws(LedgerError) {
+        try state.apply(block)
+        lastCommit = commit
+        let included = Set(block.transactions.map { Hash256.sha256($0) })
+        var scratch = state
+        mempool.removeAll { entry in
+            if included.contains(entry.hash) { return true }
+            guard let transaction = try? Transaction(decoding: entry.bytes) else { return true }
+            return (try? scratch.apply(transaction, height: state.height + 1)) == nil
+        }
+        mempoolHashes = Set(mempool.map(\.hash))
+        pendingEvidence.removeAll { item in block.evidence.contains(item) || state.tombstoned.contains(item.validator) }
+    }
+}
