@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "StratosCLI",
             dependencies: [
-                "StratosDB", "SpaceOwnership", "StratosCore", "QueryEngine",
+                "StratosDB", "SpaceOwnership", "StratosCore", "QueryEngine", "Ledger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

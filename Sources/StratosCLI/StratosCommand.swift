@@ -30,7 +30,7 @@ struct StratosCommand: AsyncParsableCommand {
         version: StratosVersion.current,
         subcommands: [
             Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
-            UserCommand.self, VerifyProofCommand.self,
+            UserCommand.self, VerifyProofCommand.self, LedgerCommand.self,
         ])
 }
 

@@ -9,6 +9,8 @@ public struct ChainApplication: ConsensusApplication, Sendable {
     /// Transactions waiting for a block, in arrival order, by hash.
     private(set) var mempool: [(hash: Hash256, bytes: [UInt8])] = []
     private var mempoolHashes: Set<Hash256> = []
+    /// Transactions waiting for a block.
+    public var mempoolCount: Int { mempool.count }
     /// Evidence seen but not yet committed.
     private(set) var pendingEvidence: [DuplicateVoteEvidence] = []
     /// The last commit, carried in the next block.

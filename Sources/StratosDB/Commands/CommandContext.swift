@@ -55,6 +55,8 @@ struct CommandContext: Sendable {
         if case .document(let concern)? = command["writeConcern"] {
             if concern["j"]?.isTruthy == true { return true }
             if case .string("majority")? = concern["w"] { return true }
+            // An anchored commit must never be lost locally.
+            if case .string("anchored")? = concern["w"] { return true }
         }
         return false
     }

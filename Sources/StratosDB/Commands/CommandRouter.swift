@@ -12,6 +12,7 @@ enum CommandRouter {
         AdminCommands.register(into: &table)
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
+        LedgerCommands.register(into: &table)
         CollectionCommands.register(into: &table)
         WriteCommands.register(into: &table)
         ReadCommands.register(into: &table)
@@ -49,6 +50,9 @@ enum CommandRouter {
             try authorize(&context, name: name)
             var reply = try await handler(context)
             if reply["ok"] == nil && EncodedReply.bytes(of: reply) == nil { reply.append("ok", .double(1)) }
+            if case .document(let concern)? = command["writeConcern"], case .string("anchored")? = concern["w"] {
+                await waitForAnchoring(&reply, context: context, concern: concern)
+            }
             return reply
         } catch let error as QueryError {
             return errorReply(error)
@@ -124,6 +128,32 @@ enum CommandRouter {
                 try authorizer.authorize(action, collection: collection, space: space, principal: principal, nowMilliseconds: now)
             }
             context.space = space
+        }
+    }
+
+    /// `w: "anchored"`: the reply waits until the space's newest commit is in a decided block.
+    /// On timeout (`wtimeout`, else 60 s) the write stands and the reply carries a
+    /// `writeConcernError` (64), as MongoDB reports a replication timeout.
+    private static func waitForAnchoring(_ reply: inout BSONDocument, context: CommandContext, concern: BSONDocument) async {
+        guard reply["ok"] == .double(1) || reply["ok"] == .int32(1) else { return }
+        guard let ledger = context.server.ledger else {
+            reply["writeConcernError"] = .document([
+                "code": .int32(79), "codeName": .string("UnknownReplWriteConcern"),
+                "errmsg": .string("w: \"anchored\" needs the ledger, which this node runs without"),
+            ])
+            return
+        }
+        guard let space = context.space?.id.string, let seq = ledger.latestSeq(space: space) else { return }
+        var timeout: Int64 = 60_000
+        if let value = concern["wtimeout"], let milliseconds = value.int64Value ?? value.doubleValue.map({ Int64($0) }), milliseconds > 0 {
+            timeout = min(milliseconds, 600_000)
+        }
+        if await !ledger.waitAnchored(space: space, seq: seq, timeoutMilliseconds: timeout) {
+            reply["writeConcernError"] = .document([
+                "code": .int32(64), "codeName": .string("WriteConcernFailed"),
+                "errmsg": .string("waiting for the write to be anchored in a decided block timed out"),
+                "errInfo": .document(["wtimeout": .bool(true)]),
+            ])
         }
     }
 

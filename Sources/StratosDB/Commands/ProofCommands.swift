@@ -1,3 +1,4 @@
+import Ledger
 import QueryEngine
 import SpaceOwnership
 import StratosCore
@@ -44,6 +45,20 @@ enum ProofCommands {
         do { verified = try bundle.verify() } catch {
             throw QueryError(.location(7_100_007), "space \(space) is damaged: its proof does not verify (\(error.message))")
         }
+        var anchor: BSONDocument = ["anchored": .bool(false)]
+        var anchorText: BSONValue = .null
+        if let ledger = context.server.ledger, let proof = try ledger.anchorProof(space: space.string, seq: verified.commitSeq) {
+            let checked: AnchorProof.Verified
+            do { checked = try proof.verify(space: space.string, commitHash: verified.commitHash, trusted: nil) } catch {
+                throw QueryError(.location(7_100_008), "the ledger's anchor proof for space \(space) does not verify (\(error.message))")
+            }
+            anchor = [
+                "anchored": .bool(true), "chainId": .string(checked.chainID), "height": .int64(Int64(checked.height)),
+                "blockHash": .string(checked.blockID.hex), "blockTime": .datetime(checked.blockTimeMilliseconds),
+                "signedPower": .int64(checked.signedPower), "totalPower": .int64(checked.totalPower),
+            ]
+            anchorText = .string(Base64URL.encode(proof.encoded))
+        }
         return [
             "document": .document(try BSONDecoder.decode(bundle.document)),
             "space": .string(space.string),
@@ -54,6 +69,8 @@ enum ProofCommands {
                 "timestamp": .datetime(bundle.commit.commit.timestampMilliseconds),
             ]),
             "proof": .string(bundle.text),
+            "anchor": .document(anchor),
+            "anchorProof": anchorText,
         ]
     }
 }

@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     /// `--benchmark-baseline`: also no encryption at rest and no signed commits, so a benchmark
     /// can measure what spaces cost against a plain database. Loopback only; never for data.
     public var spaceSecurityDisabled = false
+    /// The ledger (block interval, timeouts); off with `spaceSecurityDisabled`.
+    public var ledger = LedgerSettings()
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -70,6 +72,8 @@ final class ServerState: Sendable {
     /// The node's and the local owner's identities.
     let identity: NodeIdentity
     let authorizer: Authorizer
+    /// The proof-of-stake ledger that anchors every space commit (nil in the benchmark baseline).
+    let ledger: LedgerService?
 
     /// Held while the node runs (see `NodeLock`).
     let lock: NodeLock
@@ -85,11 +89,16 @@ final class ServerState: Sendable {
         guard stratos_vfs_register() == 0 else { throw QueryError(.internalError, "cannot register the encrypting SQLite VFS") }
         let catalog = self.catalog
         let nodeKey = identity.nodeKey
+        let ledger = configuration.spaceSecurityDisabled
+            ? nil
+            : try LedgerService(dataDirectory: configuration.dataDirectory, nodeKey: nodeKey, settings: configuration.ledger, logger: logger, clock: clock)
+        self.ledger = ledger
         self.storage = configuration.spaceSecurityDisabled
             ? try StorageEngine(dataDirectory: configuration.dataDirectory, clock: clock)
             : try StorageEngine(
                 dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
-                spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) })
+                spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) },
+                onCommitted: { space, seq, hash in ledger?.noteCommit(space: space.string, seq: seq, hash: hash) })
         self.authorizer = Authorizer(catalog: catalog)
         self.clock = clock
         self.logger = logger

@@ -15,6 +15,8 @@ final class CommitLog: StoreTransactionObserver {
     private let clock: any WallClock
     private let state: SQLiteSpaceStateStorage
     private var head: (seq: UInt64, hash: [UInt8])
+    /// Told of every commit once its transaction is durable in the log (the ledger anchors it).
+    private let onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)?
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS stratos_commits(
@@ -24,8 +26,12 @@ final class CommitLog: StoreTransactionObserver {
     /// Opens the log of `store`, creating its tables, and checks the head: its signature, its
     /// link to the previous commit, and that its state root is the state the tables hold. A
     /// space that fails is refused with the reason, never served.
-    init(store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock) throws(QueryError) {
+    init(
+        store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock,
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
+    ) throws(QueryError) {
         self.space = space
+        self.onCommitted = onCommitted
         self.signer = signer
         self.author = signer.did
         self.clock = clock
@@ -96,7 +102,10 @@ final class CommitLog: StoreTransactionObserver {
         headBeforeTransaction = nil
     }
 
-    func didCommit() { headBeforeTransaction = nil }
+    func didCommit() {
+        if headBeforeTransaction != nil { onCommitted?(space, head.seq, head.hash) }
+        headBeforeTransaction = nil
+    }
 
     /// Appends a signed commit and its payload to the log table; returns the commit's hash.
     /// (The node's appends and rebuilds/imports share it: one row format, encoded once.)

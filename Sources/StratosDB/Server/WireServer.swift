@@ -77,6 +77,7 @@ public final class WireServer: Service, Sendable {
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
         state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
+        state.ledger?.start()
         onReady(port)
 
         try await withGracefulShutdownHandler {
@@ -103,6 +104,7 @@ public final class WireServer: Service, Sendable {
         } onGracefulShutdown: {
             serverChannel.channel.close(promise: nil)
         }
+        state.ledger?.shutdown()
         state.storage.shutdown()
         try? await state.heavyReadPool.shutdownGracefully()
         try await group.shutdownGracefully()

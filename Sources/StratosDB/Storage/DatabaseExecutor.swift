@@ -37,11 +37,14 @@ final class DatabaseExecutor: @unchecked Sendable {
 
     /// Opens the database; a space (its name is a space id) gets its signed commit log, and is
     /// refused here if its log or state does not check out.
-    init(name: String, path: String, reservedBytesPerPage: Int32 = 0, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock()) throws(QueryError) {
+    init(
+        name: String, path: String, reservedBytesPerPage: Int32 = 0, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
+    ) throws(QueryError) {
         self.name = name
         store = try DatabaseStore(name: name, path: path, reservedBytesPerPage: reservedBytesPerPage)
         if let signer, let space = SpaceID(name) {
-            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock)
+            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted)
         }
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "stratosdb-db"

@@ -16,11 +16,15 @@ final class StorageEngine: Sendable {
     private let clock: any WallClock
     /// The key of a space, for the encrypting VFS (nil: files are not encrypted, as in tests).
     private let spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])?
+    /// Told of every space commit (the ledger anchors them).
+    private let onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)?
 
     init(
         dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
-        spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil
+        spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil,
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
     ) throws {
+        self.onCommitted = onCommitted
         self.dataDirectory = dataDirectory
         self.signer = signer
         self.clock = clock
@@ -53,7 +57,7 @@ final class StorageEngine: Sendable {
                     }
                     reserved = Int32(stratos_vfs_reserved_bytes())
                 }
-                let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock)
+                let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

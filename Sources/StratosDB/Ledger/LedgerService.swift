@@ -1,0 +1,307 @@
+import Foundation
+import Ledger
+import Logging
+import NIOCore
+import NIOPosix
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+import Synchronization
+
+/// How a node runs its ledger.
+public struct LedgerSettings: Sendable {
+    /// The pause between blocks (the commit timeout of Tendermint).
+    public var blockIntervalMilliseconds: Int64 = 1_000
+    /// Consensus round timeouts; the defaults suit validators on one machine or a LAN.
+    public var timeouts = ConsensusTimeouts.loopback
+
+    public init() {}
+
+    var effectiveTimeouts: ConsensusTimeouts {
+        var timeouts = self.timeouts
+        timeouts.commitMilliseconds = blockIntervalMilliseconds
+        return timeouts
+    }
+}
+
+/// What `ledgerStatus` and `stratosdb ledger status` report.
+struct LedgerStatusSnapshot: Sendable {
+    var chainID: String
+    var height: UInt64
+    var lastBlockID: Hash256?
+    var lastBlockTimeMilliseconds: Int64
+    var validators: ValidatorSet
+    var anchorBatches: UInt64
+    var anchoredCommits: UInt64
+}
+
+/// Sends ledger messages to peers (the peer network); the single node has none.
+protocol LedgerTransport: Sendable {
+    func broadcast(_ message: LedgerMessage)
+    func send(_ message: LedgerMessage, to peer: PublicKey)
+}
+
+/// The node's ledger: drives the pure `LedgerMachine` on one event loop, performs its actions
+/// (write-ahead log, LMDB block store, timers, peers), and anchors space commits: before each
+/// height it batches the head commit of every space changed since the last anchor into one
+/// RFC 6962 tree and submits one anchor transaction; when the block holding it is stored, each
+/// commit's audit path is recorded and writers waiting with `w: "anchored"` are released.
+final class LedgerService: @unchecked Sendable {
+    // Safe: `machine`, `inFlight` and `halted` are touched only on `loop`; shared state is in Mutexes.
+    let store: BlockStore
+    let chainID: String
+    let genesisPath: String
+    private let wal: WriteAheadLog
+    private let nodeKey: SigningKey
+    private let group: MultiThreadedEventLoopGroup
+    let loop: any EventLoop
+    private let logger: Logger
+    private let clock: any WallClock
+    private var machine: LedgerMachine
+    private var halted = false
+    private let transport = Mutex<(any LedgerTransport)?>(nil)
+
+    /// The anchor transaction waiting for a block, with its batch.
+    private var inFlight: (hash: Hash256, batch: AnchorBatch, submittedAtHeight: UInt64)?
+
+    private struct Anchoring {
+        /// The newest commit of each space not yet in an anchor batch.
+        var pending: [String: (seq: UInt64, hash: [UInt8])] = [:]
+        /// The newest commit of each space seen since start (what `w: "anchored"` waits for).
+        var latest: [String: UInt64] = [:]
+        var anchored: [String: UInt64] = [:]
+        var waiters: [String: [(id: UInt64, seq: UInt64, continuation: CheckedContinuation<Bool, Never>)]] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let anchoring = Mutex(Anchoring())
+    private let snapshot: Mutex<LedgerStatusSnapshot>
+    let blockLatencies = Mutex<[Int64]>([])
+
+    static func directory(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("ledger") }
+
+    init(dataDirectory: String, nodeKey: SigningKey, settings: LedgerSettings, logger: Logger, clock: any WallClock) throws {
+        let directory = Self.directory(dataDirectory)
+        let chainDirectory = (directory as NSString).appendingPathComponent("chain")
+        try FileManager.default.createDirectory(atPath: chainDirectory, withIntermediateDirectories: true)
+        genesisPath = (directory as NSString).appendingPathComponent("genesis.json")
+        if !FileManager.default.fileExists(atPath: genesisPath) {
+            try GenesisFile.singleNode(nodeDID: nodeKey.did, nowMilliseconds: clock.nowMilliseconds()).write(path: genesisPath)
+        }
+        let genesis = try GenesisFile.read(path: genesisPath).genesis
+        store = try BlockStore(directory: chainDirectory)
+        wal = try WriteAheadLog(path: (directory as NSString).appendingPathComponent("consensus.wal"))
+        let state = try store.latestState() ?? ChainState(genesis: genesis)
+        guard state.chainID == genesis.chainID else {
+            throw QueryError(.badValue, "the stored chain is \(state.chainID) but the genesis file names \(genesis.chainID)")
+        }
+        chainID = state.chainID
+        let lastCommit = state.height > 0 ? try store.commit(at: state.height) : nil
+        let records = try wal.readAll()
+        machine = LedgerMachine(state: state, lastCommit: lastCommit, key: nodeKey, timeouts: settings.effectiveTimeouts, wal: records)
+        self.nodeKey = nodeKey
+        self.logger = logger
+        self.clock = clock
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        snapshot = Mutex(Self.snapshot(of: state))
+        logger.info(
+            "ledger open",
+            metadata: ["stratos_chain": "\(state.chainID)", "stratos_height": "\(state.height)", "stratos_validator": "\(state.validators.contains(nodeKey.publicKey))"])
+    }
+
+    private static func snapshot(of state: ChainState) -> LedgerStatusSnapshot {
+        LedgerStatusSnapshot(
+            chainID: state.chainID, height: state.height, lastBlockID: state.lastBlockID, lastBlockTimeMilliseconds: state.lastBlockTimeMilliseconds,
+            validators: state.validators, anchorBatches: state.anchorBatchCount, anchoredCommits: state.anchoredCommitCount)
+    }
+
+    var status: LedgerStatusSnapshot { snapshot.withLock { $0 } }
+
+    /// The chain state as of the last stored block (for account queries).
+    func state() async -> ChainState {
+        (try? await loop.submit { self.machine.state }.get()) ?? machine.state
+    }
+
+    func setTransport(_ value: any LedgerTransport) { transport.withLock { $0 = value } }
+
+    func start() {
+        loop.execute {
+            self.submitAnchorBatchIfDue()
+            self.handle(.start)
+        }
+    }
+
+    func shutdown() {
+        try? group.syncShutdownGracefully()
+        anchoring.withLock { state in
+            for (_, list) in state.waiters { for waiter in list { waiter.continuation.resume(returning: false) } }
+            state.waiters = [:]
+        }
+    }
+
+    /// Delivers a message from a peer.
+    func receive(_ message: LedgerMessage, from peer: PublicKey) {
+        loop.execute { self.handle(.received(from: peer, message)) }
+    }
+
+    /// Submits a signed transaction (from the CLI or a client); false when the mempool refuses it.
+    func submit(_ bytes: [UInt8]) async -> Bool {
+        guard (try? Transaction(decoding: bytes))?.isSignatureValid(chainID: chainID) == true else { return false }
+        return (try? await loop.submit { () -> Bool in
+            let before = self.machine.application.mempoolCount
+            self.handle(.submit(bytes))
+            return self.machine.application.mempoolCount > before
+        }.get()) ?? false
+    }
+
+    // MARK: - Anchoring
+
+    /// Notes a space commit (called on the space's executor thread after its transaction commits).
+    func noteCommit(space: String, seq: UInt64, hash: [UInt8]) {
+        anchoring.withLock { state in
+            state.pending[space] = (seq, hash)
+            state.latest[space] = max(state.latest[space] ?? 0, seq)
+        }
+    }
+
+    /// The newest commit of `space` this node has made since it started.
+    func latestSeq(space: String) -> UInt64? { anchoring.withLock { $0.latest[space] } }
+
+    /// Waits until commit `seq` of `space` (or a later one, which chains to it) is in a decided
+    /// block; false when `timeoutMilliseconds` pass first or the node stops.
+    func waitAnchored(space: String, seq: UInt64, timeoutMilliseconds: Int64) async -> Bool {
+        if let anchored = try? store.anchoredSeq(space: space), anchored >= seq { return true }
+        return await withCheckedContinuation { continuation in
+            let id: UInt64? = anchoring.withLock { state in
+                if let anchored = state.anchored[space], anchored >= seq {
+                    continuation.resume(returning: true)
+                    return nil
+                }
+                state.nextWaiter += 1
+                state.waiters[space, default: []].append((state.nextWaiter, seq, continuation))
+                return state.nextWaiter
+            }
+            guard let id else { return }
+            loop.scheduleTask(in: .milliseconds(timeoutMilliseconds)) {
+                self.anchoring.withLock { state in
+                    guard let index = state.waiters[space]?.firstIndex(where: { $0.id == id }) else { return }
+                    state.waiters[space]?.remove(at: index).continuation.resume(returning: false)
+                }
+            }
+        }
+    }
+
+    func anchorProof(space: String, seq: UInt64) throws -> AnchorProof? { try store.anchorProof(space: space, seq: seq) }
+
+    /// Before a height starts: one anchor transaction for every space head not yet anchored.
+    private func submitAnchorBatchIfDue() {
+        let state = machine.state
+        if let current = inFlight {
+            // Not included within ten blocks (dropped, or refused): its heads go back in line.
+            guard state.height >= current.submittedAtHeight + 10 else { return }
+            anchoring.withLock { anchoring in
+                for leaf in current.batch.leaves where (anchoring.pending[leaf.space]?.seq ?? 0) < leaf.seq {
+                    anchoring.pending[leaf.space] = (leaf.seq, leaf.commitHash)
+                }
+            }
+            inFlight = nil
+        }
+        guard let account = state.accounts[nodeKey.publicKey], account.balance >= state.parameters.minimumFee else { return }
+        let leaves: [AnchorLeaf] = anchoring.withLock { anchoring in
+            let chosen = anchoring.pending.sorted { $0.key < $1.key }.prefix(LedgerLimits.anchorsPerBatchMax)
+            for (space, _) in chosen { anchoring.pending[space] = nil }
+            return chosen.map { AnchorLeaf(space: $0.key, seq: $0.value.seq, commitHash: $0.value.hash) }
+        }
+        guard !leaves.isEmpty else { return }
+        let batch = AnchorBatch(leaves)
+        let transaction = Transaction(
+            chainID: chainID, key: nodeKey, nonce: account.nonce, fee: state.parameters.minimumFee,
+            body: .anchor(root: batch.root, size: UInt64(batch.size)))
+        inFlight = (transaction.hash, batch, state.height)
+        handle(.submit(transaction.encoded))
+    }
+
+    /// The anchors a stored block carries for this node's in-flight batch.
+    private func anchors(in block: Block) -> [AnchorLocation] {
+        guard let current = inFlight else { return [] }
+        guard let index = block.transactions.firstIndex(where: { Hash256.sha256($0) == current.hash }) else { return [] }
+        return current.batch.leaves.enumerated().map { leafIndex, leaf in
+            AnchorLocation(
+                height: block.height, transactionIndex: UInt64(index), leafIndex: UInt64(leafIndex), batchSize: UInt64(current.batch.size),
+                path: current.batch.path(leafIndex), leaf: leaf)
+        }
+    }
+
+    private func released(_ anchors: [AnchorLocation]) {
+        guard !anchors.isEmpty else { return }
+        inFlight = nil
+        var ready: [CheckedContinuation<Bool, Never>] = []
+        anchoring.withLock { state in
+            for anchor in anchors {
+                let space = anchor.leaf.space
+                state.anchored[space] = max(state.anchored[space] ?? 0, anchor.leaf.seq)
+                guard var list = state.waiters[space] else { continue }
+                list.removeAll { waiter in
+                    guard waiter.seq <= anchor.leaf.seq else { return false }
+                    ready.append(waiter.continuation)
+                    return true
+                }
+                state.waiters[space] = list.isEmpty ? nil : list
+            }
+        }
+        for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    // MARK: - Driving the machine
+
+    private func handle(_ event: LedgerEvent) {
+        guard !halted else { return }
+        if case .timer(.nextHeight) = event { submitAnchorBatchIfDue() }
+        let actions = machine.handle(event, nowMilliseconds: clock.nowMilliseconds())
+        perform(actions)
+    }
+
+    private func perform(_ actions: [LedgerAction]) {
+        for action in actions {
+            do {
+                try perform(action)
+            } catch {
+                // A node that cannot persist its votes or blocks must stop voting: signing
+                // without the log is how validators double-sign after a restart.
+                halted = true
+                logger.critical("ledger halted: \(error)")
+                return
+            }
+        }
+    }
+
+    private func perform(_ action: LedgerAction) throws {
+        switch action {
+        case .appendWAL(let record):
+            try wal.append(record, sync: record.needsSync)
+        case .resetWAL:
+            try wal.reset()
+        case .broadcast(let message):
+            transport.withLock { $0 }?.broadcast(message)
+        case .send(let peer, let message):
+            transport.withLock { $0 }?.send(message, to: peer)
+        case .schedule(let timer, let milliseconds):
+            loop.scheduleTask(in: .milliseconds(milliseconds)) { self.handle(.timer(timer)) }
+        case .store(let committed, let state):
+            let anchors = anchors(in: committed.block)
+            guard let decidedBy = state.lastValidators else { throw LedgerError(.storage, "a stored state has no last validator set") }
+            try store.save(committed, state: state, decidedBy: decidedBy, anchors: anchors)
+            snapshot.withLock { $0 = Self.snapshot(of: state) }
+            released(anchors)
+            let latency = clock.nowMilliseconds() - committed.block.header.timeMilliseconds
+            blockLatencies.withLock { list in
+                list.append(latency)
+                if list.count > 1_000 { list.removeFirst(list.count - 1_000) }
+            }
+            logger.debug("block decided", metadata: ["stratos_height": "\(committed.block.height)", "stratos_transactions": "\(committed.block.transactions.count)"])
+        case .serveSync(let peer, let fromHeight):
+            let blocks = try store.committedBlocks(from: fromHeight, limit: LedgerLimits.syncBlocksPerReplyMax)
+            if !blocks.isEmpty { transport.withLock { $0 }?.send(.syncResponse(blocks), to: peer) }
+        }
+    }
+}
