@@ -70,6 +70,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "CA certificates (PEM) that client certificates must chain to (mutual TLS).")
     var tlsCa: String?
 
+    @Option(name: .long, help: "Time between ledger blocks (for example 1s, 200ms).")
+    var blockInterval: String = "1s"
+
     @Flag(name: .long, help: "Listen on a non-loopback address without TLS: passwords and tokens then cross the network in the clear.")
     var allowPlaintext = false
 
@@ -99,6 +102,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard ["normal", "full"].contains(sync) else { throw ValidationError("--sync must be 'normal' or 'full'") }
+        guard let interval = try? DurationText.milliseconds(blockInterval), (10...3_600_000).contains(interval) else {
+            throw ValidationError("--block-interval must be a duration from 10ms to 1h (for example 1s or 200ms)")
+        }
     }
 
     func run() async throws {
@@ -113,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = ServerConfiguration(
             dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure || benchmarkBaseline)
         configuration.spaceSecurityDisabled = benchmarkBaseline
+        configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
         if let tlsCert, let tlsKey {
             configuration.tls = TLSSettings(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsCa)
         }
