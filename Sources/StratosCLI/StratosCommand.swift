@@ -30,7 +30,7 @@ struct StratosCommand: AsyncParsableCommand {
         version: StratosVersion.current,
         subcommands: [
             Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
-            UserCommand.self, VerifyProofCommand.self, LedgerCommand.self,
+            UserCommand.self, VerifyProofCommand.self, LedgerCommand.self, ClusterCommand.self,
         ])
 }
 
@@ -73,6 +73,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Time between ledger blocks (for example 1s, 200ms).")
     var blockInterval: String = "1s"
 
+    @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
+    var peerPort: Int?
+
+    @Option(name: .long, help: "Validators to connect to, as host:port of their peer ports, comma-separated.")
+    var peers: String = ""
+
     @Flag(name: .long, help: "Listen on a non-loopback address without TLS: passwords and tokens then cross the network in the clear.")
     var allowPlaintext = false
 
@@ -98,6 +104,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Give --tls-cert and --tls-key, bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        if let peerPort, !(1...65535).contains(peerPort) { throw ValidationError("--peer-port must be between 1 and 65535") }
+        guard peers.isEmpty || peerPort != nil else { throw ValidationError("--peers needs --peer-port (peers connect back to it)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -120,6 +128,8 @@ struct Serve: AsyncParsableCommand {
             dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure || benchmarkBaseline)
         configuration.spaceSecurityDisabled = benchmarkBaseline
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
+        configuration.ledger.peerPort = peerPort
+        configuration.ledger.peers = peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if let tlsCert, let tlsKey {
             configuration.tls = TLSSettings(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsCa)
         }

@@ -74,6 +74,8 @@ final class ServerState: Sendable {
     let authorizer: Authorizer
     /// The proof-of-stake ledger that anchors every space commit (nil in the benchmark baseline).
     let ledger: LedgerService?
+    /// The validator network (nil without `--peer-port`).
+    let peerNetwork: PeerNetwork?
 
     /// Held while the node runs (see `NodeLock`).
     let lock: NodeLock
@@ -93,6 +95,16 @@ final class ServerState: Sendable {
             ? nil
             : try LedgerService(dataDirectory: configuration.dataDirectory, nodeKey: nodeKey, settings: configuration.ledger, logger: logger, clock: clock)
         self.ledger = ledger
+        if let ledger, let peerPort = configuration.ledger.peerPort {
+            let network = PeerNetwork(
+                nodeKey: nodeKey, chainID: ledger.chainID, host: configuration.host, port: peerPort, addresses: configuration.ledger.peers,
+                ledger: ledger, statusPath: (LedgerService.directory(configuration.dataDirectory) as NSString).appendingPathComponent("peers.json"),
+                logger: logger)
+            ledger.setTransport(network)
+            peerNetwork = network
+        } else {
+            peerNetwork = nil
+        }
         self.storage = configuration.spaceSecurityDisabled
             ? try StorageEngine(dataDirectory: configuration.dataDirectory, clock: clock)
             : try StorageEngine(

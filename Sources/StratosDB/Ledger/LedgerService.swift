@@ -14,6 +14,10 @@ public struct LedgerSettings: Sendable {
     public var blockIntervalMilliseconds: Int64 = 1_000
     /// Consensus round timeouts; the defaults suit validators on one machine or a LAN.
     public var timeouts = ConsensusTimeouts.loopback
+    /// The port validators connect to (on the node's bind address); nil runs without peers.
+    public var peerPort: Int?
+    /// Other validators to dial, as host:port.
+    public var peers: [String] = []
 
     public init() {}
 
@@ -126,7 +130,8 @@ final class LedgerService: @unchecked Sendable {
 
     func start() {
         loop.execute {
-            self.submitAnchorBatchIfDue()
+            self.submitAnchorBatchIfDue(startingHeight: true)
+            self.submitAnchorBatchIfDue(startingHeight: false)
             self.handle(.start)
         }
     }
@@ -193,8 +198,12 @@ final class LedgerService: @unchecked Sendable {
 
     func anchorProof(space: String, seq: UInt64) throws -> AnchorProof? { try store.anchorProof(space: space, seq: seq) }
 
-    /// Before a height starts: one anchor transaction for every space head not yet anchored.
-    private func submitAnchorBatchIfDue() {
+    /// One anchor transaction for every space head not yet anchored. It is submitted when it
+    /// can make the next block: at the start of a height this node proposes, and otherwise
+    /// right after a block is stored, so it reaches the proposer during the block interval.
+    private func submitAnchorBatchIfDue(startingHeight: Bool) {
+        let proposesNext = machine.state.validators.proposer == nodeKey.publicKey
+        guard proposesNext == startingHeight else { return }
         let state = machine.state
         if let current = inFlight {
             // Not included within ten blocks (dropped, or refused): its heads go back in line.
@@ -256,7 +265,7 @@ final class LedgerService: @unchecked Sendable {
 
     private func handle(_ event: LedgerEvent) {
         guard !halted else { return }
-        if case .timer(.nextHeight) = event { submitAnchorBatchIfDue() }
+        if case .timer(.nextHeight) = event { submitAnchorBatchIfDue(startingHeight: true) }
         let actions = machine.handle(event, nowMilliseconds: clock.nowMilliseconds())
         perform(actions)
     }
@@ -293,6 +302,7 @@ final class LedgerService: @unchecked Sendable {
             try store.save(committed, state: state, decidedBy: decidedBy, anchors: anchors)
             snapshot.withLock { $0 = Self.snapshot(of: state) }
             released(anchors)
+            submitAnchorBatchIfDue(startingHeight: false)
             let latency = clock.nowMilliseconds() - committed.block.header.timeMilliseconds
             blockLatencies.withLock { list in
                 list.append(latency)

@@ -77,6 +77,7 @@ public final class WireServer: Service, Sendable {
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
         state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
+        try state.peerNetwork?.start()
         state.ledger?.start()
         onReady(port)
 
@@ -104,6 +105,7 @@ public final class WireServer: Service, Sendable {
         } onGracefulShutdown: {
             serverChannel.channel.close(promise: nil)
         }
+        state.peerNetwork?.shutdown()
         state.ledger?.shutdown()
         state.storage.shutdown()
         try? await state.heavyReadPool.shutdownGracefully()
