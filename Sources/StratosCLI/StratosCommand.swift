@@ -30,7 +30,8 @@ struct StratosCommand: AsyncParsableCommand {
         version: StratosVersion.current,
         subcommands: [
             Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
-            UserCommand.self, VerifyProofCommand.self, LedgerCommand.self, ClusterCommand.self,
+            UserCommand.self, VerifyProofCommand.self, LedgerCommand.self, ClusterCommand.self, TransferCommand.self,
+            StakeCommand.self, UnstakeCommand.self,
         ])
 }
 

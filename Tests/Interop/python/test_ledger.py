@@ -218,3 +218,33 @@ def test_w_anchored_is_refused_without_the_ledger(server_factory):
     assert getattr(error.value, "code", None) == 79
     with pytest.raises(OperationFailure):
         db.client.admin.command("ledgerStatus")
+
+
+def test_transfer_stake_unstake_from_the_cli(server_factory):
+    srv = server_factory(*FAST)
+    srv.client().admin.command("ping")
+    data_dir = str(srv.data_dir)
+    alice = cli("key", "new", "--name", "alice", "--data-dir", data_dir).stdout.strip()
+    sent = cli("transfer", "--key", "node", "--to", alice, "--amount", "5000000", "--data-dir", data_dir, "--wait")
+    assert sent.returncode == 0, sent.stderr
+    tx_hash, height_line = sent.stdout.split("\n")[:2]
+    assert len(tx_hash) == 64 and height_line.startswith("height ")
+    tx = json.loads(cli("ledger", "tx", tx_hash, "--data-dir", data_dir, "--json").stdout)
+    assert tx["body"] == {"type": "transfer", "to": alice, "amount": 5000000}
+    account = json.loads(cli("ledger", "account", alice, "--data-dir", data_dir, "--json").stdout)
+    assert account["balance"] == 5000000
+    # Alice pays: too much is refused by the chain (the mempool drops it), her balance stays.
+    refused = cli("stake", "--key", "alice", "--amount", "1000000", "--data-dir", data_dir)
+    assert refused.returncode != 0 and "no node here signs with that key" in refused.stderr
+    node_did = json.loads((srv.data_dir / "node.json").read_text())["did"]
+    staked = cli("stake", "--key", "node", "--amount", "3000000", "--data-dir", data_dir, "--wait")
+    assert staked.returncode == 0, staked.stderr
+    wait_for_height(srv.client(), int(staked.stdout.split()[-1]) + 2)
+    validators = json.loads(cli("ledger", "validators", "--data-dir", data_dir, "--json").stdout)["validators"]
+    assert validators == [{"did": node_did, "power": 13, "proposerPriority": 0}]
+    unstaked = cli("unstake", "--key", "node", "--amount", "3000000", "--data-dir", data_dir, "--wait")
+    assert unstaked.returncode == 0, unstaked.stderr
+    node_account = json.loads(cli("ledger", "account", node_did, "--data-dir", data_dir, "--json").stdout)
+    assert node_account["stake"] == 10_000_000 and node_account["unbonding"] == 3_000_000
+    bad = cli("transfer", "--key", "node", "--to", "did:key:nope", "--amount", "1", "--data-dir", data_dir)
+    assert bad.returncode != 0

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import Ledger
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+import StratosDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A minimal MongoDB-wire client for the CLI's chain commands: one blocking loopback socket,
+/// OP_MSG, and SASL PLAIN with a session token the CLI signs itself (so no password is needed:
+/// the signing key is the authority, as it is for the transaction).
+final class NodeClient {
+    private let descriptor: Int32
+    private var requestID: Int32 = 1
+
+    init(address: NodeAddress, key: SigningKey) throws {
+        guard address.tls != true else {
+            throw CLIError("the node speaks TLS; these commands talk to a node's plaintext loopback port (start it without TLS or on loopback)")
+        }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let host = address.host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard getaddrinfo(host, String(address.port), &hints, &result) == 0, let info = result else {
+            throw CLIError("cannot resolve \(address.host)")
+        }
+        defer { freeaddrinfo(result) }
+        descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard descriptor >= 0, connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            throw CLIError("cannot connect to the node at \(address.host):\(address.port): is it running?")
+        }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let audience = try DID(parsing: address.did)
+        let token = SessionToken(key: key, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: 300_000)
+        let payload = [UInt8(0)] + Array(key.did.string.utf8) + [0] + Array(token.text.utf8)
+        let reply = try command([
+            "saslStart": .int32(1), "mechanism": .string("PLAIN"), "payload": .binary(BSONBinary(subtype: 0, data: payload)),
+            "$db": .string("$external"),
+        ])
+        guard reply["done"] == .bool(true) else { throw CLIError("the node refused the login") }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends one command and returns its reply, throwing the node's error message on `ok: 0`.
+    func command(_ document: BSONDocument) throws -> BSONDocument {
+        let body = BSONEncoder.encode(document)
+        var message: [UInt8] = []
+        func append(_ value: Int32) { withUnsafeBytes(of: value.littleEndian) { message.append(contentsOf: $0) } }
+        append(Int32(16 + 4 + 1 + body.count))
+        requestID += 1
+        append(requestID)
+        append(0)
+        append(2013)
+        append(0)
+        message.append(0)
+        message.append(contentsOf: body)
+        var sent = 0
+        while sent < message.count {
+            let count = message[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { throw CLIError("the connection to the node broke") }
+            sent += count
+        }
+        let header = try read(16)
+        let length = Int(Int32(littleEndian: header.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }))
+        guard (21...48_000_000).contains(length) else { throw CLIError("the node sent a malformed reply") }
+        let rest = try read(length - 16)
+        guard rest[4] == 0 else { throw CLIError("the node sent an unexpected reply section") }
+        let reply: BSONDocument
+        do { reply = try BSONDecoder.decode(Array(rest[5...])) } catch { throw CLIError("the node sent malformed BSON") }
+        if reply["ok"] == .double(0) || reply["ok"] == .int32(0) {
+            if case .string(let message)? = reply["errmsg"] { throw CLIError(message) }
+            throw CLIError("the node refused the command")
+        }
+        return reply
+    }
+
+    private func read(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let received = bytes[offset...].withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            guard received > 0 else { throw CLIError("the node closed the connection") }
+            offset += received
+        }
+        return bytes
+    }
+}
+
+/// Options shared by the commands that submit a transaction.
+struct TransactionOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's data directory (or the cluster's, with --node).") var dataDir: String = "./.stratosdb"
+    @Option(name: .long, help: "Node number in a cluster directory.") var node: Int?
+    @Option(name: .long, help: "The signing key: a name in the keys directory (node, owner, or one from `key new`) or a path.") var key: String
+    @Option(name: .long, help: "The fee, in micro-units.") var fee: UInt64 = 10
+    @Flag(name: .long, help: "Wait until the transaction is in a decided block.") var wait = false
+
+    var nodeDirectory: String {
+        let base = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        guard let node else { return base }
+        return ((base as NSString).appendingPathComponent("cluster") as NSString).appendingPathComponent("node\(node)")
+    }
+
+    /// Builds, signs and submits `body`; prints the transaction hash (and its height with --wait).
+    func submit(_ body: TransactionBody) throws {
+        let store = KeyStore(dataDirectory: nodeDirectory)
+        let signer: SigningKey
+        do { signer = try store.load(key) } catch { throw CLIError(error.message) }
+        guard let address = NodeAddress.read(dataDirectory: nodeDirectory) else {
+            throw CLIError("no running node in \(nodeDirectory): start it first")
+        }
+        let client = try NodeClient(address: address, key: signer)
+        let status = try client.command(["ledgerStatus": .int32(1), "$db": .string("admin")])
+        guard case .string(let chainID)? = status["chainId"] else { throw CLIError("the node reported no chain") }
+        let account = try client.command(["ledgerAccount": .string(signer.did.string), "$db": .string("admin")])
+        let nonce = UInt64(account["nonce"]?.int64Value ?? 0)
+        let transaction = Transaction(chainID: chainID, key: signer, nonce: nonce, fee: fee, body: body)
+        _ = try client.command([
+            "submitTransaction": .binary(BSONBinary(subtype: 0, data: transaction.encoded)), "$db": .string("admin"),
+        ])
+        emit(transaction.hash.hex)
+        guard wait else { return }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let now = try client.command(["ledgerAccount": .string(signer.did.string), "$db": .string("admin")])
+            if UInt64(now["nonce"]?.int64Value ?? 0) > nonce {
+                emit("height \(now["height"]?.int64Value ?? 0)")
+                return
+            }
+            usleep(100_000)
+        }
+        throw CLIError("the transaction was not included within 60 s")
+    }
+}
+
+struct TransferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "transfer", abstract: "Send micro-units to another account; prints the transaction hash.")
+    @Option(name: .long, help: "The receiving did:key.") var to: String
+    @Option(name: .long, help: "The amount, in micro-units.") var amount: UInt64
+    @OptionGroup var options: TransactionOptions
+
+    func run() throws {
+        guard let receiver = try? DID(parsing: to) else { throw CLIError("\(to) is not a did:key") }
+        try options.submit(.transfer(to: receiver.publicKey, amount: amount))
+    }
+}
+
+struct StakeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stake", abstract: "Bond micro-units as stake: voting power from two blocks later (one power per 1,000,000).")
+    @Option(name: .long, help: "The amount, in micro-units.") var amount: UInt64
+    @Flag(name: .long, help: "Stake with a key that no running node signs blocks with.") var force = false
+    @OptionGroup var options: TransactionOptions
+
+    func run() throws {
+        // Stake makes its key a validator. A validator that runs no node cannot vote, and once
+        // such keys hold a third of the power the chain stops deciding blocks.
+        let nodeKey = try? KeyStore(dataDirectory: options.nodeDirectory).load("node")
+        let signer = try? KeyStore(dataDirectory: options.nodeDirectory).load(options.key)
+        if !force, let signer, signer.publicKey != nodeKey?.publicKey {
+            throw CLIError("stake makes \(signer.did) a validator, but no node here signs with that key; a validator without a running node halts the chain once such keys hold 1/3 of the power. Stake with the node's key (--key node), or pass --force")
+        }
+        try options.submit(.stake(amount: amount))
+    }
+}
+
+struct UnstakeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unstake", abstract: "Unbond stake: power drops two blocks later; the balance returns after the unbonding period.")
+    @Option(name: .long, help: "The amount, in micro-units.") var amount: UInt64
+    @OptionGroup var options: TransactionOptions
+
+    func run() throws { try options.submit(.unstake(amount: amount)) }
+}
