@@ -1,5 +1,6 @@
 import Foundation
 import CStratosVFS
+import Ledger
 import Logging
 import NIOPosix
 import QueryEngine
@@ -119,6 +120,23 @@ final class ServerState: Sendable {
     }
 
     let operationCounters = Mutex<[String: Int64]>([:])
+
+    /// After a restart: a space whose newest commit never made it into an anchor batch (the
+    /// node stopped first) is queued for the next one, so no acknowledged commit stays
+    /// unanchored until the space's next write. One space at a time, in the background.
+    func queueUnanchoredCommits() async {
+        guard let ledger else { return }
+        for record in catalog.allSpaces() {
+            guard !Task.isCancelled else { return }
+            guard let executor = try? storage.executor(record.id.string, create: false),
+                let head = try? await executor.read({ store throws(QueryError) in try CommitLog.lastCommits(store.sqlite, count: 1).first })
+            else { continue }
+            let anchored = (try? ledger.store.anchoredSeq(space: record.id.string)) ?? nil
+            if (anchored ?? 0) < head.commit.seq, ledger.latestSeq(space: record.id.string) == nil {
+                ledger.noteCommit(space: record.id.string, seq: head.commit.seq, hash: head.hash)
+            }
+        }
+    }
 
     func count(_ command: String) {
         commandCounters.withLock { $0[command, default: 0] += 1 }

@@ -84,6 +84,7 @@ public final class WireServer: Service, Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
                 tasks.addTask { await self.reapCursors() }
+                tasks.addTask { await self.state.queueUnanchoredCommits() }
                 try await serverChannel.executeThenClose { inbound in
                     for try await connection in inbound {
                         let open = state.openConnections.wrappingAdd(1, ordering: .relaxed).newValue

@@ -248,3 +248,22 @@ def test_transfer_stake_unstake_from_the_cli(server_factory):
     assert node_account["stake"] == 10_000_000 and node_account["unbonding"] == 3_000_000
     bad = cli("transfer", "--key", "node", "--to", "did:key:nope", "--amount", "1", "--data-dir", data_dir)
     assert bad.returncode != 0
+
+
+def test_commits_left_unanchored_by_a_crash_are_anchored_after_restart(server_factory):
+    srv = server_factory("--block-interval", "1h")
+    db = srv.client().profile
+    time.sleep(0.3)
+    db.users.insert_one({"_id": 1})
+    assert db.command("proveRecord", "users", _id=1)["anchor"]["anchored"] is False
+    srv.kill9()
+    srv.extra_args = list(FAST)
+    srv.start()
+    db = srv.client().profile
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if db.command("proveRecord", "users", _id=1)["anchor"]["anchored"]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the commit acknowledged before the crash was never anchored")
