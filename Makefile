@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces microbench fuzz clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger sim microbench fuzz clean
 
 all: build
 
@@ -48,6 +48,18 @@ bench: deps release
 # at rest and signed commits, plus archive export/verify/import rates (docs/benchmarks.md).
 bench-spaces: deps release
 	$(PYTHON) bench/spaces_overhead.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
+
+# The ledger: block commit latency on four loopback validators, w: "anchored" latency, how many
+# space commits one block anchors, and what anchoring costs per write (docs/benchmarks.md).
+bench-ledger: deps release
+	$(PYTHON) bench/ledger.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
+
+# More seeds of the deterministic consensus simulation than `make test` runs (200); a failing
+# seed is printed and replays with STRATOSDB_SIM_SEED=<seed> (docs/consensus.md).
+SEEDS ?= 2000
+sim: deps-system
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	STRATOSDB_SIM_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter SimulationTests $(SWIFT_BUILD_FLAGS)
 
 # Query-engine microbenchmarks (ordo-one/benchmark), in their own build folder.
 microbench: deps-system

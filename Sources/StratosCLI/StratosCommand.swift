@@ -89,6 +89,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: ArgumentHelp("Benchmarks only: no authentication, no encryption at rest, no signed commits, on a data directory of its own.", visibility: .hidden))
     var benchmarkBaseline = false
 
+    @Flag(name: .long, help: ArgumentHelp("Benchmarks only: spaces as usual, but no ledger (to measure what anchoring costs).", visibility: .hidden))
+    var benchmarkNoLedger = false
+
     /// Loopback: `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8 (four numbers, not a host
     /// name that merely starts with "127.").
     var isLoopback: Bool {
@@ -129,6 +132,7 @@ struct Serve: AsyncParsableCommand {
             dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure || benchmarkBaseline)
         configuration.spaceSecurityDisabled = benchmarkBaseline
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
+        configuration.ledgerDisabled = benchmarkNoLedger
         configuration.ledger.peerPort = peerPort
         configuration.ledger.peers = peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if let tlsCert, let tlsKey {

@@ -45,7 +45,7 @@ struct ChainLocation: ParsableArguments {
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger", abstract: "Read the proof-of-stake chain: status, blocks, transactions, accounts, validators.",
-        subcommands: [Status.self, BlockInfo.self, TransactionInfo.self, AccountInfo.self, Validators.self])
+        subcommands: [Status.self, BlockInfo.self, TransactionInfo.self, AccountInfo.self, Validators.self, BenchmarkAnchoring.self])
 
     static func did(_ key: PublicKey) -> String { DID(publicKey: key).string }
 
@@ -168,5 +168,68 @@ struct LedgerCommand: ParsableCommand {
                 ["height": state.height + 1, "totalPower": state.validators.totalPower, "validators": entries],
                 lines: entries.map { "\($0["did"]!) power \($0["power"]!) priority \($0["proposerPriority"]!)" })
         }
+    }
+}
+
+/// `stratosdb ledger benchmark-anchoring` (hidden): how long one block takes to anchor N space
+/// commits on this machine — batch tree, anchor transaction, a decided block through the real
+/// consensus machine, the LMDB write of the block and N anchor locations, and N proofs read back
+/// and verified. Used by `make bench-ledger`.
+struct BenchmarkAnchoring: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "benchmark-anchoring", abstract: "Measure anchoring N commits in one block.", shouldDisplay: false)
+    @Option(name: .long, help: "Commits (one per space) in the batch.") var commits: Int = 10_000
+    @Option(name: .long, help: "A scratch directory (emptied).") var directory: String
+
+    func run() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let key = SigningKey.generate()
+        let genesis = Genesis(chainID: "bench", timeMilliseconds: 1, accounts: [Genesis.Account(key: key.publicKey, balance: 1_000_000_000, stake: 10_000_000)])
+        let state = try ChainState(genesis: genesis)
+        let store = try BlockStore(directory: directory)
+        let clock = ContinuousClock()
+        let leaves = (0..<commits).map { index in
+            AnchorLeaf(space: "s" + String(format: "%026d", index), seq: 1, commitHash: Hash256.sha256(withUnsafeBytes(of: index) { Array($0) }).bytes)
+        }
+        var batch: AnchorBatch?
+        let treeTime = clock.measure { batch = AnchorBatch(leaves) }
+        guard let batch else { return }
+        var machine = LedgerMachine(state: state, lastCommit: nil, key: key, timeouts: .loopback)
+        let transaction = Transaction(chainID: "bench", key: key, nonce: 0, fee: 10, body: .anchor(root: batch.root, size: UInt64(batch.size)))
+        var stored: (CommittedBlock, ChainState)?
+        let decideTime = clock.measure {
+            _ = machine.handle(.submit(transaction.encoded), nowMilliseconds: 10)
+            for action in machine.handle(.start, nowMilliseconds: 20) {
+                if case .store(let block, let after) = action { stored = (block, after) }
+            }
+        }
+        guard let (block, after) = stored, let index = block.block.transactions.firstIndex(of: transaction.encoded) else {
+            throw CLIError("the block did not include the anchor")
+        }
+        var locations: [AnchorLocation] = []
+        let pathTime = clock.measure {
+            locations = batch.leaves.enumerated().map { leafIndex, leaf in
+                AnchorLocation(height: block.block.height, transactionIndex: UInt64(index), leafIndex: UInt64(leafIndex), batchSize: UInt64(batch.size), path: batch.path(leafIndex), leaf: leaf)
+            }
+        }
+        let storeTime = try clock.measure { try store.save(block, state: after, decidedBy: after.lastValidators!, anchors: locations) }
+        var verified = 0
+        let proofTime = try clock.measure {
+            for leaf in batch.leaves {
+                guard let proof = try store.anchorProof(space: leaf.space, seq: leaf.seq) else { continue }
+                _ = try proof.verify(space: leaf.space, commitHash: leaf.commitHash, trusted: nil)
+                verified += 1
+            }
+        }
+        func ms(_ duration: Duration) -> String { String(format: "%.1f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000) }
+        emit("commits \(commits)")
+        emit("transactions_in_block \(block.block.transactions.count)")
+        emit("batch_tree_ms \(ms(treeTime))")
+        emit("decide_block_ms \(ms(decideTime))")
+        emit("audit_paths_ms \(ms(pathTime))")
+        emit("store_block_and_locations_ms \(ms(storeTime))")
+        emit("proofs_verified \(verified)")
+        emit("proof_read_and_verify_ms_each \(String(format: "%.3f", (Double(proofTime.components.attoseconds) / 1e15 + Double(proofTime.components.seconds) * 1000) / Double(max(1, verified))))")
     }
 }

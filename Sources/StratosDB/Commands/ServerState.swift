@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var spaceSecurityDisabled = false
     /// The ledger (block interval, timeouts); off with `spaceSecurityDisabled`.
     public var ledger = LedgerSettings()
+    /// `--benchmark-no-ledger`: spaces as usual but no chain, to measure what anchoring costs.
+    public var ledgerDisabled = false
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -92,7 +94,7 @@ final class ServerState: Sendable {
         guard stratos_vfs_register() == 0 else { throw QueryError(.internalError, "cannot register the encrypting SQLite VFS") }
         let catalog = self.catalog
         let nodeKey = identity.nodeKey
-        let ledger = configuration.spaceSecurityDisabled
+        let ledger = configuration.spaceSecurityDisabled || configuration.ledgerDisabled
             ? nil
             : try LedgerService(dataDirectory: configuration.dataDirectory, nodeKey: nodeKey, settings: configuration.ledger, logger: logger, clock: clock)
         self.ledger = ledger

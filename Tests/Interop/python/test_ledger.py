@@ -15,7 +15,7 @@ from bson import json_util
 from pymongo import WriteConcern
 from pymongo.errors import OperationFailure
 
-from conftest import server_binary
+from conftest import REPO_ROOT, server_binary
 
 FAST = ("--block-interval", "100ms")
 
@@ -68,6 +68,12 @@ def test_anchored_write_returns_with_a_proof_that_verifies_offline(server_factor
     assert "anchored yes" in lines
     assert f"block {reply['anchor']['height']} {reply['anchor']['blockHash']}" in lines
     assert any(line.startswith("validators checked against") for line in lines)
+    # The same checks by hand, from the bytes alone (docs/ledger.md walks through them).
+    by_hand = subprocess.run(
+        ["python3", str(REPO_ROOT / "tools" / "verify_anchor_by_hand.py"), str(proof), str(genesis)],
+        capture_output=True, text=True, timeout=60)
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert f"anchored in block {reply['anchor']['height']} ({reply['anchor']['blockHash']})" in by_hand.stdout
     # The block is on the chain the CLI reads, with the anchor transaction in it.
     block = cli("ledger", "block", str(reply["anchor"]["height"]), "--data-dir", str(srv.data_dir), "--json")
     assert block.returncode == 0, block.stderr
@@ -80,6 +86,10 @@ def test_anchored_write_returns_with_a_proof_that_verifies_offline(server_factor
         forged = dict(reply, anchorProof=text[:position] + ("A" if text[position] != "A" else "B") + text[position + 1:])
         (tmp_path / "forged.json").write_text(json_util.dumps(forged))
         assert cli("verify-proof", str(tmp_path / "forged.json")).returncode != 0
+        forged_by_hand = subprocess.run(
+            ["python3", str(REPO_ROOT / "tools" / "verify_anchor_by_hand.py"), str(tmp_path / "forged.json")],
+            capture_output=True, text=True, timeout=60)
+        assert forged_by_hand.returncode != 0
     # Checked against another chain's genesis, the proof is refused.
     other = json.loads(genesis.read_text())
     other["chainId"] = "stratos-elsewhere"
