@@ -125,6 +125,30 @@ import Testing
         #expect(throws: LedgerError.self) { try self.decide(&copy, [], evidence: [DuplicateVoteEvidence(voteA, voteB)], lastCommit: &last) }
     }
 
+    @Test("a validator that double-signs and then unstakes everything is still slashed from its unbonding stake")
+    func noEscapeByUnstaking() throws {
+        var state = fixture.state
+        var last: Commit?
+        try decide(&state, [], lastCommit: &last)
+        let cheat = fixture.keys[2]
+        let voteA = Vote(type: .precommit, height: 1, round: 0, blockID: Hash256.sha256([2]), chainID: Fixture.chainID, key: cheat)
+        let voteB = Vote(type: .precommit, height: 1, round: 0, blockID: Hash256.sha256([3]), chainID: Fixture.chainID, key: cheat)
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: cheat, nonce: 0, fee: 10, body: .unstake(amount: 10_000_000))], lastCommit: &last)
+        for _ in 0..<3 { try decide(&state, [], lastCommit: &last) }
+        #expect(!state.validators.contains(cheat.publicKey) && state.isPunishable(cheat.publicKey))
+        try decide(&state, [], evidence: [DuplicateVoteEvidence(voteA, voteB)], lastCommit: &last)
+        #expect(state.tombstoned.contains(cheat.publicKey))
+        #expect(state.unbonding.first { $0.owner == cheat.publicKey }?.amount == 9_500_000)
+    }
+
+    @Test("a genesis whose evidence outlives the unbonding period is refused")
+    func evidenceAgeWithinUnbonding() {
+        var parameters = ChainParameters()
+        parameters.evidenceMaxAgeBlocks = parameters.unbondingBlocks + 1
+        let genesis = Genesis(chainID: "x", timeMilliseconds: 1, accounts: [Genesis.Account(key: fixture.keys[0].publicKey, balance: 1, stake: 1_000_000)], parameters: parameters)
+        #expect(throws: LedgerError.self) { try ChainState(genesis: genesis) }
+    }
+
     @Test("a block that breaks a rule is refused: wrong height, app hash, validators, or a forged last commit")
     func invalidBlocks() throws {
         var state = fixture.state

@@ -16,9 +16,13 @@ struct Fixture {
             return try! SigningKey(seed: seed)
         }
         let stakes = powers ?? Array(repeating: 10, count: validatorCount)
+        var parameters = ChainParameters()
+        parameters.unbondingBlocks = 20
+        parameters.evidenceMaxAgeBlocks = 20
         genesis = Genesis(
             chainID: Fixture.chainID, timeMilliseconds: 1_000,
-            accounts: zip(keys, stakes).map { Genesis.Account(key: $0.publicKey, balance: 100_000_000, stake: $1 * 1_000_000) })
+            accounts: zip(keys, stakes).map { Genesis.Account(key: $0.publicKey, balance: 100_000_000, stake: $1 * 1_000_000) },
+            parameters: parameters)
         state = try! ChainState(genesis: genesis)
     }
 

@@ -96,6 +96,16 @@ struct RFC6962Vectors: Decodable {
         }
     }
 
+    @Test("every leaf's path at once equals each leaf's path alone", arguments: [1, 2, 3, 5, 8, 13, 64, 100, 1_000])
+    func allInclusionProofsAtOnce(count: Int) throws {
+        let tree = MerkleTree(leaves: (0..<count).map { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] })
+        let all = tree.allInclusionProofs()
+        #expect(all.count == count)
+        for index in Set([0, count / 3, count / 2, count - 1]) {
+            #expect(all[index] == (try tree.inclusionProof(leafIndex: index, treeSize: count)))
+        }
+    }
+
     @Test func rejectsOutOfRangeRequests() {
         let tree = MerkleTree(leaves: [[1], [2]])
         #expect(throws: StratosError.self) { try tree.inclusionProof(leafIndex: 2, treeSize: 2) }

@@ -44,4 +44,7 @@ public struct AnchorBatch: Sendable {
 
     /// The audit path of leaf `index`.
     public func path(_ index: Int) -> [Hash256] { (try? tree.inclusionProof(leafIndex: index, treeSize: size)) ?? [] }
+
+    /// Every leaf's audit path at once, in O(n log n).
+    public var allPaths: [[Hash256]] { tree.allInclusionProofs() }
 }

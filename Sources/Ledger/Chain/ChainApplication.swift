@@ -11,6 +11,17 @@ public struct ChainApplication: ConsensusApplication, Sendable {
     private var mempoolHashes: Set<Hash256> = []
     /// Transactions waiting for a block.
     public var mempoolCount: Int { mempool.count }
+
+    /// The nonce `sender`'s next transaction should carry: after its committed nonce and after
+    /// its transactions already waiting in the mempool.
+    public func nextNonce(for sender: PublicKey) -> UInt64 {
+        var next = state.accounts[sender]?.nonce ?? 0
+        for entry in mempool {
+            guard let transaction = try? Transaction(decoding: entry.bytes), transaction.sender == sender else { continue }
+            if transaction.nonce >= next { next = transaction.nonce + 1 }
+        }
+        return next
+    }
     /// Evidence seen but not yet committed.
     private(set) var pendingEvidence: [DuplicateVoteEvidence] = []
     /// The last commit, carried in the next block.
@@ -39,8 +50,14 @@ public struct ChainApplication: ConsensusApplication, Sendable {
         return true
     }
 
+    /// Evidence waiting for a block, at most this many (one per validator is enough to punish it).
+    public static let pendingEvidenceMax = 1_000
+
     mutating func addEvidence(_ evidence: DuplicateVoteEvidence) -> Bool {
-        guard !pendingEvidence.contains(evidence), !state.tombstoned.contains(evidence.validator),
+        let height = state.height + 1
+        guard pendingEvidence.count < Self.pendingEvidenceMax, !pendingEvidence.contains(where: { $0.validator == evidence.validator }),
+            state.isPunishable(evidence.validator), evidence.height <= height,
+            height - evidence.height <= state.parameters.evidenceMaxAgeBlocks,
             (try? evidence.verify(chainID: state.chainID)) != nil
         else { return false }
         pendingEvidence.append(evidence)
@@ -58,8 +75,7 @@ public struct ChainApplication: ConsensusApplication, Sendable {
         var evidence: [DuplicateVoteEvidence] = []
         var punished = Set<PublicKey>()
         for item in pendingEvidence where evidence.count < LedgerLimits.evidencePerBlockMax
-            && !state.tombstoned.contains(item.validator) && punished.insert(item.validator).inserted
-            && ((state.lastValidators?.contains(item.validator) ?? false) || state.validators.contains(item.validator))
+            && state.isPunishable(item.validator) && punished.insert(item.validator).inserted
             && item.height <= height && height - item.height <= state.parameters.evidenceMaxAgeBlocks
         {
             evidence.append(item)
@@ -91,6 +107,9 @@ public struct ChainApplication: ConsensusApplication, Sendable {
             return (try? scratch.apply(transaction, height: state.height + 1)) == nil
         }
         mempoolHashes = Set(mempool.map(\.hash))
-        pendingEvidence.removeAll { item in block.evidence.contains(item) || state.tombstoned.contains(item.validator) }
+        let height = state.height + 1
+        pendingEvidence.removeAll { item in
+            block.evidence.contains(item) || !state.isPunishable(item.validator) || height - min(height, item.height) > state.parameters.evidenceMaxAgeBlocks
+        }
     }
 }

@@ -7,11 +7,12 @@ public struct ChainParameters: Hashable, Sendable {
     /// Micro-units of stake per unit of voting power.
     public var stakePerPower: UInt64 = 1_000_000
     /// Blocks between an unstake and the return of its balance (slashable meanwhile).
-    public var unbondingBlocks: UInt64 = 100
+    public var unbondingBlocks: UInt64 = 1_000
     /// The share of stake a double-signing validator loses, in basis points (Cosmos: 5 %).
     public var doubleSignSlashBasisPoints: UInt64 = 500
-    /// Evidence older than this many blocks is refused (CometBFT `MaxAgeNumBlocks`).
-    public var evidenceMaxAgeBlocks: UInt64 = 100_000
+    /// Evidence older than this many blocks is refused (CometBFT `MaxAgeNumBlocks`); at most
+    /// `unbondingBlocks`, so the stake it concerns is still there to slash.
+    public var evidenceMaxAgeBlocks: UInt64 = 1_000
 
     public init() {}
 

@@ -55,6 +55,9 @@ public struct ChainState: Hashable, Sendable {
         guard !genesis.chainID.isEmpty, genesis.chainID.utf8.count <= LedgerLimits.chainIDBytesMax else {
             throw LedgerError(.invalidBlock, "a chain ID has 1...\(LedgerLimits.chainIDBytesMax) bytes")
         }
+        guard genesis.parameters.evidenceMaxAgeBlocks <= genesis.parameters.unbondingBlocks else {
+            throw LedgerError(.invalidBlock, "evidenceMaxAgeBlocks must not exceed unbondingBlocks: evidence must arrive while the stake is still slashable")
+        }
         chainID = genesis.chainID
         parameters = genesis.parameters
         lastBlockTimeMilliseconds = genesis.timeMilliseconds
@@ -116,9 +119,9 @@ public struct ChainState: Hashable, Sendable {
             guard evidence.height <= block.height, block.height - evidence.height <= parameters.evidenceMaxAgeBlocks else {
                 throw LedgerError(.invalidBlock, "evidence is too old or from the future")
             }
-            guard !tombstoned.contains(evidence.validator), seenEvidence.insert(evidence.validator).inserted,
-                (lastValidators?.contains(evidence.validator) ?? false) || validators.contains(evidence.validator)
-            else { throw LedgerError(.invalidBlock, "evidence against a validator that is not punishable") }
+            guard seenEvidence.insert(evidence.validator).inserted, isPunishable(evidence.validator) else {
+                throw LedgerError(.invalidBlock, "evidence against a validator that is not punishable")
+            }
             slash(evidence.validator)
         }
         var fees: UInt64 = 0
@@ -182,17 +185,28 @@ public struct ChainState: Hashable, Sendable {
         accounts[transaction.sender] = account
     }
 
+    /// Whether evidence against `key` can still be acted on: not tombstoned, and with stake or
+    /// unbonding stake to slash. (Unbonding outlasts the evidence age, so a validator cannot
+    /// escape by unstaking; a key that signs duplicates without ever validating only hurts itself.)
+    public func isPunishable(_ key: PublicKey) -> Bool {
+        guard !tombstoned.contains(key) else { return false }
+        return (accounts[key]?.stake ?? 0) > 0 || unbonding.contains { $0.owner == key && $0.amount > 0 }
+    }
+
     private mutating func slash(_ validator: PublicKey) {
         tombstoned.insert(validator)
         guard var account = accounts[validator] else { return }
         let bonded = account.stake
-        let penalty = bonded / 10_000 * parameters.doubleSignSlashBasisPoints + bonded % 10_000 * parameters.doubleSignSlashBasisPoints / 10_000
-        account.stake = bonded - penalty
+        account.stake = bonded - penalty(bonded)
         accounts[validator] = account
         for index in unbonding.indices where unbonding[index].owner == validator {
-            let amount = unbonding[index].amount
-            unbonding[index].amount -= amount / 10_000 * parameters.doubleSignSlashBasisPoints
+            unbonding[index].amount -= penalty(unbonding[index].amount)
         }
+    }
+
+    /// The slashed share of `amount`, without overflow: (amount · basis points) / 10,000.
+    private func penalty(_ amount: UInt64) -> UInt64 {
+        amount / 10_000 * parameters.doubleSignSlashBasisPoints + amount % 10_000 * parameters.doubleSignSlashBasisPoints / 10_000
     }
 
     private mutating func releaseUnbonding(at height: UInt64) {

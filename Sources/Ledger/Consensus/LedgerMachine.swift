@@ -53,6 +53,10 @@ public struct LedgerMachine: Sendable {
     private var lastSyncRequestMilliseconds: Int64 = .min
     private var now: Int64 = 0
 
+    /// Votes remembered per height (each verified and signed by a validator; the vote keeper
+    /// keeps at most four per validator, round and type).
+    static let seenVotesMax = 200_000
+
     /// How often own messages and status are re-sent.
     public let gossipIntervalMilliseconds: Int64
 
@@ -114,7 +118,10 @@ public struct LedgerMachine: Sendable {
             replay = []
             for record in records {
                 switch record {
-                case .proposal(let proposal, let block): perform(core.handle(.proposal(proposal, block), &application), &actions)
+                case .proposal(let proposal, let block):
+                    // Its own proposal, from before the restart, is gossiped again like any own message.
+                    if proposal.proposer == key?.publicKey { ownMessages.append(.proposal(proposal, block)) }
+                    perform(core.handle(.proposal(proposal, block), &application), &actions)
                 case .vote(let vote): perform(core.handle(.vote(vote), &application), &actions)
                 case .timeout(let timeout): perform(core.handle(.timeout(timeout), &application), &actions)
                 case .signed: break
@@ -160,11 +167,42 @@ public struct LedgerMachine: Sendable {
     }
 
     private mutating func route(_ message: LedgerMessage, height messageHeight: UInt64, from peer: PublicKey, _ actions: inout [LedgerAction]) {
-        if messageHeight == height && !isCommitting {
+        guard messageHeight > height || (messageHeight == height && !isCommitting) else { return }
+        guard let validators = validatorSet(for: messageHeight) else {
+            // Further ahead than the sets we know: we are behind, so catch up first.
+            requestSync(from: peer, &actions)
+            return
+        }
+        // Nothing unsigned is logged, relayed or buffered: a peer cannot make us store or
+        // amplify junk.
+        guard isAuthentic(message, validators) else { return }
+        if messageHeight == height {
             feed(message, &actions)
-        } else if messageHeight > height || (messageHeight == height && isCommitting) {
-            if messageHeight <= height + 1, future.count < LedgerLimits.futureMessagesMax { future.append((peer, message)) }
-            if messageHeight > height { requestSync(from: peer, &actions) }
+        } else {
+            if future.count < LedgerLimits.futureMessagesMax { future.append((peer, message)) }
+            if !isCommitting { requestSync(from: peer, &actions) }
+        }
+    }
+
+    /// The validator set of `messageHeight`, when this node knows it: the current height's, and
+    /// the next one's (from the chain state: sets change at H+2, so it is already decided).
+    private func validatorSet(for messageHeight: UInt64) -> ValidatorSet? {
+        if messageHeight == height { return core.validators }
+        if messageHeight == height + 1 { return isCommitting ? state.validators : state.nextValidators }
+        return nil
+    }
+
+    /// Whether a proposal or vote is signed by who must sign it for its height and round.
+    private func isAuthentic(_ message: LedgerMessage, _ validators: ValidatorSet) -> Bool {
+        switch message {
+        case .vote(let vote):
+            return (0...LedgerLimits.roundMax).contains(vote.round) && validators.contains(vote.validator)
+                && !seenVotes.contains(vote) && vote.isSignatureValid(chainID: state.chainID)
+        case .proposal(let proposal, let block):
+            return (0...LedgerLimits.roundMax).contains(proposal.round) && proposal.proposer == validators.proposer(round: proposal.round)
+                && block.id == proposal.blockID && proposal.isSignatureValid(chainID: state.chainID)
+        default:
+            return false
         }
     }
 
@@ -174,7 +212,7 @@ public struct LedgerMachine: Sendable {
             actions.append(.appendWAL(.proposal(proposal, block)))
             perform(core.handle(.proposal(proposal, block), &application), &actions)
         case .vote(let vote):
-            guard seenVotes.count < 4 * LedgerLimits.validatorsCountMax * 8, seenVotes.insert(vote).inserted else { return }
+            guard seenVotes.count < Self.seenVotesMax, seenVotes.insert(vote).inserted else { return }
             actions.append(.appendWAL(.vote(vote)))
             actions.append(.broadcast(message))
             perform(core.handle(.vote(vote), &application), &actions)
@@ -235,7 +273,8 @@ public struct LedgerMachine: Sendable {
             switch action {
             case .persist(let record) where record.step == .proposal:
                 // Written just after the proposal's block, in the same sync: a restart then
-                // finds the very block it signed, and re-proposes it instead of a new one.
+                // finds the very block it signed, replays it, and gossips it again (it never
+                // signs a second proposal for the round).
                 signedProposal = record
             case .persist(let record):
                 actions.append(.appendWAL(.signed(record)))

@@ -144,7 +144,9 @@ struct ClusterCommand: ParsableCommand {
 
         func validate() throws {
             guard (1...LedgerLimits.validatorsCountMax).contains(nodes) else { throw ValidationError("--nodes must be 1...\(LedgerLimits.validatorsCountMax)") }
-            _ = try DurationText.milliseconds(blockInterval)
+            guard let interval = try? DurationText.milliseconds(blockInterval), (10...3_600_000).contains(interval) else {
+                throw ValidationError("--block-interval must be a duration from 10ms to 1h (for example 1s or 200ms)")
+            }
         }
 
         func run() throws {

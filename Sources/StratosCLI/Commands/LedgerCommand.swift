@@ -209,8 +209,9 @@ struct BenchmarkAnchoring: ParsableCommand {
         }
         var locations: [AnchorLocation] = []
         let pathTime = clock.measure {
+            let paths = batch.allPaths
             locations = batch.leaves.enumerated().map { leafIndex, leaf in
-                AnchorLocation(height: block.block.height, transactionIndex: UInt64(index), leafIndex: UInt64(leafIndex), batchSize: UInt64(batch.size), path: batch.path(leafIndex), leaf: leaf)
+                AnchorLocation(height: block.block.height, transactionIndex: UInt64(index), leafIndex: UInt64(leafIndex), batchSize: UInt64(batch.size), path: paths[leafIndex], leaf: leaf)
             }
         }
         let storeTime = try clock.measure { try store.save(block, state: after, decidedBy: after.lastValidators!, anchors: locations) }

@@ -118,7 +118,7 @@ struct TransactionOptions: ParsableArguments {
         let status = try client.command(["ledgerStatus": .int32(1), "$db": .string("admin")])
         guard case .string(let chainID)? = status["chainId"] else { throw CLIError("the node reported no chain") }
         let account = try client.command(["ledgerAccount": .string(signer.did.string), "$db": .string("admin")])
-        let nonce = UInt64(account["nonce"]?.int64Value ?? 0)
+        let nonce = UInt64(account["nextNonce"]?.int64Value ?? account["nonce"]?.int64Value ?? 0)
         let transaction = Transaction(chainID: chainID, key: signer, nonce: nonce, fee: fee, body: body)
         _ = try client.command([
             "submitTransaction": .binary(BSONBinary(subtype: 0, data: transaction.encoded)), "$db": .string("admin"),
@@ -127,10 +127,14 @@ struct TransactionOptions: ParsableArguments {
         guard wait else { return }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            let now = try client.command(["ledgerAccount": .string(signer.did.string), "$db": .string("admin")])
-            if UInt64(now["nonce"]?.int64Value ?? 0) > nonce {
-                emit("height \(now["height"]?.int64Value ?? 0)")
+            if let found = try? client.command(["ledgerTransaction": .string(transaction.hash.hex), "$db": .string("admin")]) {
+                emit("height \(found["height"]?.int64Value ?? 0)")
                 return
+            }
+            // Its nonce was used by another transaction of the same key: it can no longer be included.
+            let now = try client.command(["ledgerAccount": .string(signer.did.string), "$db": .string("admin")])
+            if UInt64(now["nonce"]?.int64Value ?? 0) > nonce, (try? client.command(["ledgerTransaction": .string(transaction.hash.hex), "$db": .string("admin")])) == nil {
+                throw CLIError("the transaction was not included: another transaction of this key took nonce \(nonce); submit it again")
             }
             usleep(100_000)
         }

@@ -75,6 +75,27 @@ public struct MerkleTree: Sendable {
         return proof
     }
 
+    /// The audit path of every leaf of the whole tree, in O(n log n) hashes (asking
+    /// `inclusionProof` for each leaf in turn would rehash subtrees: O(n²) for n leaves).
+    public func allInclusionProofs() -> [[Hash256]] {
+        guard !leafHashes.isEmpty else { return [] }
+        var paths = [[Hash256]](repeating: [], count: leafHashes.count)
+        _ = collectAllPaths(0..<leafHashes.count, into: &paths)
+        return paths
+    }
+
+    /// Returns the subtree's hash; appends the sibling hashes to the paths of its leaves,
+    /// innermost first (the order of RFC 6962 §2.1.1 paths).
+    private func collectAllPaths(_ range: Range<Int>, into paths: inout [[Hash256]]) -> Hash256 {
+        if range.count == 1 { return leafHashes[range.lowerBound] }
+        let middle = range.lowerBound + MerkleTree.splitPoint(range.count)
+        let left = collectAllPaths(range.lowerBound..<middle, into: &paths)
+        let right = collectAllPaths(middle..<range.upperBound, into: &paths)
+        for index in range.lowerBound..<middle { paths[index].append(right) }
+        for index in middle..<range.upperBound { paths[index].append(left) }
+        return MerkleTree.nodeHash(left, right)
+    }
+
     // MARK: - Recursive definitions of RFC 6962 §2.1
 
     /// The largest power of two strictly smaller than `count` (`count` ≥ 2).

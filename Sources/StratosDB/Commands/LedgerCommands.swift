@@ -12,6 +12,7 @@ enum LedgerCommands {
         table["ledgerStatus"] = { context in try status(context) }
         table["ledgerBlock"] = { context in try block(context) }
         table["ledgerAccount"] = { context in try await account(context) }
+        table["ledgerTransaction"] = { context in try transaction(context) }
         table["submitTransaction"] = { context in try await submit(context) }
     }
 
@@ -87,7 +88,20 @@ enum LedgerCommands {
             "stake": .int64(Int64(clamping: account.stake)), "power": .int64(state.validators.power(of: did.publicKey)),
             "unbonding": .int64(Int64(clamping: state.unbonding.filter { $0.owner == did.publicKey }.reduce(0) { $0 + $1.amount })),
             "tombstoned": .bool(state.tombstoned.contains(did.publicKey)), "height": .int64(Int64(state.height)),
+            "nextNonce": .int64(Int64(clamping: await ledger.nextNonce(for: did.publicKey))),
         ]
+    }
+
+    /// `{ledgerTransaction: "<hash hex>"}`: where a transaction is on the chain.
+    static func transaction(_ context: CommandContext) throws -> BSONDocument {
+        let ledger = try ledger(context)
+        guard case .string(let text) = context.firstValue, let hash = try? Hash256(bytes: try Hex.decode(text)) else {
+            throw QueryError(.badValue, "ledgerTransaction takes a transaction hash (64 hex digits)")
+        }
+        guard let (height, index) = try ledger.store.transactionLocation(hash) else {
+            throw QueryError(.location(7_200_004), "no transaction \(text) on the chain (yet)")
+        }
+        return ["hash": .string(hash.hex), "height": .int64(Int64(height)), "index": .int64(Int64(index))]
     }
 
     /// `{submitTransaction: BinData}`: a signed transaction for the mempool. The signature is

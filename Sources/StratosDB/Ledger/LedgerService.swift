@@ -130,9 +130,8 @@ final class LedgerService: @unchecked Sendable {
 
     func start() {
         loop.execute {
-            self.submitAnchorBatchIfDue(startingHeight: true)
-            self.submitAnchorBatchIfDue(startingHeight: false)
             self.handle(.start)
+            self.submitAnchorBatchIfDue()
         }
     }
 
@@ -167,6 +166,20 @@ final class LedgerService: @unchecked Sendable {
             state.pending[space] = (seq, hash)
             state.latest[space] = max(state.latest[space] ?? 0, seq)
         }
+        // One hop to the ledger's loop per burst of commits, not per commit.
+        if !submitScheduled.exchange(true, ordering: .acquiringAndReleasing) {
+            loop.execute {
+                self.submitScheduled.store(false, ordering: .releasing)
+                if !self.halted { self.submitAnchorBatchIfDue() }
+            }
+        }
+    }
+
+    private let submitScheduled = Atomic<Bool>(false)
+
+    /// The nonce an account's next transaction should carry (after those in the mempool).
+    func nextNonce(for key: PublicKey) async -> UInt64 {
+        (try? await loop.submit { self.machine.application.nextNonce(for: key) }.get()) ?? 0
     }
 
     /// The newest commit of `space` this node has made since it started.
@@ -198,12 +211,11 @@ final class LedgerService: @unchecked Sendable {
 
     func anchorProof(space: String, seq: UInt64) throws -> AnchorProof? { try store.anchorProof(space: space, seq: seq) }
 
-    /// One anchor transaction for every space head not yet anchored. It is submitted when it
-    /// can make the next block: at the start of a height this node proposes, and otherwise
-    /// right after a block is stored, so it reaches the proposer during the block interval.
-    private func submitAnchorBatchIfDue(startingHeight: Bool) {
-        let proposesNext = machine.state.validators.proposer == nodeKey.publicKey
-        guard proposesNext == startingHeight else { return }
+    /// One anchor transaction for every space head not yet anchored, submitted as soon as none
+    /// of this node's anchors is waiting for a block: when a commit arrives, and when a block
+    /// takes the waiting one. So a node adds at most one anchor transaction per block, and a
+    /// write waits at most for the next block plus one.
+    private func submitAnchorBatchIfDue() {
         let state = machine.state
         if let current = inFlight {
             // Not included within ten blocks (dropped, or refused): its heads go back in line.
@@ -224,7 +236,8 @@ final class LedgerService: @unchecked Sendable {
         guard !leaves.isEmpty else { return }
         let batch = AnchorBatch(leaves)
         let transaction = Transaction(
-            chainID: chainID, key: nodeKey, nonce: account.nonce, fee: state.parameters.minimumFee,
+            chainID: chainID, key: nodeKey, nonce: max(account.nonce, machine.application.nextNonce(for: nodeKey.publicKey)),
+            fee: state.parameters.minimumFee,
             body: .anchor(root: batch.root, size: UInt64(batch.size)))
         inFlight = (transaction.hash, batch, state.height)
         handle(.submit(transaction.encoded))
@@ -234,10 +247,11 @@ final class LedgerService: @unchecked Sendable {
     private func anchors(in block: Block) -> [AnchorLocation] {
         guard let current = inFlight else { return [] }
         guard let index = block.transactions.firstIndex(where: { Hash256.sha256($0) == current.hash }) else { return [] }
+        let paths = current.batch.allPaths
         return current.batch.leaves.enumerated().map { leafIndex, leaf in
             AnchorLocation(
                 height: block.height, transactionIndex: UInt64(index), leafIndex: UInt64(leafIndex), batchSize: UInt64(current.batch.size),
-                path: current.batch.path(leafIndex), leaf: leaf)
+                path: paths[leafIndex], leaf: leaf)
         }
     }
 
@@ -265,7 +279,6 @@ final class LedgerService: @unchecked Sendable {
 
     private func handle(_ event: LedgerEvent) {
         guard !halted else { return }
-        if case .timer(.nextHeight) = event { submitAnchorBatchIfDue(startingHeight: true) }
         let actions = machine.handle(event, nowMilliseconds: clock.nowMilliseconds())
         perform(actions)
     }
@@ -302,7 +315,7 @@ final class LedgerService: @unchecked Sendable {
             try store.save(committed, state: state, decidedBy: decidedBy, anchors: anchors)
             snapshot.withLock { $0 = Self.snapshot(of: state) }
             released(anchors)
-            submitAnchorBatchIfDue(startingHeight: false)
+            submitAnchorBatchIfDue()
             let latency = clock.nowMilliseconds() - committed.block.header.timeMilliseconds
             blockLatencies.withLock { list in
                 list.append(latency)
@@ -310,7 +323,14 @@ final class LedgerService: @unchecked Sendable {
             }
             logger.debug("block decided", metadata: ["stratos_height": "\(committed.block.height)", "stratos_transactions": "\(committed.block.transactions.count)"])
         case .serveSync(let peer, let fromHeight):
-            let blocks = try store.committedBlocks(from: fromHeight, limit: LedgerLimits.syncBlocksPerReplyMax)
+            // As many blocks as fit a frame comfortably (at least one, which always fits).
+            var blocks: [CommittedBlock] = []
+            var bytes = 0
+            for entry in try store.committedBlocks(from: fromHeight, limit: LedgerLimits.syncBlocksPerReplyMax) {
+                bytes += entry.block.encoded.count + 32 + 96 * entry.commit.signatures.count
+                if !blocks.isEmpty && bytes > LedgerLimits.blockBytesMax / 2 { break }
+                blocks.append(entry)
+            }
             if !blocks.isEmpty { transport.withLock { $0 }?.send(.syncResponse(blocks), to: peer) }
         }
     }

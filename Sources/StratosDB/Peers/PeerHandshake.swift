@@ -64,6 +64,8 @@ enum PeerLimits {
     static let frameBytesMax = LedgerLimits.blockBytesMax + 64 * 1024
     /// A hello is small; a larger first frame is not a peer.
     static let helloBytesMax = 512
+    /// A connection with no frame for this long is closed (status is gossiped every interval).
+    static let idleSecondsMax: Int64 = 15
     /// The longest a handshake may take before the connection is dropped.
     static let handshakeSecondsMax: Int64 = 10
     /// Backoff between dial attempts to one address: from the minimum, doubling to the maximum.

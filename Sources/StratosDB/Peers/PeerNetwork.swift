@@ -23,6 +23,8 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
     private let connections = Mutex<[PublicKey: PeerConnection]>([:])
     /// The node last found at each dialed address.
     private let dialed = Mutex<[String: PublicKey]>([:])
+    /// Outbound channels that completed a handshake (for the redial backoff).
+    let everEstablished = Mutex<Set<ObjectIdentifier>>([])
     private let stopping = Atomic<Bool>(false)
     private var serverChannel: (any Channel)?
     let statusPath: String
@@ -63,6 +65,9 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
 
     private func configure(_ channel: any Channel, dialer: Bool, address: String?) throws {
         let handler = PeerConnectionHandler(network: self, dialer: dialer, address: address)
+        // Peers send their status every gossip interval: a connection silent this long is dead
+        // (a peer whose machine vanished without closing its socket), and makes room for a new one.
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(PeerLimits.idleSecondsMax)))
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(handler)
     }
@@ -72,10 +77,14 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
         let loop = group.next()
         loop.scheduleTask(in: .milliseconds(delayMilliseconds)) {
             guard !self.stopping.load(ordering: .relaxed) else { return }
-            // Already connected to the node at this address (it dialed us): check again later.
-            if let known = self.dialed.withLock({ $0[address] }), self.connections.withLock({ $0[known]?.channel.isActive ?? false }) {
-                self.dial(address, delayMilliseconds: 1_000, attempt: 0)
-                return
+            if let known = self.dialed.withLock({ $0[address] }) {
+                // The address is this node itself (listed among its own peers): stop dialing it.
+                if known == self.nodeKey.publicKey { return }
+                // Already connected to the node at this address (it dialed us): check again later.
+                if self.connections.withLock({ $0[known]?.channel.isActive ?? false }) {
+                    self.dial(address, delayMilliseconds: 1_000, attempt: 0)
+                    return
+                }
             }
             guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
                 self.logger.error("bad peer address (host:port expected)", metadata: ["stratos_peer_address": "\(address)"])
@@ -92,7 +101,15 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
                 .whenComplete { result in
                     switch result {
                     case .success(let channel):
-                        channel.closeFuture.whenComplete { _ in self.dial(address, delayMilliseconds: PeerLimits.redialMillisecondsMin, attempt: 0) }
+                        channel.closeFuture.whenComplete { _ in
+                            // A connection that never completed its handshake (another chain, a
+                            // refusal) backs off like a failed connect; one that worked redials at once.
+                            let worked = (try? channel.pipeline.syncOperations.handler(type: PeerConnectionHandler.self))?.wasEstablished
+                                ?? self.everEstablished.withLock { $0.contains(ObjectIdentifier(channel)) }
+                            self.everEstablished.withLock { _ = $0.remove(ObjectIdentifier(channel)) }
+                            let next = worked ? PeerLimits.redialMillisecondsMin : min(PeerLimits.redialMillisecondsMax, PeerLimits.redialMillisecondsMin << min(attempt + 1, 8))
+                            self.dial(address, delayMilliseconds: next, attempt: worked ? 0 : attempt + 1)
+                        }
                     case .failure:
                         let next = min(PeerLimits.redialMillisecondsMax, PeerLimits.redialMillisecondsMin << min(attempt, 8))
                         self.dial(address, delayMilliseconds: next, attempt: attempt + 1)
@@ -105,8 +122,8 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
 
     /// Called when a connection finished its handshake; false refuses it.
     func established(_ connection: PeerConnection) -> Bool {
-        guard connection.peer != nodeKey.publicKey else { return false }
         if let address = connection.dialedAddress { dialed.withLock { $0[address] = connection.peer } }
+        guard connection.peer != nodeKey.publicKey else { return false }
         let (accepted, replaced) = connections.withLock { open -> (Bool, PeerConnection?) in
             let previous = open[connection.peer]
             if previous == nil && open.count >= PeerLimits.peersMax { return (false, nil) }
@@ -250,6 +267,8 @@ final class PeerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var state = State.awaitingHello
     private var receiveCounter: UInt64 = 1
     private var remoteHost = "unknown"
+    /// Whether the handshake completed (for the dialer's backoff).
+    private(set) var wasEstablished = false
 
     init(network: PeerNetwork, dialer: Bool, address: String?) {
         self.network = network
@@ -304,6 +323,8 @@ final class PeerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 peer: hello.nodeKey, address: address, dialedAddress: dialedAddress, channel: context.channel, transmitKey: keys.transmit)
             guard network.established(connection) else { throw LedgerError(.limitExceeded, "peer refused") }
             state = .established(connection, receiveKey: keys.receive)
+            wasEstablished = true
+            if dialer { network.everEstablished.withLock { _ = $0.insert(ObjectIdentifier(context.channel)) } }
         case .established(let connection, let receiveKey):
             let plain = try AEAD.open(frame, key: receiveKey, counter: receiveCounter)
             receiveCounter += 1
@@ -321,5 +342,13 @@ final class PeerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
