@@ -22,6 +22,8 @@ public enum LedgerLimits {
     public static let anchorsPerBatchMax = 100_000
     /// One write-ahead log record.
     public static let walRecordBytesMax = 16 * 1024 * 1024
+    /// Ban proposals kept in the state (open and decided).
+    public static let banProposalsMax = 10_000
     /// Length of a chain ID.
     public static let chainIDBytesMax = 50
 }

@@ -8,7 +8,10 @@ import Testing
     let fixture = Fixture()
 
     /// Decides `transactions` in the next block with a real commit from every validator.
-    func decide(_ state: inout ChainState, _ transactions: [Transaction], evidence: [DuplicateVoteEvidence] = [], lastCommit: inout Commit?) throws {
+    func decide(
+        _ state: inout ChainState, _ transactions: [Transaction], evidence: [DuplicateVoteEvidence] = [], lastCommit: inout Commit?,
+        absent: Set<PublicKey> = []
+    ) throws {
         var app = ChainApplication(state: state, proposerKey: state.validators.proposer, lastCommit: lastCommit)
         for transaction in transactions { app.submit(transaction.encoded) }
         app.nowMilliseconds = state.lastBlockTimeMilliseconds + 1_000
@@ -22,7 +25,9 @@ import Testing
             block = Block(header: header, transactions: proposed.transactions, evidence: evidence, lastCommit: proposed.lastCommit)
         }
         try state.apply(block)
-        let signers = state.lastValidators!.validators.compactMap { validator in fixture.keys.first { $0.publicKey == validator.publicKey } }
+        let signers = state.lastValidators!.validators.compactMap { validator in
+            absent.contains(validator.publicKey) ? nil : fixture.keys.first { $0.publicKey == validator.publicKey }
+        }
         lastCommit = Commit(
             height: block.height, round: 0, blockID: block.id,
             signatures: signers.map { CommitSignature(validator: $0.publicKey, signature: $0.sign(Vote.signBytes(type: .precommit, height: block.height, round: 0, blockID: block.id, chainID: Fixture.chainID))) })
@@ -139,6 +144,84 @@ import Testing
         try decide(&state, [], evidence: [DuplicateVoteEvidence(voteA, voteB)], lastCommit: &last)
         #expect(state.tombstoned.contains(cheat.publicKey))
         #expect(state.unbonding.first { $0.owner == cheat.publicKey }?.amount == 9_500_000)
+    }
+
+    @Test("a resource node registers with types and a deposit, and its deposit returns after unbonding when it retires")
+    func resourceNodes() throws {
+        var state = fixture.state
+        var last: Commit?
+        let node = fixture.keys[1]
+        let tooSmall = Transaction(chainID: Fixture.chainID, key: node, nonce: 0, fee: 10, body: .registerResourceNode(types: 4, deposit: 10))
+        #expect(throws: LedgerError.self) { var copy = state; try copy.apply(tooSmall, height: 1) }
+        #expect(throws: LedgerError.self) {
+            var copy = state
+            try copy.apply(Transaction(chainID: Fixture.chainID, key: node, nonce: 0, fee: 10, body: .registerResourceNode(types: 8, deposit: 2_000_000)), height: 1)
+        }
+        let balance = state.accounts[node.publicKey]!.balance
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: node, nonce: 0, fee: 10, body: .registerResourceNode(types: ResourceNode.storage | ResourceNode.database, deposit: 2_000_000))], lastCommit: &last)
+        #expect(state.resourceNodes[node.publicKey] == ResourceNode(types: 6, deposit: 2_000_000, registeredHeight: 1))
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: node, nonce: 1, fee: 10, body: .unregisterResourceNode)], lastCommit: &last)
+        #expect(state.resourceNodes[node.publicKey] == nil)
+        while state.height < 2 + state.parameters.unbondingBlocks { try decide(&state, [], lastCommit: &last) }
+        // The deposit is back (less the two fees, plus any fees it earned as a proposer).
+        #expect(state.accounts[node.publicKey]!.balance >= balance - 20 && state.accounts[node.publicKey]!.balance <= balance)
+        #expect(!state.unbonding.contains { $0.owner == node.publicKey })
+        #expect(state.totalSupply == fixture.state.totalSupply)
+    }
+
+    @Test("a ban passes when stakers with more than 2/3 of the staked power approve, and a proposal without them expires")
+    func banGovernance() throws {
+        var state = fixture.state
+        var last: Commit?
+        let content = Hash256.sha256(Array("bad content".utf8))
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: fixture.keys[0], nonce: 0, fee: 10, body: .proposeBan(contentHash: content))], lastCommit: &last)
+        let id = try #require(state.banProposals.keys.first)
+        #expect(state.tally(state.banProposals[id]!) == (10_000_000, 40_000_000))
+        // Two of four equal stakers: exactly half, not more than 2/3.
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: fixture.keys[1], nonce: 0, fee: 10, body: .voteBan(proposal: id, approve: true))], lastCommit: &last)
+        #expect(!state.isBanned(content))
+        // A third approval: 3/4 of the power.
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: fixture.keys[2], nonce: 0, fee: 10, body: .voteBan(proposal: id, approve: true))], lastCommit: &last)
+        #expect(state.isBanned(content) && state.banProposals[id]?.status == .passed)
+        // Voting on a decided proposal is refused; proposing it again too.
+        #expect(throws: LedgerError.self) { var copy = state; try copy.apply(Transaction(chainID: Fixture.chainID, key: fixture.keys[3], nonce: 0, fee: 10, body: .voteBan(proposal: id, approve: false)), height: 9) }
+        // A proposal nobody else supports is rejected when its voting period ends.
+        let other = Hash256.sha256(Array("other".utf8))
+        try decide(&state, [Transaction(chainID: Fixture.chainID, key: fixture.keys[3], nonce: 0, fee: 10, body: .proposeBan(contentHash: other))], lastCommit: &last)
+        let second = state.nextBanProposal
+        for _ in 0..<state.parameters.governanceVotingBlocks { try decide(&state, [], lastCommit: &last) }
+        #expect(state.banProposals[second]?.status == .rejected && !state.isBanned(other))
+        #expect(try ChainState(decoding: state.encoded).appHash == state.appHash)
+    }
+
+    @Test("a validator that misses more than half the window is jailed, slashed 1 %, leaves the set, and returns with unjail")
+    func downtimeJail() throws {
+        var state = fixture.state
+        var last: Commit?
+        let sleeper = fixture.keys[3]
+        try decide(&state, [], lastCommit: &last)
+        let stake = state.accounts[sleeper.publicKey]!.stake
+        // Window 10: missing 6 blocks (more than 5) jails.
+        for _ in 0..<6 { try decide(&state, [], lastCommit: &last, absent: [sleeper.publicKey]) }
+        var jailedAt = state.height
+        while state.jailedUntil[sleeper.publicKey] == nil && state.height < 20 {
+            try decide(&state, [], lastCommit: &last, absent: [sleeper.publicKey])
+            jailedAt = state.height
+        }
+        let until = try #require(state.jailedUntil[sleeper.publicKey])
+        #expect(until == jailedAt + state.parameters.downtimeJailBlocks)
+        #expect(state.accounts[sleeper.publicKey]!.stake == stake - stake / 100)
+        #expect(!state.nextValidators.contains(sleeper.publicKey))
+        try decide(&state, [], lastCommit: &last, absent: [sleeper.publicKey])
+        #expect(!state.validators.contains(sleeper.publicKey))
+        // Too early to unjail; after the term it rejoins two blocks later.
+        let unjail = Transaction(chainID: Fixture.chainID, key: sleeper, nonce: 0, fee: 10, body: .unjail)
+        #expect(throws: LedgerError.self) { var copy = state; try copy.apply(unjail, height: state.height + 1) }
+        while state.height + 1 < until { try decide(&state, [], lastCommit: &last) }
+        try decide(&state, [unjail], lastCommit: &last)
+        #expect(state.jailedUntil[sleeper.publicKey] == nil && state.nextValidators.contains(sleeper.publicKey))
+        // A validator that signs keeps its place.
+        #expect(state.validators.contains(fixture.keys[0].publicKey) && state.missedBlocks[fixture.keys[0].publicKey] == nil)
     }
 
     @Test("a genesis whose evidence outlives the unbonding period is refused")

@@ -19,6 +19,9 @@ struct Fixture {
         var parameters = ChainParameters()
         parameters.unbondingBlocks = 20
         parameters.evidenceMaxAgeBlocks = 20
+        parameters.signedBlocksWindow = 10
+        parameters.downtimeJailBlocks = 5
+        parameters.governanceVotingBlocks = 8
         genesis = Genesis(
             chainID: Fixture.chainID, timeMilliseconds: 1_000,
             accounts: zip(keys, stakes).map { Genesis.Account(key: $0.publicKey, balance: 100_000_000, stake: $1 * 1_000_000) },

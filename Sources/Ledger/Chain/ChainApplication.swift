@@ -41,13 +41,25 @@ public struct ChainApplication: ConsensusApplication, Sendable {
     /// Adds a transaction if it is well formed and signed; returns false for duplicates and refusals.
     @discardableResult
     public mutating func submit(_ bytes: [UInt8]) -> Bool {
-        guard mempool.count < Self.mempoolCountMax, let transaction = try? Transaction(decoding: bytes),
-            transaction.isSignatureValid(chainID: state.chainID)
-        else { return false }
+        (try? check(bytes)) != nil
+    }
+
+    /// Adds a transaction after checking it would apply now, after the mempool's (CometBFT's
+    /// CheckTx): a transaction the chain would refuse is refused here, with the chain's reason,
+    /// instead of waiting in the mempool for a block that will never take it.
+    public mutating func check(_ bytes: [UInt8]) throws(LedgerError) {
+        guard mempool.count < Self.mempoolCountMax else { throw LedgerError(.limitExceeded, "the mempool is full") }
+        let transaction = try Transaction(decoding: bytes)
+        guard transaction.isSignatureValid(chainID: state.chainID) else { throw LedgerError(.invalidSignature, "the signature does not verify for chain \(state.chainID)") }
         let hash = transaction.hash
-        guard mempoolHashes.insert(hash).inserted else { return false }
+        guard !mempoolHashes.contains(hash) else { throw LedgerError(.invalidTransaction, "the transaction is already waiting for a block") }
+        var scratch = state
+        for entry in mempool {
+            if let pending = try? Transaction(decoding: entry.bytes) { _ = try? scratch.apply(pending, height: state.height + 1) }
+        }
+        try scratch.apply(transaction, height: state.height + 1)
+        mempoolHashes.insert(hash)
         mempool.append((hash, bytes))
-        return true
     }
 
     /// Evidence waiting for a block, at most this many (one per validator is enough to punish it).

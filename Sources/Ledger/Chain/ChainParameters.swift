@@ -13,6 +13,18 @@ public struct ChainParameters: Hashable, Sendable {
     /// Evidence older than this many blocks is refused (CometBFT `MaxAgeNumBlocks`); at most
     /// `unbondingBlocks`, so the stake it concerns is still there to slash.
     public var evidenceMaxAgeBlocks: UInt64 = 1_000
+    /// The least deposit of a resource node (storage, database, computation).
+    public var resourceNodeDepositMinimum: UInt64 = 1_000_000
+    /// Blocks a ban proposal stays open for votes.
+    public var governanceVotingBlocks: UInt64 = 1_000
+    /// Downtime is judged over this many recent blocks (Cosmos `SignedBlocksWindow`).
+    public var signedBlocksWindow: UInt64 = 10_000
+    /// A validator must have signed at least this share of the window, in percent (Cosmos: 50).
+    public var minimumSignedPercent: UInt64 = 50
+    /// Blocks a validator stays jailed for downtime before it may unjail.
+    public var downtimeJailBlocks: UInt64 = 600
+    /// The share of stake a validator loses for downtime, in basis points (Cosmos: 1 %).
+    public var downtimeSlashBasisPoints: UInt64 = 100
 
     public init() {}
 
@@ -22,6 +34,12 @@ public struct ChainParameters: Hashable, Sendable {
         encoder.write(unbondingBlocks)
         encoder.write(doubleSignSlashBasisPoints)
         encoder.write(evidenceMaxAgeBlocks)
+        encoder.write(resourceNodeDepositMinimum)
+        encoder.write(governanceVotingBlocks)
+        encoder.write(signedBlocksWindow)
+        encoder.write(minimumSignedPercent)
+        encoder.write(downtimeJailBlocks)
+        encoder.write(downtimeSlashBasisPoints)
     }
 
     init(from decoder: inout CanonicalDecoder) throws(StratosError) {
@@ -30,7 +48,20 @@ public struct ChainParameters: Hashable, Sendable {
         unbondingBlocks = try decoder.readUInt64()
         doubleSignSlashBasisPoints = try decoder.readUInt64()
         evidenceMaxAgeBlocks = try decoder.readUInt64()
-        guard stakePerPower > 0, doubleSignSlashBasisPoints <= 10_000 else { throw StratosError(.invalidEncoding, "invalid chain parameters") }
+        resourceNodeDepositMinimum = try decoder.readUInt64()
+        governanceVotingBlocks = try decoder.readUInt64()
+        signedBlocksWindow = try decoder.readUInt64()
+        minimumSignedPercent = try decoder.readUInt64()
+        downtimeJailBlocks = try decoder.readUInt64()
+        downtimeSlashBasisPoints = try decoder.readUInt64()
+        guard isValid else { throw StratosError(.invalidEncoding, "invalid chain parameters") }
+    }
+
+    /// The bounds every parameter set must respect.
+    var isValid: Bool {
+        stakePerPower > 0 && doubleSignSlashBasisPoints <= 10_000 && downtimeSlashBasisPoints <= 10_000 && minimumSignedPercent <= 100
+            && signedBlocksWindow > 0 && signedBlocksWindow <= 1_000_000 && governanceVotingBlocks > 0
+            && evidenceMaxAgeBlocks <= unbondingBlocks
     }
 }
 

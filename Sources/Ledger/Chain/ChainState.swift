@@ -41,12 +41,21 @@ public struct ChainState: Hashable, Sendable {
     public private(set) var lastValidators: ValidatorSet?
     public private(set) var validators: ValidatorSet
     public private(set) var nextValidators: ValidatorSet
-    public private(set) var accounts: [PublicKey: Account] = [:]
-    public private(set) var unbonding: [Unbonding] = []
+    public internal(set) var accounts: [PublicKey: Account] = [:]
+    public internal(set) var unbonding: [Unbonding] = []
     public private(set) var tombstoned: Set<PublicKey> = []
     public private(set) var anchors: [PublicKey: AnchorRecord] = [:]
     public private(set) var anchorBatchCount: UInt64 = 0
     public private(set) var anchoredCommitCount: UInt64 = 0
+    /// Registered resource nodes (storage, database, computation) and their deposits.
+    public internal(set) var resourceNodes: [PublicKey: ResourceNode] = [:]
+    /// Ban proposals by id, and the content hashes banned by a passed vote.
+    public internal(set) var banProposals: [UInt64: BanProposal] = [:]
+    public internal(set) var nextBanProposal: UInt64 = 0
+    public internal(set) var banned: Set<Hash256> = []
+    /// Heights each validator missed within the downtime window, and jailed validators' terms.
+    public internal(set) var missedBlocks: [PublicKey: [UInt64]] = [:]
+    public internal(set) var jailedUntil: [PublicKey: UInt64] = [:]
     /// The hash of this state (the next header's `appHash`).
     public private(set) var appHash: Hash256
 
@@ -58,6 +67,7 @@ public struct ChainState: Hashable, Sendable {
         guard genesis.parameters.evidenceMaxAgeBlocks <= genesis.parameters.unbondingBlocks else {
             throw LedgerError(.invalidBlock, "evidenceMaxAgeBlocks must not exceed unbondingBlocks: evidence must arrive while the stake is still slashable")
         }
+        guard genesis.parameters.isValid else { throw LedgerError(.invalidBlock, "the genesis parameters are out of range") }
         chainID = genesis.chainID
         parameters = genesis.parameters
         lastBlockTimeMilliseconds = genesis.timeMilliseconds
@@ -124,6 +134,7 @@ public struct ChainState: Hashable, Sendable {
             }
             slash(evidence.validator)
         }
+        recordSignatures(block.lastCommit, height: block.height)
         var fees: UInt64 = 0
         for bytes in block.transactions {
             let transaction = try Transaction(decoding: bytes)
@@ -132,13 +143,15 @@ public struct ChainState: Hashable, Sendable {
         }
         accounts[block.header.proposer, default: Account()].balance += fees
         releaseUnbonding(at: block.height)
+        tallyBanProposals(height: block.height)
 
         height = block.height
         lastBlockID = block.id
         lastBlockTimeMilliseconds = block.header.timeMilliseconds
         lastValidators = validators
         validators = nextValidators
-        let computed = try ChainState.validatorSet(accounts: accounts, tombstoned: tombstoned, parameters: parameters, previous: nextValidators)
+        let computed = try ChainState.validatorSet(
+            accounts: accounts, tombstoned: tombstoned.union(jailedUntil.keys), parameters: parameters, previous: nextValidators)
         guard var next = computed else { throw LedgerError(.invalidBlock, "block \(block.height) would leave the chain without validators") }
         next.incrementProposerPriority(times: 1)
         nextValidators = next
@@ -181,6 +194,8 @@ public struct ChainState: Hashable, Sendable {
             anchors[transaction.sender] = AnchorRecord(root: root, size: size, height: height)
             anchorBatchCount += 1
             anchoredCommitCount += size
+        case .registerResourceNode, .unregisterResourceNode, .proposeBan, .voteBan, .unjail:
+            try applyResourceOrGovernance(transaction.body, sender: transaction.sender, account: &account, height: height)
         }
         accounts[transaction.sender] = account
     }
@@ -290,6 +305,45 @@ public struct ChainState: Hashable, Sendable {
         }
         encoder.write(anchorBatchCount)
         encoder.write(anchoredCommitCount)
+        let sortedNodes = resourceNodes.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+        encoder.write(UInt32(sortedNodes.count))
+        for (key, node) in sortedNodes {
+            encoder.write(key: key)
+            encoder.write(node.types)
+            encoder.write(node.deposit)
+            encoder.write(node.registeredHeight)
+        }
+        encoder.write(nextBanProposal)
+        encoder.write(UInt32(banProposals.count))
+        for (id, proposal) in banProposals.sorted(by: { $0.key < $1.key }) {
+            encoder.write(id)
+            encoder.write(hash: proposal.contentHash)
+            encoder.write(key: proposal.proposer)
+            encoder.write(proposal.createdHeight)
+            encoder.write(proposal.status.rawValue)
+            let votes = proposal.votes.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+            encoder.write(UInt32(votes.count))
+            for (voter, approve) in votes {
+                encoder.write(key: voter)
+                encoder.write(approve)
+            }
+        }
+        let sortedBans = banned.sorted()
+        encoder.write(UInt32(sortedBans.count))
+        for hash in sortedBans { encoder.write(hash: hash) }
+        let sortedMissed = missedBlocks.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+        encoder.write(UInt32(sortedMissed.count))
+        for (key, heights) in sortedMissed {
+            encoder.write(key: key)
+            encoder.write(UInt32(heights.count))
+            for height in heights { encoder.write(height) }
+        }
+        let sortedJailed = jailedUntil.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+        encoder.write(UInt32(sortedJailed.count))
+        for (key, until) in sortedJailed {
+            encoder.write(key: key)
+            encoder.write(until)
+        }
         return encoder.bytes
     }
 
@@ -329,6 +383,29 @@ public struct ChainState: Hashable, Sendable {
             }
             anchorBatchCount = try decoder.readUInt64()
             anchoredCommitCount = try decoder.readUInt64()
+            for _ in 0..<(try decoder.readCount(max: 100_000_000)) {
+                let key = try decoder.readKey()
+                resourceNodes[key] = ResourceNode(types: try decoder.readUInt8(), deposit: try decoder.readUInt64(), registeredHeight: try decoder.readUInt64())
+            }
+            nextBanProposal = try decoder.readUInt64()
+            for _ in 0..<(try decoder.readCount(max: LedgerLimits.banProposalsMax)) {
+                let id = try decoder.readUInt64()
+                let hash = try decoder.readHash()
+                let proposer = try decoder.readKey()
+                let created = try decoder.readUInt64()
+                guard let status = BanProposal.Status(rawValue: try decoder.readUInt8()) else { throw StratosError(.invalidEncoding, "bad proposal status") }
+                var votes: [PublicKey: Bool] = [:]
+                for _ in 0..<(try decoder.readCount(max: 100_000_000)) { votes[try decoder.readKey()] = try decoder.readBool() }
+                banProposals[id] = BanProposal(id: id, contentHash: hash, proposer: proposer, createdHeight: created, votes: votes, status: status)
+            }
+            for _ in 0..<(try decoder.readCount(max: 100_000_000)) { banned.insert(try decoder.readHash()) }
+            for _ in 0..<(try decoder.readCount(max: LedgerLimits.validatorsCountMax * 100)) {
+                let key = try decoder.readKey()
+                var heights: [UInt64] = []
+                for _ in 0..<(try decoder.readCount(max: 1_000_000)) { heights.append(try decoder.readUInt64()) }
+                missedBlocks[key] = heights
+            }
+            for _ in 0..<(try decoder.readCount(max: 100_000_000)) { jailedUntil[try decoder.readKey()] = try decoder.readUInt64() }
             try decoder.finish()
         }
         appHash = computeHash()

@@ -11,6 +11,17 @@ public enum TransactionBody: Hashable, Sendable {
     case unstake(amount: UInt64)
     /// Anchors a batch of space commits: the root and size of its RFC 6962 tree (O(1) per batch).
     case anchor(root: Hash256, size: UInt64)
+    /// Registers (or updates) the sender as a resource node with these type bits (storage 4,
+    /// database 2, computation 1), adding `deposit` to its deposit.
+    case registerResourceNode(types: UInt8, deposit: UInt64)
+    /// Retires the sender's resource node; its deposit returns after the unbonding period.
+    case unregisterResourceNode
+    /// Proposes banning content by its hash; stakers vote, and > 2/3 of the staked power bans it.
+    case proposeBan(contentHash: Hash256)
+    /// A staker's vote on a ban proposal (a later vote replaces an earlier one).
+    case voteBan(proposal: UInt64, approve: Bool)
+    /// Ends a downtime jail once its term is over.
+    case unjail
 
     var tag: UInt8 {
         switch self {
@@ -18,6 +29,11 @@ public enum TransactionBody: Hashable, Sendable {
         case .stake: 2
         case .unstake: 3
         case .anchor: 4
+        case .registerResourceNode: 5
+        case .unregisterResourceNode: 6
+        case .proposeBan: 7
+        case .voteBan: 8
+        case .unjail: 9
         }
     }
 
@@ -27,6 +43,11 @@ public enum TransactionBody: Hashable, Sendable {
         case .stake: "stake"
         case .unstake: "unstake"
         case .anchor: "anchor"
+        case .registerResourceNode: "registerResourceNode"
+        case .unregisterResourceNode: "unregisterResourceNode"
+        case .proposeBan: "proposeBan"
+        case .voteBan: "voteBan"
+        case .unjail: "unjail"
         }
     }
 }
@@ -77,6 +98,16 @@ public struct Transaction: Hashable, Sendable {
         case .anchor(let root, let size):
             encoder.write(hash: root)
             encoder.write(size)
+        case .registerResourceNode(let types, let deposit):
+            encoder.write(types)
+            encoder.write(deposit)
+        case .proposeBan(let hash):
+            encoder.write(hash: hash)
+        case .voteBan(let proposal, let approve):
+            encoder.write(proposal)
+            encoder.write(approve)
+        case .unregisterResourceNode, .unjail:
+            break
         }
     }
 
@@ -108,6 +139,11 @@ public struct Transaction: Hashable, Sendable {
             case 2: body = .stake(amount: try decoder.readUInt64())
             case 3: body = .unstake(amount: try decoder.readUInt64())
             case 4: body = .anchor(root: try decoder.readHash(), size: try decoder.readUInt64())
+            case 5: body = .registerResourceNode(types: try decoder.readUInt8(), deposit: try decoder.readUInt64())
+            case 6: body = .unregisterResourceNode
+            case 7: body = .proposeBan(contentHash: try decoder.readHash())
+            case 8: body = .voteBan(proposal: try decoder.readUInt64(), approve: try decoder.readBool())
+            case 9: body = .unjail
             default: throw StratosError(.invalidEncoding, "unknown transaction type")
             }
             let signature = try decoder.readSignature()

@@ -45,7 +45,10 @@ struct ChainLocation: ParsableArguments {
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger", abstract: "Read the proof-of-stake chain: status, blocks, transactions, accounts, validators.",
-        subcommands: [Status.self, BlockInfo.self, TransactionInfo.self, AccountInfo.self, Validators.self, BenchmarkAnchoring.self])
+        subcommands: [
+            Status.self, BlockInfo.self, TransactionInfo.self, AccountInfo.self, Validators.self, ResourceNodes.self, Bans.self,
+            BenchmarkAnchoring.self,
+        ])
 
     static func did(_ key: PublicKey) -> String { DID(publicKey: key).string }
 
@@ -121,6 +124,16 @@ struct LedgerCommand: ParsableCommand {
             case .anchor(let root, let size):
                 detail["root"] = root.hex
                 detail["size"] = size
+            case .registerResourceNode(let types, let deposit):
+                detail["types"] = ResourceTypes.names(types)
+                detail["deposit"] = deposit
+            case .proposeBan(let hash):
+                detail["contentHash"] = hash.hex
+            case .voteBan(let proposal, let approve):
+                detail["proposal"] = proposal
+                detail["approve"] = approve
+            case .unregisterResourceNode, .unjail:
+                break
             }
             let object: [String: Any] = [
                 "hash": hash.lowercased(), "height": height, "index": index, "sender": LedgerCommand.did(transaction.sender),
@@ -152,6 +165,42 @@ struct LedgerCommand: ParsableCommand {
                     "did \(did)", "balance \(account.balance)", "nonce \(account.nonce)", "stake \(account.stake)", "unbonding \(unbonding)",
                     "power \(state.validators.power(of: parsed.publicKey))",
                 ])
+        }
+    }
+
+    struct ResourceNodes: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "resource-nodes", abstract: "Registered resource nodes: types and deposits.")
+        @OptionGroup var location: ChainLocation
+
+        func run() throws {
+            let state = try location.state(try location.openStore())
+            let entries = state.resourceNodes.sorted { LedgerCommand.did($0.key) < LedgerCommand.did($1.key) }.map { key, node -> [String: Any] in
+                ["did": LedgerCommand.did(key), "types": ResourceTypes.names(node.types), "deposit": node.deposit, "registeredHeight": node.registeredHeight]
+            }
+            try location.output(
+                ["resourceNodes": entries],
+                lines: entries.map { "\($0["did"]!) \(($0["types"] as? [String] ?? []).joined(separator: ",")) deposit \($0["deposit"]!)" })
+        }
+    }
+
+    struct Bans: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ban proposals with their tallies, and the banned content hashes.")
+        @OptionGroup var location: ChainLocation
+
+        func run() throws {
+            let state = try location.state(try location.openStore())
+            let proposals = state.banProposals.values.sorted { $0.id < $1.id }.map { proposal -> [String: Any] in
+                let (approving, total) = state.tally(proposal)
+                return [
+                    "id": proposal.id, "contentHash": proposal.contentHash.hex, "status": ["open", "passed", "rejected"][Int(proposal.status.rawValue)],
+                    "approvingStake": approving, "totalStake": total, "votes": proposal.votes.count, "createdHeight": proposal.createdHeight,
+                ]
+            }
+            let banned = state.banned.sorted().map(\.hex)
+            try location.output(
+                ["proposals": proposals, "banned": banned],
+                lines: proposals.map { "proposal \($0["id"]!) \($0["contentHash"]!) \($0["status"]!) approving \($0["approvingStake"]!)/\($0["totalStake"]!)" }
+                    + banned.map { "banned \($0)" })
         }
     }
 

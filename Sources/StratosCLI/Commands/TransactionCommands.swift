@@ -181,3 +181,78 @@ struct UnstakeCommand: ParsableCommand {
 
     func run() throws { try options.submit(.unstake(amount: amount)) }
 }
+
+/// Resource-node type names and bits (Stratos: storage 4, database 2, computation 1).
+enum ResourceTypes {
+    static let bits: [(String, UInt8)] = [("storage", ResourceNode.storage), ("database", ResourceNode.database), ("computation", ResourceNode.computation)]
+
+    static func names(_ types: UInt8) -> [String] { bits.filter { types & $0.1 != 0 }.map(\.0) }
+
+    static func parse(_ text: String) throws -> UInt8 {
+        var types: UInt8 = 0
+        for name in text.split(separator: ",") {
+            guard let bit = bits.first(where: { $0.0 == name.trimmingCharacters(in: .whitespaces) })?.1 else {
+                throw CLIError("unknown resource type '\(name)': use storage, database and computation, comma-separated")
+            }
+            types |= bit
+        }
+        guard types != 0 else { throw CLIError("give at least one resource type") }
+        return types
+    }
+}
+
+struct ResourceNodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resource-node", abstract: "Register this node on the chain as a resource node (storage, database, computation), or retire it.",
+        subcommands: [Register.self, Unregister.self])
+
+    struct Register: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register (or update) the key as a resource node, adding a deposit.")
+        @Option(name: .long, help: "Types, comma-separated: storage, database, computation.") var types: String
+        @Option(name: .long, help: "Deposit to add, in micro-units (the total must reach the chain's minimum).") var deposit: UInt64
+        @OptionGroup var options: TransactionOptions
+
+        func run() throws { try options.submit(.registerResourceNode(types: try ResourceTypes.parse(types), deposit: deposit)) }
+    }
+
+    struct Unregister: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Retire the resource node; the deposit returns after the unbonding period.")
+        @OptionGroup var options: TransactionOptions
+
+        func run() throws { try options.submit(.unregisterResourceNode) }
+    }
+}
+
+struct BanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ban", abstract: "Propose banning content by hash, or vote on a proposal (passes at > 2/3 of the staked power).",
+        subcommands: [Propose.self, Vote.self])
+
+    struct Propose: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Propose a ban (the proposer needs voting power; its own vote is yes).")
+        @Option(name: .long, help: "The content hash, 64 hex digits.") var hash: String
+        @OptionGroup var options: TransactionOptions
+
+        func run() throws {
+            guard let digest = try? Hash256(bytes: try Hex.decode(hash)) else { throw CLIError("a content hash is 64 hex digits") }
+            try options.submit(.proposeBan(contentHash: digest))
+        }
+    }
+
+    struct Vote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Vote on a ban proposal with the key's stake.")
+        @Option(name: .long, help: "The proposal number (stratosdb ledger bans).") var proposal: UInt64
+        @Flag(name: .long, help: "Vote against (the default is for).") var reject = false
+        @OptionGroup var options: TransactionOptions
+
+        func run() throws { try options.submit(.voteBan(proposal: proposal, approve: !reject)) }
+    }
+}
+
+struct UnjailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unjail", abstract: "Return a validator jailed for downtime to the set, once its jail term is over.")
+    @OptionGroup var options: TransactionOptions
+
+    func run() throws { try options.submit(.unjail) }
+}

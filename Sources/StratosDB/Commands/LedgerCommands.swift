@@ -118,8 +118,8 @@ enum LedgerCommands {
         guard transaction.isSignatureValid(chainID: ledger.chainID) else {
             throw QueryError(.badValue, "the transaction's signature does not verify for chain \(ledger.chainID)")
         }
-        guard await ledger.submit(binary.data) else {
-            throw QueryError(.location(7_200_003), "the transaction was not accepted (a duplicate, or the mempool is full)")
+        do { try await ledger.submit(binary.data) } catch let error as LedgerError {
+            throw QueryError(.location(7_200_003), "the transaction was refused: \(error.message)")
         }
         return ["hash": .string(transaction.hash.hex)]
     }

@@ -22,6 +22,13 @@ public struct GenesisFile: Codable, Sendable {
         public var unbondingBlocks: UInt64
         public var doubleSignSlashBasisPoints: UInt64
         public var evidenceMaxAgeBlocks: UInt64
+        // Optional in the file: absent means the default.
+        public var resourceNodeDepositMinimum: UInt64?
+        public var governanceVotingBlocks: UInt64?
+        public var signedBlocksWindow: UInt64?
+        public var minimumSignedPercent: UInt64?
+        public var downtimeJailBlocks: UInt64?
+        public var downtimeSlashBasisPoints: UInt64?
     }
 
     public var chainId: String
@@ -56,6 +63,13 @@ public struct GenesisFile: Codable, Sendable {
             parameters.unbondingBlocks = self.parameters.unbondingBlocks
             parameters.doubleSignSlashBasisPoints = self.parameters.doubleSignSlashBasisPoints
             parameters.evidenceMaxAgeBlocks = self.parameters.evidenceMaxAgeBlocks
+            let optional = self.parameters
+            if let value = optional.resourceNodeDepositMinimum { parameters.resourceNodeDepositMinimum = value }
+            if let value = optional.governanceVotingBlocks { parameters.governanceVotingBlocks = value }
+            if let value = optional.signedBlocksWindow { parameters.signedBlocksWindow = value }
+            if let value = optional.minimumSignedPercent { parameters.minimumSignedPercent = value }
+            if let value = optional.downtimeJailBlocks { parameters.downtimeJailBlocks = value }
+            if let value = optional.downtimeSlashBasisPoints { parameters.downtimeSlashBasisPoints = value }
             var entries: [Genesis.Account] = []
             for account in accounts {
                 guard let did = try? DID(parsing: account.did) else { throw QueryError(.badValue, "genesis account \(account.did) is not a did:key") }
@@ -85,6 +99,9 @@ extension GenesisFile.ParameterEntries {
     init(_ parameters: ChainParameters) {
         self.init(
             minimumFee: parameters.minimumFee, stakePerPower: parameters.stakePerPower, unbondingBlocks: parameters.unbondingBlocks,
-            doubleSignSlashBasisPoints: parameters.doubleSignSlashBasisPoints, evidenceMaxAgeBlocks: parameters.evidenceMaxAgeBlocks)
+            doubleSignSlashBasisPoints: parameters.doubleSignSlashBasisPoints, evidenceMaxAgeBlocks: parameters.evidenceMaxAgeBlocks,
+            resourceNodeDepositMinimum: parameters.resourceNodeDepositMinimum, governanceVotingBlocks: parameters.governanceVotingBlocks,
+            signedBlocksWindow: parameters.signedBlocksWindow, minimumSignedPercent: parameters.minimumSignedPercent,
+            downtimeJailBlocks: parameters.downtimeJailBlocks, downtimeSlashBasisPoints: parameters.downtimeSlashBasisPoints)
     }
 }

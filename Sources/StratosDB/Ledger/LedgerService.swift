@@ -66,7 +66,12 @@ final class LedgerService: @unchecked Sendable {
     private let transport = Mutex<(any LedgerTransport)?>(nil)
 
     /// The anchor transaction waiting for a block, with its batch.
-    private var inFlight: (hash: Hash256, batch: AnchorBatch, submittedAtHeight: UInt64)?
+    private var inFlight: (hash: Hash256, batch: AnchorBatch, submittedAtHeight: UInt64)? {
+        didSet { anchorWaiting.store(inFlight != nil, ordering: .releasing) }
+    }
+    /// Mirrors `inFlight != nil` for writers' threads: while an anchor waits for its block, a
+    /// new commit needs no hop to the ledger's loop (the block that takes it submits the next).
+    private let anchorWaiting = Atomic<Bool>(false)
 
     private struct Anchoring {
         /// The newest commit of each space not yet in an anchor batch.
@@ -148,14 +153,16 @@ final class LedgerService: @unchecked Sendable {
         loop.execute { self.handle(.received(from: peer, message)) }
     }
 
-    /// Submits a signed transaction (from the CLI or a client); false when the mempool refuses it.
-    func submit(_ bytes: [UInt8]) async -> Bool {
-        guard (try? Transaction(decoding: bytes))?.isSignatureValid(chainID: chainID) == true else { return false }
-        return (try? await loop.submit { () -> Bool in
-            let before = self.machine.application.mempoolCount
+    /// Submits a signed transaction (from the CLI or a client) after checking it would apply;
+    /// throws the chain's reason when it would not.
+    func submit(_ bytes: [UInt8]) async throws {
+        let refusal: LedgerError? = try await loop.submit { () -> LedgerError? in
+            var scratch = self.machine.application
+            do throws(LedgerError) { try scratch.check(bytes) } catch { return error }
             self.handle(.submit(bytes))
-            return self.machine.application.mempoolCount > before
-        }.get()) ?? false
+            return nil
+        }.get()
+        if let refusal { throw refusal }
     }
 
     // MARK: - Anchoring
@@ -166,8 +173,8 @@ final class LedgerService: @unchecked Sendable {
             state.pending[space] = (seq, hash)
             state.latest[space] = max(state.latest[space] ?? 0, seq)
         }
-        // One hop to the ledger's loop per burst of commits, not per commit.
-        if !submitScheduled.exchange(true, ordering: .acquiringAndReleasing) {
+        // One hop to the ledger's loop per burst of commits, and none while an anchor waits.
+        if !anchorWaiting.load(ordering: .acquiring), !submitScheduled.exchange(true, ordering: .acquiringAndReleasing) {
             loop.execute {
                 self.submitScheduled.store(false, ordering: .releasing)
                 if !self.halted { self.submitAnchorBatchIfDue() }

@@ -277,3 +277,28 @@ def test_commits_left_unanchored_by_a_crash_are_anchored_after_restart(server_fa
         time.sleep(0.1)
     else:
         raise AssertionError("the commit acknowledged before the crash was never anchored")
+
+
+def test_resource_nodes_and_ban_governance_from_the_cli(server_factory):
+    srv = server_factory(*FAST)
+    srv.client().admin.command("ping")
+    data_dir = str(srv.data_dir)
+    node_did = json.loads((srv.data_dir / "node.json").read_text())["did"]
+    registered = cli("resource-node", "register", "--key", "node", "--types", "storage,database", "--deposit", "2000000",
+                     "--data-dir", data_dir, "--wait")
+    assert registered.returncode == 0, registered.stderr
+    nodes = json.loads(cli("ledger", "resource-nodes", "--data-dir", data_dir, "--json").stdout)["resourceNodes"]
+    assert nodes == [{"did": node_did, "types": ["storage", "database"], "deposit": 2000000, "registeredHeight": nodes[0]["registeredHeight"]}]
+    assert cli("resource-node", "register", "--key", "node", "--types", "gpu", "--deposit", "1", "--data-dir", data_dir).returncode != 0
+    # The node holds all the stake: its proposal carries its own yes vote, more than 2/3.
+    content = "ab" * 32
+    proposed = cli("ban", "propose", "--key", "node", "--hash", content, "--data-dir", data_dir, "--wait")
+    assert proposed.returncode == 0, proposed.stderr
+    wait_for_height(srv.client(), int(proposed.stdout.split()[-1]) + 1)
+    bans = json.loads(cli("ledger", "bans", "--data-dir", data_dir, "--json").stdout)
+    assert bans["banned"] == [content]
+    assert bans["proposals"][0]["status"] == "passed" and bans["proposals"][0]["approvingStake"] == bans["proposals"][0]["totalStake"]
+    # Proposing it again is refused by the chain: the transaction never lands.
+    again = cli("ban", "propose", "--key", "node", "--hash", content, "--data-dir", data_dir, "--wait")
+    assert again.returncode != 0
+    assert cli("unjail", "--key", "node", "--data-dir", data_dir, "--wait").returncode != 0
