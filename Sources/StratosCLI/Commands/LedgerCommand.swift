@@ -1,14 +1,17 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import QueryEngine
 import SpaceOwnership
 import StratosCore
 import StratosDB
 
-/// Where a ledger command reads the chain: a data directory, or node `i` of a cluster directory.
+/// Where a ledger command reads the chain: a data directory, node `i` of a cluster directory,
+/// or a running node over the wire (`--rpc host:port`).
 struct ChainLocation: ParsableArguments {
     @Option(name: .long, help: "The node's data directory (or the cluster's, with --node).") var dataDir: String = "./.stratosdb"
     @Option(name: .long, help: "Node number in a cluster directory (<data-dir>/cluster/node<i>).") var node: Int?
+    @Option(name: .long, help: "Read from a running node at host:port (its MongoDB port), logged in with a throwaway identity.") var rpc: String?
     @Flag(name: .long, help: "Print JSON instead of lines.") var json = false
 
     var nodeDirectory: String {
@@ -16,17 +19,19 @@ struct ChainLocation: ParsableArguments {
         return ((dataDir as NSString).appendingPathComponent("cluster") as NSString).appendingPathComponent("node\(node)")
     }
 
-    /// Opens the node's block store read-only (LMDB lets readers in other processes run beside the node).
-    func openStore() throws -> BlockStore {
+    /// The chain, from the local store or from a node.
+    func open() throws -> any ChainSource {
+        if let rpc { return try RemoteChain(address: rpc) }
         let directory = ((nodeDirectory as NSString).appendingPathComponent("ledger") as NSString).appendingPathComponent("chain")
         guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("data.mdb")) else {
             throw CLIError("no chain in \(nodeDirectory): start the node once (stratosdb serve) first")
         }
+        // LMDB lets readers in other processes run beside the node.
         do { return try BlockStore(directory: directory, readOnly: true) } catch { throw CLIError("cannot open the chain in \(directory): \(error.message)") }
     }
 
-    func state(_ store: BlockStore) throws -> ChainState {
-        guard let state = try store.latestState() else { throw CLIError("the chain in \(nodeDirectory) has no block yet") }
+    func state(_ source: any ChainSource) throws -> ChainState {
+        guard let state = try source.latestState() else { throw CLIError("the chain has no block yet") }
         return state
     }
 
@@ -38,6 +43,62 @@ struct ChainLocation: ParsableArguments {
         } else {
             for line in lines { emit(line) }
         }
+    }
+}
+
+/// What the ledger commands read.
+protocol ChainSource {
+    func latestState() throws -> ChainState?
+    func block(at height: UInt64) throws -> Block?
+    func commit(at height: UInt64) throws -> Commit?
+    func transactionLocation(_ hash: Hash256) throws -> (height: UInt64, index: UInt64)?
+}
+
+extension BlockStore: ChainSource {}
+
+/// A running node's chain, over the wire protocol.
+final class RemoteChain: ChainSource {
+    private let client: NodeClient
+    private var blocks: [UInt64: (Block, Commit)] = [:]
+
+    init(address: String) throws {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw CLIError("--rpc takes host:port")
+        }
+        let host = String(address[..<colon])
+        client = try NodeClient(host: host, port: port)
+    }
+
+    func latestState() throws -> ChainState? {
+        let reply = try client.command(["ledgerData": .string("state"), "$db": .string("admin")])
+        guard case .binary(let bytes)? = reply["state"] else { throw CLIError("the node sent no state") }
+        do { return try ChainState(decoding: bytes.data) } catch { throw CLIError("the node sent a malformed state: \(error.message)") }
+    }
+
+    func fetch(_ height: UInt64) throws -> (Block, Commit)? {
+        if let cached = blocks[height] { return cached }
+        guard let reply = try? client.command(["ledgerData": .string("block"), "height": .int64(Int64(height)), "$db": .string("admin")]),
+            case .binary(let blockBytes)? = reply["block"], case .binary(let commitBytes)? = reply["commit"]
+        else { return nil }
+        do {
+            let block = try Block(decoding: blockBytes.data)
+            var decoder = CanonicalDecoder(commitBytes.data)
+            let commit = try Commit(from: &decoder)
+            blocks[height] = (block, commit)
+            return (block, commit)
+        } catch {
+            throw CLIError("the node sent a malformed block")
+        }
+    }
+
+    func block(at height: UInt64) throws -> Block? { try fetch(height)?.0 }
+    func commit(at height: UInt64) throws -> Commit? { try fetch(height)?.1 }
+
+    func transactionLocation(_ hash: Hash256) throws -> (height: UInt64, index: UInt64)? {
+        guard let reply = try? client.command(["ledgerTransaction": .string(hash.hex), "$db": .string("admin")]),
+            let height = reply["height"]?.int64Value, let index = reply["index"]?.int64Value
+        else { return nil }
+        return (UInt64(height), UInt64(index))
     }
 }
 
@@ -57,7 +118,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let state = try location.state(try location.openStore())
+            let state = try location.state(try location.open())
             try location.output(
                 [
                     "chainId": state.chainID, "height": state.height, "lastBlockHash": state.lastBlockID?.hex ?? NSNull(),
@@ -79,7 +140,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let store = try location.openStore()
+            let store = try location.open()
             guard let block = try store.block(at: height), let commit = try store.commit(at: height) else { throw CLIError("no block at height \(height)") }
             let header = block.header
             let transactions = block.transactions.map { bytes -> [String: Any] in
@@ -108,7 +169,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let store = try location.openStore()
+            let store = try location.open()
             guard let digest = try? Hash256(bytes: try Hex.decode(hash)) else { throw CLIError("a transaction hash is 64 hex digits") }
             guard let (height, index) = try store.transactionLocation(digest), let block = try store.block(at: height),
                 index < UInt64(block.transactions.count)
@@ -153,7 +214,7 @@ struct LedgerCommand: ParsableCommand {
 
         func run() throws {
             guard let parsed = try? DID(parsing: did) else { throw CLIError("\(did) is not a did:key") }
-            let state = try location.state(try location.openStore())
+            let state = try location.state(try location.open())
             let account = state.accounts[parsed.publicKey] ?? Account()
             let unbonding = state.unbonding.filter { $0.owner == parsed.publicKey }.reduce(0) { $0 + $1.amount }
             try location.output(
@@ -173,7 +234,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let state = try location.state(try location.openStore())
+            let state = try location.state(try location.open())
             let entries = state.resourceNodes.sorted { LedgerCommand.did($0.key) < LedgerCommand.did($1.key) }.map { key, node -> [String: Any] in
                 ["did": LedgerCommand.did(key), "types": ResourceTypes.names(node.types), "deposit": node.deposit, "registeredHeight": node.registeredHeight]
             }
@@ -188,7 +249,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let state = try location.state(try location.openStore())
+            let state = try location.state(try location.open())
             let proposals = state.banProposals.values.sorted { $0.id < $1.id }.map { proposal -> [String: Any] in
                 let (approving, total) = state.tally(proposal)
                 return [
@@ -209,7 +270,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var location: ChainLocation
 
         func run() throws {
-            let state = try location.state(try location.openStore())
+            let state = try location.state(try location.open())
             let entries = state.validators.validators.map { validator -> [String: Any] in
                 ["did": LedgerCommand.did(validator.publicKey), "power": validator.power, "proposerPriority": validator.proposerPriority]
             }

@@ -17,25 +17,39 @@ final class NodeClient {
     private let descriptor: Int32
     private var requestID: Int32 = 1
 
-    init(address: NodeAddress, key: SigningKey) throws {
+    /// Connects to the node in `address` and logs in as `key`.
+    convenience init(address: NodeAddress, key: SigningKey) throws {
         guard address.tls != true else {
             throw CLIError("the node speaks TLS; these commands talk to a node's plaintext loopback port (start it without TLS or on loopback)")
         }
+        try self.init(host: address.host, port: address.port, key: key, audience: try DID(parsing: address.did))
+    }
+
+    /// Connects to `host:port` and logs in as `key` (a throwaway identity when nil), with a
+    /// session token for the node's DID (`audience`, asked from the node when nil).
+    init(host: String, port: Int, key: SigningKey? = nil, audience: DID? = nil) throws {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        let host = address.host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard getaddrinfo(host, String(address.port), &hints, &result) == 0, let info = result else {
-            throw CLIError("cannot resolve \(address.host)")
+        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard getaddrinfo(bareHost, String(port), &hints, &result) == 0, let info = result else {
+            throw CLIError("cannot resolve \(host)")
         }
         defer { freeaddrinfo(result) }
         descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
         guard descriptor >= 0, connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            throw CLIError("cannot connect to the node at \(address.host):\(address.port): is it running?")
+            throw CLIError("cannot connect to the node at \(host):\(port): is it running?")
         }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let audience = try DID(parsing: address.did)
+        let key = key ?? SigningKey.generate()
+        let audience = try audience ?? {
+            let info = try command(["buildInfo": .int32(1), "$db": .string("admin")])
+            guard case .string(let text)? = info["stratosdbNode"], let did = try? DID(parsing: text) else {
+                throw CLIError("\(host):\(port) is not a StratosDB node")
+            }
+            return did
+        }()
         let token = SessionToken(key: key, audience: audience, issuedAtMilliseconds: nowMilliseconds(), lifetimeMilliseconds: 300_000)
         let payload = [UInt8(0)] + Array(key.did.string.utf8) + [0] + Array(token.text.utf8)
         let reply = try command([

@@ -9,7 +9,13 @@ enum AdminCommands {
         table["hello"] = { context in try hello(context, legacy: false) }
         table["isMaster"] = { context in try hello(context, legacy: true) }
         table["ping"] = { _ in [:] }
-        table["buildInfo"] = { _ in buildInfo() }
+        table["buildInfo"] = { context in
+            // The node's DID is public (it signs commits and blocks); tools need it as the
+            // audience of the session tokens they log in with.
+            var reply = buildInfo()
+            reply["stratosdbNode"] = .string(context.server.identity.nodeKey.did.string)
+            return reply
+        }
         table["serverStatus"] = { context in serverStatus(context) }
         table["hostInfo"] = { _ in hostInfo() }
         table["getParameter"] = { context in getParameter(context) }

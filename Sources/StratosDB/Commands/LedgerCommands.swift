@@ -13,6 +13,7 @@ enum LedgerCommands {
         table["ledgerBlock"] = { context in try block(context) }
         table["ledgerAccount"] = { context in try await account(context) }
         table["ledgerTransaction"] = { context in try transaction(context) }
+        table["ledgerData"] = { context in try await data(context) }
         table["submitTransaction"] = { context in try await submit(context) }
     }
 
@@ -90,6 +91,28 @@ enum LedgerCommands {
             "tombstoned": .bool(state.tombstoned.contains(did.publicKey)), "height": .int64(Int64(state.height)),
             "nextNonce": .int64(Int64(clamping: await ledger.nextNonce(for: did.publicKey))),
         ]
+    }
+
+    /// `{ledgerData: "state"}` or `{ledgerData: "block", height: H}`: the chain's own bytes (the
+    /// state after the last block; a block and its commit), for `stratosdb ledger … --rpc`,
+    /// which decodes and prints them exactly as it does from a local data directory.
+    static func data(_ context: CommandContext) async throws -> BSONDocument {
+        let ledger = try ledger(context)
+        switch context.firstValue {
+        case .string("state"):
+            let state = await ledger.state()
+            return ["state": .binary(BSONBinary(subtype: 0, data: state.encoded))]
+        case .string("block"):
+            guard let height = try context.integer("height"), height > 0 else { throw QueryError(.badValue, "ledgerData block takes a height of 1 or more") }
+            guard let block = try ledger.store.block(at: UInt64(height)), let commit = try ledger.store.commit(at: UInt64(height)) else {
+                throw QueryError(.location(7_200_002), "no block at height \(height) yet")
+            }
+            var encoder = CanonicalEncoder()
+            commit.encode(into: &encoder)
+            return ["block": .binary(BSONBinary(subtype: 0, data: block.encoded)), "commit": .binary(BSONBinary(subtype: 0, data: encoder.bytes))]
+        default:
+            throw QueryError(.badValue, "ledgerData takes \"state\" or \"block\"")
+        }
     }
 
     /// `{ledgerTransaction: "<hash hex>"}`: where a transaction is on the chain.

@@ -167,6 +167,16 @@ def test_ledger_cli_reads_the_chain_while_the_node_runs(server_factory):
             break
     else:
         raise AssertionError("no anchor transaction found")
+    # The same reads from the running node over the wire (--rpc), with a throwaway identity.
+    rpc = f"127.0.0.1:{srv.port}"
+    remote_block = json.loads(cli("ledger", "block", str(height), "--rpc", rpc, "--json").stdout)
+    assert remote_block == block
+    remote_validators = cli("ledger", "validators", "--rpc", rpc)
+    assert remote_validators.returncode == 0 and remote_validators.stdout.split()[0] == node_did
+    remote_account = json.loads(cli("ledger", "account", node_did, "--rpc", rpc, "--json").stdout)
+    assert remote_account["stake"] == 10_000_000
+    assert json.loads(cli("ledger", "status", "--rpc", rpc, "--json").stdout)["chainId"] == parsed["chainId"]
+    assert cli("ledger", "status", "--rpc", "127.0.0.1:1").returncode != 0
     missing = cli("ledger", "block", "999999", "--data-dir", data_dir)
     assert missing.returncode != 0 and "no block" in missing.stderr
     assert cli("ledger", "tx", "00" * 32, "--data-dir", data_dir).returncode != 0
