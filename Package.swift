@@ -29,6 +29,9 @@ let package = Package(
             name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(
             name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // PCRE2, MongoDB's regular expression engine (with match and depth limits).
+        .systemLibrary(
+            name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // The encrypting SQLite VFS (page-level XChaCha20-Poly1305 with libsodium).
         .target(name: "CStratosVFS", dependencies: ["CSQLite", "CSodium"]),
         .target(
@@ -37,7 +40,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "QueryEngine",
-            dependencies: ["StratosCore", "CSQLite"],
+            dependencies: ["StratosCore", "CSQLite", "CPCRE2"],
             swiftSettings: strictSettings),
         .target(
             name: "SpaceOwnership",

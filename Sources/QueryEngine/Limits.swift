@@ -19,4 +19,17 @@ public enum QueryEngineLimits {
 
     /// Memory a `$group` or other blocking aggregation stage may hold.
     public static let aggregationStageBytesMax = 100 * 1024 * 1024
+
+    /// Stages in one pipeline (MongoDB's `internalPipelineLengthLimit`, error 7749501).
+    public static let pipelineStagesMax = 1_000
+
+    /// The longest regular expression pattern (MongoDB's limit is 16 KiB too).
+    public static let regexPatternBytesMax = 16 * 1024
+    /// PCRE2 backtracking steps one match may take: enough for any sane pattern on a 16 MiB
+    /// string, small enough that a catastrophic pattern gives up in tens of milliseconds.
+    public static let regexMatchStepsMax: UInt32 = 1_000_000
+    /// PCRE2 backtracking depth (nested groups in flight) of one match.
+    public static let regexDepthMax: UInt32 = 10_000
+    /// Heap PCRE2 may use for one match's backtracking, in KiB.
+    public static let regexHeapKibibytesMax: UInt32 = 64 * 1024
 }

@@ -74,6 +74,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Time between ledger blocks (for example 1s, 200ms).")
     var blockInterval: String = "1s"
 
+    @Option(name: .long, help: "Connections open at once; more are closed on accept.")
+    var maxConnections: Int = 1_000
+
+    @Option(name: .long, help: "Connections open at once from one client address.")
+    var maxConnectionsPerAddress: Int = 500
+
+    @Option(name: .long, help: "Deadline of reads (find, aggregate, count, distinct, getMore) that give no maxTimeMS, as a duration (for example 30s). Off unless set.")
+    var maxOperationTime: String?
+
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
     var peerPort: Int?
 
@@ -109,6 +118,12 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let peerPort, !(1...65535).contains(peerPort) { throw ValidationError("--peer-port must be between 1 and 65535") }
+        guard (1...100_000).contains(maxConnections), (1...100_000).contains(maxConnectionsPerAddress) else {
+            throw ValidationError("--max-connections and --max-connections-per-address must be between 1 and 100000")
+        }
+        if let maxOperationTime, (try? DurationText.milliseconds(maxOperationTime)) == nil {
+            throw ValidationError("--max-operation-time must be a duration such as 500ms, 30s or 5m")
+        }
         guard peers.isEmpty || peerPort != nil else { throw ValidationError("--peers needs --peer-port (peers connect back to it)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -133,6 +148,9 @@ struct Serve: AsyncParsableCommand {
         configuration.spaceSecurityDisabled = benchmarkBaseline
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
         configuration.ledgerDisabled = benchmarkNoLedger
+        configuration.maxConnections = maxConnections
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.defaultReadTimeMilliseconds = try maxOperationTime.map { try DurationText.milliseconds($0) }
         configuration.ledger.peerPort = peerPort
         configuration.ledger.peers = peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if let tlsCert, let tlsKey {

@@ -12,6 +12,8 @@ public enum ServerLimits {
     /// Open connections; beyond this new connections are closed at once so one noisy client
     /// cannot exhaust file descriptors and memory for everyone else.
     public static let connectionsMax = 1_000
+    /// Connections from one client address: a single host cannot take every slot.
+    public static let connectionsPerAddressMax = 500
     /// Open cursors per server; each may hold a sorted result in memory.
     public static let cursorsMax = 10_000
     /// Idle time after which a cursor is closed, as MongoDB's `cursorTimeoutMillis` (10 minutes).

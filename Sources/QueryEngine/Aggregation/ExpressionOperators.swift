@@ -199,7 +199,10 @@ enum ExpressionOperators {
             case .regex(let value)?: regex = value
             default: throw QueryError(.location(51105), "$regexMatch needs 'regex' to be of type string or regex")
             }
-            return .bool(try CompiledRegex(regex).matches(input))
+            RegexFailure.reset()
+            let matched = try CompiledRegex(regex).matches(input)
+            try RegexFailure.check()
+            return .bool(matched)
         case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp":
             guard values.count == 2 else { throw arity(name, 2) }
             let order = BSONComparison.compare(values[0] ?? .undefined, values[1] ?? .undefined)

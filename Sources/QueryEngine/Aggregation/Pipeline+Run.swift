@@ -67,6 +67,8 @@ extension Pipeline {
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func apply(_ stage: Stage, to documents: [BSONDocument], store: DatabaseStore, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+        // Every stage starts at a checkpoint, so a pipeline of many cheap stages stops too.
+        try OperationContext.checkpoint()
         func context(_ document: BSONDocument) -> ExpressionContext {
             var context = ExpressionContext(root: document)
             context.now = nowMilliseconds
@@ -74,14 +76,26 @@ extension Pipeline {
         }
         switch stage {
         case .match(let filter):
-            return documents.filter { filter.matches($0) }
+            var output: [BSONDocument] = []
+            for document in documents {
+                try OperationContext.checkpoint()
+                RegexFailure.reset()
+                let matched = filter.matches(document)
+                try RegexFailure.check()
+                if matched { output.append(document) }
+            }
+            return output
         case .project(let projection):
             var output: [BSONDocument] = []
-            for document in documents { output.append(try projection.apply(to: document)) }
+            for document in documents {
+                try OperationContext.checkpoint()
+                output.append(try projection.apply(to: document))
+            }
             return output
         case .addFields(let fields):
             var output: [BSONDocument] = []
             for document in documents {
+                try OperationContext.checkpoint()
                 var root = BSONValue.document(document)
                 for (key, expression) in fields {
                     let path = key.split(separator: ".").map(String.init)
@@ -110,6 +124,7 @@ extension Pipeline {
             var order: [BSONValue] = []
             var groups: [GroupKey: [Accumulator.State]] = [:]
             for document in documents {
+                try OperationContext.checkpoint()
                 let ctx = context(document)
                 let id = try idExpression.evaluate(ctx) ?? .null
                 let key = GroupKey(id)
@@ -164,11 +179,19 @@ extension Pipeline {
             return try SortSpecification(["count": .int32(-1)]).sort(grouped)
         case .lookup(let from, let localField, let foreignField, let target):
             var output: [BSONDocument] = []
+            var bytes = 0
             for document in documents {
                 var values = localField.leafValues(in: document).map { $0 ?? .null }
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
-                let matched = try store.matches(in: from, filter: filter).map { BSONValue.document($0.document) }
+                let found = try store.matches(in: from, filter: filter)
+                // The joined documents are held in memory: bounded like any blocking stage.
+                bytes += document.encodedSize
+                for match in found { bytes += match.document.encodedSize }
+                guard bytes <= QueryEngineLimits.aggregationStageBytesMax else {
+                    throw QueryError(.exceededMemoryLimit, "$lookup exceeded the memory limit of \(QueryEngineLimits.aggregationStageBytesMax / (1024 * 1024)) MB for a stage")
+                }
+                let matched = found.map { BSONValue.document($0.document) }
                 var copy = document
                 var root = BSONValue.document(copy)
                 try UpdatePaths.set(target.split(separator: ".").map(String.init), .array(matched), in: &root)

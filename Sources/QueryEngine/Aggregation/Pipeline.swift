@@ -62,6 +62,10 @@ public struct Pipeline: Sendable {
 
     /// Parses the stages of an `aggregate` command.
     public init(_ stages: [BSONValue]) throws(QueryError) {
+        // MongoDB's `internalPipelineLengthLimit`.
+        guard stages.count <= QueryEngineLimits.pipelineStagesMax else {
+            throw QueryError(.location(7749501), "Pipeline length must be no longer than \(QueryEngineLimits.pipelineStagesMax) stages.")
+        }
         var parsed: [Stage] = []
         var leading = BSONDocument()
         for (index, value) in stages.enumerated() {

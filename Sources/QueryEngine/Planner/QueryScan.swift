@@ -68,6 +68,7 @@ public struct QueryScan {
         if documentsExamined & 255 == 0, let deadlineNanoseconds, MonotonicTime.nowNanoseconds() > deadlineNanoseconds {
             throw QueryError(.maxTimeMSExpired, "operation exceeded time limit")
         }
+        try OperationContext.checkpoint()
         if plan.needsDeduplication && seen.contains(rid) { return true }
         if yieldsEncoded {
             if plan.needsDeduplication { seen.insert(rid) }
@@ -77,7 +78,10 @@ public struct QueryScan {
         }
         let document = try BSONDecoder.decode(bytes)
         var position: Int?
-        guard filter.matches(document, position: &position) else { return true }
+        RegexFailure.reset()
+        let matched = filter.matches(document, position: &position)
+        try RegexFailure.check()
+        guard matched else { return true }
         if plan.needsDeduplication { seen.insert(rid) }
         return try body(ScanMatch(rid: rid, document: document, position: position))
     }

@@ -1,39 +1,106 @@
+import CPCRE2
 import Foundation
 
-/// A regular expression compiled once per query, with MongoDB's option letters
-/// (`i` case-insensitive, `m` multi-line anchors, `s` dot matches newline, `x` extended).
+/// A regular expression compiled once per query with PCRE2 — the engine MongoDB uses, so
+/// patterns mean what they mean there — and MongoDB's option letters (`i` case-insensitive,
+/// `m` multi-line anchors, `s` dot matches newline, `x` extended), always in UTF-8 mode.
 ///
-/// MongoDB uses PCRE; Foundation's ICU engine accepts the same common syntax (classes,
-/// quantifiers, groups, anchors, look-around). Differences are listed in docs/compatibility.md.
+/// Every match runs under PCRE2's match and depth limits, so a pattern with catastrophic
+/// backtracking (`(a|aa)+$` on a long run of `a`s) fails fast instead of taking the thread for
+/// minutes. A failed match is reported through `RegexFailure` (the matcher does not throw),
+/// and the query fails with MongoDB's error 51156.
 public final class CompiledRegex: @unchecked Sendable {
-    // Safe: NSRegularExpression is immutable after creation and documented as thread-safe.
-    private let expression: NSRegularExpression
+    // Safe: a compiled pcre2 pattern is read-only while matching and may be shared by threads;
+    // each match gets its own match data.
+    private let code: OpaquePointer
+    private let context: OpaquePointer
     /// The source value.
     public let source: BSONRegex
 
     /// Compiles `regex`, throwing MongoDB's error for an invalid pattern or option.
     public init(_ regex: BSONRegex) throws(QueryError) {
-        var options: NSRegularExpression.Options = []
+        var options: UInt32 = PCRE2_UTF
         for letter in regex.options {
             switch letter {
-            case "i": options.insert(.caseInsensitive)
-            case "m": options.insert(.anchorsMatchLines)
-            case "s": options.insert(.dotMatchesLineSeparators)
-            case "x": options.insert(.allowCommentsAndWhitespace)
+            case "i": options |= PCRE2_CASELESS
+            case "m": options |= PCRE2_MULTILINE
+            case "s": options |= PCRE2_DOTALL
+            case "x": options |= PCRE2_EXTENDED
             case "u", "l": break
             default: throw QueryError(.location(51108), "invalid flag in regex options: \(letter)")
             }
         }
-        do {
-            expression = try NSRegularExpression(pattern: regex.pattern, options: options)
-        } catch {
-            throw QueryError(.invalidRegex, "Regular expression is invalid")
+        guard regex.pattern.utf8.count <= QueryEngineLimits.regexPatternBytesMax else {
+            throw QueryError(.invalidRegex, "Regular expression is invalid: pattern string is longer than the limit set by the application")
         }
+        var errorCode: Int32 = 0
+        var errorOffset = 0
+        let pattern = Array(regex.pattern.utf8)
+        let compiled = pattern.withUnsafeBufferPointer { buffer in
+            pcre2_compile_8(buffer.baseAddress ?? UnsafePointer(bitPattern: 1), buffer.count, options, &errorCode, &errorOffset, nil)
+        }
+        guard let compiled else {
+            var message = [UInt8](repeating: 0, count: 256)
+            let length = pcre2_get_error_message_8(errorCode, &message, message.count)
+            let text = length > 0 ? String(decoding: message.prefix(Int(length)), as: UTF8.self) : "error \(errorCode)"
+            throw QueryError(.invalidRegex, "Regular expression is invalid: \(text)")
+        }
+        guard let context = pcre2_match_context_create_8(nil) else {
+            pcre2_code_free_8(compiled)
+            throw QueryError(.internalError, "cannot allocate a regular expression match context")
+        }
+        pcre2_set_match_limit_8(context, QueryEngineLimits.regexMatchStepsMax)
+        pcre2_set_depth_limit_8(context, QueryEngineLimits.regexDepthMax)
+        pcre2_set_heap_limit_8(context, QueryEngineLimits.regexHeapKibibytesMax)
+        code = compiled
+        self.context = context
         source = regex
     }
 
-    /// Whether the pattern matches anywhere in `text`.
+    deinit {
+        pcre2_match_context_free_8(context)
+        pcre2_code_free_8(code)
+    }
+
+    /// Whether the pattern matches anywhere in `text`. When PCRE2 gives up (a limit), the
+    /// answer is false and `RegexFailure` holds the reason for the query to raise.
     public func matches(_ text: String) -> Bool {
-        expression.firstMatch(in: text, options: [], range: NSRange(text.startIndex..., in: text)) != nil
+        guard let data = pcre2_match_data_create_from_pattern_8(code, nil) else {
+            RegexFailure.record(-48)
+            return false
+        }
+        defer { pcre2_match_data_free_8(data) }
+        var copy = text
+        let result = copy.withUTF8 { buffer in
+            pcre2_match_8(code, buffer.baseAddress ?? UnsafePointer(bitPattern: 1), buffer.count, 0, 0, data, context)
+        }
+        if result >= 0 { return true }
+        if result != PCRE2_ERROR_NOMATCH { RegexFailure.record(result) }
+        return false
+    }
+}
+
+/// The reason a regular expression match gave up, per thread: the matcher is not throwing, so
+/// the code that runs a filter clears this before and checks it after (`Filter.evaluate`).
+public enum RegexFailure {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static func record(_ code: Int32) {
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: Int(code) == 0 ? -1 : Int(code)))
+    }
+
+    /// Clears the slot.
+    public static func reset() { pthread_setspecific(key, nil) }
+
+    /// Throws MongoDB's error if a match on this thread gave up since the last reset.
+    public static func check() throws(QueryError) {
+        guard let pointer = pthread_getspecific(key) else { return }
+        pthread_setspecific(key, nil)
+        let code = Int(bitPattern: pointer)
+        throw QueryError(.location(51156), "Error occurred while executing the regular expression. Result code: \(code)")
     }
 }

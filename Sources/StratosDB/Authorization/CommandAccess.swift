@@ -31,6 +31,7 @@ enum CommandAccess: Sendable {
             "killSessions", "killAllSessions", "refreshSessions", "startSession", "commitTransaction", "abortTransaction",
             "replSetGetStatus", "profile", "getLastError", "getLog", "getFreeMonitoringStatus", "features", "listCommands",
             // The chain is public; a signed transaction carries its own authority.
+            "currentOp", "killOp",
             "ledgerStatus", "ledgerBlock", "ledgerAccount", "ledgerTransaction", "ledgerData", "submitTransaction",
         ] { table[name] = .authenticated }
         for name in ["find", "count", "distinct", "aggregate", "listIndexes", "collStats", "proveRecord"] { table[name] = .collection(.read) }

@@ -13,6 +13,7 @@ enum CommandRouter {
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
         LedgerCommands.register(into: &table)
+        OperationCommands.register(into: &table)
         CollectionCommands.register(into: &table)
         WriteCommands.register(into: &table)
         ReadCommands.register(into: &table)
@@ -46,9 +47,20 @@ enum CommandRouter {
             return errorReply(QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet"))
         }
         var context = CommandContext(command: command, database: database, connection: connection, server: server)
+        let operation = OperationContext()
+        var opid: Int64?
+        defer { if let opid { server.operations.finish(opid) } }
         do {
             try authorize(&context, name: name)
-            var reply = try await handler(context)
+            if !untrackedCommands.contains(name) {
+                operation.deadlineNanoseconds = try deadline(context, name: name)
+                var namespace = database
+                if case .string(let collection) = context.firstValue { namespace += "." + collection }
+                opid = server.operations.register(
+                    connection: connection, principal: context.principal?.did.string ?? "", command: name, namespace: namespace,
+                    nowMilliseconds: context.nowMilliseconds, operation: operation)
+            }
+            var reply = try await OperationRegistry.$current.withValue(operation) { try await handler(context) }
             if reply["ok"] == nil && EncodedReply.bytes(of: reply) == nil { reply.append("ok", .double(1)) }
             if case .document(let concern)? = command["writeConcern"], case .string("anchored")? = concern["w"] {
                 await waitForAnchoring(&reply, context: context, concern: concern)
@@ -59,6 +71,29 @@ enum CommandRouter {
         } catch {
             return errorReply(QueryError(.internalError, "internal error"))
         }
+    }
+
+    /// Handshake, authentication and monitoring commands are not listed in currentOp.
+    private static let untrackedCommands: Set<String> = [
+        "hello", "isMaster", "ping", "buildInfo", "saslStart", "saslContinue", "logout", "getnonce", "currentOp", "killOp", "serverStatus",
+        "endSessions", "connectionStatus",
+    ]
+
+    /// Commands that only read: the server's default deadline (`--max-operation-time`) applies
+    /// to them when they give no `maxTimeMS`.
+    private static let readCommands: Set<String> = ["find", "getMore", "count", "distinct", "aggregate", "proveRecord"]
+
+    /// The operation's deadline: its `maxTimeMS` (0 means none, as in MongoDB), else the
+    /// server's default for reads.
+    private static func deadline(_ context: CommandContext, name: String) throws(QueryError) -> UInt64? {
+        if let milliseconds = try context.integer("maxTimeMS") {
+            guard milliseconds >= 0 else { throw QueryError(.badValue, "maxTimeMS must be a non-negative number") }
+            return MonotonicTime.deadline(afterMilliseconds: milliseconds)
+        }
+        if readCommands.contains(name), let milliseconds = context.server.configuration.defaultReadTimeMilliseconds {
+            return MonotonicTime.deadline(afterMilliseconds: milliseconds)
+        }
+        return nil
     }
 
     /// Authenticates and authorizes a command before its handler runs (ARCHITECTURE §5 step 2):

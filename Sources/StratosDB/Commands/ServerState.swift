@@ -30,6 +30,12 @@ public struct ServerConfiguration: Sendable {
     public var ledger = LedgerSettings()
     /// `--benchmark-no-ledger`: spaces as usual but no chain, to measure what anchoring costs.
     public var ledgerDisabled = false
+    /// `--max-connections`: open connections at once; more are closed on accept.
+    public var maxConnections = ServerLimits.connectionsMax
+    /// `--max-connections-per-address`: open connections from one client address.
+    public var maxConnectionsPerAddress = ServerLimits.connectionsPerAddressMax
+    /// `--max-operation-time`: the deadline of reads that give no `maxTimeMS` (nil: none).
+    public var defaultReadTimeMilliseconds: Int64?
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -60,6 +66,10 @@ final class ServerState: Sendable {
     let configuration: ServerConfiguration
     let storage: StorageEngine
     let cursors = CursorRegistry()
+    /// Running commands (currentOp, killOp, cancellation on disconnect and shutdown).
+    let operations = OperationRegistry()
+    /// Open connections per client address (the per-address cap).
+    let connectionsPerAddress = Mutex<[String: Int]>([:])
     let clock: any WallClock
     let logger: Logger
     let startedMilliseconds: Int64

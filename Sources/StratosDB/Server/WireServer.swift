@@ -88,22 +88,39 @@ public final class WireServer: Service, Sendable {
                 try await serverChannel.executeThenClose { inbound in
                     for try await connection in inbound {
                         let open = state.openConnections.wrappingAdd(1, ordering: .relaxed).newValue
-                        guard open <= ServerLimits.connectionsMax else {
-                            state.openConnections.wrappingSubtract(1, ordering: .relaxed)
-                            state.logger.warning("connection refused: too many connections")
+                        let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+                        let fromAddress = state.connectionsPerAddress.withLock { counts -> Int in
+                            counts[address, default: 0] += 1
+                            return counts[address]!
+                        }
+                        let release = { @Sendable in
+                            self.state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                            self.state.connectionsPerAddress.withLock { counts in
+                                counts[address, default: 1] -= 1
+                                if counts[address] == 0 { counts[address] = nil }
+                            }
+                        }
+                        guard open <= configuration.maxConnections, fromAddress <= configuration.maxConnectionsPerAddress else {
+                            release()
+                            // Closed at once, unread: a flood of sockets costs a file descriptor
+                            // for a moment, never a session.
+                            state.logger.warning("connection refused: too many connections", metadata: ["stratos_total": "\(open)", "stratos_from_address": "\(fromAddress)"])
                             try? await connection.channel.close()
                             continue
                         }
                         let executor = EventLoopTaskExecutor(connection.channel.eventLoop)
                         tasks.addTask(executorPreference: executor) {
                             await self.serve(connection)
-                            self.state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                            release()
                         }
                     }
                 }
                 tasks.cancelAll()
             }
         } onGracefulShutdown: {
+            // Running operations stop at their next checkpoint (InterruptedAtShutdown), so the
+            // node exits promptly whatever they were doing; acknowledged writes are committed.
+            self.state.operations.cancelAll()
             serverChannel.channel.close(promise: nil)
         }
         state.peerNetwork?.shutdown()
@@ -126,6 +143,9 @@ public final class WireServer: Service, Sendable {
         let remote = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
         let session = (try? await connection.channel.pipeline.handler(type: ConnectionSessionHandler.self).get())?.session
         let info = ConnectionInfo(id: id, remoteAddress: remote, session: session ?? ConnectionSession())
+        // A client that hangs up stops what it started (MongoDB does the same).
+        let operations = state.operations
+        connection.channel.closeFuture.whenComplete { _ in operations.cancel(connection: id) }
         let allocator = connection.channel.allocator
         do {
             try await connection.executeThenClose { inbound, outbound in

@@ -59,6 +59,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// read-only SQLite connection: WAL mode lets them proceed while the executor writes, and
     /// they skip two thread switches per request. Each read is one SQLite read transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        let body = OperationRegistry.bind(body)
         if ThreadReaders.isEnabled, let reader = ThreadReaders.reader(for: self) {
             return try reader.withReadTransaction(body)
         }
@@ -70,6 +71,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     func readOffloaded<T: Sendable>(
         on pool: NIOThreadPool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
+        let body = OperationRegistry.bind(body)
         do {
             return try await pool.runIfActive { () throws -> T in
                 guard let reader = ThreadReaders.reader(for: self) else {
@@ -93,6 +95,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// (one transaction of its own, no thread switch). Durable writes, and writes that find the
     /// writer busy, queue for the executor, which group-commits them: one fsync for the group.
     func write<T: Sendable>(durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        let body = OperationRegistry.bind(body)
         if !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
         return try await submit(isWrite: true, durable: durable, body)
     }

@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+
+/// One running operation's budget: a deadline (`maxTimeMS`, or the server's default), and a
+/// cancellation flag (`killOp`, the client's connection closing, shutdown).
+///
+/// The node makes one per command and installs it as the thread's current operation while the
+/// command's database work runs, so every scan, pipeline stage and sub-pipeline can call
+/// `OperationContext.checkpoint()` without the context being passed through each signature.
+public final class OperationContext: @unchecked Sendable {
+    // Safe: `deadline` is written before the operation starts; the flag is atomic.
+    /// The monotonic deadline, or nil for none.
+    public var deadlineNanoseconds: UInt64?
+    private let cancelled = Atomic<UInt8>(0)
+
+    public enum Cancellation: UInt8, Sendable {
+        case killed = 1
+        case shutdown = 2
+        case disconnected = 3
+    }
+
+    public init(deadlineNanoseconds: UInt64? = nil) {
+        self.deadlineNanoseconds = deadlineNanoseconds
+    }
+
+    /// Asks the operation to stop at its next checkpoint.
+    public func cancel(_ reason: Cancellation) {
+        _ = cancelled.compareExchange(expected: 0, desired: reason.rawValue, ordering: .relaxed)
+    }
+
+    public var isCancelled: Bool { cancelled.load(ordering: .relaxed) != 0 }
+
+    /// Throws if the operation was cancelled or is past its deadline.
+    public func check() throws(QueryError) {
+        switch cancelled.load(ordering: .relaxed) {
+        case 0: break
+        case Cancellation.shutdown.rawValue: throw QueryError(.interruptedAtShutdown, "interrupted at shutdown")
+        default: throw QueryError(.interrupted, "operation was interrupted")
+        }
+        if let deadlineNanoseconds, MonotonicTime.nowNanoseconds() > deadlineNanoseconds {
+            throw QueryError(.maxTimeMSExpired, "operation exceeded time limit")
+        }
+    }
+
+    // MARK: - The thread's current operation
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    private static let counterKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The operation whose work this thread is doing, if any.
+    public static var current: OperationContext? {
+        guard let pointer = pthread_getspecific(key) else { return nil }
+        return Unmanaged<OperationContext>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Runs `body` with `operation` as the thread's current operation.
+    public static func withCurrent<T, E: Error>(_ operation: OperationContext?, _ body: () throws(E) -> T) throws(E) -> T {
+        guard let operation else { return try body() }
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(operation).toOpaque())
+        defer { pthread_setspecific(key, previous) }
+        return try withExtendedLifetime(operation) { () throws(E) -> T in try body() }
+    }
+
+    /// Called in every loop over documents: checks the current operation's flag every time
+    /// (one atomic load) and its clock every 64 calls.
+    @inline(__always)
+    public static func checkpoint() throws(QueryError) {
+        guard let pointer = pthread_getspecific(key) else { return }
+        let operation = Unmanaged<OperationContext>.fromOpaque(pointer).takeUnretainedValue()
+        if operation.isCancelled { try operation.check() }
+        let count = Int(bitPattern: pthread_getspecific(counterKey)) &+ 1
+        pthread_setspecific(counterKey, UnsafeRawPointer(bitPattern: count))
+        if count & 63 == 0 { try operation.check() }
+    }
+}
