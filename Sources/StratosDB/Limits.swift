@@ -14,6 +14,8 @@ public enum ServerLimits {
     public static let connectionsMax = 1_000
     /// Connections from one client address: a single host cannot take every slot.
     public static let connectionsPerAddressMax = 500
+    /// Threads for reads that may examine many documents; admission is fair between spaces.
+    public static let heavyReadThreads = 2
     /// Open cursors per server; each may hold a sorted result in memory.
     public static let cursorsMax = 10_000
     /// Idle time after which a cursor is closed, as MongoDB's `cursorTimeoutMillis` (10 minutes).

@@ -91,6 +91,17 @@ struct CommandContext: Sendable {
     }
 
     var nowMilliseconds: Int64 { server.clock.nowMilliseconds() }
+
+    /// Runs a read that may examine many documents on the heavy-read threads, admitted fairly
+    /// between spaces (`HeavyReadScheduler`).
+    func readHeavy<T: Sendable>(
+        _ executor: DatabaseExecutor, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+    ) async throws(QueryError) -> T {
+        let scheduler = server.heavyReads
+        await scheduler.acquire(executor.name)
+        defer { scheduler.release(executor.name) }
+        return try await executor.readOffloaded(on: server.heavyReadPool, body)
+    }
 }
 
 /// What the server knows about one client connection.

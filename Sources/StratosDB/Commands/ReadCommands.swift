@@ -78,7 +78,7 @@ enum ReadCommands {
         }
         var produced = firstBatch
         if produced == nil {
-            produced = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+            produced = try await context.readHeavy(executor) { store throws(QueryError) in
                 try nextBatch(query, store, countMax: countMax)
             }
         }
@@ -184,7 +184,7 @@ enum ReadCommands {
                 let limit = countMax == 0 ? Int.max : countMax
                 query.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
                 let produced = query.isHeavy
-                    ? try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+                    ? try await context.readHeavy(executor) { store throws(QueryError) in
                         try nextBatch(query, store, countMax: limit)
                     }
                     : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
@@ -228,7 +228,7 @@ enum ReadCommands {
             try store.indexOnlyCount(in: collection, filter: filter, skip: skip, limit: limit)
         }
         if counted == nil {
-            counted = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) in
+            counted = try await context.readHeavy(executor) { store throws(QueryError) in
                 try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit, deadlineNanoseconds: deadline)
             }
         }
@@ -244,7 +244,7 @@ enum ReadCommands {
         let path = try FieldPath(key)
         let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
         guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
-        let values = try await executor.readOffloaded(on: context.server.heavyReadPool) { store throws(QueryError) -> [BSONValue] in
+        let values = try await context.readHeavy(executor) { store throws(QueryError) -> [BSONValue] in
             var seen = Set<[UInt8]>()
             var values: [BSONValue] = []
             for match in try store.matches(in: collection, filter: filter) {
@@ -288,7 +288,7 @@ enum ReadCommands {
             if let counted {
                 documents = pipeline.countResult(counted)
             } else {
-                documents = try await executor.readOffloaded(on: context.server.heavyReadPool, run)
+                documents = try await context.readHeavy(executor, run)
             }
         }
         else if case .document(let first)? = stages.first, first.firstKey == "$collStats" {

@@ -79,7 +79,9 @@ final class ServerState: Sendable {
     /// Threads for reads that may examine many documents (filtered collection scans, in-memory
     /// sorts, aggregations): they run here so a heavy query never stalls the event loops that
     /// serve every other connection.
-    let heavyReadPool = NIOThreadPool(numberOfThreads: 2)
+    let heavyReadPool = NIOThreadPool(numberOfThreads: ServerLimits.heavyReadThreads)
+    /// Fair admission to `heavyReadPool` between spaces.
+    let heavyReads = HeavyReadScheduler(capacity: ServerLimits.heavyReadThreads)
     /// Users, spaces and grants.
     let catalog: NodeCatalog
     /// The node's and the local owner's identities.

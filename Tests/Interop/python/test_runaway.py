@@ -185,3 +185,32 @@ def test_connection_caps_per_address(server_factory):
     # Room again once the others closed.
     client = MongoClient(srv.uri, maxPoolSize=1, serverSelectionTimeoutMS=5000)
     assert client.admin.command("ping")["ok"] == 1
+
+
+def test_heavy_threads_are_shared_fairly_between_spaces(server_factory):
+    srv = server_factory()
+    owner = srv.client()
+    owner.hog.items.insert_many([{"_id": i, "v": "x" * 50} for i in range(1500)])
+    owner.other.small.insert_many([{"_id": i, "g": i % 3} for i in range(50)])
+    # Eight runaway aggregations on one space, each from its own connection.
+    threads = []
+    clients = [srv.client() for _ in range(8)]
+    for client in clients:
+        thread, _ = run_in_thread(lambda c=client: list(c.hog.items.aggregate(slow_pipeline(), maxTimeMS=120000)))
+        threads.append(thread)
+    deadline = time.monotonic() + 20
+    while len([op for op in owner.admin.command("currentOp")["inprog"] if op["ns"] == "hog.items"]) < 8:
+        assert time.monotonic() < deadline, "the runaway queries did not all start"
+        time.sleep(0.05)
+    # A heavy query on another space is admitted at the next free thread, ahead of the queue.
+    grouped = list(owner.other.small.aggregate([{"$group": {"_id": "$g", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]))
+    assert grouped == [{"_id": 0, "n": 17}, {"_id": 1, "n": 17}, {"_id": 2, "n": 16}]
+    still_running = [op for op in owner.admin.command("currentOp")["inprog"] if op["ns"] == "hog.items"]
+    assert len(still_running) >= 6, "the other space's query had to wait for the runaway queue"
+    # Point reads and writes never wait for heavy threads.
+    owner.other.small.insert_one({"_id": "light"})
+    assert owner.other.small.find_one({"_id": "light"}) == {"_id": "light"}
+    for op in still_running:
+        owner.admin.command("killOp", op=op["opid"])
+    for thread in threads:
+        thread.join(60)
