@@ -14,6 +14,9 @@ public enum ServerLimits {
     public static let connectionsMax = 1_000
     /// Connections from one client address: a single host cannot take every slot.
     public static let connectionsPerAddressMax = 500
+    /// Seconds a connection may go without a byte while part of a message waits (slowloris);
+    /// an idle connection between messages is not affected.
+    public static let stalledMessageSeconds: Int64 = 5
     /// Threads for reads that may examine many documents; admission is fair between spaces.
     public static let heavyReadThreads = 2
     /// Open cursors per server; each may hold a sorted result in memory.

@@ -205,6 +205,9 @@ public enum MonotonicTime {
     /// The deadline `milliseconds` from now, or `nil` for no limit (0 or absent, as in MongoDB).
     public static func deadline(afterMilliseconds milliseconds: Int64?) -> UInt64? {
         guard let milliseconds, milliseconds > 0 else { return nil }
-        return nowNanoseconds() + UInt64(milliseconds) * 1_000_000
+        // Saturates: a deadline centuries away is no deadline, not an overflow trap.
+        let (span, spanOverflow) = UInt64(milliseconds).multipliedReportingOverflow(by: 1_000_000)
+        let (deadline, overflow) = nowNanoseconds().addingReportingOverflow(span)
+        return spanOverflow || overflow ? UInt64.max : deadline
     }
 }

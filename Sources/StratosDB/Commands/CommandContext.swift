@@ -64,8 +64,12 @@ struct CommandContext: Sendable {
     /// An optional non-negative integer option.
     func integer(_ key: String) throws(QueryError) -> Int64? {
         guard let value = command[key], value != .null else { return nil }
-        guard value.isNumber, let integer = value.int64Value ?? value.doubleValue.map({ Int64($0.rounded(.towardZero)) }) else {
+        guard value.isNumber else {
             throw QueryError(.typeMismatch, "Field '\(key)' should be a number, found \(value.typeAlias)")
+        }
+        // A double is range-checked before it is narrowed: 1.5e300 or NaN is an error, not a crash.
+        guard let integer = value.int64Value ?? value.doubleValue.flatMap({ Int64(exactly: $0.rounded(.towardZero)) }) else {
+            throw QueryError(.badValue, "Field '\(key)' is out of range")
         }
         return integer
     }

@@ -87,7 +87,8 @@ enum CommandRouter {
     /// server's default for reads.
     private static func deadline(_ context: CommandContext, name: String) throws(QueryError) -> UInt64? {
         if let milliseconds = try context.integer("maxTimeMS") {
-            guard milliseconds >= 0 else { throw QueryError(.badValue, "maxTimeMS must be a non-negative number") }
+            // MongoDB's range: a non-negative 32-bit integer.
+            guard milliseconds >= 0, milliseconds <= Int64(Int32.max) else { throw QueryError(.badValue, "maxTimeMS out of range") }
             return MonotonicTime.deadline(afterMilliseconds: milliseconds)
         }
         if readCommands.contains(name), let milliseconds = context.server.configuration.defaultReadTimeMilliseconds {
@@ -180,7 +181,7 @@ enum CommandRouter {
         }
         guard let space = context.space?.id.string, let seq = ledger.latestSeq(space: space) else { return }
         var timeout: Int64 = 60_000
-        if let value = concern["wtimeout"], let milliseconds = value.int64Value ?? value.doubleValue.map({ Int64($0) }), milliseconds > 0 {
+        if let value = concern["wtimeout"], let milliseconds = value.int64Value ?? value.doubleValue.flatMap({ Int64(exactly: $0.rounded(.towardZero)) }), milliseconds > 0 {
             timeout = min(milliseconds, 600_000)
         }
         if await !ledger.waitAnchored(space: space, seq: seq, timeoutMilliseconds: timeout) {

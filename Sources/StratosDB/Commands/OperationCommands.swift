@@ -48,7 +48,7 @@ enum OperationCommands {
     }
 
     static func killOp(_ context: CommandContext) throws -> BSONDocument {
-        guard let value = context.command["op"], let opid = value.int64Value ?? value.doubleValue.map({ Int64($0) }) else {
+        guard let value = context.command["op"], let opid = value.int64Value ?? value.doubleValue.flatMap({ Int64(exactly: $0.rounded(.towardZero)) }) else {
             throw QueryError(.failedToParse, "killOp requires the opid of the operation to kill in 'op'")
         }
         // MongoDB answers ok even for an operation that has already finished.

@@ -69,9 +69,11 @@ public final class WireServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
                     let session = ConnectionSession()
+                    let partial = PartialMessage()
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(ServerLimits.stalledMessageSeconds)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(MessageFrameDecoder(session: configuration.authenticationDisabled ? nil : session)))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionSessionHandler(session: session))
+                        ByteToMessageHandler(MessageFrameDecoder(session: configuration.authenticationDisabled ? nil : session, partial: partial)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionSessionHandler(session: session, partial: partial))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }

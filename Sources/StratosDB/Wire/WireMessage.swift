@@ -209,8 +209,11 @@ struct MessageFrameDecoder: ByteToMessageDecoder {
 
     /// The connection's login state; nil when authentication is off (`--dev-insecure`).
     var session: ConnectionSession?
+    /// Whether part of a message is waiting for the rest (shared with the stall check).
+    var partial = PartialMessage()
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        partial.isPending = buffer.readableBytes > 0
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: Int32.self) else {
             return .needMoreData
         }
@@ -219,6 +222,7 @@ struct MessageFrameDecoder: ByteToMessageDecoder {
             throw InvalidFrameLength()
         }
         guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
+        partial.isPending = buffer.readableBytes > 0
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
@@ -238,6 +242,26 @@ final class ConnectionSessionHandler: ChannelInboundHandler, @unchecked Sendable
     typealias InboundOut = ByteBuffer
 
     let session: ConnectionSession
+    let partial: PartialMessage
 
-    init(session: ConnectionSession) { self.session = session }
+    init(session: ConnectionSession, partial: PartialMessage = PartialMessage()) {
+        self.session = session
+        self.partial = partial
+    }
+
+    /// A message that stops arriving half-way (slowloris) closes its connection: after
+    /// `ServerLimits.stalledMessageSeconds` without a byte while part of a message waits.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if partial.isPending { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Whether a connection holds part of a message (used on its event loop only).
+final class PartialMessage: @unchecked Sendable {
+    // Safe: read and written only on the connection's event loop.
+    var isPending = false
 }
