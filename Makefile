@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger sim microbench fuzz clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger sim stress microbench fuzz clean
 
 all: build
 
@@ -60,6 +60,13 @@ SEEDS ?= 2000
 sim: deps-system
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	STRATOSDB_SIM_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter SimulationTests $(SWIFT_BUILD_FLAGS)
+
+# The schema-change concurrency stress for longer than `make test` runs it (12 s), with a seed
+# of your choice: make stress SEED=7 SECONDS=120 (docs/concurrency.md).
+SEED ?= 16
+SECONDS ?= 60
+stress: deps build
+	STRATOSDB_STRESS_SEED=$(SEED) STRATOSDB_STRESS_SECONDS=$(SECONDS) STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) -m pytest -q -s Tests/Interop/python/test_schema_stress.py
 
 # Query-engine microbenchmarks (ordo-one/benchmark), in their own build folder.
 microbench: deps-system

@@ -37,6 +37,20 @@ public struct QueryScan {
         self.collection = collection
     }
 
+    /// A cursor resumes in a later read transaction: its collection may have been dropped or
+    /// renamed, or its index dropped, in between. Then it stops with `QueryPlanKilled` (175), as
+    /// MongoDB's does, instead of reading a table that is gone. (Within one read transaction
+    /// the catalog cannot change under the scan: it reads a snapshot.)
+    private func checkStillValid(_ store: DatabaseStore) throws(QueryError) {
+        guard collection.tableId >= 0 else { return }
+        guard let current = store.collection(collection.name), current.tableName == collection.tableName else {
+            throw QueryError(.queryPlanKilled, "collection '\(collection.name)' was dropped or renamed while the cursor was open")
+        }
+        if case .index(let index, _) = plan.access, !current.indexes.contains(where: { $0.tableName == index.tableName }) {
+            throw QueryError(.queryPlanKilled, "index '\(index.name)' was dropped while the cursor was open")
+        }
+    }
+
     /// Whether matches carry the stored bytes undecoded (`ScanMatch.encoded`). Only valid for an
     /// exact plan: the key ranges alone select the answer, so no filter needs the document.
     private var yieldsEncoded = false
@@ -52,6 +66,7 @@ public struct QueryScan {
 
     /// Calls `body` for each matching document until it returns `false` or the scan ends.
     public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
+        try checkStillValid(store)
         while !isFinished {
             let keepGoing: Bool
             switch plan.access {
