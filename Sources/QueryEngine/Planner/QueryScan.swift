@@ -43,10 +43,14 @@ public struct QueryScan {
     /// the catalog cannot change under the scan: it reads a snapshot.)
     private func checkStillValid(_ store: DatabaseStore) throws(QueryError) {
         guard collection.tableId >= 0 else { return }
-        guard let current = store.collection(collection.name), current.tableName == collection.tableName else {
+        // By uuid, not table name: table ids restart when a database is dropped and recreated.
+        guard let current = store.collection(collection.name), current.tableName == collection.tableName, current.uuid == collection.uuid else {
             throw QueryError(.queryPlanKilled, "collection '\(collection.name)' was dropped or renamed while the cursor was open")
         }
-        if case .index(let index, _) = plan.access, !current.indexes.contains(where: { $0.tableName == index.tableName }) {
+        // An index table id can be reused by a new index: the name and key pattern must match too.
+        if case .index(let index, _) = plan.access,
+            !current.indexes.contains(where: { $0.tableName == index.tableName && $0.name == index.name && $0.keyPattern == index.keyPattern })
+        {
             throw QueryError(.queryPlanKilled, "index '\(index.name)' was dropped while the cursor was open")
         }
     }

@@ -53,6 +53,8 @@ extension DatabaseStore {
         var rows: [(Int64, BSONDocument)] = []
         var afterRid: Int64 = 0
         repeat {
+            // An index build is an operation like any other: killOp, maxTimeMS and shutdown stop it.
+            try OperationContext.checkpoint()
             rows.removeAll(keepingCapacity: true)
             let scan = try connection.statement("SELECT rid, doc FROM \(collection.tableName) WHERE rid > ? ORDER BY rid LIMIT 512")
             scan.bind(1, afterRid)

@@ -34,7 +34,7 @@ public final class DatabaseStore {
     public init(name: String, path: String, readOnly: Bool = false, reservedBytesPerPage: Int32 = 0) throws(QueryError) {
         self.name = name
         self.path = path
-        connection = try SQLiteConnection(path: path)
+        connection = try SQLiteConnection(path: path, create: !readOnly)
         if reservedBytesPerPage > 0 && !readOnly {
             try connection.reserveBytesPerPage(reservedBytesPerPage)
             try connection.execute("PRAGMA page_size=4096")

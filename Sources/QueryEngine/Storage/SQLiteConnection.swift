@@ -8,10 +8,11 @@ public final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statementCache: [String: SQLiteStatement] = [:]
 
-    /// Opens (creating if needed) the database file at `path`.
-    public init(path: String) throws(QueryError) {
+    /// Opens the database file at `path`, creating it when `create` (never for readers: a
+    /// reader racing a drop must not bring back an empty file).
+    public init(path: String, create: Bool = true) throws(QueryError) {
         var raw: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &raw, flags, nil)
         guard status == SQLITE_OK, let raw else {
             let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))

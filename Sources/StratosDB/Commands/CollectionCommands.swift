@@ -73,6 +73,7 @@ enum CollectionCommands {
     static func dropDatabase(_ context: CommandContext) async throws -> BSONDocument {
         context.server.cursors.killAll(database: context.storageName)
         try context.server.storage.dropDatabase(context.storageName)
+        context.server.ledger?.forget(space: context.storageName)
         // The space itself (its id, owner and grants) outlives its data, as a MongoDB user's
         // roles on a database outlive dropping it: writing to the name again recreates it.
         return ["dropped": .string(context.database)]

@@ -47,7 +47,7 @@ enum ProofCommands {
         }
         var anchor: BSONDocument = ["anchored": .bool(false)]
         var anchorText: BSONValue = .null
-        if let ledger = context.server.ledger, let proof = try ledger.anchorProof(space: space.string, seq: verified.commitSeq) {
+        if let ledger = context.server.ledger, let proof = try ledger.anchorProof(space: space.string, seq: verified.commitSeq, commitHash: verified.commitHash) {
             let checked: AnchorProof.Verified
             do { checked = try proof.verify(space: space.string, commitHash: verified.commitHash, trusted: nil) } catch {
                 throw QueryError(.location(7_100_008), "the ledger's anchor proof for space \(space) does not verify (\(error.message))")

@@ -195,8 +195,7 @@ final class LedgerService: @unchecked Sendable {
     /// Waits until commit `seq` of `space` (or a later one, which chains to it) is in a decided
     /// block; false when `timeoutMilliseconds` pass first or the node stops.
     func waitAnchored(space: String, seq: UInt64, timeoutMilliseconds: Int64) async -> Bool {
-        if let anchored = try? store.anchoredSeq(space: space), anchored >= seq { return true }
-        return await withCheckedContinuation { continuation in
+        await withCheckedContinuation { continuation in
             let id: UInt64? = anchoring.withLock { state in
                 if let anchored = state.anchored[space], anchored >= seq {
                     continuation.resume(returning: true)
@@ -216,7 +215,32 @@ final class LedgerService: @unchecked Sendable {
         }
     }
 
-    func anchorProof(space: String, seq: UInt64) throws -> AnchorProof? { try store.anchorProof(space: space, seq: seq) }
+    /// The anchor proof of commit `seq` of `space` — only if the anchored leaf is this very
+    /// commit (a space dropped and recreated starts its seqs again; its old anchors stay on
+    /// chain but prove nothing about the new commits).
+    func anchorProof(space: String, seq: UInt64, commitHash: [UInt8]) throws -> AnchorProof? {
+        guard let proof = try store.anchorProof(space: space, seq: seq), proof.leaf.commitHash == commitHash else { return nil }
+        return proof
+    }
+
+    /// Forgets a dropped space's pending and anchored heads (its next commit starts at seq 1).
+    func forget(space: String) {
+        anchoring.withLock { state in
+            state.pending[space] = nil
+            state.latest[space] = nil
+            state.anchored[space] = nil
+        }
+    }
+
+    /// Answers every `w: "anchored"` waiter now (false): at shutdown, nobody waits for blocks.
+    func releaseWaiters() {
+        let waiting = anchoring.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            let all = state.waiters.values.flatMap { $0.map(\.continuation) }
+            state.waiters = [:]
+            return all
+        }
+        for continuation in waiting { continuation.resume(returning: false) }
+    }
 
     /// One anchor transaction for every space head not yet anchored, submitted as soon as none
     /// of this node's anchors is waiting for a block: when a commit arrives, and when a block

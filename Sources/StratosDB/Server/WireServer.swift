@@ -123,6 +123,9 @@ public final class WireServer: Service, Sendable {
             // Running operations stop at their next checkpoint (InterruptedAtShutdown), so the
             // node exits promptly whatever they were doing; acknowledged writes are committed.
             self.state.operations.cancelAll()
+            // Writes waiting for `w: "anchored"` are answered now (writeConcernError), not
+            // after their wtimeout: the node is stopping, no block will come.
+            self.state.ledger?.releaseWaiters()
             serverChannel.channel.close(promise: nil)
         }
         state.peerNetwork?.shutdown()

@@ -3,6 +3,7 @@ import NIOPosix
 import QueryEngine
 import SpaceOwnership
 import StratosCore
+import Synchronization
 
 /// The serial executor that owns one database's SQLite connection.
 ///
@@ -26,6 +27,13 @@ final class DatabaseExecutor: @unchecked Sendable {
     private enum State { case running, stopping, stopped }
 
     let name: String
+    /// Unique for the process's lifetime: identifies this executor where an object address
+    /// could be reused by the next one (a dropped and recreated database).
+    let generation: UInt64 = DatabaseExecutor.generations.wrappingAdd(1, ordering: .relaxed).newValue
+    private static let generations = Atomic<UInt64>(0)
+    /// Set by `dropDatabase` before it shuts the executor down: work that arrives after fails
+    /// with DatabaseDropPending (215) instead of reaching a file about to be removed.
+    let isDropped = Atomic<Bool>(false)
     private let store: DatabaseStore
     /// Held while the write connection is in use, by the executor thread for a group or by a
     /// caller running an uncontended write inline.
@@ -59,6 +67,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// read-only SQLite connection: WAL mode lets them proceed while the executor writes, and
     /// they skip two thread switches per request. Each read is one SQLite read transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        try checkNotDropped()
         let body = OperationRegistry.bind(body)
         if ThreadReaders.isEnabled, let reader = ThreadReaders.reader(for: self) {
             return try reader.withReadTransaction(body)
@@ -71,6 +80,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     func readOffloaded<T: Sendable>(
         on pool: NIOThreadPool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
+        try checkNotDropped()
         let body = OperationRegistry.bind(body)
         do {
             return try await pool.runIfActive { () throws -> T in
@@ -86,6 +96,12 @@ final class DatabaseExecutor: @unchecked Sendable {
         }
     }
 
+    static let droppedError = QueryError(.databaseDropPending, "the database was dropped while the operation was starting; retry it")
+
+    private func checkNotDropped() throws(QueryError) {
+        if isDropped.load(ordering: .acquiring) { throw Self.droppedError }
+    }
+
     /// The database file, for reader connections.
     var path: String { store.path }
 
@@ -95,6 +111,7 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// (one transaction of its own, no thread switch). Durable writes, and writes that find the
     /// writer busy, queue for the executor, which group-commits them: one fsync for the group.
     func write<T: Sendable>(durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+        try checkNotDropped()
         let body = OperationRegistry.bind(body)
         if !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
         return try await submit(isWrite: true, durable: durable, body)
@@ -105,6 +122,9 @@ final class DatabaseExecutor: @unchecked Sendable {
     private func tryInlineWrite<T>(_ body: (DatabaseStore) throws(QueryError) -> T) -> Result<T, QueryError>? {
         guard storeLock.try() else { return nil }
         defer { storeLock.unlock() }
+        // Checked again under the lock: a drop that began after the first check must not see
+        // this write committed to the file it is about to remove, and acknowledged.
+        if isDropped.load(ordering: .acquiring) { return .failure(Self.droppedError) }
         do {
             try store.begin(durable: false)
         } catch {
@@ -146,7 +166,8 @@ final class DatabaseExecutor: @unchecked Sendable {
             condition.lock()
             if state != .running {
                 condition.unlock()
-                continuation.resume(returning: .failure(QueryError(.location(11600), "the database is shutting down")))
+                continuation.resume(returning: .failure(
+                    isDropped.load(ordering: .acquiring) ? Self.droppedError : QueryError(.interruptedAtShutdown, "the database is shutting down")))
                 return
             }
             queue.append(job)

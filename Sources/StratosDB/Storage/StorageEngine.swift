@@ -93,7 +93,10 @@ final class StorageEngine: Sendable {
         // Under the lock, so no write can reopen the space between shutting its executor down
         // and removing its files (it would write to a file about to be unlinked).
         executors.withLock { open in
-            open.removeValue(forKey: database)?.shutdown()
+            if let executor = open.removeValue(forKey: database) {
+                executor.isDropped.store(true, ordering: .releasing)
+                executor.shutdown()
+            }
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
             // Frees the VFS's key slot; the key is registered again if the space is written to.
             _ = stratos_vfs_set_key("\(database).sqlite", nil)

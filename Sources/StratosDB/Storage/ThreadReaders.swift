@@ -9,7 +9,7 @@ import QueryEngine
 /// found through a pthread key (Foundation's `threadDictionary` cost about 3% of a point read).
 enum ThreadReaders {
     private final class Cache {
-        var readers: [String: (executor: ObjectIdentifier, store: DatabaseStore)] = [:]
+        var readers: [String: (generation: UInt64, store: DatabaseStore)] = [:]
     }
 
     /// `STRATOSDB_INLINE_READS=0` sends reads through the executor instead (for A/B measurements).
@@ -37,8 +37,11 @@ enum ThreadReaders {
 
     static func reader(for executor: DatabaseExecutor) -> DatabaseStore? {
         let cache = cache()
-        let identity = ObjectIdentifier(executor)
-        if let entry = cache.readers[executor.name], entry.executor == identity { return entry.store }
+        // By generation, not object address: a recreated database's executor may live at the
+        // address of the dropped one, and must never read through a connection to the old file.
+        let identity = executor.generation
+        if let entry = cache.readers[executor.name], entry.generation == identity { return entry.store }
+        cache.readers[executor.name] = nil  // closes a connection to a dropped file at once
         // Bound the open connections per thread: past 64 databases, close one to make room.
         if cache.readers.count >= 64 && cache.readers[executor.name] == nil, let victim = cache.readers.keys.first {
             cache.readers[victim] = nil

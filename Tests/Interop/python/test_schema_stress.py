@@ -15,6 +15,8 @@ import random
 import threading
 import time
 
+import pytest
+
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
@@ -151,3 +153,53 @@ def test_schema_changes_race_safely_with_reads_writes_and_cursors(server_factory
     time.sleep(1)
     assert open_fds(srv.proc.pid) <= baseline_fds + 40, f"seed {SEED}: {open_fds(srv.proc.pid)} fds, baseline {baseline_fds}"
     print(f"seed {SEED}: {dict(operations)} in {SECONDS:.0f} s")
+
+
+def test_a_recreated_database_never_shows_the_dropped_data(server_factory):
+    srv = server_factory()
+    client = MongoClient(srv.uri, maxPoolSize=1)
+    for i in range(30):
+        client.recreate.c.insert_one({"v": i})
+        assert client.recreate.c.find_one({"v": i})["v"] == i
+        client.drop_database("recreate")
+        client.recreate.c.insert_one({"w": i})
+        found = [{k: v for k, v in doc.items() if k != "_id"} for doc in client.recreate.c.find()]
+        assert found == [{"w": i}], f"round {i}: {found}"
+        client.drop_database("recreate")
+
+
+def test_a_cursor_on_a_dropped_and_recreated_index_is_killed(server_factory):
+    srv = server_factory()
+    db = MongoClient(srv.uri).reuse
+    db.c.insert_many([{"a": i, "b": -i} for i in range(50)])
+    db.c.create_index("a")
+    cursor = db.c.find({"a": {"$gte": 0}}).batch_size(2)
+    next(cursor)
+    db.c.drop_index("a_1")
+    db.c.create_index("b")  # may take the dropped index's table id
+    with pytest.raises(OperationFailure) as error:
+        list(cursor)
+    assert error.value.code in (175, 43)
+
+
+def test_anchoring_after_a_space_is_dropped_and_recreated(server_factory, tmp_path):
+    import json
+    import subprocess
+
+    from bson import json_util
+    from pymongo import WriteConcern
+
+    from conftest import server_binary
+
+    srv = server_factory("--block-interval", "100ms")
+    db = MongoClient(srv.uri).again
+    coll = db.get_collection("c", write_concern=WriteConcern(w="anchored", wtimeout=20000))
+    for round_number in range(2):
+        coll.insert_many([{"_id": i, "round": round_number} for i in range(3)])
+        coll.insert_one({"_id": "last", "round": round_number})
+        reply = db.command("proveRecord", "c", _id="last")
+        assert reply["anchor"]["anchored"] is True, f"round {round_number}"
+        (tmp_path / "p.json").write_text(json_util.dumps(reply))
+        checked = subprocess.run([str(server_binary()), "verify-proof", str(tmp_path / "p.json"), "--require-anchor"], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        db.client.drop_database("again")
