@@ -92,7 +92,7 @@ final class DatabaseExecutor: @unchecked Sendable {
         } catch let error as QueryError {
             throw error
         } catch {
-            throw QueryError(.location(11600), "the server is shutting down")
+            throw QueryError(.interruptedAtShutdown, "the server is shutting down")
         }
     }
 
