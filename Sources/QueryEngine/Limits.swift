@@ -20,6 +20,11 @@ public enum QueryEngineLimits {
     /// Memory a `$group` or other blocking aggregation stage may hold.
     public static let aggregationStageBytesMax = 100 * 1024 * 1024
 
+    /// Documents all running operations may hold in memory at once (sort buffers, aggregation
+    /// inputs, `$lookup` results): past it, an operation fails with 146 instead of the node
+    /// growing until the kernel kills it. `serve --max-query-memory` changes it.
+    public static let queryMemoryBytesMaxDefault = 1024 * 1024 * 1024
+
     /// Stages in one pipeline (MongoDB's `internalPipelineLengthLimit`, error 7749501).
     public static let pipelineStagesMax = 1_000
 

@@ -48,6 +48,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let maxTimeMSExpired = Code(50, "MaxTimeMSExpired")
         public static let interrupted = Code(11601, "Interrupted")
         public static let queryPlanKilled = Code(175, "QueryPlanKilled")
+        public static let exceededMemoryLimitNodeWide = Code(146, "ExceededMemoryLimit")
         public static let databaseDropPending = Code(215, "DatabaseDropPending")
         public static let interruptedAtShutdown = Code(11600, "InterruptedAtShutdown")
         public static let operationFailed = Code(96, "OperationFailed")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import QueryEngine
 import ServiceLifecycle
 import SpaceOwnership
 import StratosDB
@@ -83,6 +84,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Deadline of reads (find, aggregate, count, distinct, getMore) that give no maxTimeMS, as a duration (for example 30s). Off unless set.")
     var maxOperationTime: String?
 
+    @Option(name: .long, help: "Memory all running queries may hold for documents (sort buffers, aggregation inputs, $lookup results), in MB; past it a query fails with ExceededMemoryLimit (146).")
+    var maxQueryMemory: Int = 1024
+
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
     var peerPort: Int?
 
@@ -118,6 +122,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let peerPort, !(1...65535).contains(peerPort) { throw ValidationError("--peer-port must be between 1 and 65535") }
+        guard (16...1_048_576).contains(maxQueryMemory) else { throw ValidationError("--max-query-memory must be between 16 and 1048576 (MB)") }
         guard (1...100_000).contains(maxConnections), (1...100_000).contains(maxConnectionsPerAddress) else {
             throw ValidationError("--max-connections and --max-connections-per-address must be between 1 and 100000")
         }
@@ -149,6 +154,7 @@ struct Serve: AsyncParsableCommand {
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
         configuration.ledgerDisabled = benchmarkNoLedger
         configuration.maxConnections = maxConnections
+        OperationContext.queryMemoryBytesMax = maxQueryMemory * 1024 * 1024
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.defaultReadTimeMilliseconds = try maxOperationTime.map { try DurationText.milliseconds($0) }
         configuration.ledger.peerPort = peerPort

@@ -52,7 +52,10 @@ extension Pipeline {
         var bytes = 0
         while !find.isExhausted {
             let batch = try find.nextBatch(store, countMax: 10_000, bytesMax: 16 << 20)
-            for document in batch { bytes += document.encodedSize }
+            var batchBytes = 0
+            for document in batch { batchBytes += document.encodedSize }
+            bytes += batchBytes
+            try OperationContext.reserveMemory(batchBytes)
             guard bytes <= QueryEngineLimits.aggregationStageBytesMax * 4 else {
                 throw QueryError(.exceededMemoryLimit, "aggregation input exceeded the memory limit")
             }
@@ -186,8 +189,10 @@ extension Pipeline {
                 let filter = Filter.field(foreignField, [.in(values, [])])
                 let found = try store.matches(in: from, filter: filter)
                 // The joined documents are held in memory: bounded like any blocking stage.
-                bytes += document.encodedSize
-                for match in found { bytes += match.document.encodedSize }
+                var joined = document.encodedSize
+                for match in found { joined += match.document.encodedSize }
+                bytes += joined
+                try OperationContext.reserveMemory(joined)
                 guard bytes <= QueryEngineLimits.aggregationStageBytesMax else {
                     throw QueryError(.exceededMemoryLimit, "$lookup exceeded the memory limit of \(QueryEngineLimits.aggregationStageBytesMax / (1024 * 1024)) MB for a stage")
                 }

@@ -23,6 +23,37 @@ public final class OperationContext: @unchecked Sendable {
         self.deadlineNanoseconds = deadlineNanoseconds
     }
 
+    // MARK: - Memory
+
+    /// Bytes of documents all running operations hold in memory (sort buffers, aggregation
+    /// inputs, `$lookup` results), and the node-wide cap on them (`--max-query-memory`).
+    private static let heldBytes = Atomic<Int>(0)
+    nonisolated(unsafe) public static var queryMemoryBytesMax = QueryEngineLimits.queryMemoryBytesMaxDefault
+    private let reserved = Atomic<Int>(0)
+
+    /// What running operations hold now.
+    public static var queryMemoryHeldBytes: Int { heldBytes.load(ordering: .relaxed) }
+
+    /// Counts `bytes` more held by the thread's current operation; past the node-wide cap the
+    /// operation fails with `ExceededMemoryLimit` (146) before the process is at risk.
+    public static func reserveMemory(_ bytes: Int) throws(QueryError) {
+        guard bytes > 0, let pointer = pthread_getspecific(key) else { return }
+        let operation = Unmanaged<OperationContext>.fromOpaque(pointer).takeUnretainedValue()
+        operation.reserved.wrappingAdd(bytes, ordering: .relaxed)
+        let total = heldBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
+        if total > queryMemoryBytesMax {
+            throw QueryError(.exceededMemoryLimitNodeWide, "the node's memory for queries (\(queryMemoryBytesMax / (1024 * 1024)) MB) is in use by other operations; retry later")
+        }
+    }
+
+    /// Returns everything this operation reserved (when it ends).
+    public func releaseMemory() {
+        let bytes = reserved.exchange(0, ordering: .relaxed)
+        if bytes > 0 { Self.heldBytes.wrappingSubtract(bytes, ordering: .relaxed) }
+    }
+
+    deinit { releaseMemory() }
+
     /// Asks the operation to stop at its next checkpoint.
     public func cancel(_ reason: Cancellation) {
         _ = cancelled.compareExchange(expected: 0, desired: reason.rawValue, ordering: .relaxed)

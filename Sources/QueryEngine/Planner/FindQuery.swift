@@ -133,6 +133,7 @@ public final class FindQuery {
         var bytes = 0
         try scan.run(store) { match throws(QueryError) in
             bytes += match.document.encodedSize
+            try OperationContext.reserveMemory(match.document.encodedSize)
             if bytes > QueryEngineLimits.blockingSortBytesMax {
                 throw QueryError(.exceededMemoryLimit, "Executor error during find command :: caused by :: Sort exceeded memory limit of \(QueryEngineLimits.blockingSortBytesMax) bytes, but did not opt in to external sorting.")
             }

@@ -49,7 +49,10 @@ enum CommandRouter {
         var context = CommandContext(command: command, database: database, connection: connection, server: server)
         let operation = OperationContext()
         var opid: Int64?
-        defer { if let opid { server.operations.finish(opid) } }
+        defer {
+            if let opid { server.operations.finish(opid) }
+            operation.releaseMemory()
+        }
         do {
             try authorize(&context, name: name)
             if !untrackedCommands.contains(name) {

@@ -214,3 +214,19 @@ def test_heavy_threads_are_shared_fairly_between_spaces(server_factory):
         owner.admin.command("killOp", op=op["opid"])
     for thread in threads:
         thread.join(60)
+
+
+def test_node_wide_query_memory_cap(server_factory):
+    srv = server_factory("--max-query-memory", "16")
+    db = srv.client().governance
+    db.big.insert_many([{"_id": i, "pad": "p" * 100_000} for i in range(300)])  # about 30 MB
+    for _ in range(3):
+        # A sort with no index holds every matched document: past 16 MB it fails with 146 …
+        with pytest.raises(OperationFailure) as error:
+            list(db.big.find().sort("pad", 1))
+        assert error.value.code == 146
+        # … and what it held is returned: a smaller one right after succeeds.
+        assert len(list(db.big.find({"_id": {"$lt": 50}}).sort("pad", 1))) == 50
+    with pytest.raises(OperationFailure) as error:
+        list(db.big.aggregate([{"$group": {"_id": None, "all": {"$push": "$pad"}}}]))
+    assert error.value.code == 146
