@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger sim stress microbench fuzz clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger bench-hostile sim stress microbench fuzz clean
 
 all: build
 
@@ -53,6 +53,11 @@ bench-spaces: deps release
 # space commits one block anchors, and what anchoring costs per write (docs/benchmarks.md).
 bench-ledger: deps release
 	$(PYTHON) bench/ledger.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
+
+# The resource-governance goal at scale: thousands of hostile messages, 2,000 idle sockets,
+# eight runaway queries and SIGTERM, with a good client alongside (docs/limits.md).
+bench-hostile: deps release
+	$(PYTHON) bench/hostile.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
 
 # More seeds of the deterministic consensus simulation than `make test` runs (200); a failing
 # seed is printed and replays with STRATOSDB_SIM_SEED=<seed> (docs/consensus.md).

@@ -84,6 +84,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Deadline of reads (find, aggregate, count, distinct, getMore) that give no maxTimeMS, as a duration (for example 30s). Off unless set.")
     var maxOperationTime: String?
 
+    @Option(name: .long, help: "The most documents one operation may visit (scans, pipeline stages); past it the operation fails with OperationFailed (96). Off unless set.")
+    var maxDocumentsExamined: Int?
+
     @Option(name: .long, help: "Memory all running queries may hold for documents (sort buffers, aggregation inputs, $lookup results), in MB; past it a query fails with ExceededMemoryLimit (146).")
     var maxQueryMemory: Int = 1024
 
@@ -122,6 +125,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let peerPort, !(1...65535).contains(peerPort) { throw ValidationError("--peer-port must be between 1 and 65535") }
+        if let maxDocumentsExamined, maxDocumentsExamined < 1 { throw ValidationError("--max-documents-examined must be at least 1") }
         guard (16...1_048_576).contains(maxQueryMemory) else { throw ValidationError("--max-query-memory must be between 16 and 1048576 (MB)") }
         guard (1...100_000).contains(maxConnections), (1...100_000).contains(maxConnectionsPerAddress) else {
             throw ValidationError("--max-connections and --max-connections-per-address must be between 1 and 100000")
@@ -154,6 +158,7 @@ struct Serve: AsyncParsableCommand {
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
         configuration.ledgerDisabled = benchmarkNoLedger
         configuration.maxConnections = maxConnections
+        configuration.documentsExaminedMax = maxDocumentsExamined
         OperationContext.queryMemoryBytesMax = maxQueryMemory * 1024 * 1024
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.defaultReadTimeMilliseconds = try maxOperationTime.map { try DurationText.milliseconds($0) }

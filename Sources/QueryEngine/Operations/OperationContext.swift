@@ -19,6 +19,12 @@ public final class OperationContext: @unchecked Sendable {
         case disconnected = 3
     }
 
+    /// The most documents the operation may visit (scans and pipeline stages), nil for no limit
+    /// (`serve --max-documents-examined`).
+    public var documentsExaminedMax: Int?
+    /// Documents visited so far (counted at checkpoints; one thread at a time runs an operation).
+    private var documentsExamined = 0
+
     public init(deadlineNanoseconds: UInt64? = nil) {
         self.deadlineNanoseconds = deadlineNanoseconds
     }
@@ -109,6 +115,12 @@ public final class OperationContext: @unchecked Sendable {
         guard let pointer = pthread_getspecific(key) else { return }
         let operation = Unmanaged<OperationContext>.fromOpaque(pointer).takeUnretainedValue()
         if operation.isCancelled { try operation.check() }
+        if let budget = operation.documentsExaminedMax {
+            operation.documentsExamined += 1
+            if operation.documentsExamined > budget {
+                throw QueryError(.operationFailed, "the operation examined more than \(budget) documents, the limit set by --max-documents-examined")
+            }
+        }
         let count = Int(bitPattern: pthread_getspecific(counterKey)) &+ 1
         pthread_setspecific(counterKey, UnsafeRawPointer(bitPattern: count))
         if count & 63 == 0 { try operation.check() }

@@ -25,8 +25,11 @@ enum AdminCommands {
         table["whatsmyuri"] = { context in ["you": .string(context.connection.remoteAddress)] }
         table["listDatabases"] = { context in try await listDatabases(context) }
         table["endSessions"] = { _ in [:] }
-        table["killSessions"] = { _ in [:] }
-        table["killAllSessions"] = { _ in [:] }
+        // Sessions are not kept server-side; killing them stops the operations they run: the
+        // caller's own, or every one for the node's local owner (as killAllSessions with an
+        // empty list does for an administrator in MongoDB).
+        table["killSessions"] = { context in killOwnOperations(context) }
+        table["killAllSessions"] = { context in killOwnOperations(context) }
         table["refreshSessions"] = { _ in [:] }
         table["startSession"] = { context in
             ["id": .document(["id": .binary(BSONBinary(subtype: 4, data: (0..<16).map { _ in UInt8.random(in: 0...255) }))]), "timeoutMinutes": .int32(30)]
@@ -52,6 +55,13 @@ enum AdminCommands {
             for name in CommandRouter.handlers.keys.sorted() { commands[name] = .document(["help": .string("")]) }
             return ["commands": .document(commands)]
         }
+    }
+
+    private static func killOwnOperations(_ context: CommandContext) -> BSONDocument {
+        for entry in context.server.operations.running where OperationCommands.visible(entry, to: context) {
+            entry.operation.cancel(.killed)
+        }
+        return [:]
     }
 
     private static func hello(_ context: CommandContext, legacy: Bool) throws(QueryError) -> BSONDocument {

@@ -57,6 +57,7 @@ enum CommandRouter {
             try authorize(&context, name: name)
             if !untrackedCommands.contains(name) {
                 operation.deadlineNanoseconds = try deadline(context, name: name)
+                operation.documentsExaminedMax = server.configuration.documentsExaminedMax
                 var namespace = database
                 if case .string(let collection) = context.firstValue { namespace += "." + collection }
                 opid = server.operations.register(

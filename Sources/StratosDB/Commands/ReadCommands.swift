@@ -1,4 +1,5 @@
 import QueryEngine
+import Synchronization
 import SpaceOwnership
 
 // Safe: a FindQuery is only ever driven on its database's executor thread, and a cursor holding
@@ -167,6 +168,8 @@ enum ReadCommands {
             throw QueryError(.unauthorized, "Command getMore requires authentication")
         }
         let cursor = try context.server.cursors.checkOut(id, namespace: namespace, database: context.storageName, owner: context.principalKey)
+        cursor.running.withLock { $0 = OperationRegistry.current }
+        defer { cursor.running.withLock { $0 = nil } }
         let now = context.nowMilliseconds / 1000
         do {
             switch cursor.source {

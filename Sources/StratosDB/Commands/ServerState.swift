@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var maxConnectionsPerAddress = ServerLimits.connectionsPerAddressMax
     /// `--max-operation-time`: the deadline of reads that give no `maxTimeMS` (nil: none).
     public var defaultReadTimeMilliseconds: Int64?
+    /// `--max-documents-examined`: the most documents one operation may visit (nil: no limit).
+    public var documentsExaminedMax: Int?
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {

@@ -17,6 +17,8 @@ final class ServerCursor: @unchecked Sendable {
     let owner: String
     var source: Source
     var lastUsedSeconds: Int64
+    /// The getMore running on the cursor now, if any: killCursors cancels it.
+    let running = Mutex<OperationContext?>(nil)
 
     init(id: Int64, namespace: String, database: String, owner: String, source: Source, nowSeconds: Int64) {
         self.id = id
@@ -90,7 +92,13 @@ final class CursorRegistry: Sendable {
                     notFound.append(id)
                     continue
                 }
-                if state.cursors.removeValue(forKey: id) != nil { killed.append(id) } else { notFound.append(id) }
+                if let cursor = state.cursors.removeValue(forKey: id) {
+                    // A getMore running on it stops at its next checkpoint (Interrupted).
+                    cursor.running.withLock { $0 }?.cancel(.killed)
+                    killed.append(id)
+                } else {
+                    notFound.append(id)
+                }
                 state.inUse.remove(id)
             }
             return (killed, notFound)

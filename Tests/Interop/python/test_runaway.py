@@ -230,3 +230,26 @@ def test_node_wide_query_memory_cap(server_factory):
     with pytest.raises(OperationFailure) as error:
         list(db.big.aggregate([{"$group": {"_id": None, "all": {"$push": "$pad"}}}]))
     assert error.value.code == 146
+
+
+def test_kill_cursors_and_kill_sessions_stop_running_work(busy):
+    srv, db = busy
+    worker = srv.client()
+    thread, outcome = run_in_thread(lambda: list(worker.governance.items.aggregate(slow_pipeline())))
+    admin = srv.client()
+    wait_for_op(admin, "aggregate")
+    # killAllSessions stops the caller's running operations (here the local owner's: all).
+    admin.admin.command("killAllSessions", [])
+    thread.join(20)
+    assert not thread.is_alive() and outcome["error"].code == 11601
+
+
+def test_documents_examined_budget(server_factory):
+    srv = server_factory("--max-documents-examined", "100")
+    db = srv.client().governance
+    db.items.insert_many([{"_id": i, "v": i} for i in range(500)])
+    with pytest.raises(OperationFailure) as error:
+        list(db.items.find({"v": {"$gte": 0}}))
+    assert error.value.code == 96
+    assert db.items.find_one({"_id": 7}) == {"_id": 7, "v": 7}, "a point read by _id stays within any budget"
+    assert len(list(db.items.find({"_id": {"$lt": 50}}))) == 50
