@@ -69,7 +69,15 @@ extension Pipeline {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    private func apply(_ stage: Stage, to documents: [BSONDocument], store: DatabaseStore, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+    /// Runs the pipeline over documents already in memory (a collection-less aggregate such as
+    /// `$currentOp`); stages that read collections (`$lookup`) are refused.
+    public func run(over documents: [BSONDocument], nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+        var output = documents
+        for stage in stages { output = try apply(stage, to: output, store: nil, nowMilliseconds: nowMilliseconds) }
+        return output
+    }
+
+    private func apply(_ stage: Stage, to documents: [BSONDocument], store: DatabaseStore?, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
         // Every stage starts at a checkpoint, so a pipeline of many cheap stages stops too.
         try OperationContext.checkpoint()
         func context(_ document: BSONDocument) -> ExpressionContext {
@@ -187,6 +195,7 @@ extension Pipeline {
                 var values = localField.leafValues(in: document).map { $0 ?? .null }
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
+                guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
                 let found = try store.matches(in: from, filter: filter)
                 // The joined documents are held in memory: bounded like any blocking stage.
                 var joined = document.encodedSize

@@ -102,7 +102,7 @@ struct CommandContext: Sendable {
         _ executor: DatabaseExecutor, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
         let scheduler = server.heavyReads
-        await scheduler.acquire(executor.name)
+        try await scheduler.acquire(executor.name, operation: OperationRegistry.current)
         defer { scheduler.release(executor.name) }
         return try await executor.readOffloaded(on: server.heavyReadPool, body)
     }

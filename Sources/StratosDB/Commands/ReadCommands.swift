@@ -260,6 +260,9 @@ enum ReadCommands {
     }
 
     static func aggregate(_ context: CommandContext) async throws -> BSONDocument {
+        if context.firstValue.isNumber, context.firstValue.int64Value == 1 {
+            return try await collectionlessAggregate(context)
+        }
         guard case .string(let collection) = context.firstValue else {
             throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) is not supported by StratosDB")
         }
@@ -298,6 +301,27 @@ enum ReadCommands {
             throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")
         }
         return try await cursorReply(context, namespace: namespace, documents: documents)
+    }
+
+    /// `{aggregate: 1, pipeline: [{$currentOp: {...}}, ...]}` on admin: the running operations
+    /// the caller may see (as the `currentOp` command shows them), through the rest of the
+    /// pipeline. Other collection-less stages (`$documents`, …) are not supported.
+    static func collectionlessAggregate(_ context: CommandContext) async throws -> BSONDocument {
+        guard case .array(let stages)? = context.command["pipeline"], case .document(let first)? = stages.first,
+            first.firstKey == "$currentOp"
+        else {
+            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp as its first stage")
+        }
+        guard context.database == "admin" else {
+            throw QueryError(.invalidNamespace, "$currentOp must be run against the 'admin' database with {aggregate: 1}")
+        }
+        guard context.command["cursor"] != nil else {
+            throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+        }
+        let pipeline = try Pipeline(Array(stages.dropFirst()))
+        guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
+        let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
+        return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)
     }
 
     static func explain(_ context: CommandContext) async throws -> BSONDocument {

@@ -1,3 +1,4 @@
+import QueryEngine
 import Synchronization
 
 /// Admission to the heavy-read threads, fair between databases (spaces).
@@ -8,14 +9,21 @@ import Synchronization
 /// taking every heavy thread from the others: when a thread frees up, the next query comes
 /// from the space running the fewest, round-robin among spaces with queries waiting. It is work
 /// conserving: one space alone still uses every thread. (A connection's requests run one at a
-/// time already, so a connection never holds more than one.)
+/// time already, so a connection never holds more than one.) A query waiting here leaves the
+/// queue when its deadline passes or it is killed.
 final class HeavyReadScheduler: Sendable {
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
     private struct State {
         var running = 0
         var runningByDatabase: [String: Int] = [:]
-        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var waiting: [String: [Waiter]] = [:]
         /// Databases with waiters, in round-robin order.
         var turn: [String] = []
+        var nextID: UInt64 = 0
     }
 
     private let capacity: Int
@@ -23,25 +31,68 @@ final class HeavyReadScheduler: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    /// Waits for a heavy thread for `database`; call `release` when done.
-    func acquire(_ database: String) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let admitted = state.withLock { state -> Bool in
+    /// Waits for a heavy thread for `database`; call `release` when done. Throws when the
+    /// operation's deadline passes or it is cancelled while it waits.
+    func acquire(_ database: String, operation: OperationContext?) async throws(QueryError) {
+        let admitted = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let queued = state.withLock { state -> UInt64? in
                 if state.running < capacity && state.turn.isEmpty {
                     state.running += 1
                     state.runningByDatabase[database, default: 0] += 1
-                    return true
+                    return nil
                 }
+                state.nextID += 1
                 if state.waiting[database] == nil { state.turn.append(database) }
-                state.waiting[database, default: []].append(continuation)
-                return false
+                state.waiting[database, default: []].append(Waiter(id: state.nextID, continuation: continuation))
+                return state.nextID
             }
-            if admitted { continuation.resume() }
+            guard let queued else {
+                continuation.resume(returning: true)
+                return
+            }
+            guard let operation else { return }
+            // Watch the waiting operation: its deadline or a kill takes it out of the queue.
+            Task.detached {
+                while true {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    guard self.isWaiting(queued) else { return }
+                    if (try? operation.check()) == nil {
+                        if let waiter = self.removeWaiter(queued) { waiter.continuation.resume(returning: false) }
+                        return
+                    }
+                }
+            }
+        }
+        if !admitted {
+            try operation?.check()
+            throw QueryError(.interrupted, "operation was interrupted while waiting for a heavy-read thread")
+        }
+    }
+
+    private func isWaiting(_ id: UInt64) -> Bool {
+        state.withLock { state in state.waiting.values.contains { $0.contains { $0.id == id } } }
+    }
+
+    private func removeWaiter(_ id: UInt64) -> Waiter? {
+        state.withLock { state -> Waiter? in
+            for (database, queue) in state.waiting {
+                guard let index = queue.firstIndex(where: { $0.id == id }) else { continue }
+                var remaining = queue
+                let waiter = remaining.remove(at: index)
+                if remaining.isEmpty {
+                    state.waiting[database] = nil
+                    state.turn.removeAll { $0 == database }
+                } else {
+                    state.waiting[database] = remaining
+                }
+                return waiter
+            }
+            return nil
         }
     }
 
     func release(_ database: String) {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             state.running -= 1
             state.runningByDatabase[database, default: 1] -= 1
             if state.runningByDatabase[database] == 0 { state.runningByDatabase[database] = nil }
@@ -54,7 +105,7 @@ final class HeavyReadScheduler: Sendable {
             }
             let database = state.turn.remove(at: chosen)
             var queue = state.waiting[database] ?? []
-            let continuation = queue.removeFirst()
+            let waiter = queue.removeFirst()
             if queue.isEmpty {
                 state.waiting[database] = nil
             } else {
@@ -63,9 +114,9 @@ final class HeavyReadScheduler: Sendable {
             }
             state.running += 1
             state.runningByDatabase[database, default: 0] += 1
-            return continuation
+            return waiter.continuation
         }
-        next?.resume()
+        next?.resume(returning: true)
     }
 
     /// Queries waiting for a heavy thread (for serverStatus).

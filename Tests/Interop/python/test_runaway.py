@@ -253,3 +253,28 @@ def test_documents_examined_budget(server_factory):
     assert error.value.code == 96
     assert db.items.find_one({"_id": 7}) == {"_id": 7, "v": 7}, "a point read by _id stays within any budget"
     assert len(list(db.items.find({"_id": {"$lt": 50}}))) == 50
+
+
+def test_current_op_stage_and_a_queued_read_leaves_at_its_deadline(busy):
+    srv, db = busy
+    workers = [srv.client() for _ in range(2)]
+    threads = [run_in_thread(lambda c=c: list(c.governance.items.aggregate(slow_pipeline())))[0] for c in workers]
+    admin = srv.client()
+    deadline = time.monotonic() + 20
+    while len(list(admin.admin.aggregate([{"$currentOp": {}}, {"$match": {"ns": "governance.items"}}]))) < 2:
+        assert time.monotonic() < deadline, "$currentOp never showed the two runaway queries"
+        time.sleep(0.05)
+    shown = list(admin.admin.aggregate([{"$currentOp": {"allUsers": True}}, {"$match": {"ns": "governance.items"}}, {"$project": {"opid": 1, "command": 1}}]))
+    assert len(shown) == 2 and all(op["command"] == {"aggregate": "items"} for op in shown)
+    # Both heavy threads are taken: a third heavy query waits in line, and leaves it at its deadline.
+    started = time.monotonic()
+    with pytest.raises(ExecutionTimeout):
+        list(db.items.aggregate([{"$group": {"_id": "$v"}}], maxTimeMS=500))
+    assert time.monotonic() - started < 10
+    with pytest.raises(OperationFailure) as error:
+        list(admin.admin.aggregate([{"$documents": [{"a": 1}]}]))
+    assert error.value.code == 73
+    for op in shown:
+        admin.admin.command("killOp", op=op["opid"])
+    for thread in threads:
+        thread.join(30)
