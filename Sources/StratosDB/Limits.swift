@@ -17,6 +17,9 @@ public enum ServerLimits {
     /// Seconds a connection may go without a byte while part of a message waits (slowloris);
     /// an idle connection between messages is not affected.
     public static let stalledMessageSeconds: Int64 = 5
+    /// Replies at least this large count against the node-wide memory cap while they are written
+    /// (small replies are not worth the bookkeeping).
+    public static let replyBytesCounted = 64 * 1024
     /// Threads for reads that may examine many documents; admission is fair between spaces.
     public static let heavyReadThreads = 2
     /// Open cursors per server; each may hold a sorted result in memory.

@@ -52,6 +52,34 @@ public final class OperationContext: @unchecked Sendable {
         }
     }
 
+    /// Counts `bytes` held by something that outlives one command (a cursor's buffered
+    /// documents) until the returned hold is released; refused past the node-wide cap.
+    public static func holdMemory(_ bytes: Int, movingFrom operation: OperationContext? = nil) throws(QueryError) -> MemoryHold {
+        // Documents the operation already counted (a sort buffer a cursor now keeps) move to the
+        // hold instead of being counted twice.
+        if let operation {
+            var current = operation.reserved.load(ordering: .relaxed)
+            while current >= bytes {
+                let (exchanged, original) = operation.reserved.compareExchange(expected: current, desired: current - bytes, ordering: .relaxed)
+                if exchanged { return MemoryHold(bytes: bytes) }
+                current = original
+            }
+        }
+        let total = heldBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
+        if total > queryMemoryBytesMax {
+            heldBytes.wrappingSubtract(bytes, ordering: .relaxed)
+            throw QueryError(.exceededMemoryLimitNodeWide, "the node's memory for queries (\(queryMemoryBytesMax / (1024 * 1024)) MB) is in use by other operations and cursors; retry later")
+        }
+        return MemoryHold(bytes: bytes)
+    }
+
+    /// Memory counted against the node-wide cap until this is released (or deallocated).
+    public final class MemoryHold: Sendable {
+        private let bytes: Int
+        fileprivate init(bytes: Int) { self.bytes = bytes }
+        deinit { OperationContext.heldBytes.wrappingSubtract(bytes, ordering: .relaxed) }
+    }
+
     /// Returns everything this operation reserved (when it ends).
     public func releaseMemory() {
         let bytes = reserved.exchange(0, ordering: .relaxed)

@@ -41,6 +41,12 @@ public final class FindQuery {
     /// Documents examined so far.
     public var documentsExamined: Int { scan.documentsExamined }
 
+    /// Bytes of sorted documents still waiting in memory for later batches.
+    public var bufferedBytes: Int {
+        guard let sortedBuffer else { return 0 }
+        return sortedBuffer[sortedOffset...].reduce(0) { $0 + $1.encodedSize }
+    }
+
     /// The `maxTimeMS` deadline for the next batch (monotonic nanoseconds), or `nil`.
     public var deadlineNanoseconds: UInt64? {
         get { scan.deadlineNanoseconds }

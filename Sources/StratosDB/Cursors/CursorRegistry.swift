@@ -19,6 +19,9 @@ final class ServerCursor: @unchecked Sendable {
     var lastUsedSeconds: Int64
     /// The getMore running on the cursor now, if any: killCursors cancels it.
     let running = Mutex<OperationContext?>(nil)
+    /// The documents it keeps in memory between getMores, counted against the node-wide cap
+    /// (released when the cursor goes away).
+    var memory: OperationContext.MemoryHold?
 
     init(id: Int64, namespace: String, database: String, owner: String, source: Source, nowSeconds: Int64) {
         self.id = id
@@ -41,13 +44,21 @@ final class CursorRegistry: Sendable {
 
     /// Registers a cursor and returns its id.
     func register(namespace: String, database: String, owner: String, source: ServerCursor.Source, nowSeconds: Int64) throws(QueryError) -> Int64 {
+        let bytes: Int =
+            switch source {
+            case .buffered(let documents, let offset): documents[offset...].reduce(0) { $0 + $1.encodedSize }
+            case .find(let query): query.bufferedBytes
+            }
+        let memory = bytes > 0 ? try OperationContext.holdMemory(bytes, movingFrom: OperationRegistry.current) : nil
         let result: Result<Int64, QueryError> = state.withLock { state in
             guard state.cursors.count < ServerLimits.cursorsMax else {
                 return .failure(QueryError(.location(2_000_010), "too many open cursors (limit \(ServerLimits.cursorsMax)); close cursors you no longer need"))
             }
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max) } while state.cursors[id] != nil
-            state.cursors[id] = ServerCursor(id: id, namespace: namespace, database: database, owner: owner, source: source, nowSeconds: nowSeconds)
+            let cursor = ServerCursor(id: id, namespace: namespace, database: database, owner: owner, source: source, nowSeconds: nowSeconds)
+            cursor.memory = memory
+            state.cursors[id] = cursor
             return .success(id)
         }
         return try result.get()

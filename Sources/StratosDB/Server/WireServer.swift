@@ -158,7 +158,20 @@ public final class WireServer: Service, Sendable {
                 for try await frame in inbound {
                     responseId &+= 1
                     if let reply = await handle(frame, connection: info, responseId: responseId, allocator: allocator) {
-                        try await outbound.write(reply)
+                        // A reply counts against the node-wide memory cap until it is written;
+                        // past the cap the client gets ExceededMemoryLimit (146) instead.
+                        if reply.readableBytes >= ServerLimits.replyBytesCounted {
+                            let hold = try? OperationContext.holdMemory(reply.readableBytes)
+                            if hold == nil, let header = WireCodec.requestHeader(frame) {
+                                let refusal = CommandRouter.errorReply(QueryError(.exceededMemoryLimitNodeWide, "the node's memory for replies and queries is in use; retry later"))
+                                try await outbound.write(WireCodec.encodeMessageReply(refusal, responseTo: header.requestId, requestId: responseId, allocator: allocator))
+                                continue
+                            }
+                            try await outbound.write(reply)
+                            withExtendedLifetime(hold) {}
+                        } else {
+                            try await outbound.write(reply)
+                        }
                     }
                     // Too many failed authentications: the reply went out, then the socket closes.
                     if info.session.mustClose { break }

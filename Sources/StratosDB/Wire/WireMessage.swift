@@ -34,6 +34,14 @@ enum WireCodec {
     static let headerSize = 16
 
     /// Decodes one complete frame (header included).
+    /// The request id of an OP_MSG frame (nil for other opcodes), for answering it with an error.
+    static func requestHeader(_ frame: ByteBuffer) -> (requestId: Int32, Void)? {
+        guard let requestId = frame.getInteger(at: frame.readerIndex + 4, endianness: .little, as: Int32.self),
+            frame.getInteger(at: frame.readerIndex + 12, endianness: .little, as: Int32.self) == 2013
+        else { return nil }
+        return (requestId, ())
+    }
+
     static func decode(_ frame: ByteBuffer) -> Result<WireRequest, WireProtocolError> {
         var buffer = frame
         guard let _ = buffer.readInteger(endianness: .little, as: Int32.self),
