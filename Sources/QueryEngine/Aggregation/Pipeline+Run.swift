@@ -65,7 +65,20 @@ extension Pipeline {
         for stage in remaining {
             documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
         }
+        try Pipeline.checkDocumentSizes(documents)
         return documents
+    }
+
+    /// A document a stage builds obeys the 16 MiB limit, as MongoDB's do (BSONObjectTooLarge,
+    /// 10334): a `$group` that pushes 20 MB into one document fails instead of returning it.
+    static func checkDocumentSizes(_ documents: [BSONDocument]) throws(QueryError) {
+        let limit = QueryEngineLimits.documentSizeBytesMax + 16 * 1024
+        for document in documents {
+            let size = document.encodedSize
+            if size > limit {
+                throw QueryError(.documentTooLarge, "BSONObj size: \(size) (0x\(String(size, radix: 16, uppercase: true))) is invalid. Size must be between 0 and \(limit)(16MB)")
+            }
+        }
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -74,6 +87,7 @@ extension Pipeline {
     public func run(over documents: [BSONDocument], nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
         var output = documents
         for stage in stages { output = try apply(stage, to: output, store: nil, nowMilliseconds: nowMilliseconds) }
+        try Pipeline.checkDocumentSizes(output)
         return output
     }
 

@@ -311,3 +311,15 @@ def test_large_replies_count_against_the_node_wide_memory_cap(server_factory):
     holder.close()
     time.sleep(0.2)
     assert len(list(db.big.find())) == 100
+
+
+def test_a_document_built_by_a_stage_obeys_16_mib(server_factory):
+    srv = server_factory()
+    db = srv.client().governance
+    db.big.insert_many([{"_id": i, "pad": "p" * 100_000} for i in range(200)])  # 20 MB in all
+    with pytest.raises(OperationFailure) as error:
+        list(db.big.aggregate([{"$group": {"_id": None, "all": {"$push": "$pad"}}}]))
+    assert error.value.code == 10334
+    # Under the limit it is fine.
+    grouped = list(db.big.aggregate([{"$match": {"_id": {"$lt": 100}}}, {"$group": {"_id": None, "all": {"$push": "$pad"}}}]))
+    assert len(grouped[0]["all"]) == 100
