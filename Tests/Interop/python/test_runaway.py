@@ -323,3 +323,21 @@ def test_a_document_built_by_a_stage_obeys_16_mib(server_factory):
     # Under the limit it is fine.
     grouped = list(db.big.aggregate([{"$match": {"_id": {"$lt": 100}}}, {"$group": {"_id": None, "all": {"$push": "$pad"}}}]))
     assert len(grouped[0]["all"]) == 100
+
+
+def test_kill_cursors_stops_a_running_get_more(busy):
+    srv, db = busy
+    # Matches the first and the last document only, at a heavy price per document: the getMore
+    # that looks for the second match takes seconds.
+    costly = {"$and": [{"$expr": {"$gt": [{"$size": {"$range": [0, 200000]}}, 5]}}, {"$or": [{"_id": 0}, {"_id": 1499}]}]}
+    worker = srv.client()
+    cursor = worker.governance.items.find(costly).batch_size(1)
+    assert next(cursor)["_id"] == 0
+    thread, outcome = run_in_thread(lambda: next(cursor))
+    admin = srv.client()
+    op = wait_for_op(admin, "getMore")
+    admin.governance.command("killCursors", "items", cursors=[cursor.cursor_id])
+    thread.join(20)
+    assert not thread.is_alive()
+    assert outcome.get("error") is not None and outcome["error"].code in (11601, 43), outcome
+    assert all(o["opid"] != op["opid"] for o in admin.admin.command("currentOp")["inprog"])
