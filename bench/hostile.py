@@ -26,14 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "Inter
 from pymongo import MongoClient  # noqa: E402
 
 from mongo_wire import connect, scram_sha256_login  # noqa: E402
-from test_hostile import CATEGORIES, answered_or_closed  # noqa: E402
-
-
-def rss_mebibytes(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from test_hostile import CATEGORIES, answered_or_closed, rss_mebibytes  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

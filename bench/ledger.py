@@ -18,32 +18,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import tempfile
 import time
 
 from pymongo import MongoClient, WriteConcern
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
+from spaces_overhead import cpu_seconds, free_port
 
 class Node:
     def __init__(self, binary: str, data_dir: str, *extra: str):
