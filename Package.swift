@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Stored procedures run in WasmKit: a WebAssembly interpreter in Swift with fuel metering.
+        // Only its thread-safe engine is wanted; the file-system and disassembler traits are not.
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2", traits: ["MultiThread"]),
     ],
     targets: [
         .systemLibrary(
@@ -50,10 +53,19 @@ let package = Package(
             name: "Ledger",
             dependencies: ["StratosCore", "CLMDB"],
             swiftSettings: strictSettings),
+        // Stored procedures: WebAssembly modules run next to a space's data (ARCHITECTURE §8).
+        .target(
+            name: "StoredProcedures",
+            dependencies: [
+                "QueryEngine", "StratosCore",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "StratosDB",
             dependencies: [
-                "StratosCore", "QueryEngine", "SpaceOwnership", "Ledger", "CStratosVFS",
+                "StratosCore", "QueryEngine", "SpaceOwnership", "Ledger", "CStratosVFS", "StoredProcedures",
                 // SCRAM-SHA-1 and SCRAM-SHA-256 need SHA-1, MD5 and HMAC over both, which libsodium
                 // lacks; swift-crypto is the maintained Swift API for them.
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -67,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "StratosCLI",
             dependencies: [
-                "StratosDB", "SpaceOwnership", "StratosCore", "QueryEngine", "Ledger",
+                "StratosDB", "SpaceOwnership", "StratosCore", "QueryEngine", "Ledger", "StoredProcedures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +110,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "StratosDBTests",
-            dependencies: ["StratosDB", "QueryEngine", "SpaceOwnership", "StratosTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "StratosDB", "QueryEngine", "SpaceOwnership", "StratosTestSupport", "StoredProcedures",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "WAT", package: "WasmKit"),
+            ],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -58,6 +58,20 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let unknownGroupAccumulator = Code(15952, "Location15952")
         public static let unknownStage = Code(40324, "Location40324")
 
+        // StratosDB's own codes for stored procedures (7_300_xxx; MongoDB has no WebAssembly).
+        /// The procedure used up its fuel (an instruction budget) before it returned.
+        public static let exceededFuel = Code(7_300_001, "ExceededFuel")
+        /// The procedure asked for more linear memory than its limit.
+        public static let exceededMemory = Code(7_300_002, "ExceededMemory")
+        /// The procedure trapped (unreachable, out-of-bounds access, division by zero, …).
+        public static let procedureTrapped = Code(7_300_003, "ProcedureTrapped")
+        /// The procedure stopped itself with `stratos_abort` (for example a validation failure).
+        public static let procedureAborted = Code(7_300_004, "ProcedureAborted")
+        /// The module is not a valid procedure (bad WebAssembly, unknown imports, no `run`).
+        public static let invalidProcedure = Code(7_300_005, "InvalidProcedureModule")
+        /// No procedure (or version) of that name in the space.
+        public static let procedureNotFound = Code(7_300_006, "ProcedureNotFound")
+
         /// A MongoDB "Location" code: an assertion site number without a dedicated name.
         public static func location(_ number: Int32) -> Code { Code(number, "Location\(number)") }
     }

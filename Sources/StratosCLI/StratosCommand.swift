@@ -4,6 +4,7 @@ import Logging
 import QueryEngine
 import ServiceLifecycle
 import SpaceOwnership
+import StoredProcedures
 import StratosDB
 import UnixSignals
 
@@ -90,6 +91,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Memory all running queries may hold for documents (sort buffers, aggregation inputs, $lookup results), in MB; past it a query fails with ExceededMemoryLimit (146).")
     var maxQueryMemory: Int = 1024
 
+    @Option(name: .long, help: "The most fuel (about one unit per WebAssembly instruction) one stored-procedure call may use.")
+    var procedureFuelMax: UInt64 = 2_000_000_000
+
+    @Option(name: .long, help: "Linear memory one stored-procedure call may hold, in MB.")
+    var procedureMemoryMax: Int = 64
+
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
     var peerPort: Int?
 
@@ -126,6 +133,8 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         if let peerPort, !(1...65535).contains(peerPort) { throw ValidationError("--peer-port must be between 1 and 65535") }
         if let maxDocumentsExamined, maxDocumentsExamined < 1 { throw ValidationError("--max-documents-examined must be at least 1") }
+        guard procedureFuelMax >= 1_000 else { throw ValidationError("--procedure-fuel-max must be at least 1000") }
+        guard (1...4_096).contains(procedureMemoryMax) else { throw ValidationError("--procedure-memory-max must be between 1 and 4096 (MB)") }
         guard (16...1_048_576).contains(maxQueryMemory) else { throw ValidationError("--max-query-memory must be between 16 and 1048576 (MB)") }
         guard (1...100_000).contains(maxConnections), (1...100_000).contains(maxConnectionsPerAddress) else {
             throw ValidationError("--max-connections and --max-connections-per-address must be between 1 and 100000")
@@ -159,6 +168,9 @@ struct Serve: AsyncParsableCommand {
         configuration.ledgerDisabled = benchmarkNoLedger
         configuration.maxConnections = maxConnections
         configuration.documentsExaminedMax = maxDocumentsExamined
+        configuration.procedureLimits.fuelMax = procedureFuelMax
+        configuration.procedureLimits.fuelDefault = min(configuration.procedureLimits.fuelDefault, procedureFuelMax)
+        configuration.procedureLimits.memoryBytesMax = procedureMemoryMax * 1024 * 1024
         OperationContext.queryMemoryBytesMax = maxQueryMemory * 1024 * 1024
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.defaultReadTimeMilliseconds = try maxOperationTime.map { try DurationText.milliseconds($0) }

@@ -26,8 +26,14 @@ public enum NamespaceRules {
         }
     }
 
-    /// Validates a collection name.
-    public static func validateCollection(_ name: String) throws(QueryError) {
+    /// Collections the node itself keeps in a space (stored procedures), which clients may read
+    /// but only dedicated commands write. They are ordinary collections otherwise: part of the
+    /// space's commits, its state root and its archives.
+    public static let internalCollections: Set<String> = ["system.procedures"]
+
+    /// Validates a collection name (`internal`: also accept `internalCollections`).
+    public static func validateCollection(_ name: String, allowingInternal: Bool = false) throws(QueryError) {
+        if allowingInternal && internalCollections.contains(name) { return }
         guard !name.isEmpty else { throw QueryError(.invalidNamespace, "Invalid namespace specified: collection name is empty") }
         guard !name.contains("$"), !name.contains("\0"), !name.hasPrefix("."), !name.hasPrefix("system.") else {
             throw QueryError(.invalidNamespace, "Invalid collection name: \(name)")

@@ -196,7 +196,9 @@ public final class DatabaseStore {
     /// Creates a collection. Throws `NamespaceExists` when it exists.
     @discardableResult
     public func createCollection(_ name: String, options: BSONDocument = BSONDocument(), allowExisting: Bool = false) throws(QueryError) -> CollectionDescriptor {
-        try NamespaceRules.validateCollection(name)
+        // Commands check client-supplied names (no `system.*` writes) before they get here; the
+        // node's own collections are created on first use.
+        try NamespaceRules.validateCollection(name, allowingInternal: true)
         if let existing = collections[name] {
             if existing.options == options && !options.isEmpty || (existing.options.isEmpty && options.isEmpty && allowExisting) {
                 return existing

@@ -42,6 +42,10 @@ enum CommandAccess: Sendable {
         for name in ["create", "drop", "createIndexes", "dropIndexes", "deleteIndexes", "renameCollection"] {
             table[name] = .collection(.admin)
         }
+        // Stored procedures: changing them is an admin's; running and listing them needs execute
+        // (the procedure's reads and writes are then checked against the caller's grants).
+        for name in ["createProcedure", "dropProcedure"] { table[name] = .space(.admin) }
+        for name in ["callProcedure", "listProcedures"] { table[name] = .space(.execute) }
         table["dropDatabase"] = .owner
         for name in ["getMore", "killCursors", "explain", "createUser", "updateUser", "dropUser", "usersInfo"] { table[name] = .handler }
         return table

@@ -149,6 +149,10 @@ enum AdminCommands {
             ]),
             "mem": .document(["bits": .int32(64), "resident": .int32(Int32(ProcessMemory.residentMegabytes()))]),
             "storageEngine": .document(["name": .string("stratos-sqlite")]),
+            "procedures": .document({
+                let usage = server.procedureTotals
+                return ["calls": .int64(usage.calls), "failures": .int64(usage.failures), "fuelUsed": .int64(usage.fuel)]
+            }()),
         ]
     }
 

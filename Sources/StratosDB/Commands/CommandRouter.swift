@@ -12,6 +12,7 @@ enum CommandRouter {
         AdminCommands.register(into: &table)
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
+        ProcedureCommands.register(into: &table)
         LedgerCommands.register(into: &table)
         OperationCommands.register(into: &table)
         CollectionCommands.register(into: &table)

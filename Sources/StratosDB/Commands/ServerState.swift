@@ -5,6 +5,7 @@ import Logging
 import NIOPosix
 import QueryEngine
 import SpaceOwnership
+import StoredProcedures
 import StratosCore
 import Synchronization
 
@@ -38,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     public var defaultReadTimeMilliseconds: Int64?
     /// `--max-documents-examined`: the most documents one operation may visit (nil: no limit).
     public var documentsExaminedMax: Int?
+    /// Fuel, memory and size limits of stored procedures (`--procedure-fuel-max`, …).
+    public var procedureLimits = ProcedureLimits()
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -84,6 +87,11 @@ final class ServerState: Sendable {
     let heavyReadPool = NIOThreadPool(numberOfThreads: ServerLimits.heavyReadThreads)
     /// Fair admission to `heavyReadPool` between spaces.
     let heavyReads = HeavyReadScheduler(capacity: ServerLimits.heavyReadThreads)
+    /// Validated procedure modules by code hash.
+    let procedureModules = ProcedureModuleCache()
+    /// Calls, failures and fuel per procedure since the node started, keyed "space/name"
+    /// (reported by listProcedures and serverStatus; charged once proof-of-traffic lands).
+    private let procedureCalls = Mutex<[String: ProcedureUsage]>([:])
     /// Users, spaces and grants.
     let catalog: NodeCatalog
     /// The node's and the local owner's identities.
@@ -137,6 +145,33 @@ final class ServerState: Sendable {
 
     let operationCounters = Mutex<[String: Int64]>([:])
 
+    /// Counts one procedure call.
+    func recordProcedureCall(space: String, name: String, fuel: UInt64, failed: Bool) {
+        procedureCalls.withLock { calls in
+            var usage = calls["\(space)/\(name)", default: ProcedureUsage()]
+            usage.calls += 1
+            if failed { usage.failures += 1 }
+            usage.fuel &+= Int64(clamping: fuel)
+            calls["\(space)/\(name)"] = usage
+        }
+    }
+
+    /// A procedure's calls since the node started.
+    func procedureUsage(space: String, name: String) -> ProcedureUsage {
+        procedureCalls.withLock { $0["\(space)/\(name)"] ?? ProcedureUsage() }
+    }
+
+    /// Every procedure call since the node started (serverStatus).
+    var procedureTotals: ProcedureUsage {
+        procedureCalls.withLock { calls in
+            calls.values.reduce(into: ProcedureUsage()) { total, usage in
+                total.calls += usage.calls
+                total.failures += usage.failures
+                total.fuel &+= usage.fuel
+            }
+        }
+    }
+
     /// After a restart: a space whose newest commit never made it into an anchor batch (the
     /// node stopped first) is queued for the next one, so no acknowledged commit stays
     /// unanchored until the space's next write. One space at a time, in the background.
@@ -162,4 +197,11 @@ final class ServerState: Sendable {
     func countOperations(_ kind: String, _ amount: Int) {
         operationCounters.withLock { $0[kind, default: 0] += Int64(amount) }
     }
+}
+
+/// Calls, failures and fuel of stored procedures.
+struct ProcedureUsage: Sendable {
+    var calls: Int64 = 0
+    var failures: Int64 = 0
+    var fuel: Int64 = 0
 }

@@ -110,10 +110,14 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// A write that needs no sync and finds the writer idle runs inline on the caller's thread
     /// (one transaction of its own, no thread switch). Durable writes, and writes that find the
     /// writer busy, queue for the executor, which group-commits them: one fsync for the group.
-    func write<T: Sendable>(durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T) async throws(QueryError) -> T {
+    /// `inline: false` always queues: for long writes (stored procedures) that must not occupy
+    /// the caller's event loop.
+    func write<T: Sendable>(
+        durable: Bool, inline: Bool = true, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+    ) async throws(QueryError) -> T {
         try checkNotDropped()
         let body = OperationRegistry.bind(body)
-        if !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
+        if inline, !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
         return try await submit(isWrite: true, durable: durable, body)
     }
 
