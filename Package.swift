@@ -109,11 +109,12 @@ let package = Package(
             dependencies: ["Ledger", "StratosCore", "StratosTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
+            name: "StoredProceduresTests",
+            dependencies: ["StoredProcedures", "QueryEngine", .product(name: "WAT", package: "WasmKit")],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "StratosDBTests",
-            dependencies: [
-                "StratosDB", "QueryEngine", "SpaceOwnership", "StratosTestSupport", "StoredProcedures",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "WAT", package: "WasmKit"),
-            ],
+            dependencies: ["StratosDB", "QueryEngine", "SpaceOwnership", "StratosTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -140,21 +140,23 @@ public enum ProcedureRuntime {
         default:
             break
         }
+        // At create time every failure is the module's: one code, InvalidProcedureModule.
+        let memoryCode: QueryError.Code = creating ? .invalidProcedure : .exceededMemory
         if let refused = limiter.refusedBytes {
             return QueryError(
-                .exceededMemory,
+                memoryCode,
                 "\(subject) asked for \(refused) bytes of memory; the limit is \(limits.memoryBytesMax) (serve --procedure-memory-max)")
         }
         if let refused = limiter.refusedElements {
-            return QueryError(.exceededMemory, "\(subject) asked for a table of \(refused) elements; the limit is \(limits.tableElementsMax)")
+            return QueryError(memoryCode, "\(subject) asked for a table of \(refused) elements; the limit is \(limits.tableElementsMax)")
         }
         let text = String(describing: error)
         let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text
         if error is Trap {
             if firstLine.hasPrefix("Trap: out of fuel") {
-                return QueryError(.exceededFuel, "\(subject) used all of its \(fuel) fuel before returning (pass a larger `fuel`, up to \(limits.fuelMax))")
+                return QueryError(creating ? .invalidProcedure : .exceededFuel, "\(subject) used all of its \(fuel) fuel before returning (pass a larger `fuel`, up to \(limits.fuelMax))")
             }
-            return QueryError(.procedureTrapped, "\(subject) trapped: \(firstLine.dropFirst("Trap: ".count))")
+            return QueryError(creating ? .invalidProcedure : .procedureTrapped, "\(subject) trapped: \(firstLine.dropFirst("Trap: ".count))")
         }
         return QueryError(.invalidProcedure, "\(subject) is not a valid procedure: \(firstLine)")
     }

@@ -33,7 +33,7 @@ struct StratosCommand: AsyncParsableCommand {
         subcommands: [
             Serve.self, KeyCommand.self, SpaceCommand.self, TokenCommand.self, GrantCommand.self, RevokeCommand.self,
             UserCommand.self, VerifyProofCommand.self, LedgerCommand.self, ClusterCommand.self, TransferCommand.self,
-            StakeCommand.self, UnstakeCommand.self, ResourceNodeCommand.self, BanCommand.self, UnjailCommand.self,
+            StakeCommand.self, UnstakeCommand.self, ResourceNodeCommand.self, BanCommand.self, UnjailCommand.self, ProcedureCommand.self,
         ])
 }
 
