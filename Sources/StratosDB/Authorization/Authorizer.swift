@@ -46,10 +46,11 @@ struct Authorizer: Sendable {
         let allowed: Bool
         if let collection {
             allowed = grants.contains { $0.permits(action, collection: collection, nowMilliseconds: nowMilliseconds) }
-        } else if action == .read {
+        } else if action == .read || action == .execute {
             // Space-wide reads (listCollections, dbStats) need read on some collection; what they
-            // return is filtered to the collections granted.
-            allowed = grants.contains { $0.actions.contains(.read) && !$0.isExpired(nowMilliseconds: nowMilliseconds) }
+            // return is filtered to the collections granted. Running procedures needs execute in
+            // any grant: what a procedure then reads or writes is checked per collection.
+            allowed = grants.contains { $0.actions.contains(action) && !$0.isExpired(nowMilliseconds: nowMilliseconds) }
         } else {
             // Any other space-wide action needs a grant that covers every collection.
             allowed = grants.contains { $0.permits(action, collection: nil, nowMilliseconds: nowMilliseconds) }

@@ -1,0 +1,307 @@
+"""Stored procedures through pymongo and the CLI, as a user would run them: the SDK's examples
+compiled with the toolchain's clang, limits (fuel, memory, bad modules, deadlines), one commit
+per call or none, grants, and procedures travelling with a space's archive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from bson import Binary
+from pymongo.errors import OperationFailure
+
+from conftest import REPO_ROOT, server_binary
+
+SDK = REPO_ROOT / "sdk"
+
+
+def clang() -> str:
+    """The clang that ships with the Swift toolchain (it has the wasm32 target)."""
+    swift = shutil.which("swift")
+    beside = Path(os.path.realpath(swift)).parent / "clang" if swift else None
+    return str(beside) if beside and beside.exists() else (shutil.which("clang") or "clang")
+
+
+def build(source: Path | str, out_dir: Path, name: str | None = None) -> bytes:
+    """Compiles C to a procedure module with the command line from sdk/include/stratos.h."""
+    source = Path(source)
+    output = out_dir / f"{name or source.stem}.wasm"
+    subprocess.run(
+        [clang(), "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--export-dynamic", "-Wl,--allow-undefined",
+         "-I", str(SDK / "include"), "-Wall", "-Werror", "-o", str(output), str(source)],
+        check=True, capture_output=True, timeout=60)
+    return output.read_bytes()
+
+
+def build_text(code: str, out_dir: Path, name: str) -> bytes:
+    source = out_dir / f"{name}.c"
+    source.write_text('#include "stratos.h"\n' + code)
+    return build(source, out_dir)
+
+
+def cli(srv, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(server_binary()), *args, "--data-dir", str(srv.data_dir)], capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result
+
+
+def error_of(call) -> OperationFailure:
+    with pytest.raises(OperationFailure) as failure:
+        call()
+    return failure.value
+
+
+PROFILES = [
+    {"_id": i, "name": f"Person {i}", "email": f"Person{i}@Example.ORG", "age": 20 + i % 50,
+     "address": {"city": ["London", "Paris", "Tokyo"][i % 3]}}
+    for i in range(300)
+]
+
+
+@pytest.fixture
+def node(server_factory):
+    return server_factory()
+
+
+@pytest.fixture
+def space(node, tmp_path):
+    client = node.client()
+    db = client.profile
+    db.users.insert_many(PROFILES)
+    for name in ["summarize", "migrate", "validate_profile"]:
+        db.command("createProcedure", name, code=Binary(build(SDK / "examples" / f"{name}.c", tmp_path)))
+    return db
+
+
+def head_seq(db) -> int:
+    return db.command("proveRecord", "users", _id=0)["commit"]["seq"]
+
+
+def test_summarize_matches_the_aggregation_pipeline(space):
+    reply = space.command("callProcedure", "summarize", args={"city": "London"})
+    expected = list(space.users.aggregate([
+        {"$match": {"address.city": "London"}}, {"$group": {"_id": None, "count": {"$sum": 1}, "total": {"$sum": "$age"}}}]))[0]
+    assert reply["result"]["count"] == expected["count"] == 100
+    assert reply["result"]["totalAge"] == expected["total"]
+    assert reply["result"]["averageAge"] == pytest.approx(expected["total"] / 100)
+    assert reply["documentsRead"] == 100 and reply["documentsWritten"] == 0
+    assert 0 < reply["fuelUsed"] < reply["fuelLimit"]
+    assert reply["version"] == 1 and len(reply["codeHash"]) == 64
+
+
+def test_a_migration_is_one_signed_commit(space):
+    before = head_seq(space)
+    reply = space.command("callProcedure", "migrate")
+    assert reply["result"] == {"migrated": 300}
+    assert head_seq(space) == before + 1
+    assert space.users.count_documents({"schemaVersion": 2}) == 300
+    assert space.users.find_one({"_id": 7})["email"] == "person7@example.org"
+    # Nothing left to migrate: the second run changes nothing and writes no commit.
+    assert space.command("callProcedure", "migrate")["result"] == {"migrated": 0}
+    assert head_seq(space) == before + 1
+
+
+def test_a_validation_trigger_refuses_bad_profiles_and_writes_nothing(space):
+    good = {"_id": "ann", "name": "Ann", "email": "ann@example.org", "age": 33}
+    assert space.command("callProcedure", "validate_profile", args={"profile": good})["result"] == {"inserted": True}
+    assert space.users.find_one({"_id": "ann"})["email"] == "ann@example.org"
+    for bad, reason in [
+        ({"_id": "b1", "name": "", "email": "x@y.z"}, "name"),
+        ({"_id": "b2", "name": "Bob", "email": "bob"}, "email"),
+        ({"_id": "b3", "name": "Bob", "email": "bob@x.org", "age": 200}, "age"),
+        ({"_id": "b4", "name": "Bob", "email": "bob@x.org", "age": 4.5}, "age"),
+    ]:
+        failure = error_of(lambda: space.command("callProcedure", "validate_profile", args={"profile": bad}))
+        assert failure.code == 7300004 and failure.details["codeName"] == "ProcedureAborted"
+        assert reason in str(failure)
+    assert space.users.count_documents({"_id": {"$in": ["b1", "b2", "b3", "b4"]}}) == 0
+    # A duplicate _id is the write's error, passed on by the procedure.
+    failure = error_of(lambda: space.command("callProcedure", "validate_profile", args={"profile": good}))
+    assert "DuplicateKey" in str(failure)
+
+
+def test_limits_stop_runaway_procedures(space, tmp_path):
+    loop = build_text("int32_t run(void) { volatile int x = 0; for (;;) x++; }", tmp_path, "spin")
+    bomb = build_text(
+        "int32_t run(void) { for (;;) if (__builtin_wasm_memory_grow(0, 16) == (__SIZE_TYPE__)-1) __builtin_trap(); }",
+        tmp_path, "bomb")
+    space.command("createProcedure", "spin", code=Binary(loop))
+    space.command("createProcedure", "bomb", code=Binary(bomb))
+    failure = error_of(lambda: space.command("callProcedure", "spin", fuel=5_000_000))
+    assert failure.code == 7300001 and failure.details["codeName"] == "ExceededFuel"
+    failure = error_of(lambda: space.command("callProcedure", "bomb"))
+    assert failure.code == 7300002 and failure.details["codeName"] == "ExceededMemory"
+    assert "limit" in str(failure)
+    # Fuel above the node's maximum is refused before anything runs.
+    failure = error_of(lambda: space.command("callProcedure", "spin", fuel=10 ** 15))
+    assert failure.code == 2
+    status = space.client.admin.command("serverStatus")["procedures"]
+    assert status["calls"] >= 2 and status["failures"] >= 2
+
+
+@pytest.mark.parametrize("module,reason", [
+    (b"\x00asm\x01\x00\x00\x00\xff", "valid WebAssembly"),
+    (b"not wasm at all", "valid WebAssembly"),
+    (b"", "valid WebAssembly"),
+])
+def test_bad_modules_are_refused_at_create(space, module, reason):
+    failure = error_of(lambda: space.command("createProcedure", "broken", code=Binary(module)))
+    assert failure.code == 7300005 and reason in str(failure)
+    assert error_of(lambda: space.command("callProcedure", "broken")).code == 7300006
+
+
+def test_modules_that_import_anything_else_are_refused(space, tmp_path):
+    module = build_text("extern int system(const char *);\nint32_t run(void) { return system(\"id\"); }", tmp_path, "escape")
+    failure = error_of(lambda: space.command("createProcedure", "escape", code=Binary(module)))
+    assert failure.code == 7300005 and "env.system" in str(failure)
+
+
+def test_a_trap_rolls_back_everything_the_call_wrote(space, tmp_path):
+    module = build_text("""
+        int32_t run(void) {
+            uint8_t doc[64]; stratos_bson_writer w;
+            stratos_bson_init(&w, doc, sizeof doc);
+            stratos_bson_append_string(&w, "_id", "half", 4);
+            int32_t length = stratos_bson_finish(&w);
+            if (stratos_insert("users", 5, doc, length) != 0) return 9;
+            __builtin_trap();
+        }""", tmp_path, "half")
+    space.command("createProcedure", "half", code=Binary(module))
+    before = head_seq(space)
+    failure = error_of(lambda: space.command("callProcedure", "half"))
+    assert failure.code == 7300003 and failure.details["codeName"] == "ProcedureTrapped"
+    assert space.users.find_one({"_id": "half"}) is None
+    assert head_seq(space) == before
+
+
+def test_a_long_call_does_not_stall_other_clients(node, space, tmp_path):
+    spin = build_text("int32_t run(void) { volatile int x = 0; for (;;) x++; }", tmp_path, "spin")
+    space.command("createProcedure", "spin", code=Binary(spin))
+    # Size the call to last about two seconds on this build (debug or release).
+    started = time.monotonic()
+    error_of(lambda: space.command("callProcedure", "spin", fuel=2_000_000))
+    rate = 2_000_000 / max(time.monotonic() - started, 1e-3)
+    fuel = int(min(2_000_000_000, rate * 2))
+    other = node.client().other
+    other.items.insert_one({"_id": 1})
+    finished = {}
+
+    def long_call():
+        try:
+            space.command("callProcedure", "spin", fuel=fuel)
+        except OperationFailure as failure:
+            finished["code"] = failure.code
+        finished["at"] = time.monotonic()
+
+    thread = threading.Thread(target=long_call)
+    thread.start()
+    time.sleep(0.1)
+    answered = []
+    for _ in range(10):
+        other.command("ping")
+        assert other.items.find_one({"_id": 1}) == {"_id": 1}
+        assert space.users.find_one({"_id": 3})["_id"] == 3  # reads of the same space go on too
+        answered.append(time.monotonic())
+    thread.join(timeout=120)
+    assert finished["code"] == 7300001
+    # Every request of the other clients was answered while the procedure was still running.
+    assert answered[-1] < finished["at"]
+
+
+def test_max_time_ms_stops_a_procedure_at_its_next_host_call(space, tmp_path):
+    module = build_text("""
+        int32_t run(void) { for (;;) { stratos_args_size(); } }""", tmp_path, "poll")
+    space.command("createProcedure", "poll", code=Binary(module))
+    failure = error_of(lambda: space.command("callProcedure", "poll", fuel=2_000_000_000, maxTimeMS=200))
+    assert failure.code == 50
+
+
+def test_versions_list_and_drop(space, tmp_path):
+    space.command("createProcedure", "summarize", code=Binary(build(SDK / "examples" / "summarize.c", tmp_path)), description="v2")
+    listed = {entry["name"]: entry for entry in space.command("listProcedures")["cursor"]["firstBatch"]}
+    assert listed["summarize"]["version"] == 2 and listed["summarize"]["versions"] == 2
+    assert listed["summarize"]["description"] == "v2" and "code" not in listed["summarize"]
+    assert space.command("callProcedure", "summarize", version=1)["version"] == 1
+    assert space.command("callProcedure", "summarize")["version"] == 2
+    assert error_of(lambda: space.command("callProcedure", "summarize", version=9)).code == 7300006
+    # The code is a document of the space: readable, and its hash is what callProcedure reports.
+    stored = space["system.procedures"].find_one({"_id": "summarize@2"})
+    assert stored["codeHash"] == space.command("callProcedure", "summarize")["codeHash"]
+    # Clients cannot write the procedures collection directly.
+    assert error_of(lambda: space["system.procedures"].insert_one({"_id": "x"})).code == 73
+    assert space.command("dropProcedure", "summarize")["versionsDropped"] == 2
+    assert error_of(lambda: space.command("callProcedure", "summarize")).code == 7300006
+    assert error_of(lambda: space.command("createProcedure", "bad name!", code=Binary(b""))).code == 2
+
+
+def test_grants_decide_who_runs_and_what_the_procedure_may_touch(node, tmp_path):
+    cli(node, "key", "new", "--name", "alice")
+    dids = {name: cli(node, "key", "new", "--name", name).stdout.split()[0] for name in ["runner", "reader", "stranger"]}
+    space_id = cli(node, "space", "create", "profile", "--key", "alice").stdout.split()[0]
+    created = cli(node, "procedure", "create", "--key", "alice", "--space", "profile", "--name", "validate_profile",
+                  str(_example(tmp_path, "validate_profile"))).stdout.split()
+    assert created[0] == "validate_profile@1" and len(created[1]) == 64
+    cli(node, "grant", "--key", "alice", "--space", "profile", "--to", dids["runner"], "--actions", "read,write,execute", "--collections", "users")
+    cli(node, "grant", "--key", "alice", "--space", "profile", "--to", dids["reader"], "--actions", "read,execute", "--collections", "users")
+
+    def db_of(name):
+        uri = cli(node, "token", "--key", name).stdout.split()[0]
+        from pymongo import MongoClient
+        client = MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=5000)
+        node._clients.append(client)
+        return client[space_id]
+
+    profile = {"_id": "p1", "name": "Ann", "email": "ann@example.org"}
+    assert db_of("runner").command("callProcedure", "validate_profile", args={"profile": profile})["result"] == {"inserted": True}
+    # Execute alone does not lend the procedure write access: it runs with the caller's grants.
+    failure = error_of(lambda: db_of("reader").command("callProcedure", "validate_profile", args={"profile": {**profile, "_id": "p2"}}))
+    assert failure.code == 7300004 and "not authorized" in str(failure)
+    assert error_of(lambda: db_of("stranger").command("callProcedure", "validate_profile")).code == 13
+    assert error_of(lambda: db_of("runner").command("createProcedure", "x", code=Binary(b""))).code == 13
+
+
+def _example(tmp_path: Path, name: str) -> Path:
+    build(SDK / "examples" / f"{name}.c", tmp_path)
+    return tmp_path / f"{name}.wasm"
+
+
+def test_cli_walkthrough(node, tmp_path):
+    cli(node, "key", "new", "--name", "alice")
+    cli(node, "space", "create", "profile", "--key", "alice")
+    target = ["--key", "alice", "--space", "profile"]
+    assert cli(node, "procedure", "create", *target, "--name", "summarize", str(_example(tmp_path, "summarize"))).stdout.startswith("summarize@1\n")
+    import json
+    reply = json.loads(cli(node, "procedure", "call", *target, "--name", "summarize", "--args", '{"city": "Paris"}').stdout)
+    assert reply["result"] == {"city": "Paris", "count": 0, "totalAge": 0, "averageAge": None}
+    assert reply["fuelUsed"] > 0
+    assert cli(node, "procedure", "list", *target).stdout.startswith("summarize version=1 ")
+    assert cli(node, "procedure", "drop", *target, "--name", "summarize").stdout.strip() == "1"
+    failed = cli(node, "procedure", "call", *target, "--name", "summarize", check=False)
+    assert failed.returncode != 0 and "no procedure 'summarize'" in failed.stderr
+
+
+def test_procedures_travel_with_the_space_archive(node, space, server_factory, tmp_path):
+    space_id = space.command("proveRecord", "users", _id=0)["space"]
+    node.stop()
+    archive = tmp_path / "profile.stratos"
+    cli(node, "space", "export", "--key", "owner", "--space", space_id, "--out", str(archive))
+    other = server_factory()
+    other.stop()
+    shutil.copy(node.data_dir / "keys" / "owner.key", tmp_path / "owner.key")
+    subprocess.run([str(server_binary()), "space", "import", str(archive), "--data-dir", str(other.data_dir), "--key",
+                    str(tmp_path / "owner.key")], check=True, capture_output=True, timeout=120)
+    other.start()
+    key_uri = subprocess.run([str(server_binary()), "token", "--key", str(tmp_path / "owner.key"), "--data-dir", str(other.data_dir)],
+                             check=True, capture_output=True, text=True).stdout.split()[0]
+    from pymongo import MongoClient
+    client = MongoClient(key_uri, directConnection=True, serverSelectionTimeoutMS=5000)
+    other._clients.append(client)
+    imported = client[space_id]
+    assert imported.command("callProcedure", "summarize", args={"city": "Tokyo"})["result"]["count"] == 100
