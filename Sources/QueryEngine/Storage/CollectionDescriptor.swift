@@ -26,10 +26,10 @@ public enum NamespaceRules {
         }
     }
 
-    /// Collections the node itself keeps in a space (stored procedures), which clients may read
+    /// Collections the node itself keeps in a space (stored procedures and jobs), which clients may read
     /// but only dedicated commands write. They are ordinary collections otherwise: part of the
     /// space's commits, its state root and its archives.
-    public static let internalCollections: Set<String> = ["system.procedures"]
+    public static let internalCollections: Set<String> = ["system.procedures", "system.jobs", "system.job_results"]
 
     /// Validates a collection name (`internal`: also accept `internalCollections`).
     public static func validateCollection(_ name: String, allowingInternal: Bool = false) throws(QueryError) {

@@ -45,7 +45,7 @@ enum CommandAccess: Sendable {
         // Stored procedures: changing them is an admin's; running and listing them needs execute
         // (the procedure's reads and writes are then checked against the caller's grants).
         for name in ["createProcedure", "dropProcedure"] { table[name] = .space(.admin) }
-        for name in ["callProcedure", "listProcedures"] { table[name] = .space(.execute) }
+        for name in ["callProcedure", "listProcedures", "submitJob", "jobStatus", "listJobs", "cancelJob"] { table[name] = .space(.execute) }
         table["dropDatabase"] = .owner
         for name in ["getMore", "killCursors", "explain", "createUser", "updateUser", "dropUser", "usersInfo"] { table[name] = .handler }
         return table

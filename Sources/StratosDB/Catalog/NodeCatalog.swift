@@ -92,6 +92,8 @@ public final class NodeCatalog: Sendable {
                 space TEXT NOT NULL, seq INTEGER NOT NULL, rotation BLOB NOT NULL, PRIMARY KEY(space, seq));
             CREATE TABLE IF NOT EXISTS space_keys(
                 space TEXT NOT NULL, recipient TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(space, recipient));
+            CREATE TABLE IF NOT EXISTS scheduled_jobs(
+                space TEXT NOT NULL, job TEXT NOT NULL, next_run INTEGER NOT NULL, PRIMARY KEY(space, job));
             """)
         state = Mutex(State(connection: connection))
         self.clock = clock
@@ -379,6 +381,50 @@ public final class NodeCatalog: Sendable {
             var rotations: [OwnerKeyRotation] = []
             while try select.step() { if let rotation = try? OwnerKeyRotation(decoding: select.blob(0)) { rotations.append(rotation) } }
             return rotations
+        }
+    }
+
+    // MARK: - Scheduled jobs
+
+    /// Records when a space's job runs next (the scheduler's index; the job itself is a document
+    /// of the space's `system.jobs`), so a restarted node finds its jobs without opening every space.
+    func scheduleJob(space: SpaceID, job: String, nextRunMilliseconds: Int64) throws(QueryError) {
+        try state.withLock { state throws(QueryError) in
+            let upsert = try state.connection.statement("INSERT OR REPLACE INTO scheduled_jobs(space, job, next_run) VALUES (?1, ?2, ?3)")
+            upsert.bind(1, space.string)
+            upsert.bind(2, job)
+            upsert.bind(3, nextRunMilliseconds)
+            try upsert.run()
+        }
+    }
+
+    /// Forgets a job (finished, cancelled or gone).
+    func unscheduleJob(space: SpaceID, job: String) throws(QueryError) {
+        try state.withLock { state throws(QueryError) in
+            let delete = try state.connection.statement("DELETE FROM scheduled_jobs WHERE space = ?1 AND job = ?2")
+            delete.bind(1, space.string)
+            delete.bind(2, job)
+            try delete.run()
+        }
+    }
+
+    /// Jobs due at `nowMilliseconds`, soonest first, and when the next one after them is due.
+    func dueJobs(nowMilliseconds: Int64, limit: Int) throws(QueryError) -> (due: [(space: SpaceID, job: String)], next: Int64?) {
+        try state.withLock { state throws(QueryError) in
+            let select = try state.connection.statement("SELECT space, job, next_run FROM scheduled_jobs ORDER BY next_run LIMIT ?1")
+            select.bind(1, Int64(limit + 1))
+            defer { select.reset() }
+            var due: [(space: SpaceID, job: String)] = []
+            var next: Int64?
+            while try select.step() {
+                let at = select.int64(2)
+                guard at <= nowMilliseconds, due.count < limit else {
+                    next = at
+                    break
+                }
+                if let space = SpaceID(select.text(0)) { due.append((space, select.text(1))) }
+            }
+            return (due, next)
         }
     }
 

@@ -13,6 +13,7 @@ enum CommandRouter {
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
         ProcedureCommands.register(into: &table)
+        JobCommands.register(into: &table)
         LedgerCommands.register(into: &table)
         OperationCommands.register(into: &table)
         CollectionCommands.register(into: &table)

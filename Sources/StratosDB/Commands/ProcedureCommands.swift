@@ -104,37 +104,28 @@ enum ProcedureCommands {
             fuel = UInt64(requested)
         }
         let version = try context.integer("version").map { Int(clamping: $0) }
-        let budget = fuel
         guard let executor = try context.executor(create: false), let space = context.space, let principal = context.principal else {
             throw notFound(name, context)
         }
-        let authorizer = context.server.authorizer
-        let now = context.nowMilliseconds
-        let modules = context.server.procedureModules
-        let argumentBytes = arguments.bsonBytes
+        let invocation = ProcedureInvocation(
+            name: name, version: version, arguments: arguments.bsonBytes, fuel: fuel, space: space, principal: principal.did,
+            nowMilliseconds: context.nowMilliseconds)
+        let server = context.server
         let storage = context.storageName
-        let outcome: (ProcedureOutcome, Int, [UInt8])
+        let finished: ProcedureInvocation.Finished
         do {
-            outcome = try await executor.write(durable: context.isDurableWrite, inline: false) { store throws(QueryError) -> (ProcedureOutcome, Int, [UInt8]) in
-                guard let stored = try ProcedureStore.load(store, name: name, version: version) else {
-                    throw QueryError(.procedureNotFound, version.map { "procedure '\(name)' has no version \($0)" } ?? "no procedure '\(name)' in this space")
-                }
-                let module = try modules.module(codeHash: stored.codeHash, bytes: { stored.code }, limits: limits)
-                let data = ProcedureDataAdapter(store: store, nowMilliseconds: now) { action, collection throws(QueryError) in
-                    try authorizer.authorize(action, collection: collection, space: space, principal: principal, nowMilliseconds: now)
-                }
-                let call = ProcedureCall(arguments: argumentBytes, data: data, limits: limits)
-                return (try ProcedureRuntime.run(module, name: name, call: call, fuel: budget), stored.version, stored.codeHash)
+            finished = try await executor.write(durable: context.isDurableWrite, inline: false) { store throws(QueryError) in
+                try invocation.run(in: store, server: server)
             }
         } catch {
-            context.server.recordProcedureCall(space: storage, name: name, fuel: error.code == .exceededFuel ? fuel : 0, failed: true)
+            server.recordProcedureCall(space: storage, name: name, fuel: error.code == .exceededFuel ? fuel : 0, failed: true)
             throw error
         }
-        let (result, usedVersion, codeHash) = outcome
-        context.server.recordProcedureCall(space: storage, name: name, fuel: result.fuelUsed, failed: false)
+        let result = finished.outcome
+        server.recordProcedureCall(space: storage, name: name, fuel: result.fuelUsed, failed: false)
         return [
             "result": .document(result.result),
-            "procedure": .string(name), "version": .int64(Int64(usedVersion)), "codeHash": .string(Hex.encode(codeHash)),
+            "procedure": .string(name), "version": .int64(Int64(finished.version)), "codeHash": .string(Hex.encode(finished.codeHash)),
             "fuelUsed": .int64(Int64(clamping: result.fuelUsed)), "fuelLimit": .int64(Int64(clamping: result.fuelLimit)),
             "documentsRead": .int64(Int64(result.documentsRead)), "documentsWritten": .int64(Int64(result.documentsWritten)),
             "memoryBytes": .int64(Int64(result.memoryBytes)),

@@ -305,3 +305,105 @@ def test_procedures_travel_with_the_space_archive(node, space, server_factory, t
     other._clients.append(client)
     imported = client[space_id]
     assert imported.command("callProcedure", "summarize", args={"city": "Tokyo"})["result"]["count"] == 100
+
+
+# ---- Compute jobs ----------------------------------------------------------------------------
+
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def did_public_key(did: str):
+    """The Ed25519 public key of a did:key (multibase base58btc, multicodec 0xed01)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    number = 0
+    for character in did.removeprefix("did:key:z"):
+        number = number * 58 + B58.index(character)
+    raw = number.to_bytes(34, "big")
+    assert raw[:2] == b"\xed\x01"
+    return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def status(db, job: str, results: int = 10) -> dict:
+    return db.command("jobStatus", job, results=results)
+
+
+def test_a_job_runs_and_its_result_is_signed_by_the_node(space):
+    import base64
+    import hashlib
+
+    import bson
+
+    job = space.command("submitJob", "summarize", args={"city": "Paris"})["jobId"]
+    done = wait_for(lambda: (s := status(space, job))["job"]["state"] == "succeeded" and s)
+    result = done["results"][0]
+    assert result["ok"] is True and result["run"] == 1 and result["attempt"] == 1
+    assert result["result"]["count"] == 100
+    # Anyone can check the result against the node's key: rebuild the signed lines.
+    space_id = space.command("proveRecord", "users", _id=0)["space"]
+    output_hash = hashlib.blake2b(bson.encode(result["result"]), digest_size=32).hexdigest()
+    assert output_hash == result["outputHash"]
+    finished = int(result["finishedAt"].replace(tzinfo=__import__("datetime").timezone.utc).timestamp() * 1000)
+    lines = ["stratosdb-job-result-v1", space_id, job, "1", "1", "ok", output_hash, str(result["fuelUsed"]), result["codeHash"],
+             str(finished), result["node"]]
+    signature = base64.urlsafe_b64decode(result["signature"] + "==")
+    did_public_key(result["node"]).verify(signature, "\n".join(lines).encode())
+    assert result["node"] == space.client.admin.command("buildInfo")["stratosdbNode"]
+    # Results are documents of the space.
+    assert space["system.job_results"].find_one({"job": job})["signature"] == result["signature"]
+
+
+def test_failed_attempts_are_retried_then_the_job_fails_visibly(space, tmp_path):
+    space.command("createProcedure", "spin", code=Binary(build_text("int32_t run(void) { volatile int x = 0; for (;;) x++; }", tmp_path, "spin")))
+    job = space.command("submitJob", "spin", fuel=50_000, retries=2, retryDelayMS=50)["jobId"]
+    done = wait_for(lambda: (s := status(space, job))["job"]["state"] == "failed" and s)
+    assert [r["attempt"] for r in done["results"]] == [3, 2, 1]
+    assert all(r["ok"] is False and r["error"]["codeName"] == "ExceededFuel" for r in done["results"])
+
+
+def test_recurring_jobs_run_until_cancelled(space):
+    job = space.command("submitJob", "summarize", schedule="every 1s")["jobId"]
+    wait_for(lambda: status(space, job)["job"]["runs"] >= 2)
+    cancelled = space.command("cancelJob", job)
+    assert cancelled["previousState"] == "scheduled" and cancelled["state"] == "cancelled"
+    runs = status(space, job)["job"]["runs"]
+    time.sleep(2.5)
+    assert status(space, job)["job"]["runs"] == runs
+    listed = {j["_id"]: j["state"] for j in space.command("listJobs")["cursor"]["firstBatch"]}
+    assert listed[job] == "cancelled"
+
+
+@pytest.mark.parametrize("how", ["stop", "kill9"])
+def test_the_scheduler_survives_a_restart(node, space, how):
+    job = space.command("submitJob", "summarize", schedule="every 1s")["jobId"]
+    wait_for(lambda: status(space, job)["job"]["runs"] >= 1)
+    node.stop() if how == "stop" else node.kill9()
+    node.start()
+    db = node.client().profile
+    before = status(db, job)["job"]["runs"]
+    wait_for(lambda: status(db, job)["job"]["runs"] >= before + 2)
+    db.command("cancelJob", job)
+
+
+@pytest.mark.parametrize("command,args", [
+    ("submitJob", {"schedule": "every 0s"}), ("submitJob", {"schedule": "sometimes"}), ("submitJob", {"retries": 99}),
+    ("submitJob", {"fuel": 0}),
+])
+def test_bad_job_options_are_refused(space, command, args):
+    assert error_of(lambda: space.command(command, "summarize", **args)).code == 2
+
+
+def test_jobs_of_unknown_things(space):
+    assert error_of(lambda: space.command("submitJob", "nothing")).code == 7300006
+    assert error_of(lambda: space.command("jobStatus", "jnope")).code == 7300007
+    assert error_of(lambda: space.command("cancelJob", "jnope")).code == 7300007

@@ -1,0 +1,194 @@
+import Foundation
+import Ledger
+import Logging
+import QueryEngine
+import SpaceOwnership
+import StratosCore
+import StoredProcedures
+
+/// Runs due compute jobs, one at a time, on the node that hosts their spaces.
+///
+/// The node catalog's `scheduled_jobs` says which job is due when; the job document in the
+/// space is the truth (a job cancelled or finished there is dropped from the index when met).
+/// Each attempt runs in one write transaction of the space: the procedure's writes (in a
+/// savepoint, so a failure keeps none of them), the signed result, and the job's next state
+/// commit together. After a restart the index is read again and due jobs run at once; an
+/// attempt cut short by a crash left nothing and runs again.
+///
+/// A node runs jobs when it is a computation node: registered on the chain with the computation
+/// type bit, or on a chain where no node has registered as one (a node that plays every role).
+struct JobScheduler: Sendable {
+    let server: ServerState
+
+    /// Runs until the task is cancelled (node shutdown).
+    func run() async {
+        while !Task.isCancelled {
+            var wait: Int64 = 1_000
+            do {
+                let now = server.clock.nowMilliseconds()
+                let (due, next) = try server.catalog.dueJobs(nowMilliseconds: now, limit: 16)
+                if !due.isEmpty, await isComputationNode() {
+                    for (space, job) in due where !Task.isCancelled { await runAttempt(space: space, job: job) }
+                    wait = 0
+                } else if due.isEmpty, let next {
+                    wait = min(wait, max(0, next - now))
+                }
+            } catch {
+                server.logger.warning("job scheduler: cannot read the job index", metadata: ["stratos_error": "\(error.message)"])
+            }
+            if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
+        }
+    }
+
+    private func isComputationNode() async -> Bool {
+        guard let ledger = server.ledger else { return true }
+        let nodes = await ledger.state().resourceNodes
+        let computation = nodes.filter { $0.value.types & ResourceNode.computation != 0 }
+        return computation.isEmpty || computation[server.identity.nodeKey.publicKey] != nil
+    }
+
+    private enum Next: Sendable {
+        case at(Int64)
+        case done
+    }
+
+    /// One attempt of `job` in `space`.
+    private func runAttempt(space: SpaceID, job: String) async {
+        let server = server
+        let catalog = server.catalog
+        guard let record = catalog.space(space), let executor = try? server.storage.executor(space.string, create: false) else {
+            try? catalog.unscheduleJob(space: space, job: job)
+            return
+        }
+        let resolved = ResolvedSpace(id: space, owner: record.controller, name: nil)
+        let operation = OperationContext()
+        operation.documentsExaminedMax = server.configuration.documentsExaminedMax
+        let connection = ConnectionInfo(id: 0, remoteAddress: "job-scheduler", session: ConnectionSession())
+        let opid = server.operations.register(
+            connection: connection, principal: "", command: "job", namespace: "\(space.string).\(job)",
+            nowMilliseconds: server.clock.nowMilliseconds(), operation: operation)
+        defer {
+            server.operations.finish(opid)
+            operation.releaseMemory()
+        }
+        do {
+            let next = try await OperationRegistry.$current.withValue(operation) {
+                try await executor.write(durable: false, inline: false) { store throws(QueryError) -> Next in
+                    try Self.attempt(store: store, job: job, space: resolved, server: server)
+                }
+            }
+            switch next {
+            case .at(let time): try catalog.scheduleJob(space: space, job: job, nextRunMilliseconds: time)
+            case .done: try catalog.unscheduleJob(space: space, job: job)
+            }
+        } catch {
+            // The transaction failed as a whole (shutdown, disk): the job is still due and runs again.
+            let failure = error as? QueryError ?? QueryError(.internalError, "unexpected failure")
+            if failure.code == .interruptedAtShutdown { return }
+            server.logger.warning("job attempt not recorded", metadata: ["stratos_space": "\(space)", "stratos_job": "\(job)", "stratos_error": "\(failure.message)"])
+            try? catalog.scheduleJob(space: space, job: job, nextRunMilliseconds: server.clock.nowMilliseconds() + 5_000)
+        }
+    }
+
+    /// Inside the space's write transaction: runs the procedure, records the signed result and
+    /// moves the job to its next state.
+    private static func attempt(store: DatabaseStore, job: String, space: ResolvedSpace, server: ServerState) throws(QueryError) -> Next {
+        guard let (rid, document) = try JobStore.load(store, id: job), document["state"] == .string(JobStore.State.scheduled.rawValue) else {
+            return .done
+        }
+        guard case .string(let name)? = document["procedure"], case .string(let submitter)? = document["submittedBy"],
+            let principal = try? DID(parsing: submitter)
+        else {
+            throw QueryError(.internalError, "job \(job) is malformed")
+        }
+        let started = server.clock.nowMilliseconds()
+        let run = (document["runs"]?.int64Value ?? 0) + 1
+        let attempt = (document["attempts"]?.int64Value ?? 0) + 1
+        let fuel = UInt64(clamping: document["fuel"]?.int64Value ?? Int64(server.configuration.procedureLimits.fuelDefault))
+        let arguments: BSONDocument = if case .document(let given)? = document["args"] { given } else { BSONDocument() }
+        let invocation = ProcedureInvocation(
+            name: name, version: document["version"]?.int64Value.map { Int($0) }, arguments: arguments.bsonBytes, fuel: fuel, space: space,
+            principal: principal, nowMilliseconds: started)
+
+        // The procedure's writes live in a savepoint: a failed attempt keeps none of them.
+        let outcome: Result<ProcedureInvocation.Finished, QueryError>
+        do {
+            outcome = .success(try store.withSavepoint { () throws(QueryError) in try invocation.run(in: store, server: server) })
+        } catch {
+            // At shutdown the attempt is not recorded: it runs again when the node is back.
+            if error.code == .interruptedAtShutdown { throw error }
+            outcome = .failure(error)
+        }
+        let finished = server.clock.nowMilliseconds()
+        var result: BSONDocument = [
+            "_id": .string("\(job)/\(run)/\(attempt)"), "job": .string(job), "procedure": .string(name), "run": .int64(run),
+            "attempt": .int64(attempt),
+        ]
+        let outputHash: [UInt8]
+        let fuelUsed: UInt64
+        let codeHash: [UInt8]
+        switch outcome {
+        case .success(let done):
+            result["ok"] = .bool(true)
+            result["result"] = .document(done.outcome.result)
+            result["procedureVersion"] = .int64(Int64(done.version))
+            outputHash = Hash256.blake2b(done.outcome.result.bsonBytes).bytes
+            fuelUsed = done.outcome.fuelUsed
+            codeHash = done.codeHash
+            server.recordProcedureCall(space: space.id.string, name: name, fuel: fuelUsed, failed: false)
+        case .failure(let error):
+            result["ok"] = .bool(false)
+            result["error"] = .document(["code": .int32(error.code.number), "codeName": .string(error.code.name), "errmsg": .string(error.message)])
+            outputHash = Hash256.blake2b(Array(error.message.utf8)).bytes
+            fuelUsed = error.code == .exceededFuel ? fuel : 0
+            codeHash = (try? ProcedureStore.load(store, name: name))?.codeHash ?? []
+            server.recordProcedureCall(space: space.id.string, name: name, fuel: fuelUsed, failed: true)
+        }
+        let node = server.identity.nodeKey
+        let signed = JobStore.signedText(
+            space: space.id, job: job, run: run, attempt: attempt, ok: outcome.isSuccess, outputHash: outputHash, fuelUsed: fuelUsed,
+            codeHash: codeHash, finishedAt: finished, node: node.did)
+        result["outputHash"] = .string(Hex.encode(outputHash))
+        result["fuelUsed"] = .int64(Int64(clamping: fuelUsed))
+        result["codeHash"] = .string(Hex.encode(codeHash))
+        result["startedAt"] = .datetime(started)
+        result["finishedAt"] = .datetime(finished)
+        result["node"] = .string(node.did.string)
+        result["signature"] = .string(Base64URL.encode(node.sign(signed).bytes))
+        try JobStore.append(store, result: result, job: job)
+
+        // The job's next state.
+        var updated = document
+        let interval = document["everyMS"]?.int64Value
+        let retries = document["retries"]?.int64Value ?? 0
+        let retryDelay = document["retryDelayMS"]?.int64Value ?? 5_000
+        updated["lastRun"] = .document([
+            "run": .int64(run), "attempt": .int64(attempt), "ok": .bool(outcome.isSuccess), "finishedAt": .datetime(finished),
+            "resultId": result["_id"]!,
+        ])
+        var next: Next = .done
+        if !outcome.isSuccess && attempt <= retries {
+            updated["attempts"] = .int64(attempt)
+            next = .at(finished + retryDelay)
+        } else {
+            updated["runs"] = .int64(run)
+            updated["attempts"] = .int64(0)
+            if let interval {
+                // Recurring: the next run keeps the schedule's phase; a missed slot is not made up.
+                let scheduled = document["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? started
+                var at = scheduled + interval
+                if at <= finished { at = finished + interval - (finished - scheduled) % interval }
+                next = .at(at)
+            } else {
+                updated["state"] = .string((outcome.isSuccess ? JobStore.State.succeeded : JobStore.State.failed).rawValue)
+            }
+        }
+        if case .at(let at) = next { updated["nextRunAt"] = .datetime(at) } else { updated["nextRunAt"] = .null }
+        try JobStore.save(store, rid: rid, old: document, new: updated)
+        return next
+    }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool { if case .success = self { true } else { false } }
+}
