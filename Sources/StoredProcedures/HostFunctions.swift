@@ -61,7 +61,8 @@ public final class ProcedureCall {
     public private(set) var hostCalls = 0
     private var cursors: [Int32: Cursor] = [:]
     private var nextCursor: Int32 = 1
-    private var lastError = ""
+    /// The message of the last failed host call (what `stratos_error` copies).
+    public private(set) var lastError = ""
     /// The instance's memory, once instantiated.
     var memory: Memory?
 

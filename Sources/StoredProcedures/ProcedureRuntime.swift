@@ -109,7 +109,9 @@ public enum ProcedureRuntime {
         }
         call.memory = nil
         guard status == 0 else {
-            throw QueryError(.procedureAborted, "procedure '\(name)' returned status \(status); its writes were rolled back")
+            // The last failed host call usually says why (a refused read, a duplicate key).
+            let cause = call.lastError.isEmpty ? "" : " (last host error: \(call.lastError))"
+            throw QueryError(.procedureAborted, "procedure '\(name)' returned status \(status); its writes were rolled back\(cause)")
         }
         let result: BSONDocument
         if let bytes = call.result {

@@ -407,3 +407,48 @@ def test_jobs_of_unknown_things(space):
     assert error_of(lambda: space.command("submitJob", "nothing")).code == 7300006
     assert error_of(lambda: space.command("jobStatus", "jnope")).code == 7300007
     assert error_of(lambda: space.command("cancelJob", "jnope")).code == 7300007
+
+
+def test_jobs_run_only_on_computation_nodes(node, space):
+    """A node runs jobs while no node registered as a computation node (it plays every role),
+    or once it registered with the computation type bit itself."""
+    owner = (node.data_dir / "keys" / "owner.key").read_text().splitlines()
+    owner_did = dict(line.split(": ", 1) for line in owner[1:])["did"]
+    cli(node, "resource-node", "register", "--key", "node", "--types", "storage,database", "--deposit", "2000000", "--wait")
+    job = space.command("submitJob", "summarize")["jobId"]
+    wait_for(lambda: status(space, job)["job"]["state"] == "succeeded")
+    # Another identity becomes the chain's only computation node: this node stops running jobs.
+    cli(node, "transfer", "--key", "node", "--to", owner_did, "--amount", "5000000", "--wait")
+    cli(node, "resource-node", "register", "--key", "owner", "--types", "computation", "--deposit", "2000000", "--wait")
+    waiting = space.command("submitJob", "summarize")["jobId"]
+    time.sleep(2.5)
+    assert status(space, waiting)["job"]["runs"] == 0 and status(space, waiting)["job"]["state"] == "scheduled"
+    # Once it registers as a computation node too, the waiting job runs.
+    cli(node, "resource-node", "register", "--key", "node", "--types", "storage,database,computation", "--deposit", "1", "--wait")
+    wait_for(lambda: status(space, waiting)["job"]["state"] == "succeeded")
+
+
+def test_a_job_runs_with_its_submitters_grants(node, tmp_path):
+    cli(node, "key", "new", "--name", "alice")
+    app_did = cli(node, "key", "new", "--name", "app").stdout.split()[0]
+    space_id = cli(node, "space", "create", "profile", "--key", "alice").stdout.split()[0]
+    cli(node, "procedure", "create", "--key", "alice", "--space", "profile", "--name", "migrate", str(_example(tmp_path, "migrate")))
+    grant = cli(node, "grant", "--key", "alice", "--space", "profile", "--to", app_did, "--actions", "read,write,execute",
+                "--collections", "users").stdout.split()[0]
+    from pymongo import MongoClient
+    alice = MongoClient(cli(node, "token", "--key", "alice").stdout.split()[0], directConnection=True)
+    app = MongoClient(cli(node, "token", "--key", "app").stdout.split()[0], directConnection=True)
+    node._clients += [alice, app]
+    alice[space_id].users.insert_many([{"_id": i, "email": f"A{i}@X.ORG"} for i in range(5)])
+    job = app[space_id].command("submitJob", "migrate", schedule="every 1s", retries=0)["jobId"]
+    wait_for(lambda: status(app[space_id], job)["job"]["runs"] >= 1)
+    assert alice[space_id].users.count_documents({"schemaVersion": 2}) == 5
+    assert status(app[space_id], job)["results"][0]["ok"] is True
+    # Revoked: the next runs fail with the procedure's unauthorized error, and write nothing.
+    cli(node, "revoke", "--key", "alice", "--space", "profile", "--grant", grant)
+    alice[space_id].users.insert_one({"_id": 99, "email": "NEW@X.ORG"})
+    failed = wait_for(lambda: next((r for r in status(alice[space_id], job)["results"] if not r["ok"]), None))
+    assert "not authorized" in failed["error"]["errmsg"]
+    assert alice[space_id].users.find_one({"_id": 99})["email"] == "NEW@X.ORG"
+    # The owner may cancel a job someone else submitted.
+    assert alice[space_id].command("cancelJob", job)["state"] == "cancelled"
