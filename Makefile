@@ -5,7 +5,7 @@ PORT ?= 27017
 DATA_DIR ?= ./.stratosdb
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger bench-hostile sim stress microbench fuzz clean
+.PHONY: all deps deps-system deps-python build release run test test-swift test-interop bench bench-spaces bench-ledger bench-procedures bench-hostile sim stress microbench fuzz clean
 
 all: build
 
@@ -53,6 +53,10 @@ bench-spaces: deps release
 # space commits one block anchors, and what anchoring costs per write (docs/benchmarks.md).
 bench-ledger: deps release
 	$(PYTHON) bench/ledger.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
+
+# Stored procedures against the aggregation pipeline on 100,000 documents (docs/procedures.md).
+bench-procedures: deps release
+	$(PYTHON) bench/procedures.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb
 
 # The resource-governance goal at scale: thousands of hostile messages, 2,000 idle sockets,
 # eight runaway queries and SIGTERM, with a good client alongside (docs/limits.md).
