@@ -72,6 +72,14 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         /// No procedure (or version) of that name in the space.
         public static let procedureNotFound = Code(7_300_006, "ProcedureNotFound")
 
+        /// A second node's re-run of a job did not do what the first node's did.
+        public static let procedureDiverged = Code(7_300_008, "ProcedureDiverged")
+        /// A job asked for a second node's re-run and no second computation node answered.
+        public static let redundancyUnavailable = Code(7_300_009, "RedundancyUnavailable")
+
+        /// A code received from elsewhere (another node), by number and name.
+        public static func named(_ number: Int32, _ name: String) -> Code { Code(number, name) }
+
         /// A MongoDB "Location" code: an assertion site number without a dedicated name.
         public static func location(_ number: Int32) -> Code { Code(number, "Location\(number)") }
     }

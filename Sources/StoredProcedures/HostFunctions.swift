@@ -246,7 +246,7 @@ public final class ProcedureCall {
     /// timed-out operation, or a node-wide memory refusal.
     private func refused(_ error: QueryError, otherwise code: Int32) throws -> Int32 {
         switch error.code {
-        case .interrupted, .interruptedAtShutdown, .maxTimeMSExpired, .exceededMemoryLimitNodeWide, .operationFailed:
+        case .interrupted, .interruptedAtShutdown, .maxTimeMSExpired, .exceededMemoryLimitNodeWide, .operationFailed, .procedureDiverged:
             throw ProcedureStop.failure(error)
         case .unauthorized:
             return fail(HostABI.errorUnauthorized, error.message)

@@ -97,6 +97,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Linear memory one stored-procedure call may hold, in MB.")
     var procedureMemoryMax: Int = 64
 
+    @Option(name: .long, help: .hidden) var failPoint: [String] = []
+
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
     var peerPort: Int?
 
@@ -126,6 +128,8 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard tlsCa == nil || tlsCert != nil else { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
+        guard failPoint.isEmpty || isLoopback else { throw ValidationError("--fail-point is for tests, on loopback addresses only") }
+        guard failPoint.allSatisfy({ $0 == "job-verifier-disagrees" }) else { throw ValidationError("unknown --fail-point (job-verifier-disagrees)") }
         guard isLoopback || ((allowPlaintext || tlsCert != nil) && !devInsecure && !benchmarkBaseline) else {
             if devInsecure || benchmarkBaseline { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
             throw ValidationError("refusing to bind \(bind) without TLS: passwords and session tokens would cross the network in the clear. Give --tls-cert and --tls-key, bind a loopback address and use an SSH tunnel, or pass --allow-plaintext to accept the risk.")
@@ -168,6 +172,7 @@ struct Serve: AsyncParsableCommand {
         configuration.ledgerDisabled = benchmarkNoLedger
         configuration.maxConnections = maxConnections
         configuration.documentsExaminedMax = maxDocumentsExamined
+        configuration.failPoints = Set(failPoint)
         configuration.procedureLimits.fuelMax = procedureFuelMax
         configuration.procedureLimits.fuelDefault = min(configuration.procedureLimits.fuelDefault, procedureFuelMax)
         configuration.procedureLimits.memoryBytesMax = procedureMemoryMax * 1024 * 1024

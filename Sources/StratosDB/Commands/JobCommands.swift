@@ -19,7 +19,7 @@ enum JobCommands {
     /// Retries a job may ask for.
     static let retriesMax: Int64 = 10
 
-    /// `{submitJob: procedure, args?, schedule?: "once" | "every 1h", fuel?, retries?, retryDelayMS?, version?}`.
+    /// `{submitJob: procedure, args?, schedule?: "once" | "every 1h", fuel?, retries?, retryDelayMS?, version?, redundancy?: 1 | 2}`.
     static func submitJob(_ context: CommandContext) async throws -> BSONDocument {
         guard case .string(let procedure) = context.firstValue, ProcedureLimits.validateName(procedure) else {
             throw QueryError(.badValue, "submitJob takes a procedure name: 1 to 64 letters, digits, '_', '-' or '.'")
@@ -45,6 +45,10 @@ enum JobCommands {
         let retryDelay = try context.integer("retryDelayMS") ?? 5_000
         guard (0...86_400_000).contains(retryDelay) else { throw QueryError(.badValue, "retryDelayMS must be between 0 and 86400000") }
         let version = try context.integer("version")
+        let redundancy = try context.integer("redundancy") ?? 1
+        guard redundancy == 1 || redundancy == 2 else {
+            throw QueryError(.badValue, "redundancy must be 1 (this node runs the job) or 2 (a second node re-runs each attempt)")
+        }
         guard let executor = try context.executor(create: false), let space = context.space, let principal = context.principal else {
             throw QueryError(.procedureNotFound, "no procedure '\(procedure)' in this space")
         }
@@ -56,6 +60,7 @@ enum JobCommands {
         ]
         if let every { job["everyMS"] = .int64(every) }
         if let version { job["version"] = .int64(version) }
+        job["redundancy"] = .int64(redundancy)
         job["retries"] = .int64(retries)
         job["retryDelayMS"] = .int64(retryDelay)
         job["state"] = .string(JobStore.State.scheduled.rawValue)

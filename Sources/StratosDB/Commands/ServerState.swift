@@ -41,6 +41,9 @@ public struct ServerConfiguration: Sendable {
     public var documentsExaminedMax: Int?
     /// Fuel, memory and size limits of stored procedures (`--procedure-fuel-max`, …).
     public var procedureLimits = ProcedureLimits()
+    /// Faults to inject, for tests only (`serve --fail-point`, loopback only):
+    /// `job-verifier-disagrees` makes this node's verdicts on other nodes' jobs wrong.
+    public var failPoints: Set<String> = []
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -101,6 +104,8 @@ final class ServerState: Sendable {
     let ledger: LedgerService?
     /// The validator network (nil without `--peer-port`).
     let peerNetwork: PeerNetwork?
+    /// Second-node re-runs of jobs with `redundancy: 2` (over `peerNetwork`).
+    let jobVerification: JobVerification
 
     /// Held while the node runs (see `NodeLock`).
     let lock: NodeLock
@@ -137,6 +142,14 @@ final class ServerState: Sendable {
                 spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) },
                 onCommitted: { space, seq, hash in ledger?.noteCommit(space: space.string, seq: seq, hash: hash) })
         self.authorizer = Authorizer(catalog: catalog)
+        let verification = JobVerification(
+            nodeKey: identity.nodeKey, limits: configuration.procedureLimits, modules: procedureModules, logger: logger,
+            disagree: configuration.failPoints.contains("job-verifier-disagrees"))
+        if let network = peerNetwork {
+            network.jobHandler.withLock { $0 = { bytes, peer in verification.receive(bytes, from: peer) } }
+            verification.transport.withLock { $0 = { bytes, peer in network.sendJobMessage(bytes, to: peer) } }
+        }
+        self.jobVerification = verification
         self.clock = clock
         self.logger = logger
         self.startedMilliseconds = clock.nowMilliseconds()

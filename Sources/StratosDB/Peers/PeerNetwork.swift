@@ -164,6 +164,23 @@ final class PeerNetwork: LedgerTransport, @unchecked Sendable {
 
     func deliver(_ message: LedgerMessage, from peer: PublicKey) { ledger?.receive(message, from: peer) }
 
+    // MARK: - Job verification (frames whose first byte is 0x40 or above; ledger messages are below)
+
+    /// Where job messages from peers go (`JobVerification`).
+    let jobHandler = Mutex<(@Sendable ([UInt8], PublicKey) -> Void)?>(nil)
+
+    func deliverJobMessage(_ bytes: [UInt8], from peer: PublicKey) { jobHandler.withLock { $0 }?(bytes, peer) }
+
+    /// Sends a job message; false when `peer` is not connected.
+    func sendJobMessage(_ bytes: [UInt8], to peer: PublicKey) -> Bool {
+        guard let connection = connections.withLock({ $0[peer] }) else { return false }
+        connection.send(bytes)
+        return true
+    }
+
+    /// The keys of the connected peers.
+    var connectedPeerKeys: [PublicKey] { connections.withLock { Array($0.keys) } }
+
     var listenPort: UInt32 { UInt32(port) }
 
     /// The connected peers, by DID, with their addresses.
@@ -328,7 +345,11 @@ final class PeerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case .established(let connection, let receiveKey):
             let plain = try AEAD.open(frame, key: receiveKey, counter: receiveCounter)
             receiveCounter += 1
-            network.deliver(try LedgerMessage(decoding: plain), from: connection.peer)
+            if let tag = plain.first, tag >= JobVerification.requestTag {
+                network.deliverJobMessage(plain, from: connection.peer)
+            } else {
+                network.deliver(try LedgerMessage(decoding: plain), from: connection.peer)
+            }
         case .closed:
             break
         }

@@ -40,6 +40,16 @@ struct JobScheduler: Sendable {
         }
     }
 
+    /// Connected peers that may re-run an attempt (`redundancy: 2`): computation nodes, or any
+    /// peer while the chain has none.
+    private func secondNodes() async -> [PublicKey] {
+        guard let network = server.peerNetwork else { return [] }
+        let peers = network.connectedPeerKeys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        guard let ledger = server.ledger else { return peers }
+        let computation = await ledger.state().resourceNodes.filter { $0.value.types & ResourceNode.computation != 0 }
+        return computation.isEmpty ? peers : peers.filter { computation[$0] != nil }
+    }
+
     private func isComputationNode() async -> Bool {
         guard let ledger = server.ledger else { return true }
         let nodes = await ledger.state().resourceNodes
@@ -61,6 +71,7 @@ struct JobScheduler: Sendable {
             return
         }
         let resolved = ResolvedSpace(id: space, owner: record.controller, name: nil)
+        let verifiers = await secondNodes()
         let operation = OperationContext()
         operation.documentsExaminedMax = server.configuration.documentsExaminedMax
         let connection = ConnectionInfo(id: 0, remoteAddress: "job-scheduler", session: ConnectionSession())
@@ -74,7 +85,7 @@ struct JobScheduler: Sendable {
         do {
             let next = try await OperationRegistry.$current.withValue(operation) {
                 try await executor.write(durable: false, inline: false) { store throws(QueryError) -> Next in
-                    try Self.attempt(store: store, job: job, space: resolved, server: server)
+                    try Self.attempt(store: store, job: job, space: resolved, server: server, verifiers: verifiers)
                 }
             }
             switch next {
@@ -92,7 +103,9 @@ struct JobScheduler: Sendable {
 
     /// Inside the space's write transaction: runs the procedure, records the signed result and
     /// moves the job to its next state.
-    private static func attempt(store: DatabaseStore, job: String, space: ResolvedSpace, server: ServerState) throws(QueryError) -> Next {
+    private static func attempt(
+        store: DatabaseStore, job: String, space: ResolvedSpace, server: ServerState, verifiers: [PublicKey]
+    ) throws(QueryError) -> Next {
         guard let (rid, document) = try JobStore.load(store, id: job), document["state"] == .string(JobStore.State.scheduled.rawValue) else {
             return .done
         }
@@ -110,16 +123,30 @@ struct JobScheduler: Sendable {
             name: name, version: document["version"]?.int64Value.map { Int($0) }, arguments: arguments.bsonBytes, fuel: fuel, space: space,
             principal: principal, nowMilliseconds: started)
 
-        // The procedure's writes live in a savepoint: a failed attempt keeps none of them.
+        let redundancy = document["redundancy"]?.int64Value ?? 1
+        // The procedure's writes live in a savepoint: a failed attempt keeps none of them. With
+        // redundancy 2 the savepoint stays open until a second node agrees.
+        var finished: Int64 = 0
+        var verifiedBy: [BSONValue] = []
         let outcome: Result<ProcedureInvocation.Finished, QueryError>
         do {
-            outcome = .success(try store.withSavepoint { () throws(QueryError) in try invocation.run(in: store, server: server) })
+            outcome = .success(try store.withSavepoint { () throws(QueryError) in
+                let witness = redundancy > 1 ? Witness(bytesMax: JobVerification.witnessBytesMax) : nil
+                let done = try invocation.run(in: store, server: server, witness: witness)
+                finished = server.clock.nowMilliseconds()
+                if let witness {
+                    verifiedBy = [try secondOpinion(
+                        server: server, space: space.id, job: job, run: run, attempt: attempt, name: name, done: done, arguments: invocation.arguments,
+                        fuel: fuel, witness: witness, finishedAt: finished, verifiers: verifiers)]
+                }
+                return done
+            })
         } catch {
             // At shutdown the attempt is not recorded: it runs again when the node is back.
             if error.code == .interruptedAtShutdown { throw error }
             outcome = .failure(error)
+            finished = server.clock.nowMilliseconds()
         }
-        let finished = server.clock.nowMilliseconds()
         var result: BSONDocument = [
             "_id": .string("\(job)/\(run)/\(attempt)"), "job": .string(job), "procedure": .string(name), "run": .int64(run),
             "attempt": .int64(attempt),
@@ -155,6 +182,7 @@ struct JobScheduler: Sendable {
         result["finishedAt"] = .datetime(finished)
         result["node"] = .string(node.did.string)
         result["signature"] = .string(Base64URL.encode(node.sign(signed).bytes))
+        if !verifiedBy.isEmpty { result["verifiedBy"] = .array(verifiedBy) }
         try JobStore.append(store, result: result, job: job)
 
         // The job's next state.
@@ -186,6 +214,42 @@ struct JobScheduler: Sendable {
         if case .at(let at) = next { updated["nextRunAt"] = .datetime(at) } else { updated["nextRunAt"] = .null }
         try JobStore.save(store, rid: rid, old: document, new: updated)
         return next
+    }
+}
+
+extension JobScheduler {
+    /// Asks a second node to re-run the attempt from its witness; returns its signed agreement,
+    /// or throws `ProcedureDiverged` (it disagrees) or `RedundancyUnavailable` (nobody answered).
+    fileprivate static func secondOpinion(
+        server: ServerState, space: SpaceID, job: String, run: Int64, attempt: Int64, name: String, done: ProcedureInvocation.Finished,
+        arguments: [UInt8], fuel: UInt64, witness: Witness, finishedAt: Int64, verifiers: [PublicKey]
+    ) throws(QueryError) -> BSONValue {
+        let request = JobVerification.Request(
+            id: 0, space: space.string, job: job, run: run, attempt: attempt, procedure: name, code: done.code, arguments: arguments, fuel: fuel,
+            witness: witness.encoded, finishedAt: finishedAt)
+        let outputHash = Hash256.blake2b(done.outcome.result.bsonBytes).bytes
+        for peer in verifiers {
+            guard let verdict = server.jobVerification.verify(request, with: peer) else { continue }
+            let did = DID(publicKey: peer)
+            guard verdict.ok else {
+                throw QueryError(.procedureDiverged, "node \(did.string) re-ran the attempt and it failed there: \(verdict.problem)")
+            }
+            guard verdict.outputHash == outputHash, verdict.fuelUsed == done.outcome.fuelUsed, verdict.codeHash == done.codeHash else {
+                throw QueryError(.procedureDiverged, "node \(did.string) re-ran the attempt and got a different result; the attempt is void")
+            }
+            let text = JobStore.signedText(
+                space: space, job: job, run: run, attempt: attempt, ok: true, outputHash: outputHash, fuelUsed: done.outcome.fuelUsed,
+                codeHash: done.codeHash, finishedAt: finishedAt, node: did)
+            guard let signature = try? Signature(bytes: verdict.signature), peer.isValidSignature(signature, for: text) else {
+                throw QueryError(.procedureDiverged, "node \(did.string) sent a verdict with a bad signature")
+            }
+            return .document(["node": .string(did.string), "signature": .string(Base64URL.encode(verdict.signature))])
+        }
+        throw QueryError(
+            .redundancyUnavailable,
+            verifiers.isEmpty
+                ? "redundancy 2 needs a second computation node connected to this one (serve --peer-port, --peers); none is"
+                : "no second computation node answered within \(JobVerification.verdictTimeoutSeconds) s")
     }
 }
 

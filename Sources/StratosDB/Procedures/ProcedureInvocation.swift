@@ -20,11 +20,13 @@ struct ProcedureInvocation: Sendable {
         let outcome: ProcedureOutcome
         let version: Int
         let codeHash: [UInt8]
+        /// The module's bytes (sent to a second node for `redundancy: 2`).
+        let code: [UInt8]
     }
 
     /// Loads the procedure from `store` (its compiled module comes from the node's cache) and
     /// runs it; throws what the procedure's failure means for the client.
-    func run(in store: DatabaseStore, server: ServerState) throws(QueryError) -> Finished {
+    func run(in store: DatabaseStore, server: ServerState, witness: Witness? = nil) throws(QueryError) -> Finished {
         guard let stored = try ProcedureStore.load(store, name: name, version: version) else {
             throw QueryError(.procedureNotFound, version.map { "procedure '\(name)' has no version \($0)" } ?? "no procedure '\(name)' in this space")
         }
@@ -37,8 +39,9 @@ struct ProcedureInvocation: Sendable {
         let data = ProcedureDataAdapter(store: store, nowMilliseconds: now) { action, collection throws(QueryError) in
             try authorizer.authorize(action, collection: collection, space: space, did: principal, nowMilliseconds: now)
         }
-        let call = ProcedureCall(arguments: arguments, data: data, limits: limits)
+        let access: any ProcedureDataAccess = witness.map { RecordingDataAccess(data, into: $0) } ?? data
+        let call = ProcedureCall(arguments: arguments, data: access, limits: limits)
         let outcome = try ProcedureRuntime.run(module, name: name, call: call, fuel: fuel)
-        return Finished(outcome: outcome, version: stored.version, codeHash: stored.codeHash)
+        return Finished(outcome: outcome, version: stored.version, codeHash: stored.codeHash, code: stored.code)
     }
 }

@@ -452,3 +452,79 @@ def test_a_job_runs_with_its_submitters_grants(node, tmp_path):
     assert alice[space_id].users.find_one({"_id": 99})["email"] == "NEW@X.ORG"
     # The owner may cancel a job someone else submitted.
     assert alice[space_id].command("cancelJob", job)["state"] == "cancelled"
+
+
+def test_redundant_jobs_are_rerun_by_a_second_node(tmp_path):
+    """`redundancy: 2` on a two-node network: the second node re-runs each attempt from its
+    witness and signs the same result lines; when it disagrees (a fault injected with a test
+    fail point), the attempt fails visibly and its writes are rolled back."""
+    import base64
+    import hashlib
+    import json
+    import signal
+
+    import bson
+    from pymongo import MongoClient
+
+    run_cli = lambda *args: subprocess.run([str(server_binary()), *args], capture_output=True, text=True, timeout=120)
+    data_dir = tmp_path / "net"
+    up = run_cli("cluster", "up", "--nodes", "2", "--data-dir", str(data_dir), "--block-interval", "200ms")
+    assert up.returncode == 0, up.stderr
+    uris = up.stdout.split()
+    relaunched = None
+    try:
+        nodes = json.loads((data_dir / "cluster" / "cluster.json").read_text())["nodes"]
+        first, second = (MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000) for uri in uris)
+        second_did = second.admin.command("buildInfo")["stratosdbNode"]
+        wait_for(lambda: all(len(n["peers"]) == 1 for n in json.loads(run_cli("cluster", "status", "--data-dir", str(data_dir), "--json").stdout)["nodes"]))
+        db = first.profile
+        db.users.insert_many(PROFILES[:30])
+        for name in ["summarize", "migrate"]:
+            db.command("createProcedure", name, code=Binary(build(SDK / "examples" / f"{name}.c", tmp_path)))
+
+        job = db.command("submitJob", "summarize", args={"city": "London"}, redundancy=2)["jobId"]
+        done = wait_for(lambda: (s := status(db, job))["job"]["state"] in ("succeeded", "failed") and s)
+        result = done["results"][0]
+        assert done["job"]["state"] == "succeeded", result
+        assert result["result"]["count"] == 10
+        # Both nodes signed the same lines, each with its own did:key on the last line.
+        space_id = db.command("proveRecord", "users", _id=0)["space"]
+        finished = int(result["finishedAt"].replace(tzinfo=__import__("datetime").timezone.utc).timestamp() * 1000)
+        lines = ["stratosdb-job-result-v1", space_id, job, "1", "1", "ok", result["outputHash"], str(result["fuelUsed"]),
+                 result["codeHash"], str(finished)]
+        assert result["outputHash"] == hashlib.blake2b(bson.encode(result["result"]), digest_size=32).hexdigest()
+        for did, signature in [(result["node"], result["signature"]),
+                               (result["verifiedBy"][0]["node"], result["verifiedBy"][0]["signature"])]:
+            did_public_key(did).verify(base64.urlsafe_b64decode(signature + "=="), "\n".join(lines + [did]).encode())
+        assert result["verifiedBy"][0]["node"] == second_did != result["node"]
+        # A migration's writes commit once the second node agrees.
+        job = db.command("submitJob", "migrate", redundancy=2)["jobId"]
+        wait_for(lambda: status(db, job)["job"]["state"] == "succeeded")
+        assert db.users.count_documents({"schemaVersion": 2}) == 30
+
+        # The second node now answers wrongly: attempts fail visibly and write nothing.
+        command_line = open(f"/proc/{nodes[1]['pid']}/cmdline", "rb").read().split(b"\0")[:-1]
+        os.kill(nodes[1]["pid"], signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(f"/proc/{nodes[1]['pid']}") or
+                 open(f"/proc/{nodes[1]['pid']}/stat").read().split()[2] == "Z")
+        relaunched = subprocess.Popen([c.decode() for c in command_line] + ["--fail-point", "job-verifier-disagrees"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(lambda: len(json.loads(run_cli("cluster", "status", "--data-dir", str(data_dir), "--json").stdout)["nodes"][0]["peers"]) == 1)
+        db.users.insert_one({"_id": "new", "email": "NEW@X.ORG"})
+        job = db.command("submitJob", "migrate", redundancy=2, retries=0)["jobId"]
+        failed = wait_for(lambda: (s := status(db, job))["job"]["state"] == "failed" and s)["results"][0]
+        assert failed["ok"] is False and failed["error"]["codeName"] == "ProcedureDiverged"
+        assert second_did in failed["error"]["errmsg"]
+        assert db.users.find_one({"_id": "new"})["email"] == "NEW@X.ORG"
+    finally:
+        if relaunched:
+            relaunched.send_signal(signal.SIGTERM)
+            relaunched.wait(timeout=30)
+        run_cli("cluster", "down", "--data-dir", str(data_dir))
+
+
+def test_redundancy_without_a_second_node_fails_visibly(space):
+    job = space.command("submitJob", "summarize", redundancy=2, retries=0)["jobId"]
+    failed = wait_for(lambda: (s := status(space, job))["job"]["state"] == "failed" and s)["results"][0]
+    assert failed["error"]["codeName"] == "RedundancyUnavailable"
+    assert error_of(lambda: space.command("submitJob", "summarize", redundancy=3)).code == 2
