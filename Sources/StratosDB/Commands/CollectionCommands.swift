@@ -153,6 +153,12 @@ enum CollectionCommands {
             "dataSize": .double(Double(dataSize)), "storageSize": .double(Double(fileSize)),
             "indexes": .int32(Int32(indexes)), "indexSize": .double(0), "totalSize": .double(Double(fileSize)),
             "scaleFactor": .int32(1),
+            // Stored procedures and jobs of this space since the node started (fuel is charged as
+            // compute once proof-of-traffic accounting lands).
+            "procedures": .document({
+                let usage = context.server.procedureUsage(space: context.storageName)
+                return ["calls": .int64(usage.calls), "failures": .int64(usage.failures), "fuelUsed": .int64(usage.fuel)]
+            }()),
         ]
     }
 

@@ -174,10 +174,15 @@ final class ServerState: Sendable {
         procedureCalls.withLock { $0["\(space)/\(name)"] ?? ProcedureUsage() }
     }
 
+    /// Every procedure call of one space since the node started (dbStats).
+    func procedureUsage(space: String) -> ProcedureUsage { procedureTotal { $0.hasPrefix(space + "/") } }
+
     /// Every procedure call since the node started (serverStatus).
-    var procedureTotals: ProcedureUsage {
+    var procedureTotals: ProcedureUsage { procedureTotal { _ in true } }
+
+    private func procedureTotal(_ included: (String) -> Bool) -> ProcedureUsage {
         procedureCalls.withLock { calls in
-            calls.values.reduce(into: ProcedureUsage()) { total, usage in
+            calls.filter { included($0.key) }.values.reduce(into: ProcedureUsage()) { total, usage in
                 total.calls += usage.calls
                 total.failures += usage.failures
                 total.fuel &+= usage.fuel

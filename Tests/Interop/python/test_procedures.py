@@ -94,6 +94,10 @@ def test_summarize_matches_the_aggregation_pipeline(space):
     assert reply["documentsRead"] == 100 and reply["documentsWritten"] == 0
     assert 0 < reply["fuelUsed"] < reply["fuelLimit"]
     assert reply["version"] == 1 and len(reply["codeHash"]) == 64
+    # Fuel is reported per procedure and per space.
+    listed = {p["name"]: p for p in space.command("listProcedures")["cursor"]["firstBatch"]}
+    assert listed["summarize"]["calls"] == 1 and listed["summarize"]["fuelUsed"] == reply["fuelUsed"]
+    assert space.command("dbStats")["procedures"] == {"calls": 1, "failures": 0, "fuelUsed": reply["fuelUsed"]}
 
 
 def test_a_migration_is_one_signed_commit(space):
