@@ -18,6 +18,8 @@ public struct ProcedureLimits: Sendable {
     /// Log lines kept per call, and bytes per line.
     public var logLinesMax: Int = 100
     public var logLineBytesMax: Int = 1_024
+    /// Wall time of a call that gives no `maxTimeMS` (jobs included).
+    public var timeMillisecondsMax: Int64 = 10_000
     /// The interpreter's stack, in bytes (deep recursion traps with "call stack exhausted").
     public var stackBytes: Int = 1 << 20
 

@@ -94,6 +94,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The most fuel (about one unit per WebAssembly instruction) one stored-procedure call may use.")
     var procedureFuelMax: UInt64 = 2_000_000_000
 
+    @Option(name: .long, help: "Wall time of a stored-procedure call or job attempt that gives no maxTimeMS (for example 10s).")
+    var procedureTimeMax: String = "10s"
+
     @Option(name: .long, help: "Linear memory one stored-procedure call may hold, in MB.")
     var procedureMemoryMax: Int = 64
 
@@ -176,6 +179,7 @@ struct Serve: AsyncParsableCommand {
         configuration.procedureLimits.fuelMax = procedureFuelMax
         configuration.procedureLimits.fuelDefault = min(configuration.procedureLimits.fuelDefault, procedureFuelMax)
         configuration.procedureLimits.memoryBytesMax = procedureMemoryMax * 1024 * 1024
+        configuration.procedureLimits.timeMillisecondsMax = try DurationText.milliseconds(procedureTimeMax)
         OperationContext.queryMemoryBytesMax = maxQueryMemory * 1024 * 1024
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.defaultReadTimeMilliseconds = try maxOperationTime.map { try DurationText.milliseconds($0) }

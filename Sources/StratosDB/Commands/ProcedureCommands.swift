@@ -112,6 +112,9 @@ enum ProcedureCommands {
             nowMilliseconds: context.nowMilliseconds)
         let server = context.server
         let storage = context.storageName
+        if let operation = OperationRegistry.current, operation.deadlineNanoseconds == nil {
+            operation.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: limits.timeMillisecondsMax)
+        }
         let finished: ProcedureInvocation.Finished
         do {
             finished = try await executor.write(durable: context.isDurableWrite, inline: false) { store throws(QueryError) in

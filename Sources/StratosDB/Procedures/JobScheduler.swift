@@ -74,6 +74,7 @@ struct JobScheduler: Sendable {
         let verifiers = await secondNodes()
         let operation = OperationContext()
         operation.documentsExaminedMax = server.configuration.documentsExaminedMax
+        operation.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: server.configuration.procedureLimits.timeMillisecondsMax)
         let connection = ConnectionInfo(id: 0, remoteAddress: "job-scheduler", session: ConnectionSession())
         let opid = server.operations.register(
             connection: connection, principal: "", command: "job", namespace: "\(space.string).\(job)",

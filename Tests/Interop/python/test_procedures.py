@@ -227,6 +227,14 @@ def test_max_time_ms_stops_a_procedure_at_its_next_host_call(space, tmp_path):
     assert failure.code == 50
 
 
+def test_max_time_ms_stops_a_loop_that_never_calls_the_host(space, tmp_path):
+    """A running call cannot be interrupted, so the deadline becomes a fuel budget: what the
+    node's interpreter burns in the time left."""
+    space.command("createProcedure", "spin", code=Binary(build_text("int32_t run(void) { volatile int x = 0; for (;;) x++; }", tmp_path, "spin")))
+    failure = error_of(lambda: space.command("callProcedure", "spin", fuel=2_000_000_000, maxTimeMS=300))
+    assert failure.code == 50 and "time limit" in str(failure)
+
+
 def test_versions_list_and_drop(space, tmp_path):
     space.command("createProcedure", "summarize", code=Binary(build(SDK / "examples" / "summarize.c", tmp_path)), description="v2")
     listed = {entry["name"]: entry for entry in space.command("listProcedures")["cursor"]["firstBatch"]}
