@@ -1,4 +1,5 @@
 import QueryEngine
+import SpaceOwnership
 
 /// Catalog commands: collections, indexes, statistics.
 enum CollectionCommands {
@@ -72,6 +73,10 @@ enum CollectionCommands {
 
     static func dropDatabase(_ context: CommandContext) async throws -> BSONDocument {
         context.server.cursors.killAll(database: context.storageName)
+        if let ledger = context.server.ledger, let space = SpaceID(context.storageName), let head = ledger.anchoredHead(space: space.string) {
+            // The chain remembers this space's history; the next incarnation starts at seq 1.
+            try context.server.catalog.recordDroppedHead(space: space, seq: head.seq, hash: head.commitHash)
+        }
         try context.server.storage.dropDatabase(context.storageName)
         context.server.ledger?.forget(space: context.storageName)
         // The space itself (its id, owner and grants) outlives its data, as a MongoDB user's

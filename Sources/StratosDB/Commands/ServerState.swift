@@ -140,7 +140,13 @@ final class ServerState: Sendable {
             : try StorageEngine(
                 dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
                 spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) },
-                onCommitted: { space, seq, hash in ledger?.noteCommit(space: space.string, seq: seq, hash: hash) })
+                onCommitted: { space, seq, hash in ledger?.noteCommit(space: space.string, seq: seq, hash: hash) },
+                anchoredHead: { space in
+                    guard let head = ledger?.anchoredHead(space: space.string) else { return nil }
+                    // A head from before the owner dropped the space is the old incarnation's.
+                    if let dropped = catalog.droppedHead(space: space), dropped.seq == head.seq, dropped.hash == head.commitHash { return nil }
+                    return head
+                })
         self.authorizer = Authorizer(catalog: catalog)
         let verification = JobVerification(
             nodeKey: identity.nodeKey, limits: configuration.procedureLimits, modules: procedureModules, logger: logger,

@@ -28,7 +28,7 @@ final class CommitLog: StoreTransactionObserver {
     /// space that fails is refused with the reason, never served.
     init(
         store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock,
-        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil, anchored: (seq: UInt64, commitHash: [UInt8])? = nil
     ) throws(QueryError) {
         self.space = space
         self.onCommitted = onCommitted
@@ -39,6 +39,7 @@ final class CommitLog: StoreTransactionObserver {
         state = SQLiteSpaceStateStorage(connection: store.sqlite)
         let recent = try Self.lastCommits(store.sqlite, count: 2)
         guard let last = recent.first else {
+            try Self.checkAnchored(anchored, headSeq: 0, space: space, connection: store.sqlite)
             head = (0, [UInt8](repeating: 0, count: 32))
             store.transactionObserver = self
             return
@@ -67,8 +68,31 @@ final class CommitLog: StoreTransactionObserver {
         guard linked else {
             throw QueryError(.location(7_100_004), "space \(space) is damaged: its commit chain is broken at seq \(last.commit.seq)")
         }
+        try Self.checkAnchored(anchored, headSeq: last.commit.seq, space: space, connection: store.sqlite)
         head = (last.commit.seq, last.hash)
         store.transactionObserver = self
+    }
+
+    /// A file that is internally consistent may still be an older copy (a restored backup, a
+    /// replaced file): the ledger's anchor of the space's newest commit tells. The file must
+    /// reach that commit, and hold exactly it.
+    private static func checkAnchored(
+        _ anchored: (seq: UInt64, commitHash: [UInt8])?, headSeq: UInt64, space: SpaceID, connection: SQLiteConnection
+    ) throws(QueryError) {
+        guard let anchored else { return }
+        guard anchored.seq <= headSeq else {
+            throw QueryError(
+                .location(7_100_009),
+                "space \(space) was rolled back: the ledger anchored its commit \(anchored.seq), but its file ends at commit \(headSeq); restore the space from an archive or a backup that reaches that commit (docs/threat_model.md)")
+        }
+        let select = try connection.statement("SELECT hash FROM stratos_commits WHERE seq = ?1")
+        select.bind(1, Int64(anchored.seq))
+        defer { select.reset() }
+        guard try select.step(), select.blob(0) == anchored.commitHash else {
+            throw QueryError(
+                .location(7_100_010),
+                "space \(space) does not match the ledger: its commit \(anchored.seq) is not the commit the ledger anchored (the file was replaced or forked)")
+        }
     }
 
     /// Applies the transaction's changes to the state map and appends its signed commit.

@@ -223,6 +223,12 @@ final class LedgerService: @unchecked Sendable {
         return proof
     }
 
+    /// The newest commit of `space` the chain anchored: its seq and commit hash.
+    func anchoredHead(space: String) -> (seq: UInt64, commitHash: [UInt8])? {
+        guard let seq = try? store.anchoredSeq(space: space), let location = try? store.anchor(space: space, seq: seq) else { return nil }
+        return (seq, location.leaf.commitHash)
+    }
+
     /// Forgets a dropped space's pending and anchored heads (its next commit starts at seq 1).
     func forget(space: String) {
         anchoring.withLock { state in

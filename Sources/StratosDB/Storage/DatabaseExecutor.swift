@@ -47,12 +47,13 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// refused here if its log or state does not check out.
     init(
         name: String, path: String, reservedBytesPerPage: Int32 = 0, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
-        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
+        anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil
     ) throws(QueryError) {
         self.name = name
         store = try DatabaseStore(name: name, path: path, reservedBytesPerPage: reservedBytesPerPage)
         if let signer, let space = SpaceID(name) {
-            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted)
+            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted, anchored: anchoredHead?(space))
         }
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "stratosdb-db"

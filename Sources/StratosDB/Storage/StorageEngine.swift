@@ -18,13 +18,17 @@ final class StorageEngine: Sendable {
     private let spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])?
     /// Told of every space commit (the ledger anchors them).
     private let onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)?
+    /// The newest commit of a space the ledger anchored, checked when the space opens.
+    private let anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)?
 
     init(
         dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
         spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil,
-        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
+        anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil
     ) throws {
         self.onCommitted = onCommitted
+        self.anchoredHead = anchoredHead
         self.dataDirectory = dataDirectory
         self.signer = signer
         self.clock = clock
@@ -57,7 +61,8 @@ final class StorageEngine: Sendable {
                     }
                     reserved = Int32(stratos_vfs_reserved_bytes())
                 }
-                let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted)
+                let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted,
+                    anchoredHead: anchoredHead)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

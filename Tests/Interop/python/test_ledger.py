@@ -312,3 +312,45 @@ def test_resource_nodes_and_ban_governance_from_the_cli(server_factory):
     again = cli("ban", "propose", "--key", "node", "--hash", content, "--data-dir", data_dir, "--wait")
     assert again.returncode != 0
     assert cli("unjail", "--key", "node", "--data-dir", data_dir, "--wait").returncode != 0
+
+
+def test_a_rolled_back_space_file_is_refused(server_factory, tmp_path):
+    """A space file that is internally consistent but older than what the ledger anchored (a
+    restored backup, a replaced file) is refused with the reason; the current file is served."""
+    import shutil
+
+    srv = server_factory()
+    db = srv.client().profile
+    users = db.get_collection("users", write_concern=WriteConcern(w="anchored", wtimeout=30000))
+    users.insert_one({"_id": 1})
+    space = db.command("proveRecord", "users", _id=1)["space"]
+    srv.stop()
+    path = srv.data_dir / "databases" / f"{space}.sqlite"
+    shutil.copy(path, tmp_path / "old.sqlite")
+    srv.start()
+    users = srv.client().profile.get_collection("users", write_concern=WriteConcern(w="anchored", wtimeout=30000))
+    users.insert_one({"_id": 2})
+    srv.stop()
+    shutil.copy(path, tmp_path / "new.sqlite")
+    for suffix in ["-wal", "-shm"]:
+        (srv.data_dir / "databases" / f"{space}.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "old.sqlite", path)
+    srv.start()
+    with pytest.raises(OperationFailure) as refused:
+        srv.client().profile.users.find_one({"_id": 1})
+    assert refused.value.code == 7100009 and "rolled back" in str(refused.value)
+    srv.stop()
+    shutil.copy(tmp_path / "new.sqlite", path)
+    srv.start()
+    assert srv.client().profile.users.count_documents({}) == 2
+
+
+def test_a_dropped_and_recreated_space_is_not_taken_for_a_rollback(server_factory):
+    srv = server_factory()
+    client = srv.client()
+    users = client.profile.get_collection("users", write_concern=WriteConcern(w="anchored", wtimeout=30000))
+    users.insert_many([{"_id": i} for i in range(3)])
+    client.drop_database("profile")
+    users.insert_one({"_id": "again"})
+    srv.restart()
+    assert [d["_id"] for d in srv.client().profile.users.find()] == ["again"]
