@@ -72,6 +72,10 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         /// No procedure (or version) of that name in the space.
         public static let procedureNotFound = Code(7_300_006, "ProcedureNotFound")
 
+        /// No job of that id in the space.
+        public static let jobNotFound = Code(7_300_007, "JobNotFound")
+        /// A `redundancy: 2` attempt read or wrote more than can be sent to a second node.
+        public static let jobTooLargeToVerify = Code(7_300_010, "JobTooLargeToVerify")
         /// A second node's re-run of a job did not do what the first node's did.
         public static let procedureDiverged = Code(7_300_008, "ProcedureDiverged")
         /// A job asked for a second node's re-run and no second computation node answered.

@@ -109,7 +109,7 @@ public final class ProcedureCall {
         define("emit") { call, a in try call.emit(a) }
         define("log") { call, a in try call.log(a) }
         define("abort") { call, a in
-            let message = (try? call.bytes(a[0], a[1])).map { String(decoding: $0.prefix(call.limits.logLineBytesMax), as: UTF8.self) }
+            let message = (try? call.bytes(a[0], a[1], copyingAtMost: call.limits.logLineBytesMax)).map { String(decoding: $0, as: UTF8.self) }
             throw ProcedureStop.aborted(message ?? "aborted")
         }
         define("error") { call, a in try call.write(Array(call.lastError.utf8), to: a[0], capacity: a[1]) }
@@ -161,11 +161,11 @@ public final class ProcedureCall {
                 return try refused(error, otherwise: HostABI.errorQuery)
             }
         }
+        // Kept until it is delivered: a buffer too small, or a bad pointer, loses nothing.
+        cursor.pending = document
+        cursors[number] = cursor
         if capacity < 0 || document.count > Int(capacity) {
-            // Too small: keep the document for the next call and say how many bytes it needs.
-            cursor.pending = document
-            cursors[number] = cursor
-            return Int32(clamping: document.count)
+            return Int32(clamping: document.count)  // Too small: the length it needs.
         }
         let written = try write(document, to: pointer, capacity: capacity)
         if written >= 0 {
@@ -215,19 +215,19 @@ public final class ProcedureCall {
     }
 
     private func emit(_ a: [Int32]) throws -> Int32 {
-        guard let bytes = try bytes(a[0], a[1]) else { return HostABI.errorArgument }
-        guard bytes.count <= limits.resultBytesMax else {
-            return fail(HostABI.errorLimit, "the result is \(bytes.count) bytes; the limit is \(limits.resultBytesMax)")
+        guard a[1] <= limits.resultBytesMax else {
+            return fail(HostABI.errorLimit, "the result is \(a[1]) bytes; the limit is \(limits.resultBytesMax)")
         }
+        guard let bytes = try bytes(a[0], a[1]) else { return HostABI.errorArgument }
         guard (try? BSONDecoder.decode(bytes)) != nil else { return fail(HostABI.errorBSON, "the result is not a BSON document") }
         result = bytes
         return 0
     }
 
     private func log(_ a: [Int32]) throws -> Int32 {
-        guard let bytes = try bytes(a[0], a[1]) else { return HostABI.errorArgument }
         guard logs.count < limits.logLinesMax else { return fail(HostABI.errorLimit, "a call may log at most \(limits.logLinesMax) lines") }
-        logs.append(String(decoding: bytes.prefix(limits.logLineBytesMax), as: UTF8.self))
+        guard let bytes = try bytes(a[0], a[1], copyingAtMost: limits.logLineBytesMax) else { return HostABI.errorArgument }
+        logs.append(String(decoding: bytes, as: UTF8.self))
         return 0
     }
 
@@ -246,7 +246,7 @@ public final class ProcedureCall {
     /// timed-out operation, or a node-wide memory refusal.
     private func refused(_ error: QueryError, otherwise code: Int32) throws -> Int32 {
         switch error.code {
-        case .interrupted, .interruptedAtShutdown, .maxTimeMSExpired, .exceededMemoryLimitNodeWide, .operationFailed, .procedureDiverged:
+        case .interrupted, .interruptedAtShutdown, .maxTimeMSExpired, .exceededMemoryLimitNodeWide, .operationFailed, .procedureDiverged, .jobTooLargeToVerify:
             throw ProcedureStop.failure(error)
         case .unauthorized:
             return fail(HostABI.errorUnauthorized, error.message)
@@ -257,7 +257,8 @@ public final class ProcedureCall {
 
     /// The `length` bytes at `pointer`, or nil (with the error recorded) when the range is not
     /// inside the memory. Checked in `Int` before any narrowing or pointer arithmetic.
-    func bytes(_ pointer: Int32, _ length: Int32) throws -> [UInt8]? {
+    /// (`copyingAtMost`: the range is checked whole, but only its first bytes are copied.)
+    func bytes(_ pointer: Int32, _ length: Int32, copyingAtMost limit: Int = Int.max) throws -> [UInt8]? {
         guard let memory else { throw ProcedureStop.failure(QueryError(.invalidProcedure, "the procedure exports no memory")) }
         let start = Int(pointer)
         let count = Int(length)
@@ -266,7 +267,7 @@ public final class ProcedureCall {
             _ = fail(HostABI.errorArgument, "the range \(pointer)+\(length) is outside the procedure's memory (\(size) bytes)")
             return nil
         }
-        return memory.withUnsafeBufferPointer(offset: UInt(start), count: count) { Array($0) }
+        return memory.withUnsafeBufferPointer(offset: UInt(start), count: min(count, limit)) { Array($0) }
     }
 
     private func string(_ pointer: Int32, _ length: Int32) throws -> String? {

@@ -181,21 +181,23 @@ public enum ProcedureRuntime {
             break
         }
         // At create time every failure is the module's: one code, InvalidProcedureModule.
+        let text = String(describing: error)
+        let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text
+        if error is Trap, firstLine.hasPrefix("Trap: out of fuel") {
+            return QueryError(creating ? .invalidProcedure : .exceededFuel, "\(subject) used all of its \(fuel) fuel before returning (pass a larger `fuel`, up to \(limits.fuelMax))")
+        }
         let memoryCode: QueryError.Code = creating ? .invalidProcedure : .exceededMemory
-        if let refused = limiter.refusedBytes {
+        // A refused memory.grow returns -1 to the module; a trap after it is taken to be its
+        // consequence (a failed allocation), not any later failure of another kind.
+        if let refused = limiter.refusedBytes, error is Trap || creating {
             return QueryError(
                 memoryCode,
                 "\(subject) asked for \(refused) bytes of memory; the limit is \(limits.memoryBytesMax) (serve --procedure-memory-max)")
         }
-        if let refused = limiter.refusedElements {
+        if let refused = limiter.refusedElements, error is Trap || creating {
             return QueryError(memoryCode, "\(subject) asked for a table of \(refused) elements; the limit is \(limits.tableElementsMax)")
         }
-        let text = String(describing: error)
-        let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text
         if error is Trap {
-            if firstLine.hasPrefix("Trap: out of fuel") {
-                return QueryError(creating ? .invalidProcedure : .exceededFuel, "\(subject) used all of its \(fuel) fuel before returning (pass a larger `fuel`, up to \(limits.fuelMax))")
-            }
             return QueryError(creating ? .invalidProcedure : .procedureTrapped, "\(subject) trapped: \(firstLine.dropFirst("Trap: ".count))")
         }
         return QueryError(.invalidProcedure, "\(subject) is not a valid procedure: \(firstLine)")

@@ -34,6 +34,8 @@ public struct WitnessError: Equatable, Sendable {
     }
 
     var queryError: QueryError { QueryError(.named(code, name), message) }
+
+    var byteCount: Int { name.utf8.count + message.utf8.count }
 }
 
 /// A call's witness, with its encoded size kept under a bound.
@@ -51,9 +53,9 @@ public final class Witness {
     }
 
     func append(_ event: WitnessEvent, bytes: Int) throws(QueryError) {
-        byteCount += bytes + 16
+        byteCount += bytes + 64
         guard byteCount <= bytesMax else {
-            throw QueryError(.procedureDiverged, "the job read and wrote more than \(bytesMax) bytes, too much to send to a second node")
+            throw QueryError(.jobTooLargeToVerify, "the job read and wrote more than \(bytesMax) bytes, too much to send to a second node")
         }
         events.append(event)
     }
@@ -99,7 +101,7 @@ public final class Witness {
             guard try decoder.readBool() else { return nil }
             let code = try decoder.readInt64()
             guard let narrow = Int32(exactly: code) else { throw StratosError(.invalidEncoding, "witness error code out of range") }
-            return WitnessError(code: narrow, name: try decoder.readString(maxCount: 64), message: try decoder.readString(maxCount: 4096))
+            return WitnessError(code: narrow, name: try decoder.readString(maxCount: 256), message: try decoder.readString(maxCount: bytesMax))
         }
         func count() throws(StratosError) -> Int {
             let value = try decoder.readUInt64()
@@ -109,7 +111,7 @@ public final class Witness {
         for _ in 0..<eventCount {
             switch try decoder.readUInt8() {
             case 1:
-                events.append(.find(collection: try decoder.readString(maxCount: 255), filter: try decoder.readBytes(maxCount: bytesMax),
+                events.append(.find(collection: try decoder.readString(maxCount: bytesMax), filter: try decoder.readBytes(maxCount: bytesMax),
                                     options: try decoder.readBytes(maxCount: bytesMax), error: try error()))
             case 2:
                 let cursor = try count()
@@ -117,15 +119,15 @@ public final class Witness {
                 let document = try decoder.readBytes(maxCount: bytesMax)
                 events.append(.next(cursor: cursor, document: present ? document : nil, error: try error()))
             case 3:
-                events.append(.insert(collection: try decoder.readString(maxCount: 255), document: try decoder.readBytes(maxCount: bytesMax), error: try error()))
+                events.append(.insert(collection: try decoder.readString(maxCount: bytesMax), document: try decoder.readBytes(maxCount: bytesMax), error: try error()))
             case 4:
                 events.append(.update(
-                    collection: try decoder.readString(maxCount: 255), filter: try decoder.readBytes(maxCount: bytesMax),
+                    collection: try decoder.readString(maxCount: bytesMax), filter: try decoder.readBytes(maxCount: bytesMax),
                     update: try decoder.readBytes(maxCount: bytesMax), flags: try decoder.readUInt8(), matched: try count(), modified: try count(),
                     error: try error()))
             case 5:
                 events.append(.delete(
-                    collection: try decoder.readString(maxCount: 255), filter: try decoder.readBytes(maxCount: bytesMax), multi: try decoder.readBool(),
+                    collection: try decoder.readString(maxCount: bytesMax), filter: try decoder.readBytes(maxCount: bytesMax), multi: try decoder.readBool(),
                     count: try count(), error: try error()))
             default:
                 throw StratosError(.invalidEncoding, "unknown witness event")
@@ -162,7 +164,10 @@ public final class RecordingDataAccess: ProcedureDataAccess {
                 try witness.append(.next(cursor: number, document: document, error: nil), bytes: document?.count ?? 0)
                 return document
             } catch {
-                if error.code != .procedureDiverged { try witness.append(.next(cursor: number, document: nil, error: WitnessError(error)), bytes: 0) }
+                if error.code != .jobTooLargeToVerify {
+                    let failure = WitnessError(error)
+                    try witness.append(.next(cursor: number, document: nil, error: failure), bytes: failure.byteCount)
+                }
                 throw error
             }
         }
@@ -173,12 +178,15 @@ public final class RecordingDataAccess: ProcedureDataAccess {
         let optionsBytes = options.bsonBytes
         do {
             let cursor = try inner.find(collection: collection, filter: filter, options: options)
-            try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: nil), bytes: filterBytes.count + optionsBytes.count)
+            try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: nil),
+                               bytes: collection.utf8.count + filterBytes.count + optionsBytes.count)
             cursors += 1
             return Cursor(inner: cursor, number: cursors, witness: witness)
         } catch {
-            if error.code != .procedureDiverged {
-                try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: WitnessError(error)), bytes: 0)
+            if error.code != .jobTooLargeToVerify {
+                let failure = WitnessError(error)
+                try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: failure),
+                                   bytes: collection.utf8.count + filterBytes.count + optionsBytes.count + failure.byteCount)
             }
             throw error
         }
@@ -190,8 +198,9 @@ public final class RecordingDataAccess: ProcedureDataAccess {
             try inner.insert(collection: collection, document: document)
             try witness.append(.insert(collection: collection, document: bytes, error: nil), bytes: bytes.count)
         } catch {
-            if error.code != .procedureDiverged {
-                try witness.append(.insert(collection: collection, document: bytes, error: WitnessError(error)), bytes: bytes.count)
+            if error.code != .jobTooLargeToVerify {
+                let failure = WitnessError(error)
+                try witness.append(.insert(collection: collection, document: bytes, error: failure), bytes: bytes.count + failure.byteCount)
             }
             throw error
         }
@@ -207,9 +216,10 @@ public final class RecordingDataAccess: ProcedureDataAccess {
                                        modified: outcome.modified, error: nil), bytes: filterBytes.count + updateBytes.count)
             return outcome
         } catch {
-            if error.code != .procedureDiverged {
+            if error.code != .jobTooLargeToVerify {
+                let failure = WitnessError(error)
                 try witness.append(.update(collection: collection, filter: filterBytes, update: updateBytes, flags: flags, matched: 0, modified: 0,
-                                           error: WitnessError(error)), bytes: filterBytes.count + updateBytes.count)
+                                           error: failure), bytes: filterBytes.count + updateBytes.count + failure.byteCount)
             }
             throw error
         }
@@ -222,8 +232,10 @@ public final class RecordingDataAccess: ProcedureDataAccess {
             try witness.append(.delete(collection: collection, filter: filterBytes, multi: multi, count: count, error: nil), bytes: filterBytes.count)
             return count
         } catch {
-            if error.code != .procedureDiverged {
-                try witness.append(.delete(collection: collection, filter: filterBytes, multi: multi, count: 0, error: WitnessError(error)), bytes: filterBytes.count)
+            if error.code != .jobTooLargeToVerify {
+                let failure = WitnessError(error)
+                try witness.append(.delete(collection: collection, filter: filterBytes, multi: multi, count: 0, error: failure),
+                                   bytes: filterBytes.count + failure.byteCount)
             }
             throw error
         }

@@ -131,7 +131,14 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard tlsCa == nil || tlsCert != nil else { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
-        guard failPoint.isEmpty || isLoopback else { throw ValidationError("--fail-point is for tests, on loopback addresses only") }
+        // A fail point makes this node misbehave towards its peers: loopback only, peers included.
+        let loopbackPeers = peers.split(separator: ",").allSatisfy { address in
+            let host = address.trimmingCharacters(in: .whitespaces).split(separator: ":").dropLast().joined(separator: ":")
+            return host == "localhost" || host.hasPrefix("127.") || host == "[::1]" || host == "::1"
+        }
+        guard failPoint.isEmpty || (isLoopback && loopbackPeers) else {
+            throw ValidationError("--fail-point is for tests, on loopback addresses only (--bind and --peers)")
+        }
         guard failPoint.allSatisfy({ $0 == "job-verifier-disagrees" }) else { throw ValidationError("unknown --fail-point (job-verifier-disagrees)") }
         guard isLoopback || ((allowPlaintext || tlsCert != nil) && !devInsecure && !benchmarkBaseline) else {
             if devInsecure || benchmarkBaseline { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }

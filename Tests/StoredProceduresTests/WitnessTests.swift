@@ -60,7 +60,7 @@ import WAT
         data.documents = (0..<50).map { _ in (["text": .string(String(repeating: "x", count: 500))] as BSONDocument).bsonBytes }
         let compiled = try ProcedureModule.compile(try module(copier), limits: ProcedureLimits())
         let call = ProcedureCall(arguments: BSONDocument().bsonBytes, data: RecordingDataAccess(data, into: Witness(bytesMax: 4_096)), limits: ProcedureLimits())
-        #expect(code { _ = try ProcedureRuntime.run(compiled, name: "copier", call: call, fuel: 10_000_000) } == 7_300_008)
+        #expect(code { _ = try ProcedureRuntime.run(compiled, name: "copier", call: call, fuel: 10_000_000) } == 7_300_010)
     }
 
     /// Witnesses come from other nodes: every truncation and seeded byte flip is refused or

@@ -44,7 +44,8 @@ int32_t run(void) {
         stratos_bson_iter field;
         int32_t email_length = 0;
         const char *text = stratos_bson_find(document, length, "email", &field) ? stratos_bson_iter_string(&field, &email_length) : 0;
-        if (text && email_length <= (int32_t)sizeof email) {
+        if (text && email_length > (int32_t)sizeof email) stratos_abort_text("an email is longer than 256 bytes: nothing was migrated");
+        if (text) {
             for (int32_t i = 0; i < email_length; i++) {
                 char c = text[i];
                 email[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;

@@ -45,9 +45,10 @@ int32_t run(void) {
 
     int32_t inserted = stratos_insert("users", 5, document, document_length);
     if (inserted < 0) {
-        char message[300];
+        /* Pass on the node's reason (for example a duplicate _id); a longer one than fits is summarized. */
+        static char message[1024];
         int32_t message_length = stratos_error(message, sizeof message);
-        if (message_length > (int32_t)sizeof message) message_length = sizeof message;
+        if (message_length > (int32_t)sizeof message) stratos_abort_text("the insert failed");
         stratos_abort(message, message_length);
     }
     uint8_t result[32];

@@ -190,26 +190,35 @@ static inline int stratos_bson_iter_next(stratos_bson_iter *it) {
     if (end >= it->length) return 0;
     it->key = (const char *)it->document + key;
     int32_t value = end + 1;
-    int32_t remaining = it->length - value;
-    int32_t size;
+    int64_t remaining = (int64_t)it->length - value;
+    int64_t size; /* 64-bit: a declared length near INT32_MAX plus its header cannot overflow */
     switch (it->type) {
     case STRATOS_BSON_DOUBLE: case STRATOS_BSON_DATETIME: case STRATOS_BSON_INT64: size = 8; break;
     case STRATOS_BSON_INT32: size = 4; break;
     case STRATOS_BSON_BOOL: size = 1; break;
     case STRATOS_BSON_NULL: size = 0; break;
     case STRATOS_BSON_OBJECTID: size = 12; break;
-    case STRATOS_BSON_STRING:
+    case STRATOS_BSON_STRING: {
         if (remaining < 4) return 0;
-        size = 4 + stratos_bson__read_int32(it->document + value);
+        int32_t declared = stratos_bson__read_int32(it->document + value);
+        if (declared < 1) return 0; /* at least the terminating NUL */
+        size = 4 + (int64_t)declared;
         break;
-    case STRATOS_BSON_DOCUMENT: case STRATOS_BSON_ARRAY:
+    }
+    case STRATOS_BSON_DOCUMENT: case STRATOS_BSON_ARRAY: {
         if (remaining < 4) return 0;
-        size = stratos_bson__read_int32(it->document + value);
+        int32_t declared = stratos_bson__read_int32(it->document + value);
+        if (declared < 5) return 0; /* a length and a terminator */
+        size = declared;
         break;
-    case STRATOS_BSON_BINARY:
+    }
+    case STRATOS_BSON_BINARY: {
         if (remaining < 4) return 0;
-        size = 5 + stratos_bson__read_int32(it->document + value);
+        int32_t declared = stratos_bson__read_int32(it->document + value);
+        if (declared < 0) return 0;
+        size = 5 + (int64_t)declared;
         break;
+    }
     case 0x13: size = 16; break;             /* decimal128 */
     case 0x11: size = 8; break;              /* timestamp */
     case 0x0B: {                             /* regex: two C strings */
@@ -222,8 +231,8 @@ static inline int stratos_bson_iter_next(stratos_bson_iter *it) {
     }
     if (size < 0 || size > remaining) return 0;
     it->value = it->document + value;
-    it->value_length = size;
-    it->position = value + size;
+    it->value_length = (int32_t)size;
+    it->position = value + (int32_t)size;
     return 1;
 }
 

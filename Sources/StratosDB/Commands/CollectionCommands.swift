@@ -96,6 +96,8 @@ enum CollectionCommands {
         guard sourceParts[0] == targetParts[0] else {
             throw QueryError(.illegalOperation, "renaming a collection across databases is not supported by StratosDB")
         }
+        // The node's own collections (procedures, jobs, their signed results) stay where they are.
+        try NamespaceRules.validateCollection(sourceParts[1])
         guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "Source collection \(source) does not exist")
         }

@@ -14,8 +14,9 @@ enum JobCommands {
         table["cancelJob"] = cancelJob
     }
 
-    /// The shortest interval of a recurring job.
+    /// The shortest and longest interval of a recurring job.
     static let intervalMinimumMilliseconds: Int64 = 1_000
+    static let intervalMaximumMilliseconds: Int64 = 366 * 86_400_000
     /// Retries a job may ask for.
     static let retriesMax: Int64 = 10
 
@@ -29,8 +30,10 @@ enum JobCommands {
         switch context.command["schedule"] {
         case nil, .null?, .string("once")?: break
         case .string(let text)? where text.hasPrefix("every "):
-            guard let milliseconds = DurationParsing.milliseconds(String(text.dropFirst(6))), milliseconds >= intervalMinimumMilliseconds else {
-                throw QueryError(.badValue, "schedule must be \"once\" or \"every <duration>\" of at least 1s (30s, 15m, 2h, 1d)")
+            guard let milliseconds = DurationParsing.milliseconds(String(text.dropFirst(6))),
+                (intervalMinimumMilliseconds...intervalMaximumMilliseconds).contains(milliseconds)
+            else {
+                throw QueryError(.badValue, "schedule must be \"once\" or \"every <duration>\" from 1s to 366d (30s, 15m, 2h, 1d)")
             }
             every = milliseconds
         default: throw QueryError(.badValue, "schedule must be \"once\" or \"every <duration>\" (30s, 15m, 2h, 1d)")
@@ -69,14 +72,17 @@ enum JobCommands {
         job["submittedBy"] = .string(principal.did.string)
         job["submittedAt"] = .datetime(now)
         job["nextRunAt"] = .datetime(now)
+        job["slotAt"] = .datetime(now)
         let document = job
+        // Indexed first: a crash after the insert must not leave a job that never runs (an entry
+        // whose job was never written is dropped when it comes due).
+        try context.server.catalog.scheduleJob(space: space.id, job: id, nextRunMilliseconds: now)
         try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
             guard try ProcedureStore.load(store, name: procedure, version: version.map { Int($0) }) != nil else {
                 throw QueryError(.procedureNotFound, "no procedure '\(procedure)' in this space")
             }
             try store.insert(document, into: JobStore.jobs)
         }
-        try context.server.catalog.scheduleJob(space: space.id, job: id, nextRunMilliseconds: now)
         return ["jobId": .string(id), "nextRunAt": .datetime(now)]
     }
 
@@ -85,6 +91,13 @@ enum JobCommands {
             throw QueryError(.badValue, "\(context.name) takes a job id (as submitJob returned it)")
         }
         return id
+    }
+
+    /// Jobs carry their arguments and results (computed with the submitter's rights): the
+    /// submitter and the space's owner see a job; anyone else with execute sees only their own.
+    private static func mayView(_ job: BSONDocument, _ context: CommandContext) -> Bool {
+        guard let principal = context.principal else { return false }
+        return context.space?.owner == principal.did || job["submittedBy"] == .string(principal.did.string)
     }
 
     /// `{jobStatus: id, results?: n}` → the job and its newest results (default 10).
@@ -99,11 +112,12 @@ enum JobCommands {
             guard let job = try JobStore.load(store, id: id)?.document else { return nil }
             return (job, try JobStore.results(store, job: id, limit: count))
         }
-        guard let (job, results) = found else { throw notFound(id) }
+        guard let (job, results) = found, mayView(job, context) else { throw notFound(id) }
         return ["job": .document(job), "results": .array(results.map { .document($0) })]
     }
 
-    /// `{listJobs: 1, filter?}` → a cursor over the space's jobs.
+    /// `{listJobs: 1, filter?}` → a cursor over the space's jobs (the owner's view: all of them;
+    /// anyone else's: the jobs they submitted).
     static func listJobs(_ context: CommandContext) async throws -> BSONDocument {
         let filter = try Filter(try context.document("filter") ?? BSONDocument())
         var jobs: [BSONDocument] = []
@@ -111,6 +125,7 @@ enum JobCommands {
             jobs = try await executor.read { store throws(QueryError) in
                 try store.matches(in: JobStore.jobs, filter: filter, sort: try SortSpecification(["submittedAt": .int32(1)])).map(\.document)
             }
+            jobs = jobs.filter { mayView($0, context) }
         }
         return try await ReadCommands.cursorReply(context, namespace: "\(context.database).system.jobs", documents: jobs)
     }
@@ -125,9 +140,8 @@ enum JobCommands {
         let caller = principal.did.string
         let isOwner = space.owner == principal.did
         let previous = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> String in
-            guard let (rid, job) = try JobStore.load(store, id: id) else { throw notFound(id) }
-            guard isOwner || job["submittedBy"] == .string(caller) else {
-                throw QueryError(.unauthorized, "only the job's submitter or the space's owner may cancel it")
+            guard let (rid, job) = try JobStore.load(store, id: id), isOwner || job["submittedBy"] == .string(caller) else {
+                throw notFound(id)
             }
             guard case .string(let state)? = job["state"], state == JobStore.State.scheduled.rawValue else {
                 if case .string(let state)? = job["state"] { return state }
@@ -143,7 +157,7 @@ enum JobCommands {
         return ["jobId": .string(id), "previousState": .string(previous), "state": .string(previous == "scheduled" ? "cancelled" : previous)]
     }
 
-    private static func notFound(_ id: String) -> QueryError { QueryError(.location(7_300_007), "no job '\(id)' in this space") }
+    private static func notFound(_ id: String) -> QueryError { QueryError(.jobNotFound, "no job '\(id)' in this space") }
 }
 
 /// Durations as `30s`, `15m`, `2h`, `1d` (and `500ms`).

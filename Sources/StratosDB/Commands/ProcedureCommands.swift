@@ -121,7 +121,10 @@ enum ProcedureCommands {
                 try invocation.run(in: store, server: server)
             }
         } catch {
-            server.recordProcedureCall(space: storage, name: name, fuel: error.code == .exceededFuel ? fuel : 0, failed: true)
+            // Calls to a procedure that does not exist are not counted (the table would grow with every name tried).
+            if error.code != .procedureNotFound {
+                server.recordProcedureCall(space: storage, name: name, fuel: error.code == .exceededFuel ? fuel : 0, failed: true)
+            }
             throw error
         }
         let result = finished.outcome

@@ -149,7 +149,7 @@ final class ServerState: Sendable {
                 })
         self.authorizer = Authorizer(catalog: catalog)
         let verification = JobVerification(
-            nodeKey: identity.nodeKey, limits: configuration.procedureLimits, modules: procedureModules, logger: logger,
+            nodeKey: identity.nodeKey, limits: configuration.procedureLimits, logger: logger,
             disagree: configuration.failPoints.contains("job-verifier-disagrees"))
         if let network = peerNetwork {
             network.jobHandler.withLock { $0 = { bytes, peer in verification.receive(bytes, from: peer) } }

@@ -22,8 +22,18 @@ struct JobScheduler: Sendable {
 
     /// Runs until the task is cancelled (node shutdown).
     func run() async {
+        var trustRefreshed: Int64 = 0
         while !Task.isCancelled {
             var wait: Int64 = 1_000
+            let now = server.clock.nowMilliseconds()
+            if server.peerNetwork != nil, now - trustRefreshed >= 5_000, let ledger = server.ledger {
+                // Who may ask this node for re-runs: the chain's validators and computation nodes.
+                let chain = await ledger.state()
+                var keys = Set(chain.validators.validators.map(\.publicKey))
+                keys.formUnion(chain.resourceNodes.filter { $0.value.types & ResourceNode.computation != 0 }.keys)
+                server.jobVerification.setTrusted(keys)
+                trustRefreshed = now
+            }
             do {
                 let now = server.clock.nowMilliseconds()
                 let (due, next) = try server.catalog.dueJobs(nowMilliseconds: now, limit: 16)
@@ -66,8 +76,21 @@ struct JobScheduler: Sendable {
     private func runAttempt(space: SpaceID, job: String) async {
         let server = server
         let catalog = server.catalog
-        guard let record = catalog.space(space), let executor = try? server.storage.executor(space.string, create: false) else {
-            try? catalog.unscheduleJob(space: space, job: job)
+        guard let record = catalog.space(space) else {
+            try? catalog.unscheduleJob(space: space, job: job)  // The space is gone.
+            return
+        }
+        let executor: DatabaseExecutor
+        do {
+            guard let opened = try server.storage.executor(space.string, create: false) else {
+                try? catalog.unscheduleJob(space: space, job: job)  // Dropped: no file.
+                return
+            }
+            executor = opened
+        } catch {
+            // Refused for now (too many open spaces, a damaged file): try again later.
+            server.logger.warning("job scheduler: cannot open the space", metadata: ["stratos_space": "\(space)", "stratos_error": "\(error.message)"])
+            try? catalog.scheduleJob(space: space, job: job, nextRunMilliseconds: server.clock.nowMilliseconds() + 30_000)
             return
         }
         let resolved = ResolvedSpace(id: space, owner: record.controller, name: nil)
@@ -118,7 +141,10 @@ struct JobScheduler: Sendable {
         let started = server.clock.nowMilliseconds()
         let run = (document["runs"]?.int64Value ?? 0) + 1
         let attempt = (document["attempts"]?.int64Value ?? 0) + 1
-        let fuel = UInt64(clamping: document["fuel"]?.int64Value ?? Int64(server.configuration.procedureLimits.fuelDefault))
+        // A node restarted with a lower --procedure-fuel-max lowers old jobs' fuel too.
+        let fuel = min(
+            UInt64(clamping: document["fuel"]?.int64Value ?? Int64(server.configuration.procedureLimits.fuelDefault)),
+            server.configuration.procedureLimits.fuelMax)
         let arguments: BSONDocument = if case .document(let given)? = document["args"] { given } else { BSONDocument() }
         let invocation = ProcedureInvocation(
             name: name, version: document["version"]?.int64Value.map { Int($0) }, arguments: arguments.bsonBytes, fuel: fuel, space: space,
@@ -202,11 +228,13 @@ struct JobScheduler: Sendable {
         } else {
             updated["runs"] = .int64(run)
             updated["attempts"] = .int64(0)
-            if let interval {
-                // Recurring: the next run keeps the schedule's phase; a missed slot is not made up.
-                let scheduled = document["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? started
-                var at = scheduled + interval
-                if at <= finished { at = finished + interval - (finished - scheduled) % interval }
+            if let interval, interval > 0 {
+                // Recurring: the next run keeps the schedule's phase (the slot this run was for,
+                // not a retry's time); a missed slot is not made up. Intervals are at most 366 days.
+                let slot = document["slotAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? started
+                var at = slot.addingReportingOverflow(interval).partialValue
+                if at <= finished { at = finished + interval - (finished - slot) % interval }
+                updated["slotAt"] = .datetime(at)
                 next = .at(at)
             } else {
                 updated["state"] = .string((outcome.isSuccess ? JobStore.State.succeeded : JobStore.State.failed).rawValue)
@@ -229,8 +257,11 @@ extension JobScheduler {
             id: 0, space: space.string, job: job, run: run, attempt: attempt, procedure: name, code: done.code, arguments: arguments, fuel: fuel,
             witness: witness.encoded, finishedAt: finishedAt)
         let outputHash = Hash256.blake2b(done.outcome.result.bsonBytes).bytes
-        for peer in verifiers {
-            guard let verdict = server.jobVerification.verify(request, with: peer) else { continue }
+        guard request.encoded.count + 1_024 <= PeerLimits.frameBytesMax else {
+            throw QueryError(.jobTooLargeToVerify, "the module, arguments and witness are too large to send to a second node in one message")
+        }
+        for peer in verifiers.prefix(JobVerification.peersAskedMax) {
+            guard let verdict = server.jobVerification.verify(request, with: peer), verdict.problem != "busy" else { continue }
             let did = DID(publicKey: peer)
             guard verdict.ok else {
                 throw QueryError(.procedureDiverged, "node \(did.string) re-ran the attempt and it failed there: \(verdict.problem)")
@@ -250,7 +281,7 @@ extension JobScheduler {
             .redundancyUnavailable,
             verifiers.isEmpty
                 ? "redundancy 2 needs a second computation node connected to this one (serve --peer-port, --peers); none is"
-                : "no second computation node answered within \(JobVerification.verdictTimeoutSeconds) s")
+                : "no second computation node answered within \(server.jobVerification.verdictTimeoutSeconds) s")
     }
 }
 

@@ -22,8 +22,10 @@ final class JobVerification: Sendable {
     static let verdictTag: UInt8 = 0x41
     /// The largest witness sent to a peer (it travels in one peer frame with the module).
     static let witnessBytesMax = 3 << 20
-    /// How long the first node waits for the second's verdict.
-    static let verdictTimeoutSeconds = 10
+    /// Peers asked, at most, for one attempt.
+    static let peersAskedMax = 2
+    /// Re-runs waiting on this node for peers, at most (more are answered "busy").
+    static let queuedRerunsMax = 4
 
     struct Request: Sendable {
         var id: UInt64
@@ -99,7 +101,12 @@ final class JobVerification: Sendable {
 
     private let nodeKey: SigningKey
     private let limits: ProcedureLimits
-    private let modules: ProcedureModuleCache
+    /// Peers' modules, kept apart from the node's own cache so they cannot crowd it out.
+    private let modules = ProcedureModuleCache(capacity: 16)
+    /// Keys allowed to ask for re-runs: the chain's validators and computation nodes (refreshed
+    /// by the job scheduler); nil until first set.
+    private let trusted = Mutex<Set<PublicKey>?>(nil)
+    private let queued = Atomic<Int>(0)
     private let logger: Logger
     private let disagree: Bool
     private let nextID = Atomic<UInt64>(0)
@@ -115,13 +122,18 @@ final class JobVerification: Sendable {
         var verdict: Verdict?
     }
 
-    init(nodeKey: SigningKey, limits: ProcedureLimits, modules: ProcedureModuleCache, logger: Logger, disagree: Bool) {
+    init(nodeKey: SigningKey, limits: ProcedureLimits, logger: Logger, disagree: Bool) {
         self.nodeKey = nodeKey
         self.limits = limits
-        self.modules = modules
         self.logger = logger
         self.disagree = disagree
     }
+
+    /// Sets who may ask this node for re-runs.
+    func setTrusted(_ keys: Set<PublicKey>) { trusted.withLock { $0 = keys } }
+
+    /// How long the first node waits for a verdict: the re-run may take as long as the run did.
+    var verdictTimeoutSeconds: Int { Int(limits.timeMillisecondsMax / 1000) + 5 }
 
     // MARK: - The first node
 
@@ -134,7 +146,7 @@ final class JobVerification: Sendable {
         pending.withLock { $0[request.id] = waiter }
         defer { _ = pending.withLock { $0.removeValue(forKey: request.id) } }
         guard let send = transport.withLock({ $0 }), send(request.encoded, peer) else { return nil }
-        guard waiter.semaphore.wait(timeout: .now() + .seconds(Self.verdictTimeoutSeconds)) == .success else { return nil }
+        guard waiter.semaphore.wait(timeout: .now() + .seconds(verdictTimeoutSeconds)) == .success else { return nil }
         guard let verdict = waiter.verdict, verdict.node == peer else { return nil }
         return verdict
     }
@@ -145,8 +157,18 @@ final class JobVerification: Sendable {
     func receive(_ bytes: [UInt8], from peer: PublicKey) {
         switch bytes.first {
         case Self.requestTag?:
-            guard let request = try? Request(decoding: bytes) else { return }
-            queue.async { self.answer(request, to: peer) }
+            guard let request = try? Request(decoding: bytes), trusted.withLock({ $0?.contains(peer) ?? false }) else { return }
+            guard queued.wrappingAdd(1, ordering: .relaxed).newValue <= Self.queuedRerunsMax else {
+                queued.wrappingSubtract(1, ordering: .relaxed)
+                let busy = Verdict(
+                    id: request.id, ok: false, outputHash: [], fuelUsed: 0, codeHash: [], problem: "busy", node: nodeKey.publicKey, signature: [])
+                _ = transport.withLock { $0 }?(busy.encoded, peer)
+                return
+            }
+            queue.async {
+                defer { self.queued.wrappingSubtract(1, ordering: .relaxed) }
+                self.answer(request, to: peer)
+            }
         case Self.verdictTag?:
             guard let verdict = try? Verdict(decoding: bytes), verdict.node == peer,
                 let waiter = pending.withLock({ $0[verdict.id] })
@@ -175,7 +197,11 @@ final class JobVerification: Sendable {
             }
             let replay = ReplayDataAccess(witness)
             let call = ProcedureCall(arguments: request.arguments, data: replay, limits: limits)
-            let outcome = try ProcedureRuntime.run(module, name: request.procedure, call: call, fuel: request.fuel)
+            // The re-run has this node's wall-time limit, like a call of its own.
+            let operation = OperationContext(deadlineNanoseconds: MonotonicTime.deadline(afterMilliseconds: limits.timeMillisecondsMax))
+            let outcome = try OperationContext.withCurrent(operation) { () throws(QueryError) in
+                try ProcedureRuntime.run(module, name: request.procedure, call: call, fuel: request.fuel)
+            }
             guard replay.isFinished else { throw QueryError(.procedureDiverged, "the re-run made fewer requests than the first node's run") }
             ok = true
             outputHash = Hash256.blake2b(outcome.result.bsonBytes).bytes
