@@ -246,8 +246,9 @@ def test_versions_list_and_drop(space, tmp_path):
     # The code is a document of the space: readable, and its hash is what callProcedure reports.
     stored = space["system.procedures"].find_one({"_id": "summarize@2"})
     assert stored["codeHash"] == space.command("callProcedure", "summarize")["codeHash"]
-    # Clients cannot write the procedures collection directly.
+    # Clients cannot write the procedures collection directly, nor rename it away.
     assert error_of(lambda: space["system.procedures"].insert_one({"_id": "x"})).code == 73
+    assert error_of(lambda: space["system.procedures"].rename("stolen")).code == 73
     assert space.command("dropProcedure", "summarize")["versionsDropped"] == 2
     assert error_of(lambda: space.command("callProcedure", "summarize")).code == 7300006
     assert error_of(lambda: space.command("createProcedure", "bad name!", code=Binary(b""))).code == 2
@@ -409,6 +410,7 @@ def test_the_scheduler_survives_a_restart(node, space, how):
 
 @pytest.mark.parametrize("command,args", [
     ("submitJob", {"schedule": "every 0s"}), ("submitJob", {"schedule": "sometimes"}), ("submitJob", {"retries": 99}),
+    ("submitJob", {"schedule": "every 9223372036854775807ms"}), ("submitJob", {"schedule": "every 400d"}),
     ("submitJob", {"fuel": 0}),
 ])
 def test_bad_job_options_are_refused(space, command, args):
@@ -462,6 +464,16 @@ def test_a_job_runs_with_its_submitters_grants(node, tmp_path):
     failed = wait_for(lambda: next((r for r in status(alice[space_id], job)["results"] if not r["ok"]), None))
     assert "not authorized" in failed["error"]["errmsg"]
     assert alice[space_id].users.find_one({"_id": 99})["email"] == "NEW@X.ORG"
+    # Its arguments and results are the submitter's and the owner's: another grantee with
+    # execute sees neither, and cannot cancel it.
+    other_did = cli(node, "key", "new", "--name", "other").stdout.split()[0]
+    cli(node, "grant", "--key", "alice", "--space", "profile", "--to", other_did, "--actions", "execute")
+    other = MongoClient(cli(node, "token", "--key", "other").stdout.split()[0], directConnection=True)
+    node._clients.append(other)
+    assert error_of(lambda: other[space_id].command("jobStatus", job)).code == 7300007
+    assert error_of(lambda: other[space_id].command("cancelJob", job)).code == 7300007
+    assert other[space_id].command("listJobs")["cursor"]["firstBatch"] == []
+    assert [j["_id"] for j in alice[space_id].command("listJobs")["cursor"]["firstBatch"]] == [job]
     # The owner may cancel a job someone else submitted.
     assert alice[space_id].command("cancelJob", job)["state"] == "cancelled"
 
