@@ -42,7 +42,9 @@ test-interop: deps build
 bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"
 	@test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15)
+	@pkg-config --exists libmongoc-1.0 libpq 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmongoc-dev libpq-dev pkg-config)
 	$(PYTHON) bench/ycsb.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
+	$(PYTHON) bench/floor.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
 
 # What user-owned spaces cost: the same workloads with and without authentication, encryption
 # at rest and signed commits, plus archive export/verify/import rates (docs/benchmarks.md).

@@ -232,12 +232,14 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="stratos-floor-")
     floor_bin, client_bin = build(work)
     floor_port = free_port()
-    floor = subprocess.Popen([floor_bin, str(floor_port)], stdout=subprocess.PIPE, text=True)
-    floor.stdout.readline()
     floor_uri = f"mongodb://127.0.0.1:{floor_port}/?directConnection=true"
-    stratos = Node(args.stratosdb_bin, os.path.join(work, "stratos"), baseline=False)
-    pg = PostgresServer(tmp_parent=work).start()
+    floor = stratos = pg = None
     try:
+        # PostgreSQL makes its own directory (its user must be able to enter it).
+        pg = PostgresServer().start()
+        floor = subprocess.Popen([floor_bin, str(floor_port)], stdout=subprocess.PIPE, text=True)
+        floor.stdout.readline()
+        stratos = Node(args.stratosdb_bin, os.path.join(work, "stratos"), baseline=False)
         client = MongoClient(stratos.uri, directConnection=True)
         for start in range(0, RECORDS, 1000):
             client.bench.users.insert_many([document(i) for i in range(start, start + 1000)])
@@ -249,13 +251,16 @@ def main() -> None:
                     copy.write_row((f"user{i:010d}", json.dumps(document(i))))
             connection.execute("VACUUM ANALYZE users")
         stratos_target = Target("StratosDB", lambda: process_tree_cpu(stratos.process.pid, with_reaped=False))
-        pg_target = Target("PostgreSQL", lambda: process_tree_cpu(pg.postmaster_pid(), with_reaped=True))
+        pg_target = Target("PostgreSQL", lambda: process_tree_cpu(pg.postmaster_pid, with_reaped=True))
         python_rows = python_cells(args, floor_uri, stratos, stratos_target, pg, pg_target)
         c_rows = c_cells(args, client_bin, floor_uri, stratos, stratos_target, pg, pg_target)
     finally:
-        stratos.stop()
-        pg.stop()
-        floor.kill()
+        if stratos:
+            stratos.stop()
+        if pg:
+            pg.stop()
+        if floor:
+            floor.kill()
         shutil.rmtree(work, ignore_errors=True)
     meta = (f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this machine ({os.cpu_count()} cores), one run per cell, "
             f"{args.ops:,} operations per cell, {RECORDS:,} documents of ~1 KB; runs vary by about ±15 %.")
