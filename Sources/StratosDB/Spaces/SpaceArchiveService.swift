@@ -118,6 +118,8 @@ public enum SpaceArchiveService {
         var building = ""
         defer { if !building.isEmpty { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } } }
         var done: UInt64 = 0
+        // The space's jobs as its commits leave them, so the node's scheduler learns of them.
+        var jobs: [[UInt8]: [UInt8]] = [:]
         while let record = try reader.next() {
             try verifier.check(record)
             switch record {
@@ -143,6 +145,14 @@ public enum SpaceArchiveService {
                     ? try AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
                     : payload
                 try builder!.append(commit, payload: plain)
+                for operation in (try? CommitOperation.decode(plain)) ?? [] {
+                    switch operation {
+                    case .put(JobStore.jobs, let idKey, let document): jobs[idKey] = document
+                    case .delete(JobStore.jobs, let idKey): jobs[idKey] = nil
+                    case .dropCollection(JobStore.jobs), .renameCollection(JobStore.jobs, _): jobs = [:]
+                    default: break
+                    }
+                }
                 done += 1
                 if done % 256 == 0 || done == header.commitCount { progress(done, header.commitCount) }
             default: break
@@ -162,6 +172,14 @@ public enum SpaceArchiveService {
         try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers, rotations: rotations)
         for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
         for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
+        // Scheduled jobs run here from now on (a slot that passed meanwhile runs at once).
+        for document in jobs.values {
+            guard let job = try? BSONDecoder.decode(document), job["state"] == .string(JobStore.State.scheduled.rawValue),
+                case .string(let id)? = job["_id"]
+            else { continue }
+            let due: Int64 = job["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? 0
+            try node.catalog.scheduleJob(space: header.space, job: id, nextRunMilliseconds: due)
+        }
         // Visible only now: the catalog knows the space and its key, then the file moves in
         // (never over an existing file), and the directory entry is synced.
         let finalPath = node.spacePath(header.space)

@@ -302,6 +302,8 @@ def test_cli_walkthrough(node, tmp_path):
 
 def test_procedures_travel_with_the_space_archive(node, space, server_factory, tmp_path):
     space_id = space.command("proveRecord", "users", _id=0)["space"]
+    job = space.command("submitJob", "summarize", schedule="every 1s")["jobId"]
+    wait_for(lambda: status(space, job)["job"]["runs"] >= 1)
     node.stop()
     archive = tmp_path / "profile.stratos"
     cli(node, "space", "export", "--key", "owner", "--space", space_id, "--out", str(archive))
@@ -318,6 +320,10 @@ def test_procedures_travel_with_the_space_archive(node, space, server_factory, t
     other._clients.append(client)
     imported = client[space_id]
     assert imported.command("callProcedure", "summarize", args={"city": "Tokyo"})["result"]["count"] == 100
+    # Its scheduled jobs go on running on the node it was imported into.
+    runs = status(imported, job)["job"]["runs"]
+    wait_for(lambda: status(imported, job)["job"]["runs"] >= runs + 1)
+    assert status(imported, job)["results"][0]["node"] == other.client().admin.command("buildInfo")["stratosdbNode"]
 
 
 # ---- Compute jobs ----------------------------------------------------------------------------
