@@ -21,7 +21,9 @@ public enum NamespaceRules {
         guard !name.isEmpty, name.utf8.count < 64 else {
             throw QueryError(.invalidNamespace, "Invalid database name: '\(name)'")
         }
-        for character in name where "/\\. \"$\0".contains(character) {
+        // Bytes, not Characters: this runs twice per command, and the forbidden characters are
+        // all ASCII (a UTF-8 continuation byte is never one of them).
+        for byte in name.utf8 where byte == 0x2f || byte == 0x5c || byte == 0x2e || byte == 0x20 || byte == 0x22 || byte == 0x24 || byte == 0 {
             throw QueryError(.invalidNamespace, "Invalid database name: '\(name)'")
         }
     }
