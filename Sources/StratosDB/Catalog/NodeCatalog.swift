@@ -484,8 +484,16 @@ public final class NodeCatalog: Sendable {
         guard let space = space(signed.grant.space) else {
             throw QueryError(.namespaceNotFound, "space \(signed.grant.space) does not exist on this node")
         }
-        guard space.controller == signed.grant.issuer || (fromHistory && space.controllers.contains(signed.grant.issuer)) else {
-            throw QueryError(.unauthorized, "only the owner of space \(space.id) (its current key) can grant access to it")
+        // The owner grants; so does a grantee whose live admin grant covers what it gives
+        // (docs/spaces.md, delegation). Grants from an archive's history are kept as they are:
+        // each counts only while its chain holds, checked when it is used.
+        let delegated = GrantDelegation.isBacked(
+            signed.grant, controllers: [space.controller], nowMilliseconds: clock.nowMilliseconds(),
+            grantsTo: { self.unrevokedGrants(space: space.id, grantee: $0) })
+        guard space.controller == signed.grant.issuer || fromHistory || delegated else {
+            throw QueryError(
+                .unauthorized,
+                "only the owner of space \(space.id) (its current key), or a grantee whose live admin grant covers what it gives, can grant access to it")
         }
         try state.withLock { state throws(QueryError) in
             let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
@@ -501,12 +509,15 @@ public final class NodeCatalog: Sendable {
         }
     }
 
-    /// Applies an owner-signed revocation.
+    /// Applies a revocation signed by the space's owner, or by the grant's own issuer (an admin
+    /// grantee takes back what it delegated).
     public func revoke(_ revocation: SignedRevocation, fromHistory: Bool = false) throws(QueryError) {
+        let issuerOfGrant = (try? grants(space: revocation.space))?.first { $0.signed.id == revocation.grantID }?.signed.grant.issuer
         guard let space = space(revocation.space), revocation.isValid,
             space.controller == revocation.issuer || (fromHistory && space.controllers.contains(revocation.issuer))
+                || issuerOfGrant == revocation.issuer
         else {
-            throw QueryError(.unauthorized, "only the owner of a space can revoke its grants")
+            throw QueryError(.unauthorized, "only the owner of a space, or the grant's issuer, can revoke a grant")
         }
         try state.withLock { state throws(QueryError) in
             let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
@@ -540,6 +551,22 @@ public final class NodeCatalog: Sendable {
     /// The unrevoked grants `grantee` holds on `space` (expiry is checked by the caller, at the
     /// command's time). Picks up grants and revocations other processes wrote.
     func liveGrants(space: SpaceID, grantee: DID) -> [Grant] {
+        let now = clock.nowMilliseconds()
+        return state.withLock { state in
+            try? Self.refreshIfChanged(&state)
+            let snapshot = state.snapshot
+            guard let held = snapshot.grants[space]?[grantee], let record = snapshot.spaces[space] else { return [] }
+            // Delegated grants count while their chain to the owner holds (checked now, so an
+            // expired or revoked link ends them at once).
+            return held.filter { grant in
+                GrantDelegation.isBacked(
+                    grant, controllers: Set(record.controllers), nowMilliseconds: now, grantsTo: { snapshot.grants[space]?[$0] ?? [] })
+            }
+        }
+    }
+
+    /// The unrevoked grants an identity holds on a space, backed or not.
+    private func unrevokedGrants(space: SpaceID, grantee: DID) -> [Grant] {
         state.withLock { state in
             try? Self.refreshIfChanged(&state)
             return state.snapshot.grants[space]?[grantee] ?? []
@@ -548,12 +575,14 @@ public final class NodeCatalog: Sendable {
 
     /// Spaces on which `grantee` holds an unrevoked grant that has not expired at `now`.
     func spacesGranted(to grantee: DID, nowMilliseconds: Int64) -> [SpaceID] {
-        state.withLock { state in
+        let candidates = state.withLock { state in
             try? Self.refreshIfChanged(&state)
             return state.snapshot.grants.compactMap { space, byGrantee in
                 byGrantee[grantee]?.contains { !$0.isExpired(nowMilliseconds: nowMilliseconds) } == true ? space : nil
             }
         }
+        // Only grants whose delegation chain holds count.
+        return candidates.filter { space in liveGrants(space: space, grantee: grantee).contains { !$0.isExpired(nowMilliseconds: nowMilliseconds) } }
     }
 
     // MARK: - Snapshot
@@ -609,11 +638,10 @@ public final class NodeCatalog: Sendable {
         }
         let grants = try state.connection.statement("SELECT signed FROM grants WHERE revocation IS NULL")
         while try grants.step() {
-            // Verified on every load: a row that is not a valid grant signed by the space's
-            // owner is ignored, whoever wrote it.
-            guard let signed = try? SignedGrant(decoding: grants.blob(0)), let space = snapshot.spaces[signed.grant.space],
-                space.controllers.contains(signed.grant.issuer)
-            else { continue }
+            // Verified on every load: a row that is not a validly signed grant is ignored, whoever
+            // wrote it. One not signed by the owner counts only while its delegation chain holds
+            // (`liveGrants`).
+            guard let signed = try? SignedGrant(decoding: grants.blob(0)), let space = snapshot.spaces[signed.grant.space] else { continue }
             snapshot.grants[space.id, default: [:]][signed.grant.grantee, default: []].append(signed.grant)
         }
         grants.reset()

@@ -445,3 +445,37 @@ def test_owner_key_rotation_moves_owner_rights_and_keeps_the_space(node, tmp_pat
     old_key.write_bytes((node.data_dir / "keys" / "alice.key").read_bytes())
     old_key.chmod(0o600)
     assert "stateRoots not checked" in cli(other, "space", "verify", str(again), "--key", str(old_key)).stdout
+
+
+def test_admin_grantees_delegate_what_they_hold(node):
+    """bob holds admin (and read, write) on `users`; he grants carol read on it, which works
+    until bob's own grant goes; he cannot give what he does not hold."""
+    out(node, "key", "new", "--name", "alice")
+    dids = {name: out(node, "key", "new", "--name", name)[0] for name in ["bob", "carol"]}
+    space_id, _ = out(node, "space", "create", "profile", "--key", "alice")
+    bob_grant = out(node, "grant", "--key", "alice", "--space", "profile", "--to", dids["bob"], "--actions", "read,write,admin",
+                    "--collections", "users")[0]
+    alice = client_for(node, out(node, "token", "--key", "alice")[0])[space_id]
+    alice.users.insert_one({"_id": 1})
+    alice.secrets.insert_one({"_id": "k"})
+    # bob delegates read on users to carol (by the space's id: it is not bob's space).
+    carol_grant = out(node, "grant", "--key", "bob", "--space", space_id, "--to", dids["carol"], "--actions", "read",
+                      "--collections", "users")[0]
+    carol = client_for(node, out(node, "token", "--key", "carol")[0])[space_id]
+    assert carol.users.find_one({"_id": 1}) == {"_id": 1}
+    with pytest.raises(OperationFailure) as denied:
+        carol.users.insert_one({"_id": 2})
+    assert denied.value.code == 13
+    # bob cannot give more than he holds: another collection, or an action he lacks.
+    for extra in (["--actions", "read", "--collections", "secrets"], ["--actions", "read,execute", "--collections", "users"],
+                  ["--actions", "read"]):
+        refused = cli(node, "grant", "--key", "bob", "--space", space_id, "--to", dids["carol"], *extra, check=False)
+        assert refused.returncode != 0 and "admin grant covers" in refused.stderr
+    # bob may take back what he gave; alice revoking bob ends carol's access too.
+    second = out(node, "grant", "--key", "bob", "--space", space_id, "--to", dids["carol"], "--actions", "read", "--collections", "users")[0]
+    assert out(node, "revoke", "--key", "bob", "--space", space_id, "--grant", second) == [second]
+    assert out(node, "revoke", "--key", "alice", "--space", "profile", "--grant", bob_grant) == [bob_grant]
+    with pytest.raises(OperationFailure) as ended:
+        carol.users.find_one({"_id": 1})
+    assert ended.value.code == 13
+    assert carol_grant
