@@ -92,7 +92,7 @@ public final class NodeCatalog: Sendable {
                 space TEXT NOT NULL, seq INTEGER NOT NULL, rotation BLOB NOT NULL, PRIMARY KEY(space, seq));
             CREATE TABLE IF NOT EXISTS space_keys(
                 space TEXT NOT NULL, recipient TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(space, recipient));
-            CREATE TABLE IF NOT EXISTS dropped_space_heads(space TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS dropped_spaces(space TEXT PRIMARY KEY, seq INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS scheduled_jobs(
                 space TEXT NOT NULL, job TEXT NOT NULL, next_run INTEGER NOT NULL, PRIMARY KEY(space, job));
             """)
@@ -385,28 +385,31 @@ public final class NodeCatalog: Sendable {
         }
     }
 
-    // MARK: - Dropped spaces' anchored heads
+    // MARK: - Dropped spaces
 
-    /// Records the anchored head a space had when its owner dropped it, so that the ledger's
-    /// memory of it is not taken for a rollback once the name is written again.
-    func recordDroppedHead(space: SpaceID, seq: UInt64, hash: [UInt8]) throws(QueryError) {
+    /// Records the last commit a space had when its owner dropped it (the highest, over every
+    /// drop). The chain keeps anchoring that history for a block or two after the drop; those
+    /// anchors must not be taken for a rollback of the space written again under the same id.
+    func recordDrop(space: SpaceID, lastSeq: UInt64) throws(QueryError) {
         try state.withLock { state throws(QueryError) in
-            let upsert = try state.connection.statement("INSERT OR REPLACE INTO dropped_space_heads(space, seq, hash) VALUES (?1, ?2, ?3)")
+            let upsert = try state.connection.statement("""
+                INSERT INTO dropped_spaces(space, seq) VALUES (?1, ?2)
+                ON CONFLICT(space) DO UPDATE SET seq = max(seq, excluded.seq)
+                """)
             upsert.bind(1, space.string)
-            upsert.bind(2, Int64(seq))
-            upsert.bind(3, hash)
+            upsert.bind(2, Int64(clamping: lastSeq))
             try upsert.run()
         }
     }
 
-    /// The anchored head of a space when it was last dropped.
-    func droppedHead(space: SpaceID) -> (seq: UInt64, hash: [UInt8])? {
-        try? state.withLock { state throws(QueryError) -> (seq: UInt64, hash: [UInt8])? in
-            let select = try state.connection.statement("SELECT seq, hash FROM dropped_space_heads WHERE space = ?1")
+    /// The highest commit seq any dropped incarnation of the space reached.
+    func droppedThrough(space: SpaceID) -> UInt64? {
+        try? state.withLock { state throws(QueryError) -> UInt64? in
+            let select = try state.connection.statement("SELECT seq FROM dropped_spaces WHERE space = ?1")
             select.bind(1, space.string)
             defer { select.reset() }
             guard try select.step() else { return nil }
-            return (UInt64(select.int64(0)), select.blob(1))
+            return UInt64(select.int64(0))
         }
     }
 

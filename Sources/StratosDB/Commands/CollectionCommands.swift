@@ -73,11 +73,18 @@ enum CollectionCommands {
 
     static func dropDatabase(_ context: CommandContext) async throws -> BSONDocument {
         context.server.cursors.killAll(database: context.storageName)
-        if let ledger = context.server.ledger, let space = SpaceID(context.storageName), let head = ledger.anchoredHead(space: space.string) {
-            // The chain remembers this space's history; the next incarnation starts at seq 1.
-            try context.server.catalog.recordDroppedHead(space: space, seq: head.seq, hash: head.commitHash)
+        let server = context.server
+        var recorded: QueryError?
+        try server.storage.dropDatabase(context.storageName) {
+            // The chain remembers this incarnation's history (and may still anchor its last
+            // commits); the next one starts at seq 1. Read while nothing can write the space.
+            guard let ledger = server.ledger, let space = SpaceID(context.storageName) else { return }
+            let last = max(ledger.latestSeq(space: space.string) ?? 0, ledger.anchoredHead(space: space.string)?.seq ?? 0)
+            if last > 0 {
+                do throws(QueryError) { try server.catalog.recordDrop(space: space, lastSeq: last) } catch { recorded = error }
+            }
         }
-        try context.server.storage.dropDatabase(context.storageName)
+        if let recorded { throw recorded }
         context.server.ledger?.forget(space: context.storageName)
         // The space itself (its id, owner and grants) outlives its data, as a MongoDB user's
         // roles on a database outlive dropping it: writing to the name again recreates it.

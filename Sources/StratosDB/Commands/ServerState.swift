@@ -143,8 +143,9 @@ final class ServerState: Sendable {
                 onCommitted: { space, seq, hash in ledger?.noteCommit(space: space.string, seq: seq, hash: hash) },
                 anchoredHead: { space in
                     guard let head = ledger?.anchoredHead(space: space.string) else { return nil }
-                    // A head from before the owner dropped the space is the old incarnation's.
-                    if let dropped = catalog.droppedHead(space: space), dropped.seq == head.seq, dropped.hash == head.commitHash { return nil }
+                    // An anchor no higher than a dropped incarnation reached may be that one's; only
+                    // anchors beyond it are the current history's for sure (docs/threat_model.md).
+                    if let dropped = catalog.droppedThrough(space: space), head.seq <= dropped { return nil }
                     return head
                 })
         self.authorizer = Authorizer(catalog: catalog)

@@ -93,7 +93,9 @@ final class StorageEngine: Sendable {
     }
 
     /// Closes and deletes a database.
-    func dropDatabase(_ database: String) throws(QueryError) {
+    /// `afterShutdown` runs under the same lock, once the database's last write is done and
+    /// before anything can reopen it (the ledger's record of its last commit is final then).
+    func dropDatabase(_ database: String, afterShutdown: () -> Void = {}) throws(QueryError) {
         try NamespaceRules.validateDatabase(database)
         // Under the lock, so no write can reopen the space between shutting its executor down
         // and removing its files (it would write to a file about to be unlinked).
@@ -102,6 +104,7 @@ final class StorageEngine: Sendable {
                 executor.isDropped.store(true, ordering: .releasing)
                 executor.shutdown()
             }
+            afterShutdown()
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path(for: database) + suffix) }
             // Frees the VFS's key slot; the key is registered again if the space is written to.
             _ = stratos_vfs_set_key("\(database).sqlite", nil)
