@@ -143,6 +143,16 @@ enum AdminCommands {
                 "totalCreated": .int64(server.connectionCounter.load(ordering: .relaxed)),
             ]),
             "opcounters": .document(opcounters),
+            // What the Prometheus exporter reports as traffic (the wire messages, headers included;
+            // TLS framing is not counted separately).
+            "network": .document([
+                "bytesIn": .int64(server.networkBytesIn.load(ordering: .relaxed)),
+                "bytesOut": .int64(server.networkBytesOut.load(ordering: .relaxed)),
+                "physicalBytesIn": .int64(server.networkBytesIn.load(ordering: .relaxed)),
+                "physicalBytesOut": .int64(server.networkBytesOut.load(ordering: .relaxed)),
+                "numSlowDNSOperations": .int64(0), "numSlowSSLOperations": .int64(0),
+                "numRequests": .int64(server.networkRequests.load(ordering: .relaxed)),
+            ]),
             "metrics": .document([
                 "commands": .document(commands),
                 "cursor": .document(["open": .document(["total": .int64(Int64(server.cursors.openCount))])]),
@@ -176,6 +186,14 @@ enum AdminCommands {
             "maxBsonObjectSize": .int32(Int32(ServerLimits.documentSizeBytesMax)),
             "cursorTimeoutMillis": .int64(ServerLimits.cursorIdleTimeoutSeconds * 1000),
             "authenticationMechanisms": .array([.string("SCRAM-SHA-1"), .string("SCRAM-SHA-256"), .string("PLAIN")]),
+            // Read by test harnesses and tools (pymongo's own suite reads enableTestCommands):
+            // StratosDB has no test-only commands, no API-version requirement and no table-scan ban.
+            "enableTestCommands": .bool(false),
+            "requireApiVersion": .bool(false),
+            "notablescan": .bool(false),
+            "logLevel": .int32(0),
+            "quiet": .bool(false),
+            "internalQueryMaxBlockingSortMemoryUsageBytes": .int64(Int64(QueryEngineLimits.blockingSortBytesMax)),
         ]
         if case .string("*") = context.firstValue { return known }
         var reply = BSONDocument()

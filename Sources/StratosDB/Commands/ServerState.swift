@@ -82,6 +82,10 @@ final class ServerState: Sendable {
     let logger: Logger
     let startedMilliseconds: Int64
     let connectionCounter = Atomic<Int64>(0)
+    /// serverStatus `network`: bytes of wire messages received and sent, and messages received.
+    let networkBytesIn = Atomic<Int64>(0)
+    let networkBytesOut = Atomic<Int64>(0)
+    let networkRequests = Atomic<Int64>(0)
     let openConnections = Atomic<Int>(0)
     let commandCounters = Mutex<[String: Int64]>([:])
     /// Threads for reads that may examine many documents (filtered collection scans, in-memory

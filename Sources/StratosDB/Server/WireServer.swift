@@ -158,7 +158,10 @@ public final class WireServer: Service, Sendable {
                 var responseId: Int32 = 1
                 for try await frame in inbound {
                     responseId &+= 1
+                    state.networkRequests.wrappingAdd(1, ordering: .relaxed)
+                    state.networkBytesIn.wrappingAdd(Int64(frame.readableBytes), ordering: .relaxed)
                     if let reply = await handle(frame, connection: info, responseId: responseId, allocator: allocator) {
+                        state.networkBytesOut.wrappingAdd(Int64(reply.readableBytes), ordering: .relaxed)
                         // A reply counts against the node-wide memory cap until it is written;
                         // past the cap the client gets ExceededMemoryLimit (146) instead.
                         if reply.readableBytes >= ServerLimits.replyBytesCounted {

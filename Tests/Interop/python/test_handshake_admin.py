@@ -119,6 +119,23 @@ def test_host_info_describes_the_system(client):
 def test_get_parameter_star_returns_ok(client):
     reply = client.admin.command({"getParameter": "*"})
     assert reply["ok"] == 1.0
+    # pymongo's own test harness reads enableTestCommands from getParameter "*".
+    assert reply["enableTestCommands"] is False and reply["requireApiVersion"] is False
+    assert client.admin.command({"getParameter": 1, "enableTestCommands": 1})["enableTestCommands"] is False
+
+
+def test_server_status_network_counts_traffic(client):
+    """The Prometheus exporter reports traffic from serverStatus.network."""
+    before = client.admin.command("serverStatus")["network"]
+    payload = "x" * 10_000
+    client.stratos_network_test.items.insert_one({"payload": payload})
+    client.stratos_network_test.items.find_one()
+    after = client.admin.command("serverStatus")["network"]
+    assert after["numRequests"] >= before["numRequests"] + 3
+    assert after["bytesIn"] >= before["bytesIn"] + 10_000
+    assert after["bytesOut"] >= before["bytesOut"] + 10_000
+    assert after["physicalBytesIn"] == after["bytesIn"] and after["physicalBytesOut"] == after["bytesOut"]
+    client.drop_database("stratos_network_test")
 
 
 def test_get_cmd_line_opts_returns_argv_and_parsed(client):
