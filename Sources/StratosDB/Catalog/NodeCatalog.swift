@@ -53,7 +53,7 @@ public struct GrantRecord: Sendable {
 /// `PRAGMA data_version`, which changes whenever another connection commits, so a grant or
 /// revocation takes effect on the next command without a restart.
 public final class NodeCatalog: Sendable {
-    private struct Snapshot {
+    struct Snapshot {
         var spaces: [SpaceID: SpaceRecord] = [:]
         /// Spaces whose owner key was rotated, by their controller and name.
         var rotatedByController: [DID: [String: SpaceID]] = [:]
@@ -62,12 +62,14 @@ public final class NodeCatalog: Sendable {
         var dataVersion: Int64 = -1
     }
 
-    private struct State: ~Copyable {
+    // Internal (not private) so that the catalog's extensions in sibling files, one concern
+    // each, reach the connection; nothing outside `Catalog/` uses them.
+    struct State: ~Copyable {
         let connection: SQLiteConnection
         var snapshot = Snapshot()
     }
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let clock: any WallClock
 
     /// Opens (creating) the catalog of a data directory.
@@ -382,78 +384,6 @@ public final class NodeCatalog: Sendable {
             var rotations: [OwnerKeyRotation] = []
             while try select.step() { if let rotation = try? OwnerKeyRotation(decoding: select.blob(0)) { rotations.append(rotation) } }
             return rotations
-        }
-    }
-
-    // MARK: - Dropped spaces
-
-    /// Records the last commit a space had when its owner dropped it (the highest, over every
-    /// drop). The chain keeps anchoring that history for a block or two after the drop; those
-    /// anchors must not be taken for a rollback of the space written again under the same id.
-    func recordDrop(space: SpaceID, lastSeq: UInt64) throws(QueryError) {
-        try state.withLock { state throws(QueryError) in
-            let upsert = try state.connection.statement("""
-                INSERT INTO dropped_spaces(space, seq) VALUES (?1, ?2)
-                ON CONFLICT(space) DO UPDATE SET seq = max(seq, excluded.seq)
-                """)
-            upsert.bind(1, space.string)
-            upsert.bind(2, Int64(clamping: lastSeq))
-            try upsert.run()
-        }
-    }
-
-    /// The highest commit seq any dropped incarnation of the space reached.
-    func droppedThrough(space: SpaceID) -> UInt64? {
-        try? state.withLock { state throws(QueryError) -> UInt64? in
-            let select = try state.connection.statement("SELECT seq FROM dropped_spaces WHERE space = ?1")
-            select.bind(1, space.string)
-            defer { select.reset() }
-            guard try select.step() else { return nil }
-            return UInt64(select.int64(0))
-        }
-    }
-
-    // MARK: - Scheduled jobs
-
-    /// Records when a space's job runs next (the scheduler's index; the job itself is a document
-    /// of the space's `system.jobs`), so a restarted node finds its jobs without opening every space.
-    func scheduleJob(space: SpaceID, job: String, nextRunMilliseconds: Int64) throws(QueryError) {
-        try state.withLock { state throws(QueryError) in
-            let upsert = try state.connection.statement("INSERT OR REPLACE INTO scheduled_jobs(space, job, next_run) VALUES (?1, ?2, ?3)")
-            upsert.bind(1, space.string)
-            upsert.bind(2, job)
-            upsert.bind(3, nextRunMilliseconds)
-            try upsert.run()
-        }
-    }
-
-    /// Forgets a job (finished, cancelled or gone).
-    func unscheduleJob(space: SpaceID, job: String) throws(QueryError) {
-        try state.withLock { state throws(QueryError) in
-            let delete = try state.connection.statement("DELETE FROM scheduled_jobs WHERE space = ?1 AND job = ?2")
-            delete.bind(1, space.string)
-            delete.bind(2, job)
-            try delete.run()
-        }
-    }
-
-    /// Jobs due at `nowMilliseconds`, soonest first, and when the next one after them is due.
-    func dueJobs(nowMilliseconds: Int64, limit: Int) throws(QueryError) -> (due: [(space: SpaceID, job: String)], next: Int64?) {
-        try state.withLock { state throws(QueryError) in
-            let select = try state.connection.statement("SELECT space, job, next_run FROM scheduled_jobs ORDER BY next_run LIMIT ?1")
-            select.bind(1, Int64(limit + 1))
-            defer { select.reset() }
-            var due: [(space: SpaceID, job: String)] = []
-            var next: Int64?
-            while try select.step() {
-                let at = select.int64(2)
-                guard at <= nowMilliseconds, due.count < limit else {
-                    next = at
-                    break
-                }
-                if let space = SpaceID(select.text(0)) { due.append((space, select.text(1))) }
-            }
-            return (due, next)
         }
     }
 
