@@ -54,13 +54,7 @@ enum DurationText {
     }
 
     static func milliseconds(_ text: String) throws -> Int64 {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count)
-            // "ms" is tried before "s", so "500ms" is never read as "500m" + "s".
-            guard let value = Int64(number), value > 0, value <= Int64.max / scale else { break }
-            return value * scale
-        }
+        if let milliseconds = DurationParsing.milliseconds(text) { return milliseconds }
         throw CLIError("'\(text)' is not a duration: use a positive number followed by s, m, h or d (30s, 15m, 2h, 30d)")
     }
 }

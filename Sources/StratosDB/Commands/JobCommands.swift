@@ -160,9 +160,11 @@ enum JobCommands {
     private static func notFound(_ id: String) -> QueryError { QueryError(.jobNotFound, "no job '\(id)' in this space") }
 }
 
-/// Durations as `30s`, `15m`, `2h`, `1d` (and `500ms`).
-enum DurationParsing {
-    static func milliseconds(_ text: String) -> Int64? {
+/// Durations as `30s`, `15m`, `2h`, `1d` (and `500ms`), for commands and the CLI alike.
+public enum DurationParsing {
+    /// The duration in milliseconds; nil unless it is a positive number and a unit.
+    public static func milliseconds(_ text: String) -> Int64? {
+        // "ms" is tried before "s", so "500ms" is never read as "500m" + "s".
         let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             guard let value = Int64(text.dropLast(suffix.count)), value > 0, value <= Int64.max / scale else { return nil }
