@@ -22,9 +22,7 @@ enum JobCommands {
 
     /// `{submitJob: procedure, args?, schedule?: "once" | "every 1h", fuel?, retries?, retryDelayMS?, version?, redundancy?: 1 | 2}`.
     static func submitJob(_ context: CommandContext) async throws -> BSONDocument {
-        guard case .string(let procedure) = context.firstValue, ProcedureLimits.validateName(procedure) else {
-            throw QueryError(.badValue, "submitJob takes a procedure name: 1 to 64 letters, digits, '_', '-' or '.'")
-        }
+        let procedure = try ProcedureCommands.procedureName(context)
         let arguments = try context.document("args") ?? BSONDocument()
         var every: Int64?
         switch context.command["schedule"] {
@@ -38,11 +36,7 @@ enum JobCommands {
             every = milliseconds
         default: throw QueryError(.badValue, "schedule must be \"once\" or \"every <duration>\" (30s, 15m, 2h, 1d)")
         }
-        let limits = context.server.configuration.procedureLimits
-        let fuel = try context.integer("fuel") ?? Int64(limits.fuelDefault)
-        guard fuel > 0, UInt64(fuel) <= limits.fuelMax else {
-            throw QueryError(.badValue, "fuel must be between 1 and \(limits.fuelMax) (serve --procedure-fuel-max)")
-        }
+        let fuel = Int64(try ProcedureCommands.fuel(context))
         let retries = try context.integer("retries") ?? 2
         guard (0...retriesMax).contains(retries) else { throw QueryError(.badValue, "retries must be between 0 and \(retriesMax)") }
         let retryDelay = try context.integer("retryDelayMS") ?? 5_000
@@ -134,13 +128,9 @@ enum JobCommands {
     /// space's owner may cancel.
     static func cancelJob(_ context: CommandContext) async throws -> BSONDocument {
         let id = try jobID(context)
-        guard let executor = try context.executor(create: false), let space = context.space, let principal = context.principal else {
-            throw notFound(id)
-        }
-        let caller = principal.did.string
-        let isOwner = space.owner == principal.did
+        guard let executor = try context.executor(create: false), let space = context.space else { throw notFound(id) }
         let previous = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> String in
-            guard let (rid, job) = try JobStore.load(store, id: id), isOwner || job["submittedBy"] == .string(caller) else {
+            guard let (rid, job) = try JobStore.load(store, id: id), mayView(job, context) else {
                 throw notFound(id)
             }
             guard case .string(let state)? = job["state"], state == JobStore.State.scheduled.rawValue else {

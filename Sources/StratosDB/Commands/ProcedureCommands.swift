@@ -19,11 +19,22 @@ enum ProcedureCommands {
         table["callProcedure"] = callProcedure
     }
 
-    private static func procedureName(_ context: CommandContext) throws(QueryError) -> String {
+    /// The procedure a command names first (also `submitJob`'s).
+    static func procedureName(_ context: CommandContext) throws(QueryError) -> String {
         guard case .string(let name) = context.firstValue, ProcedureLimits.validateName(name) else {
             throw QueryError(.badValue, "\(context.name) takes a procedure name: 1 to 64 letters, digits, '_', '-' or '.'")
         }
         return name
+    }
+
+    /// The command's `fuel`, within the node's maximum, or the node's default (also `submitJob`'s).
+    static func fuel(_ context: CommandContext) throws(QueryError) -> UInt64 {
+        let limits = context.server.configuration.procedureLimits
+        guard let requested = try context.integer("fuel") else { return limits.fuelDefault }
+        guard requested > 0, UInt64(requested) <= limits.fuelMax else {
+            throw QueryError(.badValue, "fuel must be between 1 and \(limits.fuelMax) (serve --procedure-fuel-max)")
+        }
+        return UInt64(requested)
     }
 
     /// `{createProcedure: name, code: BinData, description?}`: validates the module and stores
@@ -96,13 +107,7 @@ enum ProcedureCommands {
         let name = try procedureName(context)
         let arguments = try context.document("args") ?? BSONDocument()
         let limits = context.server.configuration.procedureLimits
-        var fuel = limits.fuelDefault
-        if let requested = try context.integer("fuel") {
-            guard requested > 0, UInt64(requested) <= limits.fuelMax else {
-                throw QueryError(.badValue, "fuel must be between 1 and \(limits.fuelMax) (serve --procedure-fuel-max)")
-            }
-            fuel = UInt64(requested)
-        }
+        let fuel = try fuel(context)
         let version = try context.integer("version").map { Int(clamping: $0) }
         guard let executor = try context.executor(create: false), let space = context.space, let principal = context.principal else {
             throw notFound(name, context)
