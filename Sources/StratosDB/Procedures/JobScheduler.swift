@@ -29,16 +29,21 @@ struct JobScheduler: Sendable {
             if server.peerNetwork != nil, now - trustRefreshed >= 5_000, let ledger = server.ledger {
                 // Who may ask this node for re-runs: the chain's validators and computation nodes.
                 let chain = await ledger.state()
-                var keys = Set(chain.validators.validators.map(\.publicKey))
-                keys.formUnion(chain.resourceNodes.filter { $0.value.types & ResourceNode.computation != 0 }.keys)
-                server.jobVerification.setTrusted(keys)
+                server.jobVerification.setTrusted(Set(chain.validators.validators.map(\.publicKey)).union(Self.computationNodes(chain)))
                 trustRefreshed = now
             }
             do {
                 let now = server.clock.nowMilliseconds()
                 let (due, next) = try server.catalog.dueJobs(nowMilliseconds: now, limit: 16)
-                if !due.isEmpty, await isComputationNode() {
-                    for (space, job) in due where !Task.isCancelled { await runAttempt(space: space, job: job) }
+                // The chain is read once for the batch: whether this node computes, and which peers
+                // may re-run an attempt (`redundancy: 2`). With no computation node registered,
+                // every node computes; without a ledger, so does this one.
+                var computation: Set<PublicKey> = []
+                if !due.isEmpty, let ledger = server.ledger { computation = Self.computationNodes(await ledger.state()) }
+                if !due.isEmpty, computation.isEmpty || computation.contains(server.identity.nodeKey.publicKey) {
+                    let peers = (server.peerNetwork?.connectedPeerKeys ?? []).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+                    let verifiers = computation.isEmpty ? peers : peers.filter { computation.contains($0) }
+                    for (space, job) in due where !Task.isCancelled { await runAttempt(space: space, job: job, verifiers: verifiers) }
                     wait = 0
                 } else if due.isEmpty, let next {
                     wait = min(wait, max(0, next - now))
@@ -50,21 +55,9 @@ struct JobScheduler: Sendable {
         }
     }
 
-    /// Connected peers that may re-run an attempt (`redundancy: 2`): computation nodes, or any
-    /// peer while the chain has none.
-    private func secondNodes() async -> [PublicKey] {
-        guard let network = server.peerNetwork else { return [] }
-        let peers = network.connectedPeerKeys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        guard let ledger = server.ledger else { return peers }
-        let computation = await ledger.state().resourceNodes.filter { $0.value.types & ResourceNode.computation != 0 }
-        return computation.isEmpty ? peers : peers.filter { computation[$0] != nil }
-    }
-
-    private func isComputationNode() async -> Bool {
-        guard let ledger = server.ledger else { return true }
-        let nodes = await ledger.state().resourceNodes
-        let computation = nodes.filter { $0.value.types & ResourceNode.computation != 0 }
-        return computation.isEmpty || computation[server.identity.nodeKey.publicKey] != nil
+    /// The nodes registered on the chain with the computation type bit.
+    private static func computationNodes(_ chain: ChainState) -> Set<PublicKey> {
+        Set(chain.resourceNodes.filter { $0.value.types & ResourceNode.computation != 0 }.keys)
     }
 
     private enum Next: Sendable {
@@ -73,7 +66,7 @@ struct JobScheduler: Sendable {
     }
 
     /// One attempt of `job` in `space`.
-    private func runAttempt(space: SpaceID, job: String) async {
+    private func runAttempt(space: SpaceID, job: String, verifiers: [PublicKey]) async {
         let server = server
         let catalog = server.catalog
         guard let record = catalog.space(space) else {
@@ -94,7 +87,6 @@ struct JobScheduler: Sendable {
             return
         }
         let resolved = ResolvedSpace(id: space, owner: record.controller, name: nil)
-        let verifiers = await secondNodes()
         let operation = OperationContext()
         operation.documentsExaminedMax = server.configuration.documentsExaminedMax
         operation.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: server.configuration.procedureLimits.timeMillisecondsMax)
