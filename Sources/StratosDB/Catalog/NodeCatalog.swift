@@ -491,9 +491,9 @@ public final class NodeCatalog: Sendable {
             guard let held = snapshot.grants[space]?[grantee], let record = snapshot.spaces[space] else { return [] }
             // Delegated grants count while their chain to the owner holds (checked now, so an
             // expired or revoked link ends them at once).
+            let controllers = Set(record.controllers)  // Once per call (this runs on every command of a grantee).
             return held.filter { grant in
-                GrantDelegation.isBacked(
-                    grant, controllers: Set(record.controllers), nowMilliseconds: now, grantsTo: { snapshot.grants[space]?[$0] ?? [] })
+                GrantDelegation.isBacked(grant, controllers: controllers, nowMilliseconds: now, grantsTo: { snapshot.grants[space]?[$0] ?? [] })
             }
         }
     }
