@@ -259,15 +259,22 @@ public final class ProcedureCall {
     /// inside the memory. Checked in `Int` before any narrowing or pointer arithmetic.
     /// (`copyingAtMost`: the range is checked whole, but only its first bytes are copied.)
     func bytes(_ pointer: Int32, _ length: Int32, copyingAtMost limit: Int = Int.max) throws -> [UInt8]? {
+        guard let (memory, start) = try range(pointer, count: Int(length)) else { return nil }
+        return memory.withUnsafeBufferPointer(offset: UInt(start), count: min(Int(length), limit)) { Array($0) }
+    }
+
+    /// The memory and start offset of `count` bytes at `pointer`, or nil (the error recorded)
+    /// when they are not all inside the memory. Checked in `Int`, before any pointer arithmetic:
+    /// WasmKit's buffer accessors stop the process on an out-of-range request.
+    private func range(_ pointer: Int32, count: Int) throws -> (Memory, Int)? {
         guard let memory else { throw ProcedureStop.failure(QueryError(.invalidProcedure, "the procedure exports no memory")) }
         let start = Int(pointer)
-        let count = Int(length)
         let size = memory.byteCount
-        guard pointer >= 0, length >= 0, start <= size, count <= size - start else {
-            _ = fail(HostABI.errorArgument, "the range \(pointer)+\(length) is outside the procedure's memory (\(size) bytes)")
+        guard pointer >= 0, count >= 0, start <= size, count <= size - start else {
+            _ = fail(HostABI.errorArgument, "the range \(pointer)+\(count) is outside the procedure's memory (\(size) bytes)")
             return nil
         }
-        return memory.withUnsafeBufferPointer(offset: UInt(start), count: min(count, limit)) { Array($0) }
+        return (memory, start)
     }
 
     private func string(_ pointer: Int32, _ length: Int32) throws -> String? {
@@ -290,12 +297,7 @@ public final class ProcedureCall {
     private func write(_ source: [UInt8], to pointer: Int32, capacity: Int32) throws -> Int32 {
         guard source.count <= Int(Int32.max) else { return fail(HostABI.errorLimit, "the value is too large") }
         guard capacity >= 0, source.count <= Int(capacity) else { return Int32(source.count) }
-        guard let memory else { throw ProcedureStop.failure(QueryError(.invalidProcedure, "the procedure exports no memory")) }
-        let start = Int(pointer)
-        let size = memory.byteCount
-        guard pointer >= 0, start <= size, source.count <= size - start else {
-            return fail(HostABI.errorArgument, "the range \(pointer)+\(source.count) is outside the procedure's memory (\(size) bytes)")
-        }
+        guard let (memory, start) = try range(pointer, count: source.count) else { return HostABI.errorArgument }
         memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: source.count) { target in
             source.withUnsafeBytes { target.copyMemory(from: $0) }
         }
