@@ -15,6 +15,21 @@ public enum WitnessEvent: Equatable, Sendable {
     case delete(collection: String, filter: [UInt8], multi: Bool, count: Int, error: WitnessError?)
 }
 
+extension WitnessEvent {
+    /// The bytes it holds (names, documents, error messages), for the witness's bound.
+    var byteCount: Int {
+        switch self {
+        case .find(let collection, let filter, let options, let error):
+            collection.utf8.count + filter.count + options.count + (error?.byteCount ?? 0)
+        case .next(_, let document, let error): (document?.count ?? 0) + (error?.byteCount ?? 0)
+        case .insert(let collection, let document, let error): collection.utf8.count + document.count + (error?.byteCount ?? 0)
+        case .update(let collection, let filter, let update, _, _, _, let error):
+            collection.utf8.count + filter.count + update.count + (error?.byteCount ?? 0)
+        case .delete(let collection, let filter, _, _, let error): collection.utf8.count + filter.count + (error?.byteCount ?? 0)
+        }
+    }
+}
+
 /// A data error as it crossed into the procedure (code, name, message).
 public struct WitnessError: Equatable, Sendable {
     public let code: Int32
@@ -52,8 +67,22 @@ public final class Witness {
         bytesMax = Int.max
     }
 
-    func append(_ event: WitnessEvent, bytes: Int) throws(QueryError) {
-        byteCount += bytes + 64
+    /// Runs `body` and records what it did: `event` gets its result on success, or the error it
+    /// threw (which is thrown on; an overflow of the witness itself is not recorded).
+    func record<T>(_ body: () throws(QueryError) -> T, _ event: (T?, WitnessError?) -> WitnessEvent) throws(QueryError) -> T {
+        let value: T
+        do {
+            value = try body()
+        } catch {
+            if error.code != .jobTooLargeToVerify { try append(event(nil, WitnessError(error))) }
+            throw error
+        }
+        try append(event(value, nil))
+        return value
+    }
+
+    func append(_ event: WitnessEvent) throws(QueryError) {
+        byteCount += event.byteCount + 64
         guard byteCount <= bytesMax else {
             throw QueryError(.jobTooLargeToVerify, "the job read and wrote more than \(bytesMax) bytes, too much to send to a second node")
         }
@@ -159,16 +188,8 @@ public final class RecordingDataAccess: ProcedureDataAccess {
             self.witness = witness
         }
         func next() throws(QueryError) -> [UInt8]? {
-            do {
-                let document = try inner.next()
-                try witness.append(.next(cursor: number, document: document, error: nil), bytes: document?.count ?? 0)
-                return document
-            } catch {
-                if error.code != .jobTooLargeToVerify {
-                    let failure = WitnessError(error)
-                    try witness.append(.next(cursor: number, document: nil, error: failure), bytes: failure.byteCount)
-                }
-                throw error
+            try witness.record({ () throws(QueryError) in try inner.next() }) { document, failure in
+                .next(cursor: number, document: document ?? nil, error: failure)
             }
         }
     }
@@ -176,33 +197,17 @@ public final class RecordingDataAccess: ProcedureDataAccess {
     public func find(collection: String, filter: BSONDocument, options: BSONDocument) throws(QueryError) -> any ProcedureCursor {
         let filterBytes = filter.bsonBytes
         let optionsBytes = options.bsonBytes
-        do {
-            let cursor = try inner.find(collection: collection, filter: filter, options: options)
-            try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: nil),
-                               bytes: collection.utf8.count + filterBytes.count + optionsBytes.count)
-            cursors += 1
-            return Cursor(inner: cursor, number: cursors, witness: witness)
-        } catch {
-            if error.code != .jobTooLargeToVerify {
-                let failure = WitnessError(error)
-                try witness.append(.find(collection: collection, filter: filterBytes, options: optionsBytes, error: failure),
-                                   bytes: collection.utf8.count + filterBytes.count + optionsBytes.count + failure.byteCount)
-            }
-            throw error
+        let cursor = try witness.record({ () throws(QueryError) in try inner.find(collection: collection, filter: filter, options: options) }) {
+            _, failure in .find(collection: collection, filter: filterBytes, options: optionsBytes, error: failure)
         }
+        cursors += 1
+        return Cursor(inner: cursor, number: cursors, witness: witness)
     }
 
     public func insert(collection: String, document: BSONDocument) throws(QueryError) {
         let bytes = document.bsonBytes
-        do {
-            try inner.insert(collection: collection, document: document)
-            try witness.append(.insert(collection: collection, document: bytes, error: nil), bytes: bytes.count)
-        } catch {
-            if error.code != .jobTooLargeToVerify {
-                let failure = WitnessError(error)
-                try witness.append(.insert(collection: collection, document: bytes, error: failure), bytes: bytes.count + failure.byteCount)
-            }
-            throw error
+        try witness.record({ () throws(QueryError) in try inner.insert(collection: collection, document: document) }) { _, failure in
+            .insert(collection: collection, document: bytes, error: failure)
         }
     }
 
@@ -210,34 +215,18 @@ public final class RecordingDataAccess: ProcedureDataAccess {
         let filterBytes = filter.bsonBytes
         let updateBytes = update.bsonBytes
         let flags = UInt8(multi ? 1 : 0) | UInt8(upsert ? 2 : 0)
-        do {
-            let outcome = try inner.update(collection: collection, filter: filter, update: update, multi: multi, upsert: upsert)
-            try witness.append(.update(collection: collection, filter: filterBytes, update: updateBytes, flags: flags, matched: outcome.matched,
-                                       modified: outcome.modified, error: nil), bytes: filterBytes.count + updateBytes.count)
-            return outcome
-        } catch {
-            if error.code != .jobTooLargeToVerify {
-                let failure = WitnessError(error)
-                try witness.append(.update(collection: collection, filter: filterBytes, update: updateBytes, flags: flags, matched: 0, modified: 0,
-                                           error: failure), bytes: filterBytes.count + updateBytes.count + failure.byteCount)
-            }
-            throw error
+        return try witness.record({ () throws(QueryError) in
+            try inner.update(collection: collection, filter: filter, update: update, multi: multi, upsert: upsert)
+        }) { outcome, failure in
+            .update(collection: collection, filter: filterBytes, update: updateBytes, flags: flags, matched: outcome?.matched ?? 0,
+                    modified: outcome?.modified ?? 0, error: failure)
         }
     }
 
     public func delete(collection: String, filter: BSONDocument, multi: Bool) throws(QueryError) -> Int {
         let filterBytes = filter.bsonBytes
-        do {
-            let count = try inner.delete(collection: collection, filter: filter, multi: multi)
-            try witness.append(.delete(collection: collection, filter: filterBytes, multi: multi, count: count, error: nil), bytes: filterBytes.count)
-            return count
-        } catch {
-            if error.code != .jobTooLargeToVerify {
-                let failure = WitnessError(error)
-                try witness.append(.delete(collection: collection, filter: filterBytes, multi: multi, count: 0, error: failure),
-                                   bytes: filterBytes.count + failure.byteCount)
-            }
-            throw error
+        return try witness.record({ () throws(QueryError) in try inner.delete(collection: collection, filter: filter, multi: multi) }) {
+            count, failure in .delete(collection: collection, filter: filterBytes, multi: multi, count: count ?? 0, error: failure)
         }
     }
 }
