@@ -75,4 +75,71 @@ import Testing
         let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
         reopened.shutdown()
     }
+
+    /// Copies a live space's file and log, as a crash would leave them (every commit durable,
+    /// the newest state-map branches only in the writer's memory).
+    func crashCopy(_ path: String, to copy: String) throws {
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+    }
+
+    func scalar(_ path: String, _ sql: String) throws -> Int64 {
+        let statement = try SQLiteConnection(path: path).statement(sql)
+        defer { statement.reset() }
+        _ = try statement.step()
+        return statement.int64(0)
+    }
+
+    @Test func commitsAfterTheLastBranchFlushReplayOnOpen() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let copy = directory.path + "/copy.sqlite"
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        for index in 0..<300 {
+            _ = try await executor.write(durable: false) { store throws(QueryError) in
+                try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
+            }
+        }
+        try crashCopy(path, to: copy)
+        executor.shutdown()
+        // Branches were written at commit 1 (it created the collection), then every 128 commits:
+        // through 257, so commits 258...300 exist only as commits.
+        #expect(try scalar(copy, "SELECT seq FROM stratos_state_flushed") == 257)
+        #expect(try scalar(copy, "SELECT max(seq) FROM stratos_commits") == 300)
+        let reopened = try DatabaseExecutor(name: space.string, path: copy, signer: node, clock: MockWallClock())
+        // The next commit builds on the replayed state: its root must be right, or the reopen below fails.
+        _ = try await reopened.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(1000)], into: "users") }
+        let proof = try await reopened.read { store throws(QueryError) in
+            do throws(StratosError) { return try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: "users", idKey: IndexKey.encode(.int32(299))) } catch {
+                throw QueryError(.internalError, error.message)
+            }
+        }
+        #expect(proof != nil)
+        reopened.shutdown()
+        // A clean shutdown writes every branch: nothing is left to replay.
+        #expect(try scalar(copy, "SELECT seq FROM stratos_state_flushed") == 301)
+        let again = try DatabaseExecutor(name: space.string, path: copy, signer: node, clock: MockWallClock())
+        again.shutdown()
+    }
+
+    @Test func aTamperedCommitAfterTheLastFlushIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let copy = directory.path + "/copy.sqlite"
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        for index in 0..<140 {
+            _ = try await executor.write(durable: false) { store throws(QueryError) in
+                try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
+            }
+        }
+        try crashCopy(path, to: copy)
+        executor.shutdown()
+        // Branches reach commit 129; a payload the replay needs, changed: its hash no longer matches its signed commit.
+        try damage(copy, "UPDATE stratos_commits SET payload = payload || x'00' WHERE seq = 135")
+        #expect(throws: QueryError.self) {
+            let reopened = try DatabaseExecutor(name: space.string, path: copy, signer: node, clock: MockWallClock())
+            reopened.shutdown()
+        }
+    }
 }

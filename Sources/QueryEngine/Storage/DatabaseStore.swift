@@ -291,4 +291,6 @@ public protocol StoreTransactionObserver: AnyObject {
     func didCommit()
     /// The transaction rolled back (whatever `willCommit` did is undone).
     func didRollBack()
+    /// The store is about to close (its last chance to write, in a transaction of its own).
+    func willClose(_ store: DatabaseStore)
 }

@@ -7,6 +7,7 @@ import CSQLite
 public final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var statementCache: [String: SQLiteStatement] = [:]
+    private var commitObserver: CommitObserver?
 
     /// Opens the database file at `path`, creating it when `create` (never for readers: a
     /// reader racing a drop must not bring back an empty file).
@@ -30,6 +31,7 @@ public final class SQLiteConnection {
 
     deinit {
         statementCache.removeAll()
+        if commitObserver != nil, let handle { sqlite3_wal_hook(handle, nil, nil) }
         sqlite3_close_v2(handle)
     }
 
@@ -63,6 +65,33 @@ public final class SQLiteConnection {
     /// Resets every cached statement, releasing read snapshots.
     public func resetStatements() {
         for statement in statementCache.values { statement.reset() }
+    }
+
+    /// Calls `body` after each transaction this connection commits, once the commit is in the
+    /// write-ahead log and visible to other connections (SQLite's WAL hook; WAL mode only).
+    /// Replaces SQLite's automatic checkpoint hook, so it checkpoints itself, as SQLite's default
+    /// does, once the log holds `checkpointFrames` frames.
+    public func observeCommits(checkpointFrames: Int32 = 1000, _ body: @escaping () -> Void) {
+        let observer = CommitObserver(body: body, checkpointFrames: checkpointFrames)
+        commitObserver = observer
+        sqlite3_wal_hook(
+            handle,
+            { context, database, schema, frames in
+                guard let context else { return SQLITE_OK }
+                let observer = Unmanaged<CommitObserver>.fromOpaque(context).takeUnretainedValue()
+                observer.body()
+                if frames >= observer.checkpointFrames { sqlite3_wal_checkpoint(database, schema) }
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(observer).toOpaque())
+    }
+
+    private final class CommitObserver {
+        let body: () -> Void
+        let checkpointFrames: Int32
+        init(body: @escaping () -> Void, checkpointFrames: Int32) {
+            self.body = body
+            self.checkpointFrames = checkpointFrames
+        }
     }
 
     /// Drops cached statements (after schema changes such as dropping a table).

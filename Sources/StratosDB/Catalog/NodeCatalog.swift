@@ -49,9 +49,10 @@ public struct GrantRecord: Sendable {
 ///
 /// Grants are owner-signed, and every one is verified again when it is loaded, so a grant
 /// written into the file by anything but its owner's key is ignored. The CLI writes this file
-/// directly (it may run while the node does); the node notices through SQLite's
-/// `PRAGMA data_version`, which changes whenever another connection commits, so a grant or
-/// revocation takes effect on the next command without a restart.
+/// directly (it may run while the node does); every catalog connection announces its commits
+/// through a shared-memory flag (`CatalogChangeSignal`), and the node then confirms with SQLite's
+/// `PRAGMA data_version`, so a grant or revocation takes effect on the next command without a
+/// restart.
 public final class NodeCatalog: Sendable {
     struct Snapshot {
         var spaces: [SpaceID: SpaceRecord] = [:]
@@ -67,7 +68,16 @@ public final class NodeCatalog: Sendable {
     struct State: ~Copyable {
         let connection: SQLiteConnection
         var snapshot = Snapshot()
+        /// Commits announced by any process (nil: the flag could not be mapped).
+        let changes: CatalogChangeSignal?
+        /// The flag's value at the last `data_version` check, and when that check ran.
+        var changesSeen: UInt64 = 0
+        var lastVersionCheck: ContinuousClock.Instant = .now
     }
+
+    /// Without an announced change, `PRAGMA data_version` is still read this often (it catches
+    /// edits made without this catalog, such as the `sqlite3` shell's).
+    static let versionCheckInterval: Duration = .seconds(1)
 
     let state: Mutex<State>
     private let clock: any WallClock
@@ -79,7 +89,8 @@ public final class NodeCatalog: Sendable {
         } catch {
             throw QueryError(.internalError, "cannot create the data directory")
         }
-        let connection = try SQLiteConnection(path: (dataDirectory as NSString).appendingPathComponent("node.sqlite"))
+        let path = (dataDirectory as NSString).appendingPathComponent("node.sqlite")
+        let connection = try SQLiteConnection(path: path)
         try connection.execute("""
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=FULL;
@@ -98,7 +109,9 @@ public final class NodeCatalog: Sendable {
             CREATE TABLE IF NOT EXISTS scheduled_jobs(
                 space TEXT NOT NULL, job TEXT NOT NULL, next_run INTEGER NOT NULL, PRIMARY KEY(space, job));
             """)
-        state = Mutex(State(connection: connection))
+        let changes = CatalogChangeSignal(catalogPath: path)
+        if let changes { connection.observeCommits { changes.signal() } }
+        state = Mutex(State(connection: connection, changes: changes))
         self.clock = clock
         try state.withLock { state throws(QueryError) in try Self.reload(&state) }
     }
@@ -521,6 +534,14 @@ public final class NodeCatalog: Sendable {
     // MARK: - Snapshot
 
     private static func refreshIfChanged(_ state: inout State) throws(QueryError) {
+        let now = ContinuousClock.now
+        if let changes = state.changes {
+            // Read before the check, so a commit announced after it is seen next time.
+            let announced = changes.current
+            if announced == state.changesSeen, now - state.lastVersionCheck < versionCheckInterval { return }
+            state.changesSeen = announced
+        }
+        state.lastVersionCheck = now
         let version = try dataVersion(state.connection)
         if version != state.snapshot.dataVersion { try reload(&state) }
     }

@@ -31,7 +31,7 @@ enum ProofCommands {
             guard let head = try CommitLog.lastCommits(store.sqlite, count: 1).first else { return nil }
             let proof: RecordProof?
             do {
-                proof = try SpaceState(storage: SQLiteSpaceStateStorage(connection: store.sqlite)).proof(collection: collection, idKey: idKey)
+                proof = try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: collection, idKey: idKey)
             } catch {
                 throw QueryError(.internalError, "the state map of space \(space) cannot be read")
             }

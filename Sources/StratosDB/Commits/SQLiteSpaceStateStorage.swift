@@ -6,9 +6,13 @@ import StratosCore
 /// authenticates (tables `stratos_state` and `stratos_state_trees`), so both change in one
 /// transaction.
 ///
-/// During a commit, branches are read through and written back to a small cache: the top
-/// branches of a busy collection are touched by every write, and caching them saves a SQLite
-/// lookup and rewrite per document. The cache is discarded whenever a transaction rolls back.
+/// Branches are read through a cache and **written back**: a commit changes branches in the
+/// cache only, and the changed branches go to SQLite every so often (`CommitLog` decides when)
+/// together with the seq of the last commit they include (`stratos_state_flushed`), in that
+/// commit's transaction. The top branches of a busy collection are touched by every write, so
+/// they are written once per flush instead of once per commit. The commits after the flushed
+/// seq hold every operation since (the log is the space's truth), so whoever opens the file
+/// replays them to reach the head's state (`catchUp`): on open, after a rollback, and for proofs.
 final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private struct Key: Hashable {
         let tree: Int64
@@ -20,6 +24,9 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private var dirty: Set<Key> = []
     private var stale: Set<Key> = []
     private var trees: [String: Int64]?
+    /// Whether a collection tree was created, dropped or renamed since the last flush: those
+    /// change SQLite at once, so the branches must follow in the same transaction.
+    private(set) var structureChanged = false
 
     /// Branches kept between commits; beyond this the cache starts over (a bound on memory per
     /// open space: about 600 bytes a branch).
@@ -32,6 +39,54 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
             tree INTEGER NOT NULL, prefix BLOB NOT NULL, node BLOB NOT NULL, PRIMARY KEY(tree, prefix)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS stratos_state_trees(name TEXT PRIMARY KEY, tree INTEGER NOT NULL UNIQUE);
         """
+
+    /// The table that says which commit the stored branches reach. A file without its row
+    /// (written before branches were written back, or by a rebuild, which flushes every commit)
+    /// has its branches at its head; `CommitLog` adds the row when it opens such a file.
+    static let flushedSchema = "CREATE TABLE IF NOT EXISTS stratos_state_flushed(id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL);"
+
+    /// Changed branches not yet written to SQLite.
+    var unflushedCount: Int { dirty.count }
+
+    /// The seq of the last commit the stored branches include; nil when the file has no row.
+    func flushedSeq() throws(StratosError) -> UInt64? {
+        let statement = try wrap { () throws(QueryError) in try connection.statement("SELECT seq FROM stratos_state_flushed WHERE id = 0") }
+        defer { statement.reset() }
+        guard try wrap({ () throws(QueryError) in try statement.step() }) else { return nil }
+        return UInt64(statement.int64(0))
+    }
+
+    /// Records that the stored branches include every commit up to `seq`.
+    func setFlushedSeq(_ seq: UInt64) throws(StratosError) {
+        try run("INSERT OR REPLACE INTO stratos_state_flushed(id, seq) VALUES (0, ?1)") { $0.bind(1, Int64(seq)) }
+    }
+
+    /// Brings the cache from the stored branches to the newest commit: replays, in order, each
+    /// commit after the flushed seq, checking its payload hash and that it reaches its state
+    /// root. Returns the number of commits replayed. Reads only (the replayed branches stay in
+    /// the cache, unflushed), so it also serves readers that need the head's state.
+    func catchUp(fromSeq flushed: UInt64) throws(StratosError) -> Int {
+        let statement = try wrap { () throws(QueryError) in
+            try connection.statement("SELECT commit_bytes, payload FROM stratos_commits WHERE seq > ?1 ORDER BY seq")
+        }
+        statement.bind(1, Int64(flushed))
+        defer { statement.reset() }
+        var replayed = 0
+        var expected = flushed + 1
+        while try wrap({ () throws(QueryError) in try statement.step() }) {
+            let commit = try SignedCommit(decoding: statement.blob(0)).commit
+            let payload = statement.blob(1)
+            guard commit.seq == expected, commit.payloadHash == Hash256.blake2b(payload).bytes else {
+                throw StratosError(.invalidProof, "commit \(commit.seq) does not match its payload")
+            }
+            guard try SpaceState(storage: self).apply(try CommitOperation.decode(payload)) == commit.stateRoot else {
+                throw StratosError(.invalidProof, "replaying commit \(commit.seq) does not reach its state root")
+            }
+            replayed += 1
+            expected += 1
+        }
+        return replayed
+    }
 
     func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? {
         let key = Key(tree: tree, prefix: prefix)
@@ -72,6 +127,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         try run("INSERT INTO stratos_state_trees(name, tree) VALUES (?1, ?2)") { $0.bind(1, collection); $0.bind(2, tree) }
         all[collection] = tree
         trees = all
+        structureChanged = true
         return tree
     }
 
@@ -85,6 +141,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         dirty = dirty.filter { $0.tree != tree }
         stale = stale.filter { $0.tree != tree }
         trees = all
+        structureChanged = true
     }
 
     func renameTree(from: String, to: String) throws(StratosError) {
@@ -93,11 +150,13 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         try run("UPDATE stratos_state_trees SET name = ?2 WHERE name = ?1") { $0.bind(1, from); $0.bind(2, to) }
         all[to] = tree
         trees = all
+        structureChanged = true
     }
 
-    /// Writes the changed branches to SQLite (inside the caller's transaction). Every stale
-    /// branch must have been resolved (by computing the roots) first.
-    func flush() throws(StratosError) {
+    /// Writes the changed branches to SQLite (inside the caller's transaction), and with
+    /// `throughSeq` records that they include every commit up to it. Every stale branch must
+    /// have been resolved (by computing the roots) first.
+    func flush(throughSeq: UInt64? = nil) throws(StratosError) {
         guard stale.isEmpty else { throw StratosError(.invalidProof, "state map flushed with stale hashes") }
         for key in dirty {
             if case .some(.some(let branch)) = cache[key] {
@@ -110,16 +169,20 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
                 try run("DELETE FROM stratos_state WHERE tree = ?1 AND prefix = ?2") { $0.bind(1, key.tree); $0.bind(2, key.prefix) }
             }
         }
+        if let throughSeq { try setFlushedSeq(throughSeq) }
         dirty.removeAll(keepingCapacity: true)
+        structureChanged = false
         if cache.count > Self.cachedBranchesMax { cache.removeAll(keepingCapacity: true) }
     }
 
-    /// Forgets everything cached (after a rollback, the cache may hold undone branches).
+    /// Forgets everything cached, unflushed branches included (after a rollback, the cache may
+    /// hold undone branches; `catchUp` rebuilds the rest from the log).
     func discard() {
         cache.removeAll()
         dirty.removeAll()
         stale.removeAll()
         trees = nil
+        structureChanged = false
     }
 
     private func loadTrees() throws(StratosError) -> [String: Int64] {

@@ -196,6 +196,7 @@ final class DatabaseExecutor: @unchecked Sendable {
             storeLock.unlock()
         }
         storeLock.lock()
+        store.transactionObserver?.willClose(store)
         store.checkpoint()
         storeLock.unlock()
         condition.lock()
