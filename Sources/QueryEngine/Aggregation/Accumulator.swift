@@ -1,12 +1,24 @@
 /// `$group` accumulators (`$sum`, `$avg`, `$min`, `$max`, `$first`, `$last`, `$push`,
-/// `$addToSet`, `$count`), also used by the array forms of `$sum`/`$avg`/`$min`/`$max`.
+/// `$addToSet`, `$count`, `$stdDevPop`, `$stdDevSamp`, `$mergeObjects`, the `N` family,
+/// `$top`/`$bottom`, `$median`, `$percentile`), also used by the array forms of
+/// `$sum`/`$avg`/`$min`/`$max` and the other operators that are both.
 public struct Accumulator: Sendable {
     /// The accumulator's operator name.
     public let name: String
     /// Its argument expression.
     public let argument: Expression
 
-    static let supported: Set<String> = ["$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count"]
+    /// `n` of `$firstN`, `$lastN`, `$maxN`, `$minN`, `$topN` and `$bottomN`, evaluated per group.
+    let count: Expression?
+    /// `sortBy` of `$top`, `$bottom`, `$topN` and `$bottomN`.
+    let sortBy: SortSpecification?
+    /// `p` of `$percentile` (0.5 for `$median`).
+    let percentiles: [Double]
+
+    static let supported: Set<String> = [
+        "$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count", "$stdDevPop", "$stdDevSamp",
+        "$mergeObjects", "$firstN", "$lastN", "$maxN", "$minN", "$top", "$bottom", "$topN", "$bottomN", "$median", "$percentile",
+    ]
 
     /// Parses `{$sum: <expression>}`.
     public init(_ specification: BSONValue) throws(QueryError) {
@@ -17,11 +29,79 @@ public struct Accumulator: Sendable {
             throw QueryError(.unknownGroupAccumulator, "unknown group operator '\(name)'")
         }
         self.name = name
-        if name == "$count" {
+        var count: Expression?
+        var sortBy: SortSpecification?
+        var percentiles: [Double] = []
+        switch name {
+        case "$count":
             argument = .literal(.int32(1))
-        } else {
+        case "$firstN", "$lastN", "$maxN", "$minN":
+            let spec = try Self.spec(document[0].value, name, allowed: ["input", "n"])
+            guard let input = spec["input"], let n = spec["n"] else {
+                throw QueryError(.location(5787906), "Missing value for '\(spec["input"] == nil ? "input" : "n")'")
+            }
+            argument = try Expression(input)
+            count = try Expression(n)
+        case "$top", "$bottom", "$topN", "$bottomN":
+            let takesN = name.hasSuffix("N")
+            let spec = try Self.spec(document[0].value, name, allowed: takesN ? ["output", "sortBy", "n"] : ["output", "sortBy"])
+            guard let output = spec["output"] else { throw QueryError(.location(5788001), "Missing value for 'output'") }
+            guard case .document(let pattern)? = spec["sortBy"] else { throw QueryError(.location(5788002), "Missing value for 'sortBy'") }
+            sortBy = try SortSpecification(pattern)
+            // Each input carries its output and the document its sort key is read from.
+            argument = .array([try Expression(output), .variable("CURRENT", nil)])
+            if takesN {
+                guard let n = spec["n"] else { throw QueryError(.location(5787906), "Missing value for 'n'") }
+                count = try Expression(n)
+            }
+        case "$median", "$percentile":
+            let spec = try Self.spec(document[0].value, name, allowed: name == "$median" ? ["input", "method"] : ["input", "p", "method"])
+            guard let input = spec["input"] else { throw QueryError(.location(7436100), "\(name) requires 'input'") }
+            guard case .string(let method)? = spec["method"], ["approximate", "discrete"].contains(method) else {
+                throw QueryError(.location(7436101), "\(name) requires 'method' to be 'approximate'")
+            }
+            argument = try Expression(input)
+            if name == "$median" {
+                percentiles = [0.5]
+            } else {
+                guard case .array(let values)? = spec["p"], !values.isEmpty else {
+                    throw QueryError(.location(7750301), "$percentile requires 'p' to be a non-empty array of numbers between 0.0 and 1.0")
+                }
+                for value in values {
+                    guard let p = value.doubleValue, value.isNumber, (0...1).contains(p) else {
+                        throw QueryError(.location(7750302), "$percentile requires 'p' to be an array of numbers between 0.0 and 1.0, found \(value)")
+                    }
+                    percentiles.append(p)
+                }
+            }
+        default:
             argument = try Expression(document[0].value)
         }
+        self.count = count
+        self.sortBy = sortBy
+        self.percentiles = percentiles
+    }
+
+    private static func spec(_ value: BSONValue, _ name: String, allowed: [String]) throws(QueryError) -> BSONDocument {
+        guard case .document(let spec) = value else {
+            throw QueryError(.location(5787801), "specification of \(name) must be an object; found \(value.typeAlias)")
+        }
+        for key in spec.keys where !allowed.contains(key) {
+            throw QueryError(.location(5787901), "Unknown argument for '\(name)': '\(key)'")
+        }
+        return spec
+    }
+
+    /// A fresh state for a group whose first document is evaluated in `context` (`n` may
+    /// depend on the group).
+    func makeState(_ context: ExpressionContext) throws(QueryError) -> State {
+        var state = State(name)
+        if let count {
+            state.limit = try ExpressionOperators.countArgument(try count.evaluate(context), name)
+        }
+        state.sortBy = sortBy
+        state.percentiles = percentiles
+        return state
     }
 
     /// Running state for one group.
@@ -34,6 +114,15 @@ public struct Accumulator: Sendable {
         var last: BSONValue?
         var items: [BSONValue] = []
         var sizeBytes = 0
+        var limit = 1
+        var sortBy: SortSpecification?
+        var percentiles: [Double] = []
+        /// `$top`/`$bottom`: each input's sort key and output.
+        var ranked: [(key: [BSONValue], output: BSONValue)] = []
+        /// `$stdDev…`: Welford's running mean and sum of squared deviations.
+        var mean = 0.0
+        var squares = 0.0
+        var merged = BSONDocument()
 
         init(_ name: String) { self.name = name }
 
@@ -61,8 +150,70 @@ public struct Accumulator: Sendable {
             case "$addToSet":
                 guard let value, !items.contains(where: { BSONComparison.equal($0, value) }) else { return }
                 try append(value)
+            case "$stdDevPop", "$stdDevSamp":
+                guard let number = value?.doubleValue, value?.isNumber == true else { return }
+                count += 1
+                let delta = number - mean
+                mean += delta / Double(count)
+                squares += delta * (number - mean)
+            case "$mergeObjects":
+                switch value {
+                case nil, .null?, .undefined?: return
+                case .document(let document)?:
+                    for element in document.elements { merged[element.key] = element.value }
+                    sizeBytes = merged.encodedSize
+                    guard sizeBytes <= QueryEngineLimits.aggregationStageBytesMax else {
+                        throw QueryError(.exceededMemoryLimit, "$mergeObjects used too much memory and cannot spill to disk")
+                    }
+                default:
+                    throw QueryError(.location(40400), "$mergeObjects requires object inputs, but input \(value!) is of type \(value!.typeAlias)")
+                }
+            case "$firstN":
+                guard items.count < limit else { return }
+                try append(value ?? .null)
+            case "$lastN":
+                try append(value ?? .null)
+                if items.count > limit { sizeBytes -= items.removeFirst().encodedSize }
+            case "$maxN", "$minN":
+                guard let value, value != .null, value != .undefined else { return }
+                try append(value)
+                if items.count > 2 * limit + 16 { keepExtremes() }
+            case "$top", "$bottom", "$topN", "$bottomN":
+                guard case .array(let pair)? = value, pair.count == 2, let sortBy else { return }
+                let key = pair[1].documentValue.map(sortBy.sortKey(for:)) ?? sortBy.keys.map { _ in BSONValue.null }
+                sizeBytes += pair[0].encodedSize
+                guard sizeBytes <= QueryEngineLimits.aggregationStageBytesMax else {
+                    throw QueryError(.exceededMemoryLimit, "\(name) used too much memory and cannot spill to disk")
+                }
+                ranked.append((key, pair[0]))
+                if ranked.count > 2 * max(limit, 1) + 16 { keepRanked() }
+            case "$median", "$percentile":
+                guard let value, value.isNumber, let number = value.doubleValue, !number.isNaN else { return }
+                try append(.double(number))
             default: break
             }
+        }
+
+        /// Keeps the `limit` best of `$maxN`/`$minN`'s candidates.
+        private mutating func keepExtremes() {
+            items = ExpressionOperators.stableSorted(items) { a, b in
+                let order = BSONComparison.compare(a, b)
+                return name == "$maxN" ? order > 0 : order < 0
+            }
+            items.removeSubrange(min(limit, items.count)...)
+            sizeBytes = items.reduce(0) { $0 + $1.encodedSize }
+        }
+
+        /// Keeps the `limit` first (`$top…`) or last (`$bottom…`) of the ranked inputs, in order.
+        private mutating func keepRanked() {
+            guard let sortBy else { return }
+            let sorted = ranked.enumerated().sorted { a, b in
+                let order = sortBy.compare(a.element.key, b.element.key)
+                return order != 0 ? order < 0 : a.offset < b.offset
+            }.map(\.element)
+            let wanted = name.hasSuffix("N") ? limit : 1
+            ranked = name.hasPrefix("$top") ? Array(sorted.prefix(wanted)) : Array(sorted.suffix(wanted))
+            sizeBytes = ranked.reduce(0) { $0 + $1.output.encodedSize }
         }
 
         private mutating func append(_ value: BSONValue) throws(QueryError) {
@@ -74,6 +225,31 @@ public struct Accumulator: Sendable {
         }
 
         var result: BSONValue {
+            var copy = self
+            switch name {
+            case "$stdDevPop": return count == 0 ? .null : .double((squares / Double(count)).squareRoot())
+            case "$stdDevSamp": return count < 2 ? .null : .double((squares / Double(count - 1)).squareRoot())
+            case "$mergeObjects": return .document(merged)
+            case "$maxN", "$minN":
+                copy.keepExtremes()
+                return .array(copy.items)
+            case "$top", "$bottom":
+                copy.keepRanked()
+                return copy.ranked.first?.output ?? .null
+            case "$topN", "$bottomN":
+                copy.keepRanked()
+                return .array(copy.ranked.map(\.output))
+            case "$median", "$percentile":
+                // Nearest rank over the numeric inputs (MongoDB's 'approximate' is exact on inputs this size).
+                guard !items.isEmpty else { return name == "$median" ? .null : .array(percentiles.map { _ in .null }) }
+                let sorted = items.compactMap(\.doubleValue).sorted()
+                let values = percentiles.map { p -> BSONValue in
+                    let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
+                    return .double(sorted[min(max(rank, 0), sorted.count - 1)])
+                }
+                return name == "$median" ? values[0] : .array(values)
+            default: break
+            }
             switch name {
             case "$sum", "$count": return sum
             case "$avg": return count == 0 ? .null : .double((sum.doubleValue ?? 0) / Double(count))

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An aggregation expression (`$add`, `"$field"`, `{$cond: …}`, literals, …), parsed once.
 public indirect enum Expression: Sendable {
     case literal(BSONValue)
@@ -55,6 +57,19 @@ public indirect enum Expression: Sendable {
             return .bind(
                 operator: name, input: try Expression(input), variable: variable, body: try Expression(body),
                 extra: try spec["limit"].map { value throws(QueryError) in try Expression(value) })
+        case "$reduce":
+            guard case .document(let spec) = argument else {
+                throw QueryError(.location(40075), "$reduce only supports an object as its argument")
+            }
+            for key in spec.keys where !["input", "initialValue", "in"].contains(key) {
+                throw QueryError(.location(40076), "$reduce found an unknown argument: \(key)")
+            }
+            guard let input = spec["input"] else { throw QueryError(.location(40077), "$reduce requires 'input' to be specified") }
+            guard let initial = spec["initialValue"] else { throw QueryError(.location(40078), "$reduce requires 'initialValue' to be specified") }
+            guard let body = spec["in"] else { throw QueryError(.location(40079), "$reduce requires 'in' to be specified") }
+            return .bind(operator: name, input: try Expression(input), variable: "", body: try Expression(body), extra: try Expression(initial))
+        case "$getField", "$setField", "$unsetField":
+            return try ExpressionOperators.parseFieldOperator(name, argument)
         case "$let":
             guard case .document(let spec) = argument, case .document(let vars)? = spec["vars"], let body = spec["in"] else {
                 throw QueryError(.failedToParse, "$let requires 'vars' and 'in'")
@@ -112,6 +127,10 @@ public struct ExpressionContext: Sendable {
     public init(root: BSONDocument) {
         self.root = root
         self.current = .document(root)
+        if let scope = ExpressionScope.current {
+            variables = scope.variables
+            if let now = scope.now { self.now = now }
+        }
     }
 }
 
@@ -128,6 +147,7 @@ extension Expression {
             case "CURRENT": base = context.current
             case "NOW": base = .datetime(context.now)
             case "REMOVE": return nil
+            case "KEEP", "PRUNE", "DESCEND": return .string("$$" + name)
             default:
                 guard let value = context.variables[name] else {
                     throw QueryError(.location(17276), "Use of undefined variable: \(name)")
@@ -171,5 +191,67 @@ extension Expression {
             }
         }
         return current
+    }
+}
+
+/// The variables every expression of one command sees on the thread evaluating it: the
+/// command's `let`, a `$lookup` stage's `let` for its sub-pipeline, and `$$NOW`. A query's
+/// `$expr` reads them too, so `{$match: {$expr: {$eq: ["$sku", "$$item"]}}}` inside a
+/// `$lookup` pipeline sees `$$item`. Scopes nest; an inner scope's variables shadow the outer.
+public enum ExpressionScope {
+    final class Frame {
+        let variables: [String: BSONValue]
+        let now: Int64?
+        init(variables: [String: BSONValue], now: Int64?) {
+            self.variables = variables
+            self.now = now
+        }
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var current: Frame? {
+        guard let pointer = pthread_getspecific(key) else { return nil }
+        return Unmanaged<Frame>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Runs `body` with `variables` (added to the enclosing scope's) and, when given, `now`.
+    public static func with<T>(
+        variables: [String: BSONValue], now: Int64? = nil, _ body: () throws(QueryError) -> T
+    ) throws(QueryError) -> T {
+        let previous = pthread_getspecific(key)
+        let outer = current
+        let frame = Frame(
+            variables: (outer?.variables ?? [:]).merging(variables) { _, inner in inner }, now: now ?? outer?.now)
+        let retained = Unmanaged.passRetained(frame)
+        pthread_setspecific(key, retained.toOpaque())
+        defer {
+            pthread_setspecific(key, previous)
+            retained.release()
+        }
+        return try body()
+    }
+
+    /// Checks the names of a `let` document (user variables start with a lowercase letter or a
+    /// non-ASCII character) and evaluates its values against `context`.
+    public static func evaluate(_ specification: BSONDocument, in context: ExpressionContext) throws(QueryError) -> [String: BSONValue] {
+        var variables: [String: BSONValue] = [:]
+        for element in specification.elements {
+            try validateName(element.key)
+            variables[element.key] = try Expression(element.value).evaluate(context) ?? .null
+        }
+        return variables
+    }
+
+    static func validateName(_ name: String) throws(QueryError) {
+        guard let first = name.unicodeScalars.first, first.properties.isLowercase || first.value > 127,
+            name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0.value > 127 })
+        else {
+            throw QueryError(.failedToParse, "'\(name)' starts with an invalid character for a user variable name")
+        }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The implementations of aggregation expression operators.
 enum ExpressionOperators {
-    static let known: Set<String> = [
+    static let known: Set<String> = Set([
         "$add", "$subtract", "$multiply", "$divide", "$mod", "$abs", "$ceil", "$floor", "$round", "$trunc", "$sqrt",
         "$pow", "$exp", "$ln", "$log10", "$concat", "$toUpper", "$toLower", "$substr", "$substrBytes", "$substrCP",
         "$strLenBytes", "$strLenCP", "$split", "$trim", "$ltrim", "$rtrim", "$cond", "$ifNull", "$switch", "$eq",
@@ -12,8 +12,8 @@ enum ExpressionOperators {
         "$arrayToObject", "$sum", "$avg", "$min", "$max", "$year", "$month", "$dayOfMonth", "$hour", "$minute",
         "$second", "$millisecond", "$dayOfWeek", "$dayOfYear", "$isNumber", "$range", "$indexOfArray",
         "$dateToString", "$strcasecmp", "$setUnion", "$setIntersection", "$setDifference", "$allElementsTrue",
-        "$anyElementTrue", "$regexMatch",
-    ]
+        "$anyElementTrue", "$regexMatch", "$convert",
+    ]).union(stringOperators).union(arrayOperators).union(mathOperators).union(objectOperators).union(dateOperators)
 
     static func call(_ name: String, _ arguments: [Expression], _ context: ExpressionContext) throws(QueryError)
         -> BSONValue?
@@ -52,11 +52,25 @@ enum ExpressionOperators {
         return try apply(name, values)
     }
 
+    /// A date's milliseconds from the result of date arithmetic: a fractional result rounds
+    /// half away from zero, as MongoDB's `llround`; one outside the 64-bit range fails.
+    static func dateMilliseconds(_ total: BSONValue, _ name: String) throws(QueryError) -> Int64 {
+        switch total {
+        case .int32(let value): return Int64(value)
+        case .int64(let value): return value
+        default:
+            guard let double = total.doubleValue, double.isFinite, let rounded = Int64(exactly: double.rounded()) else {
+                throw QueryError(.overflow, "date overflow in \(name)")
+            }
+            return rounded
+        }
+    }
+
     static func arity(_ name: String, _ count: Int) -> QueryError {
         QueryError(.location(16020), "Expression \(name) takes exactly \(count) arguments.")
     }
 
-    private static func isNullish(_ value: BSONValue?) -> Bool {
+    static func isNullish(_ value: BSONValue?) -> Bool {
         switch value {
         case nil, .null?, .undefined?: true
         default: false
@@ -82,7 +96,7 @@ enum ExpressionOperators {
                 }
                 total = try Arithmetic.add(total, number)
             }
-            if dateResult, let milliseconds = total.doubleValue { return .datetime(Int64(milliseconds.rounded())) }
+            if dateResult { return .datetime(try dateMilliseconds(total, name)) }
             return total
         case "$multiply":
             var total: BSONValue = .int32(1)
@@ -99,7 +113,8 @@ enum ExpressionOperators {
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             switch (values[0]!, values[1]!) {
             case (.datetime(let a), .datetime(let b)): return .int64(a &- b)
-            case (.datetime(let a), let b) where b.isNumber: return .datetime(a &- Int64((b.doubleValue ?? 0).rounded()))
+            case (.datetime(let a), let b) where b.isNumber:
+                return .datetime(try dateMilliseconds(try Arithmetic.subtract(.int64(a), b), name))
             case (let a, let b) where a.isNumber && b.isNumber: return try Arithmetic.subtract(a, b)
             default: throw QueryError(.typeMismatch, "cant $subtract a non-number from a number")
             }
@@ -152,30 +167,6 @@ enum ExpressionOperators {
                 throw QueryError(.location(34471), "\(name) requires a string argument")
             }
             return .int32(Int32(name == "$strLenBytes" ? text.utf8.count : text.unicodeScalars.count))
-        case "$substr", "$substrBytes", "$substrCP":
-            guard values.count == 3 else { throw arity(name, 3) }
-            let text = try stringArgument(values[0], name)
-            let start = max(0, Int(values[1]?.int64Value ?? 0))
-            let length = Int(values[2]?.int64Value ?? -1)
-            if name == "$substrCP" {
-                let scalars = Array(text.unicodeScalars)
-                guard start < scalars.count else { return .string("") }
-                let end = length < 0 ? scalars.count : min(scalars.count, start + length)
-                var out = String.UnicodeScalarView()
-                out.append(contentsOf: scalars[start..<end])
-                return .string(String(out))
-            }
-            let bytes = Array(text.utf8)
-            guard start < bytes.count else { return .string("") }
-            let end = length < 0 ? bytes.count : min(bytes.count, start + length)
-            return .string(String(decoding: bytes[start..<end], as: UTF8.self))
-        case "$split":
-            guard values.count == 2 else { throw arity(name, 2) }
-            if isNullish(values[0]) { return .null }
-            let text = try stringArgument(values[0], name)
-            let separator = try stringArgument(values[1], name)
-            guard !separator.isEmpty else { throw QueryError(.location(40087), "$split requires a non-empty separator") }
-            return .array(text.components(separatedBy: separator).map { .string($0) })
         case "$trim", "$ltrim", "$rtrim":
             guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(50696), "\(name) requires an object") }
             if isNullish(spec["input"]) { return .null }
@@ -246,11 +237,18 @@ enum ExpressionOperators {
             let needle = values[0] ?? .undefined
             return .bool(array.contains { BSONComparison.equal($0, needle) })
         case "$indexOfArray":
-            guard values.count >= 2 else { throw arity(name, 2) }
+            guard (2...4).contains(values.count) else {
+                throw QueryError(.location(28667), "Expression $indexOfArray takes at least 2 arguments, and at most 4, but \(values.count) were passed in.")
+            }
             if isNullish(values[0]) { return .null }
-            guard case .array(let array)? = values[0] else { throw QueryError(.location(40090), "$indexOfArray requires an array") }
+            guard case .array(let array)? = values[0] else {
+                throw QueryError(.location(40090), "$indexOfArray requires an array as a first argument, found: \(typeName(values[0]))")
+            }
             let needle = values[1] ?? .undefined
-            return .int32(Int32(array.firstIndex { BSONComparison.equal($0, needle) } ?? -1))
+            let start = values.count > 2 ? try indexArgument(values[2], name, "starting") : 0
+            let end = min(array.count, values.count > 3 ? try indexArgument(values[3], name, "ending") : array.count)
+            guard start < end else { return .int32(-1) }
+            return .int32(Int32((start..<end).first { BSONComparison.equal(array[$0], needle) } ?? -1))
         case "$concatArrays":
             var result: [BSONValue] = []
             for value in values {
@@ -319,19 +317,6 @@ enum ExpressionOperators {
             var accumulator = Accumulator.State(name)
             for input in inputs { try accumulator.add(input) }
             return accumulator.result
-        case "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$dayOfWeek", "$dayOfYear":
-            if isNullish(values.first ?? nil) { return .null }
-            guard let milliseconds = Conversions.dateMilliseconds(values.first ?? nil) else {
-                throw QueryError(.location(16006), "can't convert from BSON type \((values.first ?? nil)?.typeAlias ?? "missing") to Date")
-            }
-            return .int32(Conversions.datePart(name, milliseconds))
-        case "$dateToString":
-            guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(18629), "$dateToString requires an object") }
-            if isNullish(spec["date"]) { return spec["onNull"] ?? .null }
-            guard let milliseconds = Conversions.dateMilliseconds(spec["date"]) else {
-                throw QueryError(.location(16006), "can't convert to Date")
-            }
-            return .string(Conversions.formatDate(milliseconds, format: spec["format"]?.stringValue ?? "%Y-%m-%dT%H:%M:%S.%LZ"))
         case "$setUnion", "$setIntersection", "$setDifference":
             var sets: [[BSONValue]] = []
             for value in values {
@@ -358,18 +343,12 @@ enum ExpressionOperators {
             guard case .array(let array)? = values.first ?? nil else { throw QueryError(.location(17040), "\(name)'s argument must be an array") }
             return .bool(name == "$allElementsTrue" ? array.allSatisfy(\.isTruthy) : array.contains(where: \.isTruthy))
         default:
+            if stringOperators.contains(name) { return try applyString(name, values) }
+            if arrayOperators.contains(name) { return try applyArray(name, values) }
+            if mathOperators.contains(name) { return try applyMath(name, values) }
+            if objectOperators.contains(name) { return try applyObject(name, values) }
+            if dateOperators.contains(name) { return try applyDate(name, values) }
             throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
-        }
-    }
-
-    private static func stringArgument(_ value: BSONValue?, _ name: String) throws(QueryError) -> String {
-        switch value {
-        case nil, .null?, .undefined?: return ""
-        case .string(let text)?: return text
-        case .int32(let number)?: return String(number)
-        case .int64(let number)?: return String(number)
-        case .double(let number)?: return Conversions.formatDouble(number)
-        default: throw QueryError(.location(16007), "\(name) requires a string argument, found: \(value?.typeAlias ?? "missing")")
         }
     }
 
@@ -385,6 +364,20 @@ enum ExpressionOperators {
         }
         let source = try input.evaluate(context)
         if isNullish(source) { return .null }
+        if name == "$reduce" {
+            guard case .array(let elements)? = source else {
+                throw QueryError(.location(40080), "$reduce requires that 'input' be an array, found: \(typeName(source))")
+            }
+            var inner = context
+            var accumulated = try extra?.evaluate(context) ?? .null
+            for element in elements {
+                try OperationContext.checkpoint()
+                inner.variables["value"] = accumulated
+                inner.variables["this"] = element
+                accumulated = try body.evaluate(inner) ?? .null
+            }
+            return accumulated
+        }
         guard case .array(let elements)? = source else {
             throw QueryError(.location(name == "$map" ? 16883 : 28651), "input to \(name) must be an array")
         }

@@ -4,6 +4,9 @@ extension Pipeline {
         _ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64, deadlineNanoseconds: UInt64? = nil
     ) throws(QueryError) -> [BSONDocument] {
         var remaining = stages[...]
+        if startsWithDocuments {
+            throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")
+        }
         if case .collectionStats(let count, let storageStats)? = remaining.first {
             guard store.collection(collectionName) != nil else {
                 throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(store.name).\(collectionName)] not found.")
@@ -85,9 +88,16 @@ extension Pipeline {
     /// Runs the pipeline over documents already in memory (a collection-less aggregate such as
     /// `$currentOp`); stages that read collections (`$lookup`) are refused.
     public func run(over documents: [BSONDocument], nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
-        var output = documents
-        for stage in stages { output = try apply(stage, to: output, store: nil, nowMilliseconds: nowMilliseconds) }
+        let output = try runStages(over: documents, store: nil, nowMilliseconds: nowMilliseconds)
         try Pipeline.checkDocumentSizes(output)
+        return output
+    }
+
+    /// Runs every stage over documents in memory (`$facet`'s sub-pipelines, collection-less
+    /// aggregates); `store` serves the stages that read other collections.
+    func runStages(over documents: [BSONDocument], store: DatabaseStore?, nowMilliseconds: Int64) throws(QueryError) -> [BSONDocument] {
+        var output = documents
+        for stage in stages { output = try apply(stage, to: output, store: store, nowMilliseconds: nowMilliseconds) }
         return output
     }
 
@@ -134,11 +144,14 @@ extension Pipeline {
             }
             return output
         case .unset(let paths):
-            return documents.map { document in
-                var root = BSONValue.document(document)
-                for path in paths { UpdatePaths.unset(path.components, in: &root) }
-                return root.documentValue ?? document
-            }
+            // `$unset` is an exclusion `$project`: a path through an array of documents removes
+            // the field from each of them.
+            var exclusion = BSONDocument()
+            for path in paths { exclusion[path.components.joined(separator: ".")] = .int32(0) }
+            let projection = try Projection(exclusion)
+            var output: [BSONDocument] = []
+            for document in documents { output.append(try projection.apply(to: document)) }
+            return output
         case .sort(let specification):
             return specification.sort(documents)
         case .limit(let count):
@@ -155,7 +168,9 @@ extension Pipeline {
                 let key = GroupKey(id)
                 if groups[key] == nil {
                     order.append(id)
-                    groups[key] = accumulators.map { Accumulator.State($0.1.name) }
+                    var states: [Accumulator.State] = []
+                    for accumulator in accumulators { states.append(try accumulator.1.makeState(ctx)) }
+                    groups[key] = states
                 }
                 for (index, accumulator) in accumulators.enumerated() {
                     try groups[key]![index].add(try accumulator.1.argument.evaluate(ctx))
@@ -238,6 +253,8 @@ extension Pipeline {
                 output.append(newRoot)
             }
             return output
+        default:
+            return try applyMore(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds, context: context)
         }
     }
 }

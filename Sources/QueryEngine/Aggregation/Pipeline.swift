@@ -20,6 +20,15 @@ public struct Pipeline: Sendable {
         case replaceRoot(Expression)
         /// `$collStats`; must be the first stage. Drivers use `{count: {}}` for estimated counts.
         case collectionStats(count: Bool, storageStats: Bool)
+        /// `$lookup` with a sub-pipeline (and `let`), optionally correlated by local/foreign fields.
+        case lookupPipeline(from: String, localField: FieldPath?, foreignField: FieldPath?, variables: BSONDocument, pipeline: Pipeline, as: String)
+        case facet([(String, Pipeline)])
+        case bucket(groupBy: Expression, boundaries: [BSONValue], defaultBucket: BSONValue?, output: [(String, Accumulator)])
+        case bucketAuto(groupBy: Expression, buckets: Int, output: [(String, Accumulator)])
+        case sample(Int)
+        case unionWith(collection: String, pipeline: Pipeline?)
+        case documents(Expression)
+        case redact(Expression)
     }
 
     let stages: [Stage]
@@ -60,6 +69,18 @@ public struct Pipeline: Sendable {
         return [["_id": shape.id, shape.field: count]]
     }
 
+    /// A pipeline of already parsed stages (a `$lookup` sub-pipeline with its join prepended).
+    init(stages: [Stage]) {
+        self.stages = stages
+        leadingFilter = BSONDocument()
+    }
+
+    /// Whether the first stage is `$documents` (the pipeline reads no collection).
+    public var startsWithDocuments: Bool {
+        if case .documents? = stages.first { return true }
+        return false
+    }
+
     /// Parses the stages of an `aggregate` command.
     public init(_ stages: [BSONValue]) throws(QueryError) {
         // MongoDB's `internalPipelineLengthLimit`.
@@ -75,6 +96,9 @@ public struct Pipeline: Sendable {
             let argument = stage[0].value
             if name == "$collStats" && index != 0 {
                 throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
+            }
+            if name == "$documents" && index != 0 {
+                throw QueryError(.location(40602), "$documents is only valid as the first stage in a pipeline")
             }
             if index == 0, name == "$match", case .document(let filter) = argument { leading = filter }
             parsed.append(try Pipeline.parseStage(name, argument))
@@ -152,10 +176,34 @@ public struct Pipeline: Sendable {
             guard case .document(let spec) = argument, case .string(let from)? = spec["from"], case .string(let target)? = spec["as"] else {
                 throw QueryError(.failedToParse, "$lookup requires 'from' and 'as'")
             }
-            guard case .string(let local)? = spec["localField"], case .string(let foreign)? = spec["foreignField"] else {
-                throw QueryError(.failedToParse, "$lookup with 'pipeline' or 'let' is not supported by StratosDB yet; use localField/foreignField")
+            for key in spec.keys where !["from", "as", "localField", "foreignField", "let", "pipeline"].contains(key) {
+                throw QueryError(.location(9), "unknown argument to $lookup: \(key)")
             }
-            return .lookup(from: from, localField: try FieldPath(local), foreignField: try FieldPath(foreign), as: target)
+            var local: FieldPath?
+            var foreign: FieldPath?
+            if spec["localField"] != nil || spec["foreignField"] != nil {
+                guard case .string(let localText)? = spec["localField"], case .string(let foreignText)? = spec["foreignField"] else {
+                    throw QueryError(.failedToParse, "$lookup requires both or neither of 'localField' and 'foreignField' to be specified")
+                }
+                local = try FieldPath(localText)
+                foreign = try FieldPath(foreignText)
+            }
+            guard spec["pipeline"] != nil || spec["let"] != nil else {
+                guard let local, let foreign else {
+                    throw QueryError(.failedToParse, "$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified")
+                }
+                return .lookup(from: from, localField: local, foreignField: foreign, as: target)
+            }
+            guard case .array(let inner)? = spec["pipeline"] else {
+                throw QueryError(.failedToParse, "$lookup argument 'pipeline' must be an array, is type \(spec["pipeline"]?.typeAlias ?? "missing")")
+            }
+            var variables = BSONDocument()
+            if let given = spec["let"] {
+                guard case .document(let document) = given else { throw QueryError(.failedToParse, "$lookup argument 'let' must be an object, is type \(given.typeAlias)") }
+                for element in document.elements { try ExpressionScope.validateName(element.key) }
+                variables = document
+            }
+            return .lookupPipeline(from: from, localField: local, foreignField: foreign, variables: variables, pipeline: try Pipeline(inner), as: target)
         case "$replaceRoot":
             guard case .document(let spec) = argument, let newRoot = spec["newRoot"] else {
                 throw QueryError(.location(40231), "no newRoot specified for the $replaceRoot stage")
@@ -172,7 +220,7 @@ public struct Pipeline: Sendable {
             }
             return .collectionStats(count: spec["count"] != nil, storageStats: spec["storageStats"] != nil)
         default:
-            throw QueryError(.unknownStage, "Unrecognized pipeline stage name: '\(name)'")
+            return try parseMoreStage(name, argument)
         }
     }
 }

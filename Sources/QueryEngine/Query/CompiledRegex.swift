@@ -80,6 +80,45 @@ public final class CompiledRegex: @unchecked Sendable {
     }
 }
 
+extension CompiledRegex {
+    /// One match: the byte range of the whole match in the UTF-8 text, and of each capture
+    /// group (nil for a group that did not take part).
+    public struct Match: Sendable {
+        public let range: Range<Int>
+        public let captures: [Range<Int>?]
+    }
+
+    /// The first match at or after byte `offset` of `utf8`; nil when there is none or PCRE2
+    /// gave up (then `RegexFailure` holds the reason, as for `matches`).
+    public func firstMatch(in utf8: [UInt8], from offset: Int) -> Match? {
+        guard let data = pcre2_match_data_create_from_pattern_8(code, nil) else {
+            RegexFailure.record(-48)
+            return nil
+        }
+        defer { pcre2_match_data_free_8(data) }
+        let result = utf8.withUnsafeBufferPointer { buffer in
+            pcre2_match_8(code, buffer.baseAddress ?? UnsafePointer(bitPattern: 1), buffer.count, offset, 0, data, context)
+        }
+        guard result >= 0 else {
+            if result != PCRE2_ERROR_NOMATCH { RegexFailure.record(result) }
+            return nil
+        }
+        var groups: UInt32 = 0
+        pcre2_pattern_info_8(code, UInt32(PCRE2_INFO_CAPTURECOUNT), &groups)
+        guard let vector = pcre2_get_ovector_pointer_8(data) else { return nil }
+        let pairs = Int(pcre2_get_ovector_count_8(data))
+        func range(_ index: Int) -> Range<Int>? {
+            guard index < pairs else { return nil }
+            let start = vector[2 * index], end = vector[2 * index + 1]
+            let unset = Int.max &* 2 &+ 1  // PCRE2_UNSET: every bit set
+            guard start != unset, end != unset, start <= end else { return nil }
+            return Int(start)..<Int(end)
+        }
+        guard let whole = range(0) else { return nil }
+        return Match(range: whole, captures: (0..<Int(groups)).map { range($0 + 1) })
+    }
+}
+
 /// The reason a regular expression match gave up, per thread: the matcher is not throwing, so
 /// the code that runs a filter clears this before and checks it after (`Filter.evaluate`).
 public enum RegexFailure {

@@ -277,13 +277,19 @@ enum ReadCommands {
             throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
         }
         let pipeline = try Pipeline(stages)
+        if pipeline.startsWithDocuments {
+            throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")
+        }
         let namespace = "\(context.database).\(collection)"
         let now = context.nowMilliseconds
+        let variables = try letVariables(context)
         var documents: [BSONDocument] = []
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
         if let executor = try context.executor(create: false) {
             let run: @Sendable (DatabaseStore) throws(QueryError) -> [BSONDocument] = { store throws(QueryError) in
-                try pipeline.run(store, collection: collection, nowMilliseconds: now, deadlineNanoseconds: deadline)
+                try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                    try pipeline.run(store, collection: collection, nowMilliseconds: now, deadlineNanoseconds: deadline)
+                }
             }
             // count_documents answered from an index stays on this thread; anything else may
             // examine many documents and runs on the heavy-read pool.
@@ -308,9 +314,23 @@ enum ReadCommands {
     /// pipeline. Other collection-less stages (`$documents`, …) are not supported.
     static func collectionlessAggregate(_ context: CommandContext) async throws -> BSONDocument {
         guard case .array(let stages)? = context.command["pipeline"], case .document(let first)? = stages.first,
-            first.firstKey == "$currentOp"
+            first.firstKey == "$currentOp" || first.firstKey == "$documents"
         else {
-            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp as its first stage")
+            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp or $documents as its first stage")
+        }
+        guard context.command["cursor"] != nil || context.command["explain"]?.isTruthy == true else {
+            throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+        }
+        if first.firstKey == "$documents" {
+            // Stages that read collections ($lookup, $unionWith) are refused here: no space is
+            // resolved or authorized for a collection-less aggregate.
+            let pipeline = try Pipeline(stages)
+            let variables = try letVariables(context)
+            let now = context.nowMilliseconds
+            let documents = try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                try pipeline.run(over: [], nowMilliseconds: now)
+            }
+            return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
         }
         guard context.database == "admin" else {
             throw QueryError(.invalidNamespace, "$currentOp must be run against the 'admin' database with {aggregate: 1}")
@@ -322,6 +342,17 @@ enum ReadCommands {
         guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
         let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
         return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)
+    }
+
+    /// The command's `let` variables, evaluated once (they may use `$$NOW`, not fields).
+    static func letVariables(_ context: CommandContext) throws(QueryError) -> [String: BSONValue] {
+        guard let given = context.command["let"] else { return [:] }
+        guard case .document(let specification) = given else {
+            throw QueryError(.typeMismatch, "BSON field 'let' is the wrong type '\(given.typeAlias)', expected type 'object'")
+        }
+        var scope = ExpressionContext(root: BSONDocument())
+        scope.now = context.nowMilliseconds
+        return try ExpressionScope.evaluate(specification, in: scope)
     }
 
     static func explain(_ context: CommandContext) async throws -> BSONDocument {

@@ -273,9 +273,8 @@ def test_current_op_stage_and_a_queued_read_leaves_at_its_deadline(busy):
     with pytest.raises(ExecutionTimeout):
         list(db.items.aggregate([{"$group": {"_id": "$v"}}], maxTimeMS=500))
     assert time.monotonic() - started < 10
-    with pytest.raises(OperationFailure) as error:
-        list(admin.admin.aggregate([{"$documents": [{"a": 1}]}]))
-    assert error.value.code == 73
+    # A collection-less aggregate needs no heavy thread: it is answered while both are taken.
+    assert list(admin.admin.aggregate([{"$documents": [{"a": 1}]}])) == [{"a": 1}]
     for op in shown:
         admin.admin.command("killOp", op=op["opid"])
     for thread in threads:
