@@ -50,6 +50,13 @@ public final class ArchiveVerifier {
         self.replaysStateRoots = replaysStateRoots
     }
 
+    /// A verifier that already holds the space key (handed over sealed to the importing node):
+    /// a wrong key fails at the first encrypted payload.
+    public convenience init(spaceKey: [UInt8], replaysStateRoots: Bool = true) {
+        self.init(keyHolders: [], replaysStateRoots: replaysStateRoots)
+        self.spaceKey = spaceKey
+    }
+
     /// The space key, once a sealed copy opened (for importing).
     public var openedSpaceKey: [UInt8]? { spaceKey }
 

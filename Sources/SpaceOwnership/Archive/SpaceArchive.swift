@@ -164,6 +164,26 @@ public enum ArchiveRecord: Sendable {
     }
 }
 
+extension ArchiveRecord {
+    /// The record as the archive frames it: its type, its length (4 bytes, big-endian), its body.
+    public var framed: [UInt8] {
+        let body = self.body
+        var frame: [UInt8] = [type]
+        withUnsafeBytes(of: UInt32(body.count).bigEndian) { frame.append(contentsOf: $0) }
+        return frame + body
+    }
+
+    /// Decodes one framed record (as `framed` gives it), rejecting trailing bytes.
+    public init(framed bytes: [UInt8]) throws(StratosError) {
+        guard bytes.count >= 5 else { throw StratosError(.invalidEncoding, "archive record is truncated") }
+        let length = bytes[1...4].reduce(0) { $0 << 8 | Int($1) }
+        guard length == bytes.count - 5, length <= SpaceArchive.recordBytesMax else {
+            throw StratosError(.invalidEncoding, "archive record length does not match its frame")
+        }
+        self = try ArchiveRecord.decode(type: bytes[0], body: Array(bytes[5...]))
+    }
+}
+
 /// Writes an archive through `sink`, hashing as it goes.
 public final class ArchiveWriter {
     private let sink: ([UInt8]) throws -> Void

@@ -94,9 +94,15 @@ struct SpaceCommand: ParsableCommand {
         @Option(name: .long, help: "The space: its name (owned by --key) or its id.") var space: String
         @Option(name: .long, help: "The archive file to write.") var out: String
         @Flag(name: .long, help: "Write documents decrypted (by default they stay sealed with the space key).") var decrypt = false
+        @Option(name: .long, help: "Export through a node over the wire (HOST:PORT), instead of from the data directory; --space is then the space id.") var node: String?
 
         func run() throws {
             let owner = try data.loadKey(key)
+            if let node {
+                try exportOverWire(node: node, owner: owner)
+                emit(out)
+                return
+            }
             let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
             let catalog = try data.catalog()
             guard let record = catalog.space(spaceID) else { throw CLIError("no space \(space) owned by \(owner.did) on this node") }
@@ -111,6 +117,44 @@ struct SpaceCommand: ParsableCommand {
             let seconds = max(Date().timeIntervalSince(started), 0.001)
             FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of operations, %.1f MB/s\n", result.commits, Double(result.operationBytes) / 1e6, Double(result.operationBytes) / 1e6 / seconds).utf8))
             emit(out)
+        }
+
+        /// Pages the archive's records out of a node (`exportSpace`) and signs the trailer here:
+        /// the node never holds the owner's key. The records are decoded and written again
+        /// through the archive writer, so the digest the owner signs is computed here too.
+        private func exportOverWire(node: String, owner: SigningKey) throws {
+            guard let colon = node.lastIndex(of: ":"), let port = Int(node[node.index(after: colon)...]) else {
+                throw CLIError("--node is HOST:PORT")
+            }
+            guard let spaceID = SpaceID(space) else { throw CLIError("with --node, --space is the space id (s + 26 characters)") }
+            let client = try NodeClient(host: String(node[..<colon]), port: port, key: owner, timeoutSeconds: 120)
+            guard FileManager.default.createFile(atPath: out, contents: nil, attributes: [.posixPermissions: 0o600]),
+                let handle = FileHandle(forWritingAtPath: out)
+            else { throw CLIError("cannot create \(out)") }
+            defer { try? handle.close() }
+            let writer = try ArchiveWriter(sink: { try handle.write(contentsOf: Data($0)) })
+            let bar = ProgressBar(label: "exporting")
+            var request: BSONDocument = ["exportSpace": .int32(1), "decrypt": .bool(decrypt), "$db": .string(spaceID.string)]
+            var commits: UInt64 = 0
+            while true {
+                let page = try client.command(request)
+                guard case .array(let records)? = page["records"], let after = page["afterSeq"]?.int64Value, let upTo = page["upToSeq"]?.int64Value else {
+                    throw CLIError("the node sent a malformed exportSpace page")
+                }
+                for case .binary(let framed) in records {
+                    let record: ArchiveRecord
+                    do { record = try ArchiveRecord(framed: framed.data) } catch { throw CLIError("the node sent a malformed archive record: \(error.message)") }
+                    if case .trailer = record { throw CLIError("the node sent a trailer: only the owner signs one") }
+                    if case .commit = record { commits += 1 }
+                    try writer.write(record)
+                }
+                bar.update(UInt64(after), UInt64(upTo))
+                if page["done"] == .bool(true) { break }
+                request = ["exportSpace": .int32(1), "decrypt": .bool(decrypt), "afterSeq": .int64(after), "upToSeq": .int64(upTo), "$db": .string(spaceID.string)]
+            }
+            try writer.finish(space: spaceID, owner: owner)
+            bar.finish()
+            FileHandle.standardError.write(Data("\(commits) commits exported through \(node)\n".utf8))
         }
     }
 
@@ -154,6 +198,11 @@ struct SpaceCommand: ParsableCommand {
 
         func run() throws {
             let holders = try key.map { try data.loadKey($0) }
+            // A running node imports the archive itself (it guards its own files).
+            if NodeLock(dataDirectory: data.path) == nil, let address = NodeAddress.read(dataDirectory: data.path) {
+                try importThroughNode(address, holders: holders)
+                return
+            }
             let bar = ProgressBar(label: "importing")
             let started = Date()
             let summary: ArchiveVerifier.Summary
@@ -165,6 +214,66 @@ struct SpaceCommand: ParsableCommand {
             let seconds = max(Date().timeIntervalSince(started), 0.001)
             FileHandle.standardError.write(Data(String(format: "%llu commits, %.1f MB of documents, %.1f MB/s (verify and build)\n", summary.commits, Double(summary.documentBytes) / 1e6, Double(summary.documentBytes) / 1e6 / seconds).utf8))
             emit(summary.header.space.string)
+        }
+
+        /// Streams the archive to the running node (`importSpace`), logged in with the first
+        /// key (the archive's owner). When one of the keys opens the archive's space key, it
+        /// goes to the node sealed to the node's key, for an archive exported elsewhere.
+        private func importThroughNode(_ address: NodeAddress, holders: [SigningKey]) throws {
+            guard let owner = holders.first else {
+                throw CLIError("the node is running: importing through it needs --key with the space owner's key")
+            }
+            guard let nodeDID = try? DID(parsing: address.did) else { throw CLIError("the node's address record is damaged") }
+            var sealedKey: [UInt8]?
+            do {
+                let reader = try SpaceArchiveService.openArchive(archive)
+                scan: while let record = try reader.next() {
+                    switch record {
+                    case .sealedKey(let recipient, let sealed):
+                        if let holder = holders.first(where: { $0.did == recipient }), let key = try? SealedBox.open(sealed, with: holder) {
+                            sealedKey = try SealedBox.seal(key, to: nodeDID.publicKey)
+                            break scan
+                        }
+                    case .commit, .trailer: break scan
+                    default: continue
+                    }
+                }
+            } catch { throw CLIError("import refused: \(error)") }
+            guard let handle = FileHandle(forReadingAtPath: archive) else { throw CLIError("cannot read \(archive)") }
+            defer { try? handle.close() }
+            let total = (try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? NSNumber)?.uint64Value ?? 0
+            let client = try NodeClient(address: address, key: owner, timeoutSeconds: 3600)
+            let bar = ProgressBar(label: "importing")
+            let started = Date()
+            var offset: Int64 = 0
+            var upload: String?
+            var reply: BSONDocument = [:]
+            while true {
+                let chunk = [UInt8]((try? handle.read(upToCount: 8 << 20)) ?? Data())
+                let final = offset + Int64(chunk.count) >= Int64(total)
+                var request: BSONDocument = [
+                    "importSpace": .int32(1), "offset": .int64(offset), "data": .binary(BSONBinary(subtype: 0, data: chunk)), "$db": .string("admin"),
+                ]
+                if let upload { request["upload"] = .string(upload) }
+                if final {
+                    request["final"] = .bool(true)
+                    if let sealedKey { request["sealedKey"] = .binary(BSONBinary(subtype: 0, data: sealedKey)) }
+                }
+                do { reply = try client.command(request) } catch {
+                    bar.finish()
+                    throw CLIError("import refused: \(error)")
+                }
+                offset += Int64(chunk.count)
+                bar.update(UInt64(offset), total)
+                if final { break }
+                guard case .string(let id)? = reply["upload"] else { throw CLIError("the node sent no upload id") }
+                upload = id
+            }
+            bar.finish()
+            let seconds = max(Date().timeIntervalSince(started), 0.001)
+            FileHandle.standardError.write(Data(String(format: "%lld commits, %.1f MB archive, %.1f MB/s (upload, verify and build, through the node)\n", reply["commits"]?.int64Value ?? 0, Double(offset) / 1e6, Double(offset) / 1e6 / seconds).utf8))
+            guard case .string(let space)? = reply["space"] else { throw CLIError("the node sent no space id") }
+            emit(space)
         }
     }
 

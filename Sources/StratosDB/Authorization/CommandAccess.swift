@@ -46,7 +46,12 @@ enum CommandAccess: Sendable {
         // (the procedure's reads and writes are then checked against the caller's grants).
         for name in ["createProcedure", "dropProcedure"] { table[name] = .space(.admin) }
         for name in ["callProcedure", "listProcedures", "submitJob", "jobStatus", "listJobs", "cancelJob"] { table[name] = .space(.execute) }
+        // Exporting gives away every version of every document: the owner's only (checked
+        // again by the handler against the space's current key). An import names its space in
+        // the archive, so the handler checks that the archive's owner is the caller.
         table["dropDatabase"] = .owner
+        table["exportSpace"] = .owner
+        table["importSpace"] = .authenticated
         for name in ["getMore", "killCursors", "explain", "createUser", "updateUser", "dropUser", "usersInfo"] { table[name] = .handler }
         return table
     }()

@@ -12,6 +12,7 @@ enum CommandRouter {
         AdminCommands.register(into: &table)
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
+        ArchiveCommands.register(into: &table)
         ProcedureCommands.register(into: &table)
         JobCommands.register(into: &table)
         LedgerCommands.register(into: &table)
@@ -131,7 +132,7 @@ enum CommandRouter {
         case .owner:
             let space = try authorizer.resolve(database: context.database, for: principal)
             guard space.owner == principal.did else {
-                throw QueryError(.unauthorized, "only the owner of space \(space.id) may drop it")
+                throw QueryError(.unauthorized, "only the owner of space \(space.id) may run \(name)")
             }
             context.space = space
         case .space(let action):

@@ -42,14 +42,11 @@ public enum SpaceArchiveService {
         defer { try? handle.close() }
         let buffered = BufferedWriter(handle)
         let writer = try ArchiveWriter(sink: buffered.write)
-        try writer.write(.header(ArchiveHeader(
-            space: space, owner: record.owner, name: record.name, payloadsEncrypted: !decrypt, commitCount: UInt64(count),
-            headHash: head?.hash ?? [UInt8](repeating: 0, count: 32), createdAtMilliseconds: SystemWallClock().nowMilliseconds())))
-        for rotation in try node.catalog.rotations(space) { try writer.write(.rotation(rotation.encoded)) }
-        for (recipient, sealed) in try node.catalog.sealedSpaceKeys(space) { try writer.write(.sealedKey(recipient: recipient, sealed: sealed)) }
-        let grants = try node.catalog.grants(space: space)
-        for grant in grants { try writer.write(.grant(grant.signed.encoded)) }
-        for grant in grants { if let revocation = grant.revocation { try writer.write(.revocation(revocation.encoded)) } }
+        for leading in try leadingRecords(
+            catalog: node.catalog, record: record, decrypt: decrypt, commitCount: UInt64(count), headHash: head?.hash ?? [UInt8](repeating: 0, count: 32))
+        {
+            try writer.write(leading)
+        }
         let select = try connection.statement("SELECT commit_bytes, payload FROM stratos_commits ORDER BY seq")
         defer { select.reset() }
         var done: UInt64 = 0
@@ -58,14 +55,35 @@ public enum SpaceArchiveService {
             let commit = try SignedCommit(decoding: select.blob(0))
             let payload = select.blob(1)
             documentBytes += UInt64(payload.count)
-            let stored = decrypt ? payload : AEAD.seal(payload, key: key, additionalData: SpaceArchive.payloadAdditionalData(space: space, seq: commit.commit.seq))
-            try writer.write(.commit(commit, payload: stored))
+            try writer.write(commitRecord(commit, payload: payload, key: key, decrypt: decrypt))
             done += 1
             if done % 256 == 0 || done == UInt64(count) { progress(done, UInt64(count)) }
         }
         try writer.finish(space: space, owner: owner)
         try buffered.flush()
         return ExportResult(commits: done, bytes: buffered.written, operationBytes: documentBytes)
+    }
+
+    /// The records before the commits: header, owner key rotations, sealed copies of the
+    /// space key, grants and revocations.
+    static func leadingRecords(
+        catalog: NodeCatalog, record: SpaceRecord, decrypt: Bool, commitCount: UInt64, headHash: [UInt8]
+    ) throws -> [ArchiveRecord] {
+        var records: [ArchiveRecord] = [.header(ArchiveHeader(
+            space: record.id, owner: record.owner, name: record.name, payloadsEncrypted: !decrypt, commitCount: commitCount,
+            headHash: headHash, createdAtMilliseconds: SystemWallClock().nowMilliseconds()))]
+        for rotation in try catalog.rotations(record.id) { records.append(.rotation(rotation.encoded)) }
+        for (recipient, sealed) in try catalog.sealedSpaceKeys(record.id) { records.append(.sealedKey(recipient: recipient, sealed: sealed)) }
+        let grants = try catalog.grants(space: record.id)
+        for grant in grants { records.append(.grant(grant.signed.encoded)) }
+        for grant in grants { if let revocation = grant.revocation { records.append(.revocation(revocation.encoded)) } }
+        return records
+    }
+
+    /// A commit's record, its payload sealed with the space key unless `decrypt`.
+    static func commitRecord(_ commit: SignedCommit, payload: [UInt8], key: [UInt8], decrypt: Bool) -> ArchiveRecord {
+        let stored = decrypt ? payload : AEAD.seal(payload, key: key, additionalData: SpaceArchive.payloadAdditionalData(space: commit.commit.space, seq: commit.commit.seq))
+        return .commit(commit, payload: stored)
     }
 
     // MARK: - Verify
@@ -99,15 +117,26 @@ public enum SpaceArchiveService {
     ) throws -> ArchiveVerifier.Summary {
         let node = try NodeFiles(dataDirectory: dataDirectory)
         // A running node could create the space's file meanwhile (a write to that name), and a
-        // file moved in under a live node loses what it wrote: import into a stopped node.
+        // file moved in under a live node loses what it wrote: offline, import into a stopped
+        // node (a running node imports through `importSpace`, which guards its own files).
         guard let lock = NodeLock(dataDirectory: dataDirectory) else {
-            throw QueryError(.illegalOperation, "the node using \(dataDirectory) is running: stop it before importing a space")
+            throw QueryError(.illegalOperation, "the node using \(dataDirectory) is running: import through it (`stratosdb space import` does when it finds the node's address) or stop it")
         }
         defer { _ = lock }
+        let verifier = ArchiveVerifier(keyHolders: keyHolders + [node.nodeKey], replaysStateRoots: false)
+        return try importArchive(node: node, archive: archive, verifier: verifier, authorize: { _ in }, install: { try $0() }, progress: progress)
+    }
+
+    /// Imports an archive into `node`'s files. `authorize` sees the verified summary before
+    /// anything becomes visible; `install` runs the steps that make the space visible (so a
+    /// running node can hold its storage lock around them).
+    static func importArchive(
+        node: NodeFiles, archive: String, verifier: ArchiveVerifier, authorize: (ArchiveVerifier.Summary) throws -> Void,
+        install: (() throws -> Void) throws -> Void, progress: Progress
+    ) throws -> ArchiveVerifier.Summary {
         // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
         // owner-signed trailer; the builder replays each commit into a file nobody can see yet
         // and checks its state root. Only when all of it held does the space become visible.
-        let verifier = ArchiveVerifier(keyHolders: keyHolders + [node.nodeKey], replaysStateRoots: false)
         let reader = try openArchive(archive)
         var header: ArchiveHeader?
         var key: [UInt8]?
@@ -160,6 +189,7 @@ public enum SpaceArchiveService {
         }
         let summary = try verifier.finish()
         guard let header else { throw QueryError(.badValue, "the archive has no header") }
+        try authorize(summary)
         let spaceKey = key ?? verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
         let built = builder != nil
         try builder?.finish()
@@ -169,6 +199,10 @@ public enum SpaceArchiveService {
         // keeps no copy here).
         let revoked = Set(revocations.map(\.grantID))
         let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
+        try install {
+        guard !FileManager.default.fileExists(atPath: node.spacePath(header.space)) else {
+            throw QueryError(.namespaceExists, "space \(header.space) already exists on this node; drop it first")
+        }
         try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers, rotations: rotations)
         for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
         for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
@@ -192,6 +226,7 @@ public enum SpaceArchiveService {
                 fsync(directory)
                 close(directory)
             }
+        }
         }
         return summary
     }
@@ -307,7 +342,7 @@ public enum SpaceArchiveService {
         return statement.int64(0)
     }
 
-    static func openArchive(_ path: String) throws -> ArchiveReader {
+    public static func openArchive(_ path: String) throws -> ArchiveReader {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw QueryError(.badValue, "cannot read \(path)") }
         let buffered = BufferedReader(handle)
         return try ArchiveReader(source: buffered.read)
@@ -319,6 +354,13 @@ struct NodeFiles {
     let dataDirectory: String
     let catalog: NodeCatalog
     let nodeKey: SigningKey
+
+    /// The files of the node running in this process (its own catalog and key).
+    init(dataDirectory: String, catalog: NodeCatalog, nodeKey: SigningKey) {
+        self.dataDirectory = dataDirectory
+        self.catalog = catalog
+        self.nodeKey = nodeKey
+    }
 
     init(dataDirectory: String) throws {
         self.dataDirectory = dataDirectory

@@ -111,6 +111,12 @@ final class StorageEngine: Sendable {
         }
     }
 
+    /// Runs `body` (which puts a new database's file in place) under the lock that opening a
+    /// database takes, so no write can open or create that database meanwhile.
+    func install(_ body: () throws -> Void) throws {
+        try executors.withLock { _ in try body() }
+    }
+
     /// Stops every executor after its queued work.
     func shutdown() {
         let all = executors.withLock { open in

@@ -129,7 +129,28 @@ def test_nothing_in_an_encrypted_archive_is_readable(exported):
     assert b"user7@example.org" not in data and b"bbbbbbbbbb" not in data
 
 
-def test_import_on_another_node_gives_the_same_documents_and_history(exported, tmp_path):
+def check_imported(node, key_copy, space_id, expected):
+    """The imported space on `node` holds the same documents, indexes and signed history."""
+    uri = cli(node.data_dir, "token", "--key", str(key_copy)).stdout.strip()
+    from pymongo import MongoClient
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    node._clients.append(client)
+    db = client.profile
+    assert db.users.count_documents({}) == expected["count"]
+    assert db.users.find_one({"_id": 7}) == expected["doc"]
+    assert sorted(db.list_collection_names()) == expected["collections"]
+    assert [index["name"] for index in db.users.list_indexes()] == ["_id_", "email_1"]
+    proof = db.command("proveRecord", "users", _id=7)["commit"]
+    assert proof["stateRoot"] == expected["root"]  # the same state, the same signed history
+    # The imported space goes on: new writes chain onto the imported commits.
+    db.users.insert_one({"_id": "new"})
+    assert db.command("proveRecord", "users", _id="new")["commit"]["seq"] == proof["seq"] + 1
+    # Its grants came along.
+    grants = cli(node.data_dir, "grant", "list", "--space", space_id).stdout
+    assert "read users" in grants and "active" in grants
+
+
+def test_import_into_a_running_node_goes_through_the_node(exported, tmp_path):
     srv, archive, space_id, expected = exported
     other = ServerProcess(tmp_path / "other-node")
     other.start()
@@ -137,35 +158,73 @@ def test_import_on_another_node_gives_the_same_documents_and_history(exported, t
         key_copy = tmp_path / "alice.key"
         shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
         key_copy.chmod(0o600)
-        running = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy), check=False)
-        assert running.returncode != 0 and "stop it" in running.stderr
-        other.stop()
+        app_copy = tmp_path / "app.key"
+        shutil.copy(srv.data_dir / "keys" / "app.key", app_copy)
+        app_copy.chmod(0o600)
         refused = cli(other.data_dir, "space", "import", str(archive), check=False)
         assert refused.returncode != 0 and "--key" in refused.stderr
+        # A reader opens the space key, and the node verifies all of it, but only the owner imports.
+        reader = cli(other.data_dir, "space", "import", str(archive), "--key", str(app_copy), check=False)
+        assert reader.returncode != 0 and "only the owner" in reader.stderr
+        # The owner's import: the space key travels sealed to this node, which never held a copy.
         imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
         assert imported.stdout.strip() == space_id
+        assert "through the node" in imported.stderr
         again = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy), check=False)
         assert again.returncode != 0 and "already exists" in again.stderr
-        other.start()
-        uri = cli(other.data_dir, "token", "--key", str(key_copy)).stdout.strip()
-        from pymongo import MongoClient
-        client = MongoClient(uri, serverSelectionTimeoutMS=5000)
-        other._clients.append(client)
-        db = client.profile
-        assert db.users.count_documents({}) == expected["count"]
-        assert db.users.find_one({"_id": 7}) == expected["doc"]
-        assert sorted(db.list_collection_names()) == expected["collections"]
-        assert [index["name"] for index in db.users.list_indexes()] == ["_id_", "email_1"]
-        proof = db.command("proveRecord", "users", _id=7)["commit"]
-        assert proof["stateRoot"] == expected["root"]  # the same state, the same signed history
-        # The imported space goes on: new writes chain onto the imported commits.
-        db.users.insert_one({"_id": "new"})
-        assert db.command("proveRecord", "users", _id="new")["commit"]["seq"] == proof["seq"] + 1
-        # Its grants came along.
-        grants = cli(other.data_dir, "grant", "list", "--space", space_id).stdout
-        assert "read users" in grants and "active" in grants
+        check_imported(other, key_copy, space_id, expected)
+        # No upload is left behind.
+        assert not any((other.data_dir / "imports").glob("*.stratos"))
     finally:
         other.stop()
+
+
+def test_import_into_a_stopped_node_works_offline(exported, tmp_path):
+    srv, archive, space_id, expected = exported
+    other = ServerProcess(tmp_path / "offline-node")
+    other.start()
+    other.stop()
+    key_copy = tmp_path / "alice.key"
+    shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
+    key_copy.chmod(0o600)
+    refused = cli(other.data_dir, "space", "import", str(archive), check=False)
+    assert refused.returncode != 0 and "--key" in refused.stderr
+    imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
+    assert imported.stdout.strip() == space_id and "through the node" not in imported.stderr
+    other.start()
+    try:
+        check_imported(other, key_copy, space_id, expected)
+    finally:
+        other.stop()
+
+
+def test_export_through_the_node_is_signed_by_the_owner(exported, tmp_path):
+    srv, _, space_id, expected = exported
+    remote = tmp_path / "remote.stratos"
+    node = f"{srv.host}:{srv.port}"
+    result = cli(srv.data_dir, "space", "export", "--key", "alice", "--space", space_id, "--node", node, "--out", str(remote))
+    assert result.stdout.strip() == str(remote)
+    verified = cli(srv.data_dir, "space", "verify", str(remote), "--key", "alice").stdout
+    assert "verified" in verified and f"stateRoot {expected['root']}" in verified
+    assert "signedBy did:key:" in verified
+    # Only the owner: a reader is refused by the node.
+    refused = cli(srv.data_dir, "space", "export", "--key", "app", "--space", space_id, "--node", node, "--out", str(tmp_path / "x"), check=False)
+    assert refused.returncode != 0 and "owner" in refused.stderr
+    # The wire pages are the archive's records, without a trailer: the owner signs that.
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+    client = MongoClient(cli(srv.data_dir, "token", "--key", "alice").stdout.strip(), serverSelectionTimeoutMS=5000)
+    srv._clients.append(client)
+    first = client[space_id].command("exportSpace", 1)
+    assert first["afterSeq"] == 0 and first["upToSeq"] > 0 and first["done"] is False
+    assert first["records"][0][0] == 1  # the header record comes first
+    page = client[space_id].command("exportSpace", 1, afterSeq=0, upToSeq=first["upToSeq"])
+    assert all(record[0] == 5 for record in page["records"])  # commits only
+    app = MongoClient(cli(srv.data_dir, "token", "--key", "app").stdout.strip(), serverSelectionTimeoutMS=5000)
+    srv._clients.append(app)
+    with pytest.raises(OperationFailure) as error:
+        app[space_id].command("exportSpace", 1)
+    assert error.value.code == 13
 
 
 def test_decrypted_export_verifies_state_roots_without_a_key(exported, tmp_path):
