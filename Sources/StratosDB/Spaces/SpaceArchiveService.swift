@@ -200,33 +200,33 @@ public enum SpaceArchiveService {
         let revoked = Set(revocations.map(\.grantID))
         let readers = grants.filter { $0.grant.actions.contains(.read) && !revoked.contains($0.id) }.map(\.grant.grantee)
         try install {
-        guard !FileManager.default.fileExists(atPath: node.spacePath(header.space)) else {
-            throw QueryError(.namespaceExists, "space \(header.space) already exists on this node; drop it first")
-        }
-        try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers, rotations: rotations)
-        for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
-        for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
-        // Scheduled jobs run here from now on (a slot that passed meanwhile runs at once).
-        for document in jobs.values {
-            guard let job = try? BSONDecoder.decode(document), job["state"] == .string(JobStore.State.scheduled.rawValue),
-                case .string(let id)? = job["_id"]
-            else { continue }
-            let due: Int64 = job["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? 0
-            try node.catalog.scheduleJob(space: header.space, job: id, nextRunMilliseconds: due)
-        }
-        // Visible only now: the catalog knows the space and its key, then the file moves in
-        // (never over an existing file), and the directory entry is synced.
-        let finalPath = node.spacePath(header.space)
-        if built {
-            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: finalPath + suffix) }
-            guard link(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
-            unlink(building)
-            let directory = open((finalPath as NSString).deletingLastPathComponent, O_RDONLY)
-            if directory >= 0 {
-                fsync(directory)
-                close(directory)
+            guard !FileManager.default.fileExists(atPath: node.spacePath(header.space)) else {
+                throw QueryError(.namespaceExists, "space \(header.space) already exists on this node; drop it first")
             }
-        }
+            try node.catalog.importSpace(header: header, key: spaceKey, node: node.nodeKey.did, readers: readers, rotations: rotations)
+            for grant in grants { try node.catalog.addGrant(grant, fromHistory: true) }
+            for revocation in revocations { try node.catalog.revoke(revocation, fromHistory: true) }
+            // Scheduled jobs run here from now on (a slot that passed meanwhile runs at once).
+            for document in jobs.values {
+                guard let job = try? BSONDecoder.decode(document), job["state"] == .string(JobStore.State.scheduled.rawValue),
+                    case .string(let id)? = job["_id"]
+                else { continue }
+                let due: Int64 = job["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? 0
+                try node.catalog.scheduleJob(space: header.space, job: id, nextRunMilliseconds: due)
+            }
+            // Visible only now: the catalog knows the space and its key, then the file moves in
+            // (never over an existing file), and the directory entry is synced.
+            let finalPath = node.spacePath(header.space)
+            if built {
+                for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: finalPath + suffix) }
+                guard link(building, finalPath) == 0 else { throw QueryError(.internalError, "cannot move the imported space into place") }
+                unlink(building)
+                let directory = open((finalPath as NSString).deletingLastPathComponent, O_RDONLY)
+                if directory >= 0 {
+                    fsync(directory)
+                    close(directory)
+                }
+            }
         }
         return summary
     }
