@@ -255,3 +255,83 @@ public enum ExpressionScope {
         }
     }
 }
+
+extension Expression {
+    /// The expression with `variables` and `$$NOW` replaced by their values, for a query that
+    /// is evaluated later (a cursor's next batch runs outside the command's scope). Variables
+    /// bound inside (`$let`, `$map`, `$filter`, `$reduce`) shadow the outer ones.
+    public func binding(_ variables: [String: BSONValue], now: Int64) -> Expression {
+        switch self {
+        case .literal, .fieldPath: return self
+        case .variable(let name, let path):
+            let value: BSONValue?
+            if name == "NOW" { value = .datetime(now) } else { value = variables[name] }
+            guard let value else { return self }
+            guard let path else { return .literal(value) }
+            // A path into a bound value: MongoDB's missing becomes `$$REMOVE`.
+            return Expression.resolve(path, in: value).map { .literal($0) } ?? .variable("REMOVE", nil)
+        case .object(let fields): return .object(fields.map { ($0.0, $0.1.binding(variables, now: now)) })
+        case .array(let items): return .array(items.map { $0.binding(variables, now: now) })
+        case .call(let name, let arguments): return .call(name, arguments.map { $0.binding(variables, now: now) })
+        case .bind(let name, let input, let variable, let body, let extra):
+            var inner = variables
+            switch name {
+            case "$let":
+                if case .object(let bindings) = input { for (key, _) in bindings { inner[key] = nil } }
+            case "$reduce":
+                inner["value"] = nil
+                inner["this"] = nil
+            default:
+                inner[variable] = nil
+            }
+            return .bind(
+                operator: name, input: input.binding(variables, now: now), variable: variable, body: body.binding(inner, now: now),
+                extra: extra?.binding(variables, now: now))
+        }
+    }
+}
+
+extension Filter {
+    /// Whether the filter holds an `$expr` (only those can use variables).
+    public var containsExpression: Bool {
+        switch self {
+        case .alwaysTrue: return false
+        case .and(let clauses), .or(let clauses), .nor(let clauses): return clauses.contains { $0.containsExpression }
+        case .expression: return true
+        case .field(_, let operators): return operators.contains { $0.containsExpression }
+        }
+    }
+
+    /// The filter with every `$expr`'s variables and `$$NOW` bound (see `Expression.binding`).
+    public func binding(_ variables: [String: BSONValue], now: Int64) -> Filter {
+        switch self {
+        case .alwaysTrue: return self
+        case .and(let clauses): return .and(clauses.map { $0.binding(variables, now: now) })
+        case .or(let clauses): return .or(clauses.map { $0.binding(variables, now: now) })
+        case .nor(let clauses): return .nor(clauses.map { $0.binding(variables, now: now) })
+        case .expression(let expression): return .expression(expression.binding(variables, now: now))
+        case .field(let path, let operators): return .field(path, operators.map { $0.binding(variables, now: now) })
+        }
+    }
+}
+
+extension Filter.FieldOperator {
+    var containsExpression: Bool {
+        switch self {
+        case .not(let operators), .elemMatchValue(let operators): return operators.contains { $0.containsExpression }
+        case .elemMatchDocument(let filter): return filter.containsExpression
+        case .allElemMatch(let filters): return filters.contains { $0.containsExpression }
+        default: return false
+        }
+    }
+
+    func binding(_ variables: [String: BSONValue], now: Int64) -> Filter.FieldOperator {
+        switch self {
+        case .not(let operators): return .not(operators.map { $0.binding(variables, now: now) })
+        case .elemMatchDocument(let filter): return .elemMatchDocument(filter.binding(variables, now: now))
+        case .elemMatchValue(let operators): return .elemMatchValue(operators.map { $0.binding(variables, now: now) })
+        case .allElemMatch(let filters): return .allElemMatch(filters.map { $0.binding(variables, now: now) })
+        default: return self
+        }
+    }
+}

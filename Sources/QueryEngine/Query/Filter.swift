@@ -162,12 +162,23 @@ public indirect enum Filter: Sendable {
                     operators.append(.all(items))
                 }
             case "$mod":
-                guard case .array(let items) = value, items.count == 2 else {
-                    throw QueryError(.badValue, "malformed mod, needs to be an array of two numbers")
+                // MongoDB's messages, one per way the argument can be wrong.
+                guard case .array(let items) = value else { throw QueryError(.badValue, "malformed mod, needs to be an array") }
+                guard items.count >= 2 else { throw QueryError(.badValue, "malformed mod, not enough elements") }
+                guard items.count == 2 else { throw QueryError(.badValue, "malformed mod, too many elements") }
+                func integral(_ item: BSONValue, _ role: String) throws(QueryError) -> Int64 {
+                    guard item.isNumber, let double = item.doubleValue else { throw QueryError(.badValue, "malformed mod, \(role) not a number") }
+                    if let exact = item.int64Value { return exact }
+                    guard double.isFinite else {
+                        throw QueryError(.badValue, "malformed mod, \(role) value is invalid :: caused by :: Unable to coerce NaN/Inf to integral type")
+                    }
+                    guard let truncated = Int64(exactly: double.rounded(.towardZero)) else {
+                        throw QueryError(.badValue, "malformed mod, \(role) value is invalid :: caused by :: Out of bounds coercing to integral value")
+                    }
+                    return truncated
                 }
-                guard let divisor = items[0].doubleValue.map({ Int64(exactly: $0.rounded(.towardZero)) }) ?? nil,
-                    let remainder = items[1].doubleValue.map({ Int64(exactly: $0.rounded(.towardZero)) }) ?? nil
-                else { throw QueryError(.badValue, "malformed mod, divisor and remainder must be numbers") }
+                let divisor = try integral(items[0], "divisor")
+                let remainder = try integral(items[1], "remainder")
                 guard divisor != 0 else { throw QueryError(.badValue, "divisor cannot be 0") }
                 operators.append(.mod(divisor: divisor, remainder: remainder))
             case "$comment": break

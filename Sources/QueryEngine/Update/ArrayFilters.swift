@@ -55,6 +55,7 @@ extension Update {
     public func validate(_ arrayFilters: ArrayFilters) throws(QueryError) {
         guard case .operators(let operations) = self else {
             if !arrayFilters.identifiers.isEmpty {
+                if case .pipeline = self { throw QueryError(.failedToParse, "arrayFilters may not be specified for pipeline-style updates") }
                 throw QueryError(.failedToParse, "arrayFilters may not be specified for a replacement-style update")
             }
             return

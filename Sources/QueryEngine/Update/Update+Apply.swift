@@ -20,6 +20,19 @@ extension Update {
                 replacement.prepend("_id", id)
             }
             return replacement
+        case .pipeline(let pipeline):
+            let output = try pipeline.run(over: [document], nowMilliseconds: nowMilliseconds)
+            guard output.count == 1, var result = output.first else {
+                throw QueryError(.location(72), "a pipeline-style update must give exactly one document")
+            }
+            if let id = document["_id"] {
+                if let newId = result["_id"] {
+                    guard BSONComparison.equal(id, newId) && id.typeByte == newId.typeByte else { throw Update.immutableIdError }
+                } else {
+                    result.prepend("_id", id)  // As a replacement keeps it.
+                }
+            }
+            return result
         case .operators(let operations):
             var root = BSONValue.document(document)
             for operation in operations {

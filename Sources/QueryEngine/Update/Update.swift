@@ -2,6 +2,21 @@
 public enum Update: Sendable {
     case replacement(BSONDocument)
     case operators([UpdateOperation])
+    /// A pipeline-style update: `$addFields`/`$set`, `$project`, `$unset` and
+    /// `$replaceRoot`/`$replaceWith` stages, run on each matched document.
+    case pipeline(Pipeline)
+
+    static let pipelineStages: Set<String> = ["$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"]
+
+    /// Parses a pipeline-style update (`u` given as an array of stages).
+    public init(pipeline stages: [BSONValue]) throws(QueryError) {
+        for case .document(let stage) in stages {
+            if let name = stage.firstKey, !Update.pipelineStages.contains(name) {
+                throw QueryError(.location(72), "\(name) is not allowed to be used within an update")
+            }
+        }
+        self = .pipeline(try Pipeline(stages))
+    }
 
     /// One operator applied to one path.
     public struct UpdateOperation: Sendable {
@@ -110,7 +125,7 @@ public enum Update: Sendable {
 
     /// Whether this is an operator update (as opposed to a replacement).
     public var isOperatorUpdate: Bool {
-        if case .operators = self { return true }
-        return false
+        if case .replacement = self { return false }
+        return true
     }
 }

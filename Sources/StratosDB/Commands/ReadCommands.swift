@@ -31,7 +31,7 @@ enum ReadCommands {
         init(_ context: CommandContext) throws(QueryError) {
             if let filter = try context.document("filter") {
                 filterDocument = filter
-                self.filter = try Filter(filter)
+                self.filter = try ReadCommands.boundFilter(filter, context)
             }
             if let sort = try context.document("sort"), !sort.isEmpty { self.sort = try SortSpecification(sort) }
             if let projection = try context.document("projection"), !projection.isEmpty {
@@ -220,7 +220,7 @@ enum ReadCommands {
 
     static func count(_ context: CommandContext) async throws -> BSONDocument {
         let collection = try context.collectionName()
-        let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
+        let filter = try context.document("query").map { document throws(QueryError) in try boundFilter(document, context) } ?? .alwaysTrue
         let skip = max(0, Int(clamping: try context.integer("skip") ?? 0))
         let limit = try context.integer("limit").map { Int(clamping: abs($0)) }
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
@@ -245,7 +245,7 @@ enum ReadCommands {
             throw QueryError(.typeMismatch, "BSON field 'distinct.key' is missing but a required field")
         }
         let path = try FieldPath(key)
-        let filter = try context.document("query").map { document throws(QueryError) in try Filter(document) } ?? .alwaysTrue
+        let filter = try context.document("query").map { document throws(QueryError) in try boundFilter(document, context) } ?? .alwaysTrue
         guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
         let values = try await context.readHeavy(executor) { store throws(QueryError) -> [BSONValue] in
             var seen = Set<[UInt8]>()
@@ -342,6 +342,15 @@ enum ReadCommands {
         guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
         let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
         return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)
+    }
+
+    /// A query filter whose `$expr`s see the command's `let` variables and `$$NOW` (bound now:
+    /// a cursor's later batches run outside this command).
+    static func boundFilter(_ document: BSONDocument, _ context: CommandContext) throws(QueryError) -> Filter {
+        let filter = try Filter(document)
+        let variables = try letVariables(context)  // Checked even when nothing uses them.
+        guard filter.containsExpression else { return filter }
+        return filter.binding(variables, now: context.nowMilliseconds)
     }
 
     /// The command's `let` variables, evaluated once (they may use `$$NOW`, not fields).

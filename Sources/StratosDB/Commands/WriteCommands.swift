@@ -71,27 +71,30 @@ enum WriteCommands {
         let ordered = context.command["ordered"]?.isTruthy ?? true
         guard let executor = try context.executor(create: true) else { return [:] }
         let now = context.nowMilliseconds
+        let variables = try ReadCommands.letVariables(context)
         let result = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
-            var matched = 0
-            var modified = 0
-            var upserted: [BSONValue] = []
-            var errors: [BSONValue] = []
-            for (index, statement) in updates.enumerated() {
-                do throws(QueryError) {
-                    let outcome = try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
-                        try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
+                var matched = 0
+                var modified = 0
+                var upserted: [BSONValue] = []
+                var errors: [BSONValue] = []
+                for (index, statement) in updates.enumerated() {
+                    do throws(QueryError) {
+                        let outcome = try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
+                            try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+                        }
+                        matched += outcome.matched
+                        modified += outcome.modified
+                        if let id = outcome.upsertedId {
+                            upserted.append(.document(["index": .int32(Int32(index)), "_id": id]))
+                        }
+                    } catch {
+                        errors.append(CommandRouter.writeError(index: index, error))
+                        if ordered { break }
                     }
-                    matched += outcome.matched
-                    modified += outcome.modified
-                    if let id = outcome.upsertedId {
-                        upserted.append(.document(["index": .int32(Int32(index)), "_id": id]))
-                    }
-                } catch {
-                    errors.append(CommandRouter.writeError(index: index, error))
-                    if ordered { break }
                 }
+                return (matched, modified, upserted, errors)
             }
-            return (matched, modified, upserted, errors)
         }
         var extra: BSONDocument = ["nModified": .int32(Int32(clamping: result.1))]
         if !result.2.isEmpty { extra["upserted"] = .array(result.2) }
@@ -114,10 +117,10 @@ enum WriteCommands {
         guard case .document(let query)? = statement["q"] ?? .document([:]) else {
             throw QueryError(.typeMismatch, "BSON field 'update.updates.q' is the wrong type, expected type 'object'")
         }
-        let updateDocument: BSONDocument
+        let update: Update
         switch statement["u"] {
-        case .document(let document)?: updateDocument = document
-        case .array?: throw QueryError(.illegalOperation, "pipeline-style updates are not supported by StratosDB yet")
+        case .document(let document)?: update = try Update(document)
+        case .array(let stages)?: update = try Update(pipeline: stages)
         default: throw QueryError(.failedToParse, "BSON field 'update.updates.u' is missing but a required field")
         }
         var arrayFilters = ArrayFilters.none
@@ -129,7 +132,6 @@ enum WriteCommands {
         let multi = statement["multi"]?.isTruthy ?? false
         let upsert = statement["upsert"]?.isTruthy ?? false
         let filter = try Filter(query)
-        let update = try Update(updateDocument)
         try update.validate(arrayFilters)
         if multi, !update.isOperatorUpdate {
             throw QueryError(.failedToParse, "multi update is not supported for replacement-style update")
@@ -193,28 +195,32 @@ enum WriteCommands {
         context.server.countOperations("delete", deletes.count)
         let ordered = context.command["ordered"]?.isTruthy ?? true
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
+        let variables = try ReadCommands.letVariables(context)
+        let now = context.nowMilliseconds
         let (removed, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
-            var removed = 0
-            var errors: [BSONValue] = []
-            for (index, statement) in deletes.enumerated() {
-                do throws(QueryError) {
-                    removed += try store.withSavepoint { () throws(QueryError) -> Int in
-                        guard case .document(let query)? = statement["q"] else {
-                            throw QueryError(.failedToParse, "BSON field 'delete.deletes.q' is missing but a required field")
+            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, [BSONValue]) in
+                var removed = 0
+                var errors: [BSONValue] = []
+                for (index, statement) in deletes.enumerated() {
+                    do throws(QueryError) {
+                        removed += try store.withSavepoint { () throws(QueryError) -> Int in
+                            guard case .document(let query)? = statement["q"] else {
+                                throw QueryError(.failedToParse, "BSON field 'delete.deletes.q' is missing but a required field")
+                            }
+                            guard let limit = statement["limit"]?.int64Value, limit == 0 || limit == 1 else {
+                                throw QueryError(.failedToParse, "The limit field in delete objects must be 0 or 1.")
+                            }
+                            let matches = try store.matches(in: collection, filter: try Filter(query), limit: limit == 1 ? 1 : nil)
+                            for match in matches { try store.delete(rid: match.rid, document: match.document, from: collection) }
+                            return matches.count
                         }
-                        guard let limit = statement["limit"]?.int64Value, limit == 0 || limit == 1 else {
-                            throw QueryError(.failedToParse, "The limit field in delete objects must be 0 or 1.")
-                        }
-                        let matches = try store.matches(in: collection, filter: try Filter(query), limit: limit == 1 ? 1 : nil)
-                        for match in matches { try store.delete(rid: match.rid, document: match.document, from: collection) }
-                        return matches.count
+                    } catch {
+                        errors.append(CommandRouter.writeError(index: index, error))
+                        if ordered { break }
                     }
-                } catch {
-                    errors.append(CommandRouter.writeError(index: index, error))
-                    if ordered { break }
                 }
+                return (removed, errors)
             }
-            return (removed, errors)
         }
         return writeReply(n: removed, errors: errors)
     }
@@ -243,28 +249,31 @@ enum WriteCommands {
             return ["lastErrorObject": .document(["n": .int32(0)]), "value": .null]
         }
         let now = context.nowMilliseconds
+        let variables = try ReadCommands.letVariables(context)
         let reply = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> BSONDocument in
-            let filter = try Filter(query)
-            if remove {
-                guard let match = try store.matches(in: collection, filter: filter, sort: sort, limit: 1).first else {
-                    return ["lastErrorObject": .document(["n": .int32(0)]), "value": .null]
+            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> BSONDocument in
+                let filter = try Filter(query)
+                if remove {
+                    guard let match = try store.matches(in: collection, filter: filter, sort: sort, limit: 1).first else {
+                        return ["lastErrorObject": .document(["n": .int32(0)]), "value": .null]
+                    }
+                    try store.delete(rid: match.rid, document: match.document, from: collection)
+                    let value = try projection?.apply(to: match.document) ?? match.document
+                    return ["lastErrorObject": .document(["n": .int32(1)]), "value": .document(value)]
                 }
-                try store.delete(rid: match.rid, document: match.document, from: collection)
-                let value = try projection?.apply(to: match.document) ?? match.document
-                return ["lastErrorObject": .document(["n": .int32(1)]), "value": .document(value)]
+                var statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
+                if let arrayFilters { statement["arrayFilters"] = arrayFilters }
+                let outcome = try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now, sort: sort)
+                var lastError: BSONDocument = ["n": .int32(outcome.matched > 0 || outcome.upsertedId != nil ? 1 : 0)]
+                lastError["updatedExisting"] = .bool(outcome.matched > 0)
+                if let id = outcome.upsertedId { lastError["upserted"] = id }
+                let chosen = returnNew ? outcome.after : outcome.before
+                var value = BSONValue.null
+                if let chosen, !(outcome.upsertedId != nil && !returnNew) {
+                    value = .document(try projection?.apply(to: chosen) ?? chosen)
+                }
+                return ["lastErrorObject": .document(lastError), "value": value]
             }
-            var statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
-            if let arrayFilters { statement["arrayFilters"] = arrayFilters }
-            let outcome = try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now, sort: sort)
-            var lastError: BSONDocument = ["n": .int32(outcome.matched > 0 || outcome.upsertedId != nil ? 1 : 0)]
-            lastError["updatedExisting"] = .bool(outcome.matched > 0)
-            if let id = outcome.upsertedId { lastError["upserted"] = id }
-            let chosen = returnNew ? outcome.after : outcome.before
-            var value = BSONValue.null
-            if let chosen, !(outcome.upsertedId != nil && !returnNew) {
-                value = .document(try projection?.apply(to: chosen) ?? chosen)
-            }
-            return ["lastErrorObject": .document(lastError), "value": value]
         }
         return reply
     }

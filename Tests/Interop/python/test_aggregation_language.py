@@ -357,3 +357,80 @@ def test_unknown_time_zone_is_refused(db):
     with pytest.raises(OperationFailure) as error:
         one(db.e, {"$hour": {"date": "$d", "timezone": "Mars/Olympus"}}, {"d": WHEN})
     assert error.value.code == 40485
+
+
+# -- pipeline-style updates, let, $$NOW ----------------------------------------------------
+
+
+def test_pipeline_style_update_as_in_the_manual(db):
+    db.students.insert_many([
+        {"_id": 1, "tests": [95, 92, 90]},
+        {"_id": 2, "tests": [94, 88, 90]},
+        {"_id": 3, "tests": [70, 75, 82]},
+    ])
+    result = db.students.update_many({}, [
+        {"$set": {"average": {"$trunc": [{"$avg": "$tests"}, 0]}, "modified": "$$NOW"}},
+        {"$set": {"grade": {"$switch": {"branches": [
+            {"case": {"$gte": ["$average", 90]}, "then": "A"}, {"case": {"$gte": ["$average", 80]}, "then": "B"}],
+            "default": "F"}}}},
+        {"$unset": "tests"},
+    ])
+    assert result.matched_count == 3 and result.modified_count == 3
+    got = list(db.students.find({}, {"modified": 0}).sort("_id", 1))
+    assert got == [{"_id": 1, "average": 92.0, "grade": "A"}, {"_id": 2, "average": 90.0, "grade": "A"},
+                   {"_id": 3, "average": 75.0, "grade": "F"}]
+    assert isinstance(db.students.find_one({"_id": 1})["modified"], datetime.datetime)
+
+
+def test_pipeline_update_keeps_id_and_refuses_other_stages(db):
+    db.c.insert_one({"_id": 1, "a": 1, "b": 2})
+    db.c.update_one({"_id": 1}, [{"$replaceWith": {"only": "$b"}}])
+    assert db.c.find_one() == {"_id": 1, "only": 2}
+    with pytest.raises(OperationFailure) as error:
+        db.c.update_one({"_id": 1}, [{"$group": {"_id": None}}])
+    assert error.value.code == 72
+    with pytest.raises(OperationFailure) as error:
+        db.c.update_one({"_id": 1}, [{"$set": {"_id": 2}}])
+    assert error.value.code == 66
+
+
+def test_pipeline_upsert_and_find_and_modify(db):
+    db.c.update_one({"name": "x"}, [{"$set": {"n": {"$add": [1, 2]}}}], upsert=True)
+    assert db.c.find_one({"name": "x"}, {"_id": 0}) == {"name": "x", "n": 3}
+    after = db.c.find_one_and_update({"name": "x"}, [{"$set": {"n": {"$multiply": ["$n", 10]}}}], return_document=True)
+    assert after["n"] == 30
+
+
+def test_let_variables_in_find_update_and_delete(db):
+    db.c.insert_many([{"_id": i, "v": i} for i in range(10)])
+    # find's let is bound once, so a later batch (getMore) still sees it.
+    assert [d["_id"] for d in db.c.find({"$expr": {"$gte": ["$v", "$$low"]}}, let={"low": 5}, batch_size=2)] == [5, 6, 7, 8, 9]
+    db.c.update_many({"$expr": {"$lt": ["$v", "$$cut"]}}, [{"$set": {"small": "$$flag"}}], let={"cut": 3, "flag": True})
+    assert db.c.count_documents({"small": True}) == 3
+    db.c.delete_many({"$expr": {"$eq": ["$v", "$$target"]}}, let={"target": 9})
+    assert db.c.count_documents({}) == 9
+    with pytest.raises(OperationFailure):
+        list(db.c.find({}, let={"Bad": 1}))
+
+
+def test_now_in_a_find_filter_is_the_current_time(db):
+    past = datetime.datetime(2000, 1, 1)
+    future = datetime.datetime.now() + datetime.timedelta(days=365)
+    db.sessions.insert_many([{"_id": "old", "expires": past}, {"_id": "live", "expires": future}])
+    assert [d["_id"] for d in db.sessions.find({"$expr": {"$gt": ["$expires", "$$NOW"]}})] == ["live"]
+
+
+@pytest.mark.parametrize("argument,message", [
+    (5, "malformed mod, needs to be an array"),
+    ([4], "malformed mod, not enough elements"),
+    ([4, 0, 1], "malformed mod, too many elements"),
+    (["4", 0], "malformed mod, divisor not a number"),
+    ([4, "0"], "malformed mod, remainder not a number"),
+    ([float("nan"), 0], "malformed mod, divisor value is invalid :: caused by :: Unable to coerce NaN/Inf to integral type"),
+    ([0, 0], "divisor cannot be 0"),
+])
+def test_mod_errors_match_mongodb(db, argument, message):
+    db.c.insert_one({"v": 1})
+    with pytest.raises(OperationFailure) as error:
+        list(db.c.find({"v": {"$mod": argument}}))
+    assert error.value.code == 2 and error.value.details["errmsg"] == message
