@@ -39,6 +39,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let immutableField = Code(66, "ImmutableField")
         public static let cannotCreateIndex = Code(67, "CannotCreateIndex")
         public static let invalidOptions = Code(72, "InvalidOptions")
+        public static let documentValidationFailure = Code(121, "DocumentValidationFailure")
         public static let invalidNamespace = Code(73, "InvalidNamespace")
         public static let indexOptionsConflict = Code(85, "IndexOptionsConflict")
         public static let indexKeySpecsConflict = Code(86, "IndexKeySpecsConflict")

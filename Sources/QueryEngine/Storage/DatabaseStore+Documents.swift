@@ -36,6 +36,7 @@ extension DatabaseStore {
         }
         try DatabaseStore.validateForStorage(document)
         let descriptor = try collectionForWrite(collectionName)
+        try validate(document, in: collectionName, previous: nil)
         let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
         let idKey = IndexKey.encode(id)
         let bytes = document.bsonBytes
@@ -60,6 +61,7 @@ extension DatabaseStore {
     ) throws(QueryError) {
         try DatabaseStore.validateForStorage(new)
         guard let descriptor = collections[collectionName] else { return }
+        try validate(new, in: collectionName, previous: old)
         for index in descriptor.indexes {
             let oldKeys = try index.keys(for: old)
             let newKeys = try index.keys(for: new)

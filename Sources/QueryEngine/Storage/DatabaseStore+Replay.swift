@@ -3,6 +3,10 @@
 extension DatabaseStore {
     /// Applies one recorded change inside the current transaction.
     public func replay(_ change: StorageChange) throws(QueryError) {
+        // History is replayed as it was written: validators apply to new writes, not to it.
+        let bypassed = bypassDocumentValidation
+        bypassDocumentValidation = true
+        defer { bypassDocumentValidation = bypassed }
         switch change {
         case .put(let collection, let idKey, let bytes):
             let document = try BSONDecoder.decode(bytes)
@@ -23,6 +27,8 @@ extension DatabaseStore {
             try createIndex(try BSONDecoder.decode(specification), on: collection)
         case .dropIndex(let collection, let name):
             try dropIndex(named: name, on: collection)
+        case .setCollectionOptions(let name, let options):
+            try setCollectionOptions(name, options: try BSONDecoder.decode(options))
         }
     }
 

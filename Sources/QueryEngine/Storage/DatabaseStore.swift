@@ -11,6 +11,10 @@ public final class DatabaseStore {
     public let path: String
     let connection: SQLiteConnection
     var collections: [String: CollectionDescriptor] = [:]
+    /// Compiled validators by collection (`.some(nil)`: the collection has none).
+    private var validators: [String: CollectionValidator?] = [:]
+    /// Skips document validation (`bypassDocumentValidation`, and replaying history).
+    public var bypassDocumentValidation = false
     private var nextTableId: Int64 = 1
     private var inTransaction = false
 
@@ -94,6 +98,40 @@ public final class DatabaseStore {
         return try body(self)
     }
 
+    /// Checks a document about to be stored against its collection's validator; `previous` is
+    /// the stored version an update replaces (with `moderate`, an invalid one is not checked).
+    func validate(_ document: BSONDocument, in collectionName: String, previous: BSONDocument?) throws(QueryError) {
+        guard !bypassDocumentValidation, let descriptor = collections[collectionName], descriptor.options["validator"] != nil else { return }
+        let validator: CollectionValidator?
+        if let cached = validators[collectionName] {
+            validator = cached
+        } else {
+            // Options were checked when they were stored; a validator that no longer parses
+            // (written by another version) is not enforced rather than blocking every write.
+            validator = (try? CollectionValidator(options: descriptor.options)) ?? nil
+            validators[collectionName] = .some(validator)
+        }
+        guard let validator else { return }
+        if let previous, validator.level == .moderate, validator.failure(previous) != nil { return }
+        if let details = validator.failure(document), validator.action == .error {
+            throw validator.error(document, details: details)
+        }
+    }
+
+    /// Replaces a collection's options (`collMod`), as a recorded change.
+    public func setCollectionOptions(_ name: String, options: BSONDocument) throws(QueryError) {
+        guard let existing = collections[name] else { throw QueryError(.namespaceNotFound, "ns does not exist") }
+        _ = try CollectionValidator(options: options)
+        let update = try connection.statement("UPDATE stratos_collections SET options = ?1 WHERE name = ?2")
+        update.bind(1, options.bsonBytes)
+        update.bind(2, name)
+        try update.run()
+        collections[name] = CollectionDescriptor(name: name, tableId: existing.tableId, options: options, uuid: existing.uuid, indexes: existing.indexes)
+        validators[name] = nil
+        try bumpCatalogGeneration()
+        record(.setCollectionOptions(name: name, options: options.bsonBytes))
+    }
+
     private func loadCatalog() throws(QueryError) {
         let statement = try connection.statement("SELECT name, table_id, options, uuid FROM stratos_collections")
         var loaded: [String: CollectionDescriptor] = [:]
@@ -114,6 +152,7 @@ public final class DatabaseStore {
             nextTableId = max(nextTableId, tableId + 1)
         }
         collections = loaded
+        validators = [:]
     }
 
     // MARK: - Transactions
@@ -180,6 +219,7 @@ public final class DatabaseStore {
             try? connection.execute("ROLLBACK TO op")
             try? connection.execute("RELEASE op")
             collections = catalogBefore
+            validators = [:]
             pendingChanges.removeSubrange(changesBefore...)
             throw error
         }
@@ -219,6 +259,7 @@ public final class DatabaseStore {
         try insert.run()
         let descriptor = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: uuid, indexes: [])
         collections[name] = descriptor
+        validators[name] = nil
         try bumpCatalogGeneration()
         record(.createCollection(name: name, options: options.bsonBytes))
         return descriptor
@@ -244,6 +285,7 @@ public final class DatabaseStore {
         deleteIndexes.bind(1, name)
         try deleteIndexes.run()
         collections[name] = nil
+        validators[name] = nil
         connection.clearStatementCache()
         try bumpCatalogGeneration()
         record(.dropCollection(name: name))
@@ -271,6 +313,7 @@ public final class DatabaseStore {
             name: target, tableId: descriptor.tableId, options: descriptor.options, uuid: descriptor.uuid,
             indexes: descriptor.indexes)
         collections[target] = descriptor
+        validators = [:]
         try bumpCatalogGeneration()
         record(.renameCollection(from: source, to: target))
     }

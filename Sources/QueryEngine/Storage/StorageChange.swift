@@ -18,4 +18,6 @@ public enum StorageChange: Sendable, Hashable {
     case createIndex(collection: String, specification: [UInt8])
     /// An index dropped.
     case dropIndex(collection: String, name: String)
+    /// A collection's options replaced (`collMod`: its validator), with the new options' BSON bytes.
+    case setCollectionOptions(name: String, options: [UInt8])
 }

@@ -11,6 +11,7 @@ public enum CommitOperation: Hashable, Sendable {
     case renameCollection(from: String, to: String)
     case createIndex(collection: String, specification: [UInt8])
     case dropIndex(collection: String, name: String)
+    case setCollectionOptions(name: String, options: [UInt8])
 
     /// The canonical payload bytes of a list of operations.
     public static func encode(_ operations: [CommitOperation]) -> [UInt8] {
@@ -46,6 +47,10 @@ public enum CommitOperation: Hashable, Sendable {
                 encoder.write(UInt8(7))
                 encoder.write(collection)
                 encoder.write(name)
+            case .setCollectionOptions(let name, let options):
+                encoder.write(UInt8(8))
+                encoder.write(name)
+                encoder.write(bytes: options)
             }
         }
         return encoder.bytes
@@ -68,6 +73,7 @@ public enum CommitOperation: Hashable, Sendable {
             case 5: operations.append(.renameCollection(from: try decoder.readString(maxCount: 255), to: try decoder.readString(maxCount: 255)))
             case 6: operations.append(.createIndex(collection: try decoder.readString(maxCount: 255), specification: try decoder.readBytes(maxCount: 1 << 24)))
             case 7: operations.append(.dropIndex(collection: try decoder.readString(maxCount: 255), name: try decoder.readString(maxCount: 1024)))
+            case 8: operations.append(.setCollectionOptions(name: try decoder.readString(maxCount: 255), options: try decoder.readBytes(maxCount: 1 << 24)))
             default: throw StratosError(.invalidEncoding, "unknown commit operation")
             }
         }

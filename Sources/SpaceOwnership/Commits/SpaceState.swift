@@ -105,7 +105,7 @@ public struct SpaceState<Storage: SpaceStateStorage> {
                 try rootMap.remove(Self.collectionKey(from))
                 try rootMap.set(Self.collectionKey(to), try map.root())
                 try storage.renameTree(from: from, to: to)
-            case .createIndex, .dropIndex:
+            case .createIndex, .dropIndex, .setCollectionOptions:
                 continue
             }
         }

@@ -6,6 +6,7 @@ enum CollectionCommands {
     static func register(into table: inout [String: CommandRouter.Handler]) {
         table["listCollections"] = listCollections
         table["create"] = create
+        table["collMod"] = collMod
         table["drop"] = drop
         table["dropDatabase"] = dropDatabase
         table["renameCollection"] = renameCollection
@@ -48,10 +49,35 @@ enum CollectionCommands {
         where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
             options[element.key] = element.value
         }
+        _ = try CollectionValidator(options: options)  // A bad validator fails here, not at the first write.
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
             try store.createCollection(name, options: finalOptions, allowExisting: true)
+        }
+        return [:]
+    }
+
+    /// `collMod`: changes a collection's validation (`validator`, `validationLevel`,
+    /// `validationAction`). The new options are a recorded change of the space (a commit).
+    static func collMod(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName(forWrite: true)
+        var changes = BSONDocument()
+        for element in context.command.elements.dropFirst()
+        where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
+            guard ["validator", "validationLevel", "validationAction"].contains(element.key) else {
+                throw QueryError(.invalidOptions, "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel and validationAction are)")
+            }
+            changes[element.key] = element.value
+        }
+        guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
+        let requested = changes
+        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            guard let existing = store.collection(name) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
+            var options = existing.options
+            for element in requested.elements { options[element.key] = element.value }
+            if case .document(let validator)? = options["validator"], validator.isEmpty { _ = options.removeValue(forKey: "validator") }
+            try store.setCollectionOptions(name, options: options)
         }
         return [:]
     }

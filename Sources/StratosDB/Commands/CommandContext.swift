@@ -96,6 +96,11 @@ struct CommandContext: Sendable {
 
     var nowMilliseconds: Int64 { server.clock.nowMilliseconds() }
 
+    /// `bypassDocumentValidation: true` on a write. Anyone who may write the collection may ask:
+    /// a space has no MongoDB roles, and the validator protects the space's owner from mistakes
+    /// of the owner's own apps, not from the owner.
+    var bypassesDocumentValidation: Bool { command["bypassDocumentValidation"]?.isTruthy ?? false }
+
     /// Runs a read that may examine many documents on the heavy-read threads, admitted fairly
     /// between spaces (`HeavyReadScheduler`).
     func readHeavy<T: Sendable>(

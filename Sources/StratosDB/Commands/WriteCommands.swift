@@ -47,7 +47,10 @@ enum WriteCommands {
         context.server.countOperations("insert", documents.count)
         guard let executor = try context.executor(create: true) else { return [:] }
         let batch = documents
+        let bypass = context.bypassesDocumentValidation
         let (inserted, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
+            store.bypassDocumentValidation = bypass
+            defer { store.bypassDocumentValidation = false }
             var inserted = 0
             var errors: [BSONValue] = []
             for (index, document) in batch.enumerated() {
@@ -72,8 +75,11 @@ enum WriteCommands {
         guard let executor = try context.executor(create: true) else { return [:] }
         let now = context.nowMilliseconds
         let variables = try ReadCommands.letVariables(context)
+        let bypass = context.bypassesDocumentValidation
         let result = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
-            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
+            store.bypassDocumentValidation = bypass
+            defer { store.bypassDocumentValidation = false }
+            return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
                 var matched = 0
                 var modified = 0
                 var upserted: [BSONValue] = []
@@ -250,8 +256,11 @@ enum WriteCommands {
         }
         let now = context.nowMilliseconds
         let variables = try ReadCommands.letVariables(context)
+        let bypass = context.bypassesDocumentValidation
         let reply = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> BSONDocument in
-            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> BSONDocument in
+            store.bypassDocumentValidation = bypass
+            defer { store.bypassDocumentValidation = false }
+            return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> BSONDocument in
                 let filter = try Filter(query)
                 if remove {
                     guard let match = try store.matches(in: collection, filter: filter, sort: sort, limit: 1).first else {

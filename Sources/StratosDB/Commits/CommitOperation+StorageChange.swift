@@ -17,6 +17,7 @@ extension CommitOperation {
         case .renameCollection(let from, let to): self = .renameCollection(from: from, to: to)
         case .createIndex(let collection, let specification): self = .createIndex(collection: collection, specification: specification)
         case .dropIndex(let collection, let name): self = .dropIndex(collection: collection, name: name)
+        case .setCollectionOptions(let name, let options): self = .setCollectionOptions(name: name, options: options)
         }
     }
 }
@@ -32,6 +33,7 @@ extension StorageChange {
         case .renameCollection(let from, let to): self = .renameCollection(from: from, to: to)
         case .createIndex(let collection, let specification): self = .createIndex(collection: collection, specification: specification)
         case .dropIndex(let collection, let name): self = .dropIndex(collection: collection, name: name)
+        case .setCollectionOptions(let name, let options): self = .setCollectionOptions(name: name, options: options)
         }
     }
 }
