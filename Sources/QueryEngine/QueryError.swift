@@ -38,6 +38,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let commandNotFound = Code(59, "CommandNotFound")
         public static let immutableField = Code(66, "ImmutableField")
         public static let cannotCreateIndex = Code(67, "CannotCreateIndex")
+        public static let invalidIndexSpecificationOption = Code(197, "InvalidIndexSpecificationOption")
         public static let invalidOptions = Code(72, "InvalidOptions")
         public static let documentValidationFailure = Code(121, "DocumentValidationFailure")
         public static let invalidNamespace = Code(73, "InvalidNamespace")

@@ -100,6 +100,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Linear memory one stored-procedure call may hold, in MB.")
     var procedureMemoryMax: Int = 64
 
+    @Option(name: .long, help: "Seconds between passes of the TTL monitor, which deletes documents past their TTL index's expireAfterSeconds (MongoDB's ttlMonitorSleepSecs).")
+    var ttlMonitorSleepSecs: Int = 60
+
     @Option(name: .long, help: .hidden) var failPoint: [String] = []
 
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
@@ -183,6 +186,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.documentsExaminedMax = maxDocumentsExamined
         configuration.failPoints = Set(failPoint)
+        guard ttlMonitorSleepSecs >= 1 else { throw ValidationError("--ttl-monitor-sleep-secs must be at least 1") }
+        configuration.ttlMonitorSleepSeconds = ttlMonitorSleepSecs
         configuration.procedureLimits.fuelMax = procedureFuelMax
         configuration.procedureLimits.fuelDefault = min(configuration.procedureLimits.fuelDefault, procedureFuelMax)
         configuration.procedureLimits.memoryBytesMax = procedureMemoryMax * 1024 * 1024

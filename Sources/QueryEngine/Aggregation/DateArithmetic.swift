@@ -50,6 +50,10 @@ enum DateArithmetic {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// Dates the calendar arithmetic accepts: ±100,000,000 days around 1970 (JavaScript's
+    /// range), so no intermediate value can overflow 64 bits.
+    static func isCalendarRange(_ milliseconds: Int64) -> Bool { milliseconds.magnitude <= 8_640_000_000_000_000 }
+
     static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
         let quotient = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? quotient - 1 : quotient
@@ -68,7 +72,9 @@ enum DateArithmetic {
     /// The fields of local time `local` (milliseconds since the epoch, shifted by the zone's offset).
     static func parts(local: Int64) -> Parts {
         let dayNumber = floorDivide(local, millisecondsPerDay)
-        let within = local - dayNumber * millisecondsPerDay
+        // Exact in wrapping arithmetic (the true value is in 0..<one day), and no trap at the
+        // ends of the 64-bit range, where `dayNumber * millisecondsPerDay` itself overflows.
+        let within = local &- dayNumber &* millisecondsPerDay
         let date = civil(dayNumber)
         return Parts(
             year: date.year, month: date.month, day: date.day, hour: within / 3_600_000, minute: within / 60_000 % 60,
@@ -213,7 +219,7 @@ enum DateArithmetic {
             let (sum, overflowed) = utc.addingReportingOverflow(delta)
             return overflowed ? nil : sum
         }
-        guard abs(amount) < 1_000_000_000 else { return nil }
+        guard amount.magnitude < 1_000_000_000, isCalendarRange(utc) else { return nil }
         let local = zone.local(utc)
         let dayNumber = floorDivide(local, millisecondsPerDay)
         let timeOfDay = local - dayNumber * millisecondsPerDay
@@ -258,7 +264,18 @@ enum DateArithmetic {
 
     /// The start of the `binSize`-unit bin holding `utc` (`$dateTrunc`); bins are counted from
     /// 2000-01-01T00:00 local time, as MongoDB counts them.
-    static func truncate(_ utc: Int64, _ unit: Unit, binSize: Int64, zone: Zone, startOfWeek: Int64) -> Int64 {
+    static func truncate(_ utc: Int64, _ unit: Unit, binSize: Int64, zone: Zone, startOfWeek: Int64) -> Int64? {
+        // A bin longer than the calendar range holds everything in one bin; refuse it instead of overflowing.
+        let unitMilliseconds: Int64 = switch unit {
+        case .year: 366 * millisecondsPerDay
+        case .quarter: 92 * millisecondsPerDay
+        case .month: 31 * millisecondsPerDay
+        case .week: 7 * millisecondsPerDay
+        case .day: millisecondsPerDay
+        default: unit.fixedMilliseconds ?? 1
+        }
+        let (span, overflow) = binSize.multipliedReportingOverflow(by: unitMilliseconds)
+        guard !overflow, span <= 2 * 8_640_000_000_000_000, isCalendarRange(utc) else { return nil }
         let local = zone.local(utc)
         let reference = days(year: 2000, month: 1, day: 1)
         switch unit {

@@ -32,9 +32,11 @@ extension ExpressionOperators {
             }
             let lengths = arrays.map(\.count)
             let count = arrays.isEmpty ? 0 : (longest ? lengths.max()! : lengths.min()!)
-            return .array((0..<count).map { row in
+            let zipped = BSONValue.array((0..<count).map { row in
                 .array(arrays.indices.map { column in row < arrays[column].count ? arrays[column][row] : defaults[column] })
             })
+            try checkSize(zipped, name)
+            return zipped
         case "$sortArray":
             guard case .document(let spec)? = values.first ?? nil else {
                 throw QueryError(.location(2942500), "$sortArray requires an object as an argument, found: \(typeName(values.first ?? nil))")
@@ -118,7 +120,8 @@ extension ExpressionOperators {
             throw QueryError(.location(5787902), "Value for 'n' must be of integral type, but found \(typeName(value))")
         }
         guard n > 0 else { throw QueryError(.location(5787908), "'n' must be greater than 0, found \(n)") }
-        return Int(clamping: n)
+        // No array holds more than this; the bound keeps `2 * n` arithmetic from overflowing.
+        return Int(min(n, 1 << 40))
     }
 
     /// A stable sort (equal elements keep their order, as MongoDB's sorts do).

@@ -44,7 +44,7 @@ extension ExpressionOperators {
                 throw QueryError(.location(5166403), "\(name) requires startDate to be convertible to a date")
             }
             let unit = try DateArithmetic.unit(spec["unit"], name)
-            guard let amountValue = spec["amount"], amountValue.isNumber, let amount = amountValue.int64Value else {
+            guard let amountValue = spec["amount"], amountValue.isNumber, let amount = amountValue.int64Value, amount != Int64.min else {
                 throw QueryError(.location(5166405), "\(name) expects integer amount of time units")
             }
             guard let zone = try DateArithmetic.zone(spec["timezone"], name) else { return .null }
@@ -69,6 +69,14 @@ extension ExpressionOperators {
             let unit = try DateArithmetic.unit(spec["unit"], name)
             guard let zone = try DateArithmetic.zone(spec["timezone"], name) else { return .null }
             let startOfWeek = unit == .week ? try DateArithmetic.startOfWeek(spec["startOfWeek"], name) : 0
+            guard unit == .millisecond || (DateArithmetic.isCalendarRange(start) && DateArithmetic.isCalendarRange(end)) else {
+                throw QueryError(.overflow, "$dateDiff: a date is outside the range it can compute in")
+            }
+            if unit == .millisecond {
+                let (difference, overflow) = end.subtractingReportingOverflow(start)
+                guard !overflow else { throw QueryError(.overflow, "$dateDiff overflowed") }
+                return .int64(difference)
+            }
             return .int64(DateArithmetic.difference(from: start, to: end, unit, zone: zone, startOfWeek: startOfWeek))
         case "$dateTrunc":
             for key in spec.keys where !["date", "unit", "binSize", "timezone", "startOfWeek"].contains(key) {
@@ -78,6 +86,7 @@ extension ExpressionOperators {
             guard let date = Conversions.dateMilliseconds(spec["date"]) else {
                 throw QueryError(.location(5439012), "$dateTrunc requires 'date' to be a date, but got \(typeName(spec["date"]))")
             }
+            guard DateArithmetic.isCalendarRange(date) else { throw QueryError(.overflow, "$dateTrunc: the date is outside the range it can truncate") }
             let unit = try DateArithmetic.unit(spec["unit"], name)
             var binSize: Int64 = 1
             if let value = spec["binSize"] {
@@ -89,7 +98,10 @@ extension ExpressionOperators {
             }
             guard let zone = try DateArithmetic.zone(spec["timezone"], name) else { return .null }
             let startOfWeek = unit == .week ? try DateArithmetic.startOfWeek(spec["startOfWeek"] ?? .string("sunday"), name) : 0
-            return .datetime(DateArithmetic.truncate(date, unit, binSize: binSize, zone: zone, startOfWeek: startOfWeek))
+            guard let truncated = DateArithmetic.truncate(date, unit, binSize: binSize, zone: zone, startOfWeek: startOfWeek) else {
+                throw QueryError(.location(5439017), "$dateTrunc: binSize \(binSize) is too large for unit '\(unit.rawValue)'")
+            }
+            return .datetime(truncated)
         case "$dateFromParts":
             return try dateFromParts(spec)
         case "$dateToParts":

@@ -19,7 +19,7 @@ extension ExpressionOperators {
             guard start >= 0 else { return .string("") }
             guard start < bytes.count else { return .string("") }
             let length = Int(clamping: Int64(exactly: (lengthValue.doubleValue ?? 0).rounded(.towardZero)) ?? -1)
-            let end = length < 0 ? bytes.count : min(bytes.count, start + length)
+            let end = length < 0 || length >= bytes.count - start ? bytes.count : start + length
             guard !isContinuationByte(bytes, at: start) else {
                 throw QueryError(.location(28656), "\(name): Invalid range, starting index is a UTF-8 continuation byte.")
             }
@@ -95,7 +95,16 @@ extension ExpressionOperators {
                 }
                 parts.append(text)
             }
-            return .string(replace(Array(parts[0].utf8), Array(parts[1].utf8), Array(parts[2].utf8), all: name == "$replaceAll"))
+            let input = Array(parts[0].utf8), find = Array(parts[1].utf8), replacement = Array(parts[2].utf8)
+            // The most the result can grow: one replacement per input byte (and one more).
+            let worst = input.count + (input.count + 1) * replacement.count
+            if worst > QueryEngineLimits.documentSizeBytesMax, find.count < replacement.count {
+                let occurrences = find.isEmpty ? input.count + 1 : max(0, input.count / max(find.count, 1))
+                guard input.count + occurrences * (replacement.count - find.count) <= QueryEngineLimits.documentSizeBytesMax else {
+                    throw QueryError(.exceededMemoryLimit, "\(name) would build a string larger than the 16 MB document limit")
+                }
+            }
+            return .string(replace(input, find, replacement, all: name == "$replaceAll"))
         default:
             throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
         }
@@ -224,12 +233,22 @@ extension ExpressionOperators {
         let bytes = Array(input.utf8)
         var results: [BSONValue] = []
         var offset = 0
+        var codePoints = 0  // Code points before `counted`.
+        var counted = 0
+        var bytesUsed = 0
         RegexFailure.reset()
         while offset <= bytes.count, let match = compiled.firstMatch(in: bytes, from: offset) {
             let captures: [BSONValue] = match.captures.map { range in
                 range.map { .string(String(decoding: bytes[$0], as: UTF8.self)) } ?? .null
             }
-            let index = bytes[..<match.range.lowerBound].count { $0 & 0xC0 != 0x80 }
+            // Code points counted incrementally: matches come in order, so the whole scan is linear.
+            codePoints += bytes[counted..<match.range.lowerBound].count { $0 & 0xC0 != 0x80 }
+            counted = match.range.lowerBound
+            let index = codePoints
+            bytesUsed += 64 + match.range.count * (1 + captures.count)
+            guard bytesUsed <= QueryEngineLimits.documentSizeBytesMax else {
+                throw QueryError(.exceededMemoryLimit, "\(name) would build a result larger than the 16 MB document limit")
+            }
             results.append(.document([
                 "match": .string(String(decoding: bytes[match.range], as: UTF8.self)), "idx": .int32(Int32(index)),
                 "captures": .array(captures),

@@ -66,6 +66,26 @@ enum ExpressionOperators {
         }
     }
 
+    /// A value an expression builds may not exceed a document's 16 MiB; `used` adds up the
+    /// parts of one result (checked part by part, so a value of shared parts is never walked
+    /// whole).
+    static func checkSize(_ value: BSONValue, _ name: String, used: inout Int) throws(QueryError) {
+        let limit = QueryEngineLimits.documentSizeBytesMax - used
+        guard limit > 0, !value.exceedsSize(limit) else {
+            throw QueryError(.exceededMemoryLimit, "\(name) would build a value larger than the 16 MB document limit")
+        }
+        switch value {
+        case .string(let text): used += text.utf8.count
+        case .array, .document: used += min(limit, value.encodedSize)
+        default: used += 8
+        }
+    }
+
+    static func checkSize(_ value: BSONValue, _ name: String) throws(QueryError) {
+        var used = 0
+        try checkSize(value, name, used: &used)
+    }
+
     static func arity(_ name: String, _ count: Int) -> QueryError {
         QueryError(.location(16020), "Expression \(name) takes exactly \(count) arguments.")
     }
@@ -157,6 +177,7 @@ enum ExpressionOperators {
                     throw QueryError(.location(16702), "$concat only supports strings, not \(value?.typeAlias ?? "missing")")
                 }
                 text += part
+                if text.utf8.count > QueryEngineLimits.documentSizeBytesMax { try checkSize(.string(text), name) }
             }
             return .string(text)
         case "$toUpper", "$toLower":
@@ -256,6 +277,7 @@ enum ExpressionOperators {
                 guard case .array(let array)? = value else { throw QueryError(.location(28664), "$concatArrays only supports arrays") }
                 result.append(contentsOf: array)
             }
+            try checkSize(.array(result), name)
             return .array(result)
         case "$reverseArray":
             if isNullish(values.first ?? nil) { return .null }
@@ -273,10 +295,17 @@ enum ExpressionOperators {
             let count = max(0, Int(values[2]?.int64Value ?? 0))
             return .array(Array(array[start..<min(array.count, start + count)]))
         case "$range":
-            guard values.count >= 2, let start = values[0]?.int64Value, let end = values[1]?.int64Value else {
-                throw QueryError(.location(34443), "$range requires numeric start and end")
+            guard (2...3).contains(values.count) else { throw QueryError(.location(28667), "Expression $range takes at least 2 arguments, and at most 3") }
+            // MongoDB's rule: 32-bit integral values (which also keeps the arithmetic below in range).
+            func int32(_ value: BSONValue?, _ role: String, _ code: Int32) throws(QueryError) -> Int64 {
+                guard let value, value.isNumber, let exact = integral32(value) else {
+                    throw QueryError(.location(code), "$range requires a \(role) that can be represented as a 32-bit integer, found value: \(typeName(value))")
+                }
+                return Int64(exact)
             }
-            let step = values.count > 2 ? (values[2]?.int64Value ?? 1) : 1
+            let start = try int32(values[0], "starting value", 34444)
+            let end = try int32(values[1], "ending value", 34446)
+            let step = values.count > 2 ? try int32(values[2], "step value", 34448) : 1
             guard step != 0 else { throw QueryError(.location(34449), "$range requires a non-zero step value") }
             let count = max(0, (end - start + step + (step > 0 ? -1 : 1)) / step)
             guard count <= 1_000_000 else { throw QueryError(.exceededMemoryLimit, "$range would produce too many elements") }
@@ -375,6 +404,7 @@ enum ExpressionOperators {
                 inner.variables["value"] = accumulated
                 inner.variables["this"] = element
                 accumulated = try body.evaluate(inner) ?? .null
+                try checkSize(accumulated, name)
             }
             return accumulated
         }
@@ -384,10 +414,13 @@ enum ExpressionOperators {
         var inner = context
         var output: [BSONValue] = []
         let limit = try extra?.evaluate(context)?.int64Value
+        var bytes = 0
         for element in elements {
             inner.variables[variable] = element
             if name == "$map" {
-                output.append(try body.evaluate(inner) ?? .null)
+                let mapped = try body.evaluate(inner) ?? .null
+                try checkSize(mapped, name, used: &bytes)
+                output.append(mapped)
             } else if try body.evaluate(inner)?.isTruthy ?? false {
                 output.append(element)
                 if let limit, output.count >= limit { break }

@@ -77,6 +77,12 @@ extension Pipeline {
     static func checkDocumentSizes(_ documents: [BSONDocument]) throws(QueryError) {
         let limit = QueryEngineLimits.documentSizeBytesMax + 16 * 1024
         for document in documents {
+            // Checked without walking more than the limit (a document of shared parts can
+            // describe far more than it stores), then measured for the message.
+            guard BSONValue.document(document).exceedsSize(limit) else { continue }
+            guard !BSONValue.document(document).exceedsSize(4 * limit) else {
+                throw QueryError(.documentTooLarge, "BSONObj size: more than \(4 * limit) bytes is invalid. Size must be between 0 and \(limit)(16MB)")
+            }
             let size = document.encodedSize
             if size > limit {
                 throw QueryError(.documentTooLarge, "BSONObj size: \(size) (0x\(String(size, radix: 16, uppercase: true))) is invalid. Size must be between 0 and \(limit)(16MB)")

@@ -136,6 +136,38 @@ extension BSONValue {
         }
     }
 
+    /// Whether the encoded value would exceed `limit` bytes, found by walking at most about
+    /// `limit` bytes of it: a value built by repeating shared parts (`$reduce` doubling an
+    /// array) can describe far more than it stores, and `encodedSize` would walk all of it.
+    public func exceedsSize(_ limit: Int) -> Bool {
+        var budget = limit
+        return !fits(within: &budget)
+    }
+
+    private func fits(within budget: inout Int) -> Bool {
+        switch self {
+        case .document(let document):
+            budget -= 5
+            for element in document.elements {
+                budget -= 2 + element.key.utf8.count
+                guard budget >= 0, element.value.fits(within: &budget) else { return false }
+            }
+        case .array(let items):
+            budget -= 5
+            for item in items {
+                budget -= 4
+                guard budget >= 0, item.fits(within: &budget) else { return false }
+            }
+        case .javascriptWithScope(let code, let scope):
+            budget -= 9 + code.utf8.count
+            guard budget >= 0 else { return false }
+            return BSONValue.document(scope).fits(within: &budget)
+        default:
+            budget -= encodedSize
+        }
+        return budget >= 0
+    }
+
     var nestingDepth: Int {
         switch self {
         case .document(let document): document.depth

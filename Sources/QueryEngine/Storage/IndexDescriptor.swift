@@ -47,6 +47,17 @@ public struct IndexDescriptor: Sendable {
             }
         }
         if fields.count > 32 { throw QueryError(.cannotCreateIndex, "Index key pattern has more than 32 fields") }
+        if let expiry = specification["expireAfterSeconds"] {
+            guard expiry.isNumber, let seconds = expiry.doubleValue, seconds >= 0, seconds <= Double(Int32.max), seconds == seconds.rounded() else {
+                throw QueryError(.cannotCreateIndex, "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number: an integer from 0 to 2147483647")
+            }
+            guard fields.count == 1 else {
+                throw QueryError(.cannotCreateIndex, "TTL indexes are single-field indexes, compound indexes do not support TTL")
+            }
+            guard fields[0].path.components != ["_id"] else {
+                throw QueryError(.invalidIndexSpecificationOption, "The field 'expireAfterSeconds' is not valid for an _id index specification")
+            }
+        }
         self.name = name
         self.fields = fields
         self.unique = specification["unique"]?.isTruthy ?? false
@@ -59,6 +70,12 @@ public struct IndexDescriptor: Sendable {
         self.tableId = tableId
         self.isMultikey = isMultikey
         self.specification = specification
+    }
+
+    /// A TTL index's field and lifetime in seconds (`expireAfterSeconds`), nil for other indexes.
+    public var timeToLive: (path: FieldPath, seconds: Int64)? {
+        guard let seconds = specification["expireAfterSeconds"]?.int64Value, fields.count == 1 else { return nil }
+        return (fields[0].path, seconds)
     }
 
     /// Whether this is the `_id` index.

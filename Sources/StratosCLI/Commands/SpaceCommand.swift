@@ -127,6 +127,12 @@ struct SpaceCommand: ParsableCommand {
                 throw CLIError("--node is HOST:PORT")
             }
             guard let spaceID = SpaceID(space) else { throw CLIError("with --node, --space is the space id (s + 26 characters)") }
+            // The CLI's wire client has no TLS: its login token and the records would cross the
+            // network in the clear, and a forger in between could have the owner sign its commits.
+            let host = String(node[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            guard ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.") else {
+                throw CLIError("--node must be a loopback address (the CLI has no TLS client yet): run the export on the node's machine, or through an SSH tunnel")
+            }
             let client = try NodeClient(host: String(node[..<colon]), port: port, key: owner, timeoutSeconds: 120)
             guard FileManager.default.createFile(atPath: out, contents: nil, attributes: [.posixPermissions: 0o600]),
                 let handle = FileHandle(forWritingAtPath: out)

@@ -5,8 +5,9 @@ import StratosCore
 import Synchronization
 
 /// What the node remembers about the contents of its spaces, outside them: how far a dropped
-/// space's history reached (for the ledger's rollback check) and when each scheduled job is due
-/// (so a restarted node finds its jobs without opening every space).
+/// space's history reached (for the ledger's rollback check), when each scheduled job is due
+/// (so a restarted node finds its jobs without opening every space), and which databases may
+/// hold TTL indexes (so the TTL monitor opens only those).
 extension NodeCatalog {
     // MARK: - Dropped spaces
 
@@ -78,5 +79,36 @@ extension NodeCatalog {
             }
             return (due, next)
         }
+    }
+
+    // MARK: - TTL indexes
+
+    /// Notes that `database` may hold a TTL index (a `createIndexes` with `expireAfterSeconds`,
+    /// or an imported space). The TTL monitor forgets it once it finds none there.
+    func noteTTLDatabase(_ database: String) throws(QueryError) {
+        try state.withLock { state throws(QueryError) in
+            let insert = try state.connection.statement("INSERT OR IGNORE INTO ttl_databases(name) VALUES (?1)")
+            insert.bind(1, database)
+            try insert.run()
+        }
+    }
+
+    func forgetTTLDatabase(_ database: String) {
+        try? state.withLock { state throws(QueryError) in
+            let delete = try state.connection.statement("DELETE FROM ttl_databases WHERE name = ?1")
+            delete.bind(1, database)
+            try delete.run()
+        }
+    }
+
+    /// The databases that may hold TTL indexes.
+    func ttlDatabases() -> [String] {
+        (try? state.withLock { state throws(QueryError) -> [String] in
+            let select = try state.connection.statement("SELECT name FROM ttl_databases ORDER BY name")
+            defer { select.reset() }
+            var names: [String] = []
+            while try select.step() { names.append(select.text(0)) }
+            return names
+        }) ?? []
     }
 }

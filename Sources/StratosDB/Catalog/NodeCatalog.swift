@@ -106,6 +106,7 @@ public final class NodeCatalog: Sendable {
             CREATE TABLE IF NOT EXISTS space_keys(
                 space TEXT NOT NULL, recipient TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(space, recipient));
             CREATE TABLE IF NOT EXISTS dropped_spaces(space TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS ttl_databases(name TEXT PRIMARY KEY);
             CREATE TABLE IF NOT EXISTS scheduled_jobs(
                 space TEXT NOT NULL, job TEXT NOT NULL, next_run INTEGER NOT NULL, PRIMARY KEY(space, job));
             """)
@@ -535,15 +536,14 @@ public final class NodeCatalog: Sendable {
 
     private static func refreshIfChanged(_ state: inout State) throws(QueryError) {
         let now = ContinuousClock.now
-        if let changes = state.changes {
-            // Read before the check, so a commit announced after it is seen next time.
-            let announced = changes.current
-            if announced == state.changesSeen, now - state.lastVersionCheck < versionCheckInterval { return }
-            state.changesSeen = announced
-        }
-        state.lastVersionCheck = now
+        // Read before the check, so a commit announced after it is seen next time; recorded
+        // only once the check succeeded, so a failed one is retried on the next command.
+        let announced = state.changes?.current
+        if let announced, announced == state.changesSeen, now - state.lastVersionCheck < versionCheckInterval { return }
         let version = try dataVersion(state.connection)
         if version != state.snapshot.dataVersion { try reload(&state) }
+        if let announced { state.changesSeen = announced }
+        state.lastVersionCheck = now
     }
 
     private static func dataVersion(_ connection: SQLiteConnection) throws(QueryError) -> Int64 {

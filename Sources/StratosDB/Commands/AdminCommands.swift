@@ -156,6 +156,10 @@ enum AdminCommands {
             "metrics": .document([
                 "commands": .document(commands),
                 "cursor": .document(["open": .document(["total": .int64(Int64(server.cursors.openCount))])]),
+                "ttl": .document([
+                    "deletedDocuments": .int64(server.ttlDeletedDocuments.load(ordering: .relaxed)),
+                    "passes": .int64(server.ttlPasses.load(ordering: .relaxed)),
+                ]),
             ]),
             "mem": .document(["bits": .int32(64), "resident": .int32(Int32(ProcessMemory.residentMegabytes()))]),
             "storageEngine": .document(["name": .string("stratos-sqlite")]),

@@ -143,6 +143,11 @@ enum ArchiveCommands {
                 let node = NodeFiles(dataDirectory: server.storage.dataDirectory, catalog: server.catalog, nodeKey: nodeKey)
                 return try SpaceArchiveService.importArchive(
                     node: node, archive: path, verifier: verifier,
+                    authorizeOwner: { controller, space in
+                        guard controller == importer else {
+                            throw QueryError(.unauthorized, "only the owner of space \(space) (its current key) can import it")
+                        }
+                    },
                     authorize: { summary in
                         guard summary.controller == importer else {
                             throw QueryError(.unauthorized, "only the owner of space \(summary.header.space) (its current key) can import it")
@@ -176,16 +181,29 @@ enum ArchiveCommands {
 
         func path(_ upload: String) -> String { (directory as NSString).appendingPathComponent("\(upload).stratos") }
 
+        /// Uploads in progress at once: per principal, and on the node.
+        static let perPrincipalMax = 2
+        static let nodeMax = 8
+
         func start(owner: DID) throws(QueryError) -> String {
             do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
                 throw QueryError(.internalError, "cannot create the uploads directory")
             }
             let stale = Date().addingTimeInterval(-86_400)
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            var mine = 0
+            var all = 0
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".owner") {
                 let file = (directory as NSString).appendingPathComponent(name)
                 if let modified = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date, modified < stale {
                     try? FileManager.default.removeItem(atPath: file)
+                    try? FileManager.default.removeItem(atPath: String(file.dropLast(".owner".count)) + ".stratos")
+                    continue
                 }
+                all += 1
+                if let recorded = FileManager.default.contents(atPath: file), String(decoding: recorded, as: UTF8.self) == owner.string { mine += 1 }
+            }
+            guard mine < Self.perPrincipalMax, all < Self.nodeMax else {
+                throw QueryError(.location(7_100_013), "too many archive uploads in progress (\(Self.perPrincipalMax) per identity, \(Self.nodeMax) per node): finish or abandon one (an upload is removed a day after its last chunk)")
             }
             let upload = SecureRandom.bytes(count: 16).map { String(format: "%02x", $0) }.joined()
             guard FileManager.default.createFile(atPath: path(upload), contents: nil, attributes: [.posixPermissions: 0o600]) else {
@@ -211,6 +229,8 @@ enum ArchiveCommands {
             do { try handle.write(contentsOf: Data(bytes)) } catch {
                 throw QueryError(.location(14031), "cannot store the upload (is the disk full?)")
             }
+            // The day an abandoned upload is kept counts from its last chunk.
+            try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: path(upload) + ".owner")
             return size + Int64(bytes.count)
         }
 

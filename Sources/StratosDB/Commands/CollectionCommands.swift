@@ -223,6 +223,10 @@ enum CollectionCommands {
             if store.collection(name) == nil { try store.createCollection(name) }
             return (max(before, 1), (store.collection(name)?.indexes.count ?? 0) + 1, !existed)
         }
+        if specs.contains(where: { $0["expireAfterSeconds"] != nil }) {
+            // The TTL monitor visits this database from now on.
+            try context.server.catalog.noteTTLDatabase(context.storageName)
+        }
         var reply: BSONDocument = [
             "numIndexesBefore": .int32(Int32(before)), "numIndexesAfter": .int32(Int32(after)),
             "createdCollectionAutomatically": .bool(created),

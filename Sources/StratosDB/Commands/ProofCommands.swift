@@ -21,7 +21,8 @@ enum ProofCommands {
             throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)")
         }
         let idKey = IndexKey.encode(id)
-        let bundle: RecordProofBundle? = try await executor.read { store throws(QueryError) -> RecordProofBundle? in
+        // Off the event loop: the proof replays the commits since the state map's last write-back.
+        let bundle: RecordProofBundle? = try await context.readHeavy(executor) { store throws(QueryError) -> RecordProofBundle? in
             guard let descriptor = store.collection(collection) else { return nil }
             let select = try store.sqlite.statement("SELECT doc FROM \(descriptor.tableName) WHERE id_key = ?1")
             select.bind(1, idKey)

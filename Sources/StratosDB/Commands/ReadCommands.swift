@@ -1,3 +1,4 @@
+import NIOPosix
 import QueryEngine
 import Synchronization
 import SpaceOwnership
@@ -327,8 +328,23 @@ enum ReadCommands {
             let pipeline = try Pipeline(stages)
             let variables = try letVariables(context)
             let now = context.nowMilliseconds
-            let documents = try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
-                try pipeline.run(over: [], nowMilliseconds: now)
+            // On a heavy-read thread, not the event loop: a pipeline can compute for a while
+            // (maxTimeMS and killOp reach it through the bound operation).
+            let operation = OperationRegistry.current
+            let documents: [BSONDocument]
+            do {
+                documents = try await context.server.heavyReadPool.runIfActive { () throws -> [BSONDocument] in
+                    try OperationContext.withCurrent(operation) { () throws(QueryError) -> [BSONDocument] in
+                        try operation?.check()
+                        return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                            try pipeline.run(over: [], nowMilliseconds: now)
+                        }
+                    }
+                }
+            } catch let error as QueryError {
+                throw error
+            } catch {
+                throw QueryError(.interruptedAtShutdown, "the server is shutting down")
             }
             return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
         }

@@ -41,6 +41,9 @@ public struct ServerConfiguration: Sendable {
     public var documentsExaminedMax: Int?
     /// Fuel, memory and size limits of stored procedures (`--procedure-fuel-max`, …).
     public var procedureLimits = ProcedureLimits()
+    /// Seconds between passes of the TTL monitor (`--ttl-monitor-sleep-secs`, MongoDB's
+    /// `ttlMonitorSleepSecs`).
+    public var ttlMonitorSleepSeconds = 60
     /// Faults to inject, for tests only (`serve --fail-point`, loopback only):
     /// `job-verifier-disagrees` makes this node's verdicts on other nodes' jobs wrong.
     public var failPoints: Set<String> = []
@@ -86,6 +89,9 @@ final class ServerState: Sendable {
     let networkBytesIn = Atomic<Int64>(0)
     let networkBytesOut = Atomic<Int64>(0)
     let networkRequests = Atomic<Int64>(0)
+    /// TTL monitor passes and the documents it deleted (`serverStatus.metrics.ttl`).
+    let ttlPasses = Atomic<Int64>(0)
+    let ttlDeletedDocuments = Atomic<Int64>(0)
     let openConnections = Atomic<Int>(0)
     let commandCounters = Mutex<[String: Int64]>([:])
     /// Threads for reads that may examine many documents (filtered collection scans, in-memory

@@ -88,6 +88,7 @@ public final class WireServer: Service, Sendable {
                 tasks.addTask { await self.reapCursors() }
                 tasks.addTask { await self.state.queueUnanchoredCommits() }
                 tasks.addTask { await JobScheduler(server: self.state).run() }
+                tasks.addTask { await TTLMonitor(server: self.state).run() }
                 try await serverChannel.executeThenClose { inbound in
                     for try await connection in inbound {
                         let open = state.openConnections.wrappingAdd(1, ordering: .relaxed).newValue

@@ -131,8 +131,8 @@ public enum SpaceArchiveService {
     /// anything becomes visible; `install` runs the steps that make the space visible (so a
     /// running node can hold its storage lock around them).
     static func importArchive(
-        node: NodeFiles, archive: String, verifier: ArchiveVerifier, authorize: (ArchiveVerifier.Summary) throws -> Void,
-        install: (() throws -> Void) throws -> Void, progress: Progress
+        node: NodeFiles, archive: String, verifier: ArchiveVerifier, authorizeOwner: (DID, SpaceID) throws -> Void = { _, _ in },
+        authorize: (ArchiveVerifier.Summary) throws -> Void, install: (() throws -> Void) throws -> Void, progress: Progress
     ) throws -> ArchiveVerifier.Summary {
         // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
         // owner-signed trailer; the builder replays each commit into a file nobody can see yet
@@ -157,13 +157,18 @@ public enum SpaceArchiveService {
                 guard !FileManager.default.fileExists(atPath: node.spacePath(found.space)) else {
                     throw QueryError(.namespaceExists, "space \(found.space) already exists on this node; drop it first")
                 }
-                building = node.spacePath(found.space) + ".importing"
+                // Its own name: two imports of one space (a retry, or an upload by someone else
+                // naming the same space) never share or delete each other's file.
+                building = node.spacePath(found.space) + ".importing-" + Hex.encode(SecureRandom.bytes(count: 8))
             case .grant(let bytes): grants.append(try SignedGrant(decoding: bytes))
             case .revocation(let bytes): revocations.append(try SignedRevocation(decoding: bytes))
             case .rotation(let bytes): rotations.append(try OwnerKeyRotation(decoding: bytes))
             case .commit(let commit, let payload):
                 guard let header else { break }
                 if builder == nil {
+                    // Before any work on commits: whoever may not import this space stops here.
+                    let controller = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)?.current ?? header.owner
+                    try authorizeOwner(controller, header.space)
                     if header.payloadsEncrypted && verifier.openedSpaceKey == nil {
                         throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
                     }
@@ -214,6 +219,8 @@ public enum SpaceArchiveService {
                 let due: Int64 = job["nextRunAt"].flatMap { if case .datetime(let at) = $0 { at } else { nil } } ?? 0
                 try node.catalog.scheduleJob(space: header.space, job: id, nextRunMilliseconds: due)
             }
+            // Its TTL indexes, if any, expire documents here too (the monitor checks and forgets).
+            try node.catalog.noteTTLDatabase(header.space.string)
             // Visible only now: the catalog knows the space and its key, then the file moves in
             // (never over an existing file), and the directory entry is synced.
             let finalPath = node.spacePath(header.space)

@@ -434,3 +434,44 @@ def test_mod_errors_match_mongodb(db, argument, message):
     with pytest.raises(OperationFailure) as error:
         list(db.c.find({"v": {"$mod": argument}}))
     assert error.value.code == 2 and error.value.details["errmsg"] == message
+
+
+# -- hostile inputs: errors, never a crash or a runaway ----------------------------------------
+
+
+@pytest.mark.parametrize("expression,code", [
+    ({"$dateSubtract": {"startDate": "$$NOW", "unit": "day", "amount": Int64(-2**63)}}, 5166405),
+    ({"$dateAdd": {"startDate": "$$NOW", "unit": "year", "amount": Int64(2**62)}}, 5166406),
+    ({"$dateTrunc": {"date": "$$NOW", "unit": "week", "binSize": Int64(20_000_000_000)}}, 5439017),
+    ({"$dateTrunc": {"date": {"$toDate": Int64(-2**63)}, "unit": "day"}}, 15),
+    ({"$dateDiff": {"startDate": {"$toDate": Int64(-2**63)}, "endDate": "$$NOW", "unit": "year"}}, 15),
+    ({"$range": [Int64(-2**63), Int64(2**63 - 1)]}, 34444),
+    ({"$reduce": {"input": {"$range": [0, 40]}, "initialValue": [1], "in": {"$concatArrays": ["$$value", "$$value"]}}}, 292),
+    ({"$reduce": {"input": {"$range": [0, 60]}, "initialValue": [1], "in": ["$$value", "$$value"]}}, 292),
+    ({"$reduce": {"input": {"$range": [0, 40]}, "initialValue": "ab", "in": {"$concat": ["$$value", "$$value"]}}}, 292),
+    ({"$map": {"input": {"$range": [0, 100000]}, "in": {"$range": [0, 100000]}}}, 292),
+    ({"$replaceAll": {"input": {"$reduce": {"input": {"$range": [0, 20]}, "initialValue": "x", "in": {"$concat": ["$$value", "$$value"]}}},
+                      "find": "", "replacement": "0123456789abcdef0123456789"}}, 292),
+])
+def test_hostile_expressions_fail_cleanly(db, expression, code):
+    with pytest.raises(OperationFailure) as error:
+        one(db.e, expression)
+    assert error.value.code == code
+    assert db.client.admin.command("ping")["ok"] == 1
+
+
+def test_huge_n_and_lengths_are_fine(db):
+    assert one(db.e, {"$maxN": {"n": Int64(2**63 - 1), "input": [3, 1, 2]}}) == [3, 2, 1]
+    assert one(db.e, {"$substrBytes": ["x" * 2000, 1024, Int64(2**63 - 1024)]}) == "x" * 976
+    db.g.insert_many([{"v": i} for i in range(5)])
+    got = agg(db.g, {"$group": {"_id": None, "top": {"$topN": {"n": Int64(2**63 - 1), "sortBy": {"v": -1}, "output": "$v"}}}})
+    assert got[0]["top"] == [4, 3, 2, 1, 0]
+
+
+def test_dates_at_the_ends_of_the_64_bit_range_do_not_crash(db):
+    for millis in [-2**63, 2**63 - 1]:
+        date = {"$toDate": Int64(millis)}
+        got = one(db.e, {"y": {"$year": date}, "w": {"$isoWeek": date}, "s": {"$dateToString": {"date": date}},
+                         "p": {"$dateToParts": {"date": date}}})
+        assert isinstance(got["y"], int) and isinstance(got["s"], str)
+    assert db.client.admin.command("ping")["ok"] == 1

@@ -207,6 +207,9 @@ def test_export_through_the_node_is_signed_by_the_owner(exported, tmp_path):
     verified = cli(srv.data_dir, "space", "verify", str(remote), "--key", "alice").stdout
     assert "verified" in verified and f"stateRoot {expected['root']}" in verified
     assert "signedBy did:key:" in verified
+    # The CLI's wire client has no TLS, so --node is loopback only.
+    remote_node = cli(srv.data_dir, "space", "export", "--key", "alice", "--space", space_id, "--node", "192.0.2.1:27017", "--out", str(tmp_path / "y"), check=False)
+    assert remote_node.returncode != 0 and "loopback" in remote_node.stderr
     # Only the owner: a reader is refused by the node.
     refused = cli(srv.data_dir, "space", "export", "--key", "app", "--space", space_id, "--node", node, "--out", str(tmp_path / "x"), check=False)
     assert refused.returncode != 0 and "owner" in refused.stderr

@@ -192,12 +192,21 @@ def test_heavy_threads_are_shared_fairly_between_spaces(server_factory):
     owner = srv.client()
     owner.hog.items.insert_many([{"_id": i, "v": "x" * 50} for i in range(1500)])
     owner.other.small.insert_many([{"_id": i, "g": i % 3} for i in range(50)])
-    # Eight runaway aggregations on one space, each from its own connection.
+    # Eight runaway aggregations on one space, each from its own connection. The first two take
+    # both heavy threads and give them up at their 8 s deadline; the six queued behind them
+    # would run for two minutes. (Every runaway ends only at its deadline, so the two that hold
+    # the threads must have the earlier one, or the queue would expire at the same moment.)
     threads = []
     clients = [srv.client() for _ in range(8)]
-    for client in clients:
-        thread, _ = run_in_thread(lambda c=client: list(c.hog.items.aggregate(slow_pipeline(), maxTimeMS=120000)))
+    for index, client in enumerate(clients):
+        limit = 8000 if index < 2 else 120000
+        thread, _ = run_in_thread(lambda c=client, m=limit: list(c.hog.items.aggregate(slow_pipeline(), maxTimeMS=m)))
         threads.append(thread)
+        if index == 1:
+            started = time.monotonic() + 20
+            while len([op for op in owner.admin.command("currentOp")["inprog"] if op["ns"] == "hog.items"]) < 2:
+                assert time.monotonic() < started, "the first runaway queries did not start"
+                time.sleep(0.05)
     deadline = time.monotonic() + 20
     while len([op for op in owner.admin.command("currentOp")["inprog"] if op["ns"] == "hog.items"]) < 8:
         assert time.monotonic() < deadline, "the runaway queries did not all start"
