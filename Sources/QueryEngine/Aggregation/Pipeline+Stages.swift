@@ -84,6 +84,7 @@ extension Pipeline {
                 if let stages = spec["pipeline"] {
                     guard case .array(let items) = stages else { throw QueryError(.typeMismatch, "$unionWith's 'pipeline' must be an array") }
                     inner = try Pipeline(items)
+                    guard inner?.outputTarget == nil else { throw QueryError(.location(31441), "$out and $merge are not allowed within a $unionWith stage") }
                 }
                 return .unionWith(collection: collection, pipeline: inner)
             default:
@@ -94,8 +95,10 @@ extension Pipeline {
         case "$redact":
             return .redact(try Expression(argument))
         case "$out", "$merge":
-            throw QueryError(.unknownStage, "\(name) is not supported by StratosDB yet: read the results with a cursor and write them with insert_many")
-        case "$graphLookup", "$densify", "$fill", "$setWindowFields", "$geoNear", "$search", "$searchMeta":
+            return try parseOutput(name, argument)
+        case "$graphLookup":
+            return .graphLookup(try GraphLookupSpecification(argument))
+        case "$densify", "$fill", "$setWindowFields", "$geoNear", "$search", "$searchMeta":
             throw QueryError(.unknownStage, "\(name) is not supported by StratosDB yet")
         case "$changeStream":
             throw QueryError(.location(40573), "The $changeStream stage is not supported by StratosDB yet (change streams need a replica set)")
@@ -261,6 +264,20 @@ extension Pipeline {
                 if let kept = try Self.redact(document, root: document, expression, now: nowMilliseconds) { output.append(kept) }
             }
             return output
+        case .out, .merge:
+            return documents  // Written by the command once the pipeline has run (`applyOutput`).
+        case .graphLookup(let specification):
+            guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
+            var output: [BSONDocument] = []
+            var bytes = 0
+            for document in documents {
+                try OperationContext.checkpoint()
+                let found = try specification.search(from: document, context: context(document), store: store, bytes: &bytes)
+                var root = BSONValue.document(document)
+                try UpdatePaths.set(specification.as.split(separator: ".").map(String.init), .array(found.map { .document($0) }), in: &root)
+                output.append(root.documentValue ?? document)
+            }
+            return output
         default:
             throw QueryError(.internalError, "stage cannot run here")
         }
@@ -311,5 +328,92 @@ extension Pipeline {
         default:
             throw QueryError(.location(17053), "$redact's expression should not return anything aside from the variables $$KEEP, $$DESCEND, and $$PRUNE")
         }
+    }
+}
+
+/// `$graphLookup`'s arguments, and its search.
+struct GraphLookupSpecification: Sendable {
+    let from: String
+    let startWith: Expression
+    let connectFromField: FieldPath
+    let connectToField: FieldPath
+    let `as`: String
+    let maxDepth: Int?
+    let depthField: String?
+    let restriction: Filter?
+
+    init(_ argument: BSONValue) throws(QueryError) {
+        guard case .document(let spec) = argument else { throw QueryError(.location(40327), "$graphLookup must be an object") }
+        for key in spec.keys where !["from", "startWith", "connectFromField", "connectToField", "as", "maxDepth", "depthField", "restrictSearchWithMatch"].contains(key) {
+            throw QueryError(.location(40104), "Unknown argument to $graphLookup: \(key)")
+        }
+        guard case .string(let from)? = spec["from"] else { throw QueryError(.failedToParse, "$graphLookup requires 'from' to be a string") }
+        guard let start = spec["startWith"] else { throw QueryError(.location(40105), "$graphLookup requires 'startWith'") }
+        guard case .string(let connectFrom)? = spec["connectFromField"], case .string(let connectTo)? = spec["connectToField"],
+            case .string(let target)? = spec["as"]
+        else {
+            throw QueryError(.location(40105), "$graphLookup requires 'connectFromField', 'connectToField' and 'as' to be strings")
+        }
+        try NamespaceRules.validateCollection(from)
+        self.from = from
+        startWith = try Expression(start)
+        connectFromField = try FieldPath(connectFrom)
+        connectToField = try FieldPath(connectTo)
+        self.as = target
+        if let depth = spec["maxDepth"] {
+            guard depth.isNumber, let value = depth.int64Value, value >= 0 else {
+                throw QueryError(.location(40101), "$graphLookup.maxDepth must be a non-negative integer")
+            }
+            maxDepth = Int(clamping: value)
+        } else {
+            maxDepth = nil
+        }
+        if let field = spec["depthField"] {
+            guard case .string(let name) = field else { throw QueryError(.location(40103), "$graphLookup.depthField must be a string") }
+            depthField = name
+        } else {
+            depthField = nil
+        }
+        if let restriction = spec["restrictSearchWithMatch"] {
+            guard case .document(let filter) = restriction else { throw QueryError(.location(40185), "$graphLookup.restrictSearchWithMatch must be an object") }
+            self.restriction = try Filter(filter)
+        } else {
+            restriction = nil
+        }
+    }
+
+    /// The documents reachable from `document`: each found once (by `_id`), nearest first.
+    func search(from document: BSONDocument, context: ExpressionContext, store: DatabaseStore, bytes: inout Int) throws(QueryError) -> [BSONDocument] {
+        var frontier: [BSONValue]
+        switch try startWith.evaluate(context) {
+        case .array(let values)?: frontier = values
+        case let value?: frontier = [value]
+        case nil: frontier = []
+        }
+        var seen = Set<[UInt8]>()
+        var found: [BSONDocument] = []
+        var depth = 0
+        while !frontier.isEmpty, maxDepth.map({ depth <= $0 }) ?? true {
+            try OperationContext.checkpoint()
+            var filter = Filter.field(connectToField, [.in(frontier, [])])
+            if let restriction { filter = .and([filter, restriction]) }
+            var next: [BSONValue] = []
+            for match in try store.matches(in: from, filter: filter) {
+                let key = IndexKey.encode(match.document["_id"] ?? .null)
+                guard seen.insert(key).inserted else { continue }
+                var result = match.document
+                if let depthField { result[depthField] = .int64(Int64(depth)) }
+                bytes += result.encodedSize
+                try OperationContext.reserveMemory(result.encodedSize)
+                guard bytes <= QueryEngineLimits.aggregationStageBytesMax else {
+                    throw QueryError(.exceededMemoryLimit, "$graphLookup reached the memory limit of \(QueryEngineLimits.aggregationStageBytesMax / (1024 * 1024)) MB for a stage")
+                }
+                found.append(result)
+                for value in connectFromField.leafValues(in: match.document) { if let value { next.append(value) } }
+            }
+            frontier = next
+            depth += 1
+        }
+        return found
     }
 }

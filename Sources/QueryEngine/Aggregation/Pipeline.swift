@@ -29,6 +29,11 @@ public struct Pipeline: Sendable {
         case unionWith(collection: String, pipeline: Pipeline?)
         case documents(Expression)
         case redact(Expression)
+        /// `$graphLookup`: a breadth-first search through a collection of the same database.
+        case graphLookup(GraphLookupSpecification)
+        /// `$out` and `$merge`: the last stage; the command applies them (`applyOutput`).
+        case out(collection: String, database: String?)
+        case merge(MergeSpecification, database: String?)
     }
 
     let stages: [Stage]
@@ -96,6 +101,9 @@ public struct Pipeline: Sendable {
             let argument = stage[0].value
             if name == "$collStats" && index != 0 {
                 throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
+            }
+            if (name == "$out" || name == "$merge") && index != stages.count - 1 {
+                throw QueryError(.location(40601), "\(name) can only be the final stage in the pipeline")
             }
             if name == "$documents" && index != 0 {
                 throw QueryError(.location(40602), "$documents is only valid as the first stage in a pipeline")
@@ -203,7 +211,9 @@ public struct Pipeline: Sendable {
                 for element in document.elements { try ExpressionScope.validateName(element.key) }
                 variables = document
             }
-            return .lookupPipeline(from: from, localField: local, foreignField: foreign, variables: variables, pipeline: try Pipeline(inner), as: target)
+            let subPipeline = try Pipeline(inner)
+            guard subPipeline.outputTarget == nil else { throw QueryError(.location(51047), "$out and $merge are not allowed within a $lookup stage") }
+            return .lookupPipeline(from: from, localField: local, foreignField: foreign, variables: variables, pipeline: subPipeline, as: target)
         case "$replaceRoot":
             guard case .document(let spec) = argument, let newRoot = spec["newRoot"] else {
                 throw QueryError(.location(40231), "no newRoot specified for the $replaceRoot stage")

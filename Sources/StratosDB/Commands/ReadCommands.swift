@@ -281,6 +281,10 @@ enum ReadCommands {
         if pipeline.startsWithDocuments {
             throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")
         }
+        if let target = pipeline.outputTarget, let database = target.database, database != context.database {
+            // A database is a space: writing into another is an ownership change, not an output.
+            throw QueryError(.illegalOperation, "$out and $merge write into a collection of this database only (a database is a user's space)")
+        }
         let namespace = "\(context.database).\(collection)"
         let now = context.nowMilliseconds
         let variables = try letVariables(context)
@@ -306,6 +310,17 @@ enum ReadCommands {
         }
         else if case .document(let first)? = stages.first, first.firstKey == "$collStats" {
             throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")
+        }
+        if pipeline.outputTarget != nil {
+            // $out / $merge: the results go into the target in one write transaction (one commit).
+            guard let writer = try context.executor(create: true) else { return [:] }
+            let results = documents
+            try await writer.write(durable: context.isDurableWrite) { store throws(QueryError) in
+                try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                    try pipeline.applyOutput(results, store: store, nowMilliseconds: now)
+                }
+            }
+            documents = []
         }
         return try await cursorReply(context, namespace: namespace, documents: documents)
     }

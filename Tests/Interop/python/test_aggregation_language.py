@@ -182,9 +182,9 @@ def test_aggregate_let_variables(db):
     assert got == [{"n": 3}]
 
 
-def test_changestream_and_out_say_not_yet(db):
+def test_changestream_and_window_functions_say_not_yet(db):
     db.c.insert_one({})
-    for stage in [{"$out": "copy"}, {"$merge": {"into": "copy"}}, {"$changeStream": {}}]:
+    for stage in [{"$changeStream": {}}, {"$setWindowFields": {"output": {}}}]:
         with pytest.raises(OperationFailure) as error:
             agg(db.c, stage)
         assert "not supported" in error.value.details["errmsg"]
@@ -475,3 +475,79 @@ def test_dates_at_the_ends_of_the_64_bit_range_do_not_crash(db):
                          "p": {"$dateToParts": {"date": date}}})
         assert isinstance(got["y"], int) and isinstance(got["s"], str)
     assert db.client.admin.command("ping")["ok"] == 1
+
+
+# -- $out and $merge --------------------------------------------------------------------------
+
+
+def test_out_replaces_the_target_and_keeps_its_indexes(db):
+    db.sales.insert_many([{"item": "a", "qty": 2}, {"item": "b", "qty": 5}, {"item": "a", "qty": 1}])
+    db.totals.insert_one({"_id": "stale"})
+    db.totals.create_index("total")
+    assert agg(db.sales, {"$group": {"_id": "$item", "total": {"$sum": "$qty"}}}, {"$out": "totals"}) == []
+    assert sorted(db.totals.find(), key=lambda d: d["_id"]) == [{"_id": "a", "total": 3}, {"_id": "b", "total": 5}]
+    assert "total_1" in [index["name"] for index in db.totals.list_indexes()]
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$project": {"_id": 0, "x": {"$literal": 1}}}, {"$set": {"_id": 1}}, {"$out": "dups"})
+    assert error.value.code == 11000
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$out": "t"}, {"$match": {}})
+    assert error.value.code == 40601
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$out": {"db": "elsewhere", "coll": "t"}})
+    assert error.value.code == 20
+
+
+def test_merge_as_in_the_manual(db):
+    db.salaries.insert_many([
+        {"_id": 1, "employee": "Ant", "dept": "A", "salary": 100000, "fiscal_year": 2017},
+        {"_id": 2, "employee": "Bee", "dept": "A", "salary": 120000, "fiscal_year": 2017},
+        {"_id": 3, "employee": "Cat", "dept": "Z", "salary": 115000, "fiscal_year": 2017},
+        {"_id": 4, "employee": "Ant", "dept": "A", "salary": 115000, "fiscal_year": 2018},
+    ])
+    agg(db.salaries, {"$group": {"_id": {"fiscal_year": "$fiscal_year", "dept": "$dept"}, "salaries": {"$sum": "$salary"}}},
+        {"$merge": {"into": "budgets", "whenMatched": "replace", "whenNotMatched": "insert"}})
+    assert db.budgets.count_documents({}) == 3
+    assert db.budgets.find_one({"_id": {"fiscal_year": 2017, "dept": "A"}})["salaries"] == 220000
+    # Merge new fields into what is there; keep what is there; fail on a match.
+    agg(db.salaries, {"$match": {"fiscal_year": 2018}}, {"$group": {"_id": {"fiscal_year": "$fiscal_year", "dept": "$dept"}, "n": {"$sum": 1}}},
+        {"$merge": {"into": "budgets"}})
+    assert db.budgets.find_one({"_id": {"fiscal_year": 2018, "dept": "A"}}) == {"_id": {"fiscal_year": 2018, "dept": "A"}, "salaries": 115000, "n": 1}
+    agg(db.salaries, {"$project": {"_id": 1, "employee": 1}}, {"$merge": {"into": "people", "whenMatched": "keepExisting"}})
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$project": {"_id": 1}}, {"$merge": {"into": "people", "whenMatched": "fail"}})
+    assert error.value.code == 11000
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$set": {"_id": 99}}, {"$limit": 1}, {"$merge": {"into": "people", "whenNotMatched": "fail"}})
+    assert error.value.code == 13113
+    # A pipeline on match, reading the incoming document as $$new.
+    agg(db.salaries, {"$match": {"_id": 1}}, {"$merge": {"into": "people", "whenMatched": [{"$set": {"paid": "$$new.salary"}}]}})
+    assert db.people.find_one({"_id": 1}) == {"_id": 1, "employee": "Ant", "paid": 100000}
+    # On other fields, a unique index must back them.
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$merge": {"into": "people", "on": "employee"}})
+    assert error.value.code == 51183
+
+
+def test_graph_lookup_as_in_the_manual(db):
+    db.employees.insert_many([
+        {"_id": 1, "name": "Dev"},
+        {"_id": 2, "name": "Eliot", "reportsTo": "Dev"},
+        {"_id": 3, "name": "Ron", "reportsTo": "Eliot"},
+        {"_id": 4, "name": "Andrew", "reportsTo": "Eliot"},
+        {"_id": 5, "name": "Asya", "reportsTo": "Ron"},
+        {"_id": 6, "name": "Dan", "reportsTo": "Andrew"},
+    ])
+    got = agg(db.employees, {"$match": {"name": "Asya"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$reportsTo", "connectFromField": "reportsTo", "connectToField": "name",
+        "as": "reportingHierarchy", "depthField": "depth"}})
+    chain = [(d["name"], d["depth"]) for d in got[0]["reportingHierarchy"]]
+    assert chain == [("Ron", 0), ("Eliot", 1), ("Dev", 2)]
+    limited = agg(db.employees, {"$match": {"name": "Asya"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$reportsTo", "connectFromField": "reportsTo", "connectToField": "name",
+        "as": "up", "maxDepth": 0}})
+    assert [d["name"] for d in limited[0]["up"]] == ["Ron"]
+    restricted = agg(db.employees, {"$match": {"name": "Dev"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$name", "connectFromField": "name", "connectToField": "reportsTo",
+        "as": "reports", "restrictSearchWithMatch": {"name": {"$ne": "Andrew"}}}})
+    assert sorted(d["name"] for d in restricted[0]["reports"]) == ["Asya", "Eliot", "Ron"]
