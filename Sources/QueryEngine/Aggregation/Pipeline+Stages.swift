@@ -98,7 +98,9 @@ extension Pipeline {
             return try parseOutput(name, argument)
         case "$graphLookup":
             return .graphLookup(try GraphLookupSpecification(argument))
-        case "$densify", "$fill", "$setWindowFields", "$geoNear", "$search", "$searchMeta":
+        case "$setWindowFields":
+            return .setWindowFields(try WindowFieldsSpecification(argument))
+        case "$densify", "$fill", "$geoNear", "$search", "$searchMeta":
             throw QueryError(.unknownStage, "\(name) is not supported by StratosDB yet")
         case "$changeStream":
             throw QueryError(.location(40573), "The $changeStream stage is not supported by StratosDB yet (change streams need a replica set)")
@@ -266,6 +268,8 @@ extension Pipeline {
             return output
         case .out, .merge:
             return documents  // Written by the command once the pipeline has run (`applyOutput`).
+        case .setWindowFields(let specification):
+            return try specification.apply(documents, context: context)
         case .graphLookup(let specification):
             guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
             var output: [BSONDocument] = []

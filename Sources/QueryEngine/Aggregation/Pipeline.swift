@@ -29,6 +29,8 @@ public struct Pipeline: Sendable {
         case unionWith(collection: String, pipeline: Pipeline?)
         case documents(Expression)
         case redact(Expression)
+        /// `$setWindowFields`: fields computed over windows of each partition.
+        case setWindowFields(WindowFieldsSpecification)
         /// `$graphLookup`: a breadth-first search through a collection of the same database.
         case graphLookup(GraphLookupSpecification)
         /// `$out` and `$merge`: the last stage; the command applies them (`applyOutput`).

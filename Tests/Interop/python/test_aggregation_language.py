@@ -184,7 +184,7 @@ def test_aggregate_let_variables(db):
 
 def test_changestream_and_window_functions_say_not_yet(db):
     db.c.insert_one({})
-    for stage in [{"$changeStream": {}}, {"$setWindowFields": {"output": {}}}]:
+    for stage in [{"$changeStream": {}}, {"$densify": {"field": "x", "range": {"step": 1, "bounds": "full"}}}]:
         with pytest.raises(OperationFailure) as error:
             agg(db.c, stage)
         assert "not supported" in error.value.details["errmsg"]
@@ -551,3 +551,59 @@ def test_graph_lookup_as_in_the_manual(db):
         "from": "employees", "startWith": "$name", "connectFromField": "name", "connectToField": "reportsTo",
         "as": "reports", "restrictSearchWithMatch": {"name": {"$ne": "Andrew"}}}})
     assert sorted(d["name"] for d in restricted[0]["reports"]) == ["Asya", "Eliot", "Ron"]
+
+
+# -- $setWindowFields -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cakes(db):
+    db.cakeSales.insert_many([
+        {"_id": 0, "type": "chocolate", "orderDate": datetime.datetime(2020, 5, 18, 14, 10, 30), "state": "CA", "price": 13, "quantity": 120},
+        {"_id": 1, "type": "chocolate", "orderDate": datetime.datetime(2021, 3, 20, 11, 30, 5), "state": "WA", "price": 14, "quantity": 140},
+        {"_id": 2, "type": "vanilla", "orderDate": datetime.datetime(2021, 1, 11, 6, 31, 15), "state": "CA", "price": 12, "quantity": 145},
+        {"_id": 3, "type": "vanilla", "orderDate": datetime.datetime(2020, 2, 8, 13, 13, 23), "state": "WA", "price": 13, "quantity": 104},
+        {"_id": 4, "type": "strawberry", "orderDate": datetime.datetime(2019, 5, 18, 16, 9, 1), "state": "CA", "price": 41, "quantity": 162},
+        {"_id": 5, "type": "strawberry", "orderDate": datetime.datetime(2019, 1, 8, 6, 12, 3), "state": "WA", "price": 43, "quantity": 134},
+    ])
+    return db.cakeSales
+
+
+def test_window_cumulative_sum_as_in_the_manual(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForState": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}},
+        {"$project": {"state": 1, "cumulativeQuantityForState": 1}})
+    assert [(d["_id"], d["cumulativeQuantityForState"]) for d in got] == [(4, 162), (0, 282), (2, 427), (5, 134), (3, 238), (1, 378)]
+
+
+def test_window_moving_average_rank_and_shift(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {
+            "rank": {"$rank": {}}, "dense": {"$denseRank": {}}, "n": {"$documentNumber": {}},
+            "avg2": {"$avg": "$quantity", "window": {"documents": [-1, 0]}},
+            "previous": {"$shift": {"output": "$quantity", "by": -1, "default": "none"}},
+            "total": {"$sum": "$quantity"},
+        }}}, {"$match": {"state": "CA"}})
+    assert [(d["_id"], d["rank"], d["n"], d["avg2"], d["previous"], d["total"]) for d in got] == [
+        (4, 1, 1, 162.0, "none", 427), (2, 2, 2, 153.5, 162, 427), (0, 3, 3, 132.5, 145, 427)]
+
+
+def test_window_range_with_a_date_unit(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"recentOrders": {"$push": "$_id", "window": {"range": [-14, 0], "unit": "month"}}}}},
+        {"$match": {"state": "WA"}})
+    assert [(d["_id"], d["recentOrders"]) for d in got] == [(5, [5]), (3, [5, 3]), (1, [3, 1])]
+
+
+def test_window_locf_and_exp_moving_average(db):
+    db.stock.insert_many([{"t": i, "price": p} for i, p in enumerate([10, None, 12, None])])
+    got = agg(db.stock, {"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+        "filled": {"$locf": "$price"}, "ema": {"$expMovingAvg": {"input": "$price", "alpha": 0.5}}}}})
+    assert [d["filled"] for d in got] == [10, 10, 12, 12]
+    assert [d["ema"] for d in got] == [10.0, 10.0, 11.0, 11.0]
+    with pytest.raises(OperationFailure) as error:
+        agg(db.stock, {"$setWindowFields": {"sortBy": {"t": 1}, "output": {"d": {"$derivative": {"input": "$price"}}}}})
+    assert "not supported" in error.value.details["errmsg"]

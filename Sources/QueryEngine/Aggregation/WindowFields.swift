@@ -1,0 +1,295 @@
+/// `$setWindowFields`: per partition, in `sortBy` order, each output field computed over a
+/// window of neighbouring documents (`documents` or `range` bounds), or by a rank or gap-filling
+/// function. Windows are evaluated directly over the sorted partition, with a checkpoint per
+/// document, so `maxTimeMS` and `killOp` stop a large one.
+struct WindowFieldsSpecification: Sendable {
+    enum Bound: Sendable, Equatable {
+        case unbounded
+        case current
+        case offset(Double)
+    }
+
+    enum Function: Sendable {
+        /// An accumulator over a window.
+        case accumulator(Accumulator, lower: Bound, upper: Bound, range: Bool, unit: DateArithmetic.Unit?)
+        case rank, denseRank, documentNumber
+        case shift(output: Expression, by: Int, defaultValue: Expression?)
+        case locf(Expression)
+        case expMovingAverage(input: Expression, alpha: Double)
+        case covariance(x: Expression, y: Expression, sample: Bool, lower: Bound, upper: Bound)
+    }
+
+    let partitionBy: Expression?
+    let sortBy: SortSpecification?
+    let outputs: [(String, Function)]
+
+    init(_ argument: BSONValue) throws(QueryError) {
+        guard case .document(let spec) = argument else { throw QueryError(.failedToParse, "$setWindowFields must be an object") }
+        for key in spec.keys where !["partitionBy", "sortBy", "output"].contains(key) {
+            throw QueryError(.location(40415), "BSON field '$setWindowFields.\(key)' is an unknown field.")
+        }
+        partitionBy = try spec["partitionBy"].map { value throws(QueryError) in try Expression(value) }
+        if case .document(let sort)? = spec["sortBy"] { sortBy = try SortSpecification(sort) } else { sortBy = nil }
+        guard case .document(let output)? = spec["output"] else {
+            throw QueryError(.failedToParse, "$setWindowFields requires 'output', an object")
+        }
+        var outputs: [(String, Function)] = []
+        for element in output.elements {
+            guard case .document(let definition) = element.value else {
+                throw QueryError(.failedToParse, "$setWindowFields output field '\(element.key)' must be an object")
+            }
+            outputs.append((element.key, try Self.function(definition, sortBy: sortBy)))
+        }
+        self.outputs = outputs
+    }
+
+    private static func bound(_ value: BSONValue, _ range: Bool) throws(QueryError) -> Bound {
+        switch value {
+        case .string("unbounded"): return .unbounded
+        case .string("current"): return .current
+        case let number where number.isNumber:
+            guard let offset = number.doubleValue, range || offset == offset.rounded() else {
+                throw QueryError(.failedToParse, "a 'documents' window bound must be an integer, 'current' or 'unbounded'")
+            }
+            return .offset(offset)
+        default: throw QueryError(.failedToParse, "a window bound must be a number, 'current' or 'unbounded'")
+        }
+    }
+
+    private static func window(_ spec: BSONDocument) throws(QueryError) -> (Bound, Bound, Bool, DateArithmetic.Unit?) {
+        guard case .document(let window)? = spec["window"] else { return (.unbounded, .unbounded, false, nil) }
+        let range = window["range"] != nil
+        guard case .array(let bounds)? = window[range ? "range" : "documents"], bounds.count == 2 else {
+            throw QueryError(.failedToParse, "a window needs 'documents' or 'range': [lower, upper]")
+        }
+        let unit = try window["unit"].map { value throws(QueryError) in try DateArithmetic.unit(value, "$setWindowFields") }
+        return (try bound(bounds[0], range), try bound(bounds[1], range), range, unit)
+    }
+
+    private static func function(_ definition: BSONDocument, sortBy: SortSpecification?) throws(QueryError) -> Function {
+        guard let name = definition.firstKey, name.hasPrefix("$") else {
+            throw QueryError(.failedToParse, "a $setWindowFields output needs a window function")
+        }
+        let argument = definition[0].value
+        func needsSort() throws(QueryError) {
+            guard let sortBy, sortBy.keys.count == 1 || name == "$documentNumber" || name == "$shift" || name == "$locf" || name == "$expMovingAvg" else {
+                throw QueryError(.location(5371602), "\(name) must be specified with a top level sortBy expression with exactly one element")
+            }
+        }
+        switch name {
+        case "$rank", "$denseRank", "$documentNumber":
+            try needsSort()
+            return name == "$rank" ? .rank : name == "$denseRank" ? .denseRank : .documentNumber
+        case "$shift":
+            try needsSort()
+            guard case .document(let spec) = argument, let output = spec["output"], let by = spec["by"]?.int64Value else {
+                throw QueryError(.failedToParse, "$shift requires 'output' and an integer 'by'")
+            }
+            return .shift(output: try Expression(output), by: Int(clamping: by), defaultValue: try spec["default"].map { value throws(QueryError) in try Expression(value) })
+        case "$locf":
+            try needsSort()
+            return .locf(try Expression(argument))
+        case "$expMovingAvg":
+            try needsSort()
+            guard case .document(let spec) = argument, let input = spec["input"] else { throw QueryError(.failedToParse, "$expMovingAvg requires 'input'") }
+            let alpha: Double
+            if let n = spec["N"]?.int64Value, n > 0 {
+                alpha = 2 / Double(n + 1)
+            } else if let given = spec["alpha"]?.doubleValue, given > 0, given < 1 {
+                alpha = given
+            } else {
+                throw QueryError(.failedToParse, "$expMovingAvg requires a positive integer 'N' or an 'alpha' between 0 and 1")
+            }
+            return .expMovingAverage(input: try Expression(input), alpha: alpha)
+        case "$derivative", "$integral", "$linearFill":
+            throw QueryError(.failedToParse, "\(name) is not supported by StratosDB yet")
+        case "$covariancePop", "$covarianceSamp":
+            guard case .array(let pair) = argument, pair.count == 2 else { throw QueryError(.failedToParse, "\(name) takes [x, y]") }
+            let (lower, upper, _, _) = try window(definition)
+            return .covariance(x: try Expression(pair[0]), y: try Expression(pair[1]), sample: name == "$covarianceSamp", lower: lower, upper: upper)
+        default:
+            let (lower, upper, range, unit) = try window(definition)
+            if range { guard let sortBy, sortBy.keys.count == 1 else {
+                throw QueryError(.location(5339902), "Range-based bounds require sortBy a single field")
+            } }
+            return .accumulator(try Accumulator(.document([name: argument])), lower: lower, upper: upper, range: range, unit: unit)
+        }
+    }
+
+    /// The documents with the output fields added, partitions in order of first appearance,
+    /// each sorted by `sortBy`.
+    func apply(_ documents: [BSONDocument], context: (BSONDocument) -> ExpressionContext) throws(QueryError) -> [BSONDocument] {
+        var order: [GroupKey] = []
+        var partitions: [GroupKey: [BSONDocument]] = [:]
+        for document in documents {
+            let key = GroupKey(try partitionBy?.evaluate(context(document)) ?? .null)
+            if partitions[key] == nil { order.append(key) }
+            partitions[key, default: []].append(document)
+        }
+        var output: [BSONDocument] = []
+        output.reserveCapacity(documents.count)
+        for key in order {
+            var partition = partitions[key] ?? []
+            if let sortBy { partition = sortBy.sort(partition) }
+            let sortKeys = sortBy.map { spec in partition.map { spec.sortKey(for: $0) } }
+            var results = partition
+            for (field, function) in outputs {
+                let values = try evaluate(function, partition, sortKeys: sortKeys, context: context)
+                for index in results.indices {
+                    var root = BSONValue.document(results[index])
+                    if let value = values[index] {
+                        try UpdatePaths.set(field.split(separator: ".").map(String.init), value, in: &root)
+                    } else {
+                        UpdatePaths.unset(field.split(separator: ".").map(String.init), in: &root)
+                    }
+                    results[index] = root.documentValue ?? results[index]
+                }
+            }
+            output.append(contentsOf: results)
+        }
+        return output
+    }
+
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    private func evaluate(
+        _ function: Function, _ partition: [BSONDocument], sortKeys: [[BSONValue]]?, context: (BSONDocument) -> ExpressionContext
+    ) throws(QueryError) -> [BSONValue?] {
+        let count = partition.count
+        switch function {
+        case .documentNumber:
+            return (0..<count).map { .int64(Int64($0 + 1)) }
+        case .rank, .denseRank:
+            guard let sortKeys, let sortBy else { return Array(repeating: nil, count: count) }
+            var values: [BSONValue?] = []
+            var rank = 0
+            var dense = 0
+            for index in 0..<count {
+                if index == 0 || sortBy.compare(sortKeys[index - 1], sortKeys[index]) != 0 {
+                    rank = index + 1
+                    dense += 1
+                }
+                values.append(.int64(Int64(function.isDense ? dense : rank)))
+            }
+            return values
+        case .shift(let expression, let by, let defaultValue):
+            var values: [BSONValue?] = []
+            for index in 0..<count {
+                let target = index + by
+                if target >= 0 && target < count {
+                    values.append(try expression.evaluate(context(partition[target])) ?? .null)
+                } else {
+                    values.append(try defaultValue?.evaluate(context(partition[index])) ?? .null)
+                }
+            }
+            return values
+        case .locf(let expression):
+            var last: BSONValue = .null
+            var values: [BSONValue?] = []
+            for document in partition {
+                if let value = try expression.evaluate(context(document)), value != .null, value != .undefined { last = value }
+                values.append(last)
+            }
+            return values
+        case .expMovingAverage(let input, let alpha):
+            var average: Double?
+            var values: [BSONValue?] = []
+            for document in partition {
+                if let x = try input.evaluate(context(document))?.doubleValue {
+                    average = average.map { alpha * x + (1 - alpha) * $0 } ?? x
+                }
+                values.append(average.map { .double($0) } ?? .null)
+            }
+            return values
+        case .covariance(let xExpression, let yExpression, let sample, let lower, let upper):
+            var pairs: [(Double, Double)?] = []
+            for document in partition {
+                let ctx = context(document)
+                if let x = try xExpression.evaluate(ctx)?.doubleValue, let y = try yExpression.evaluate(ctx)?.doubleValue { pairs.append((x, y)) } else { pairs.append(nil) }
+            }
+            var values: [BSONValue?] = []
+            for index in 0..<count {
+                try OperationContext.checkpoint()
+                let (low, high) = documentWindow(index, count, lower, upper)
+                let window = low <= high ? pairs[low...high].compactMap { $0 } : []
+                let n = Double(window.count)
+                guard n >= (sample ? 2 : 1) else { values.append(.null); continue }
+                let meanX = window.map(\.0).reduce(0, +) / n
+                let meanY = window.map(\.1).reduce(0, +) / n
+                let sum = window.reduce(0) { $0 + ($1.0 - meanX) * ($1.1 - meanY) }
+                values.append(.double(sum / (sample ? n - 1 : n)))
+            }
+            return values
+        case .accumulator(let accumulator, let lower, let upper, let range, let unit):
+            var values: [BSONValue?] = []
+            var inputs: [BSONValue?] = []
+            for document in partition { inputs.append(try accumulator.argument.evaluate(context(document))) }
+            for index in 0..<count {
+                try OperationContext.checkpoint()
+                let (low, high) = range
+                    ? try rangeWindow(index, sortKeys?.map { $0[0] } ?? [], lower, upper, unit)
+                    : documentWindow(index, count, lower, upper)
+                var state = try accumulator.makeState(context(partition[index]))
+                if low <= high { for position in low...high { try state.add(inputs[position]) } }
+                values.append(state.result)
+            }
+            return values
+        }
+    }
+
+    /// The positions a `documents` window covers for the document at `index` (empty when low > high).
+    private func documentWindow(_ index: Int, _ count: Int, _ lower: Bound, _ upper: Bound) -> (Int, Int) {
+        func position(_ bound: Bound, unbounded: Int) -> Int {
+            switch bound {
+            case .unbounded: return unbounded
+            case .current: return index
+            case .offset(let offset): return index + Int(max(-1e9, min(1e9, offset)))
+            }
+        }
+        return (max(0, position(lower, unbounded: 0)), min(count - 1, position(upper, unbounded: count - 1)))
+    }
+
+    /// The positions whose sort value lies within `range` bounds of the current document's.
+    private func rangeWindow(
+        _ index: Int, _ keys: [BSONValue], _ lower: Bound, _ upper: Bound, _ unit: DateArithmetic.Unit?
+    ) throws(QueryError) -> (Int, Int) {
+        guard index < keys.count else { return (index, index) }
+        let current = keys[index]
+        func shifted(_ offset: Double) throws(QueryError) -> BSONValue {
+            if let unit {
+                guard case .datetime(let at) = current, let amount = Int64(exactly: offset.rounded()) else {
+                    throw QueryError(.location(5429513), "a range window with 'unit' needs dates in its sortBy field and integer bounds")
+                }
+                guard let moved = DateArithmetic.add(at, unit, amount, zone: .utc) else { throw QueryError(.overflow, "date overflow in a range window") }
+                return .datetime(moved)
+            }
+            guard let value = current.doubleValue, current.isNumber else {
+                throw QueryError(.location(5429414), "a range window needs numbers in its sortBy field (or dates with 'unit')")
+            }
+            return .double(value + offset)
+        }
+        var low = 0
+        var high = keys.count - 1
+        switch lower {
+        case .unbounded: break
+        case .current: low = keys.firstIndex { BSONComparison.compare($0, current) >= 0 } ?? keys.count
+        case .offset(let offset):
+            let edge = try shifted(offset)
+            low = keys.firstIndex { BSONComparison.compare($0, edge) >= 0 } ?? keys.count
+        }
+        switch upper {
+        case .unbounded: break
+        case .current: high = (keys.lastIndex { BSONComparison.compare($0, current) <= 0 }) ?? -1
+        case .offset(let offset):
+            let edge = try shifted(offset)
+            high = (keys.lastIndex { BSONComparison.compare($0, edge) <= 0 }) ?? -1
+        }
+        return (low, high)
+    }
+}
+
+extension WindowFieldsSpecification.Function {
+    var isDense: Bool {
+        if case .denseRank = self { return true }
+        return false
+    }
+}
