@@ -268,7 +268,10 @@ public final class DatabaseStore {
 
     /// The collection, created on first use as MongoDB does for inserts and upserts.
     func collectionForWrite(_ name: String) throws(QueryError) -> CollectionDescriptor {
-        if let existing = collections[name] { return existing }
+        if let existing = collections[name] {
+            try requireCollection(name)
+            return existing
+        }
         return try createCollection(name)
     }
 

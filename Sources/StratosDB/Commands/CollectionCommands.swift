@@ -29,11 +29,15 @@ enum CollectionCommands {
                 context.space.flatMap { context.server.authorizer.readableCollections(space: $0, principal: principal, nowMilliseconds: context.nowMilliseconds) }
             }
             for descriptor in descriptors where readable?.contains(descriptor.name) ?? true {
-                var entry: BSONDocument = ["name": .string(descriptor.name), "type": .string("collection")]
+                var entry: BSONDocument = ["name": .string(descriptor.name), "type": .string(descriptor.isView ? "view" : "collection")]
                 if !nameOnly {
                     entry["options"] = .document(descriptor.options)
-                    entry["info"] = .document(["readOnly": .bool(false), "uuid": .binary(BSONBinary(subtype: 4, data: descriptor.uuid))])
-                    entry["idIndex"] = .document(DatabaseStore.idIndexSpecification)
+                    if descriptor.isView {
+                        entry["info"] = .document(["readOnly": .bool(true)])
+                    } else {
+                        entry["info"] = .document(["readOnly": .bool(false), "uuid": .binary(BSONBinary(subtype: 4, data: descriptor.uuid))])
+                        entry["idIndex"] = .document(DatabaseStore.idIndexSpecification)
+                    }
                 }
                 if let filter, !filter.matches(entry) { continue }
                 entries.append(entry)
@@ -50,6 +54,7 @@ enum CollectionCommands {
             options[element.key] = element.value
         }
         _ = try CollectionValidator(options: options)  // A bad validator fails here, not at the first write.
+        try DatabaseStore.validateView(options: options)
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
@@ -217,6 +222,7 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: true) else { return [:] }
         let specs = parsed
         let (before, after, created) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, Int, Bool) in
+            try store.requireCollection(name)
             let existed = store.collection(name) != nil
             let before = existed ? (store.collection(name)?.indexes.count ?? 0) + 1 : 0
             for spec in specs { try store.createIndex(spec, on: name) }

@@ -68,7 +68,8 @@ enum ReadCommands {
         let countMax = min(arguments.batchSize ?? ServerLimits.firstBatchCountDefault, arguments.limit ?? Int.max)
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
         // Plan, and for light queries produce the first batch, on this thread in one read.
-        let (query, firstBatch) = try await executor.read { store throws(QueryError) -> (FindQuery, Batch?) in
+        let planned = try await executor.read { store throws(QueryError) -> (FindQuery, Batch?)? in
+            if store.collection(collection)?.isView == true { return nil }
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
@@ -78,6 +79,7 @@ enum ReadCommands {
             if query.isHeavy { return (query, nil) }
             return (query, try nextBatch(query, store, countMax: countMax))
         }
+        guard let (query, firstBatch) = planned else { return try await findOnView(context, collection: collection, executor: executor) }
         var produced = firstBatch
         if produced == nil {
             produced = try await context.readHeavy(executor) { store throws(QueryError) in
@@ -93,6 +95,32 @@ enum ReadCommands {
         }
         if let encoded { return EncodedReply.cursorReply(id: cursorId, namespace: namespace, batch: encoded, first: true) }
         return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
+    }
+
+    /// `find` on a view: the view's stages, then the query's as stages, run as an aggregation.
+    static func findOnView(_ context: CommandContext, collection: String, executor: DatabaseExecutor) async throws -> BSONDocument {
+        var stages: [BSONValue] = []
+        if let filter = try context.document("filter"), !filter.isEmpty { stages.append(.document(["$match": .document(filter)])) }
+        if let sort = try context.document("sort"), !sort.isEmpty { stages.append(.document(["$sort": .document(sort)])) }
+        if let skip = try context.integer("skip"), skip > 0 { stages.append(.document(["$skip": .int64(skip)])) }
+        if let limit = try context.integer("limit"), limit != 0 { stages.append(.document(["$limit": .int64(abs(limit))])) }
+        if let projection = try context.document("projection"), !projection.isEmpty { stages.append(.document(["$project": .document(projection)])) }
+        let documents = try await runOnView(context, collection: collection, executor: executor, stages: stages)
+        return try await cursorReply(context, namespace: "\(context.database).\(collection)", documents: documents)
+    }
+
+    /// Runs `stages` on the view `collection`: its own stages first, over the collection it reads.
+    static func runOnView(_ context: CommandContext, collection: String, executor: DatabaseExecutor, stages: [BSONValue]) async throws(QueryError) -> [BSONDocument] {
+        let now = context.nowMilliseconds
+        let variables = try letVariables(context)
+        let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+        return try await context.readHeavy(executor) { store throws(QueryError) -> [BSONDocument] in
+            guard let (source, viewStages) = try store.resolveView(collection) else { return [] }
+            let pipeline = try Pipeline(viewStages + stages)
+            return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                try pipeline.run(store, collection: source, nowMilliseconds: now, deadlineNanoseconds: deadline)
+            }
+        }
     }
 
     /// One batch of a find cursor: decoded documents, or stored bytes for exact scans.
@@ -228,9 +256,20 @@ enum ReadCommands {
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
         // A count the index answers stays on this thread; one that must scan documents runs on
         // the heavy-read pool.
-        var counted = try await executor.read { store throws(QueryError) in
-            try store.indexOnlyCount(in: collection, filter: filter, skip: skip, limit: limit)
+        // One read: whether it is a view, and else the count when an index answers it.
+        let first = try await executor.read { store throws(QueryError) -> (isView: Bool, counted: Int?) in
+            if store.collection(collection)?.isView == true { return (true, nil) }
+            return (false, try store.indexOnlyCount(in: collection, filter: filter, skip: skip, limit: limit))
         }
+        if first.isView {
+            var stages: [BSONValue] = []
+            if let query = try context.document("query"), !query.isEmpty { stages.append(.document(["$match": .document(query)])) }
+            if skip > 0 { stages.append(.document(["$skip": .int64(Int64(skip))])) }
+            if let limit, limit > 0 { stages.append(.document(["$limit": .int64(Int64(limit))])) }
+            let total = try await runOnView(context, collection: collection, executor: executor, stages: stages).count
+            return ["n": total <= Int(Int32.max) ? .int32(Int32(total)) : .int64(Int64(total))]
+        }
+        var counted = first.counted
         if counted == nil {
             counted = try await context.readHeavy(executor) { store throws(QueryError) in
                 try store.countMatches(in: collection, filter: filter, skip: skip, limit: limit, deadlineNanoseconds: deadline)
@@ -248,11 +287,17 @@ enum ReadCommands {
         let path = try FieldPath(key)
         let filter = try context.document("query").map { document throws(QueryError) in try boundFilter(document, context) } ?? .alwaysTrue
         guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
+        var viewStages: [BSONValue] = []
+        if let query = try context.document("query"), !query.isEmpty { viewStages.append(.document(["$match": .document(query)])) }
+        let onView = try await executor.read { store throws(QueryError) in store.collection(collection)?.isView == true }
+        let viewDocuments = onView ? try await runOnView(context, collection: collection, executor: executor, stages: viewStages) : nil
         let values = try await context.readHeavy(executor) { store throws(QueryError) -> [BSONValue] in
             var seen = Set<[UInt8]>()
             var values: [BSONValue] = []
-            for match in try store.matches(in: collection, filter: filter) {
-                let found = path.leafValues(in: match.document).compactMap { $0 }
+            let documents: [BSONDocument]
+            if let viewDocuments { documents = viewDocuments } else { documents = try store.matches(in: collection, filter: filter).map(\.document) }
+            for document in documents {
+                let found = path.leafValues(in: document).compactMap { $0 }
                 for value in found where seen.insert(IndexKey.encode(value)).inserted { values.append(value) }
             }
             return values.sorted { BSONComparison.compare($0, $1) < 0 }
@@ -293,14 +338,20 @@ enum ReadCommands {
         if let executor = try context.executor(create: false) {
             let run: @Sendable (DatabaseStore) throws(QueryError) -> [BSONDocument] = { store throws(QueryError) in
                 try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
-                    try pipeline.run(store, collection: collection, nowMilliseconds: now, deadlineNanoseconds: deadline)
+                    // On a view: its stages first, over the collection it reads.
+                    if let (source, viewStages) = try store.resolveView(collection) {
+                        return try Pipeline(viewStages + stages).run(store, collection: source, nowMilliseconds: now, deadlineNanoseconds: deadline)
+                    }
+                    return try pipeline.run(store, collection: collection, nowMilliseconds: now, deadlineNanoseconds: deadline)
                 }
             }
             // count_documents answered from an index stays on this thread; anything else may
             // examine many documents and runs on the heavy-read pool.
             var counted: Int?
             if let filter = pipeline.countOnlyFilter {
-                counted = try await executor.read { store throws(QueryError) in try store.indexOnlyCount(in: collection, filter: filter) }
+                counted = try await executor.read { store throws(QueryError) in
+                    store.collection(collection)?.isView == true ? nil : try store.indexOnlyCount(in: collection, filter: filter)
+                }
             }
             if let counted {
                 documents = pipeline.countResult(counted)

@@ -123,6 +123,7 @@ enum WriteCommands {
         guard case .document(let query)? = statement["q"] ?? .document([:]) else {
             throw QueryError(.typeMismatch, "BSON field 'update.updates.q' is the wrong type, expected type 'object'")
         }
+        try store.requireCollection(collection)
         let update: Update
         switch statement["u"] {
         case .document(let document)?: update = try Update(document)
@@ -213,6 +214,7 @@ enum WriteCommands {
                             guard case .document(let query)? = statement["q"] else {
                                 throw QueryError(.failedToParse, "BSON field 'delete.deletes.q' is missing but a required field")
                             }
+                            try store.requireCollection(collection)
                             guard let limit = statement["limit"]?.int64Value, limit == 0 || limit == 1 else {
                                 throw QueryError(.failedToParse, "The limit field in delete objects must be 0 or 1.")
                             }
@@ -261,6 +263,7 @@ enum WriteCommands {
             store.bypassDocumentValidation = bypass
             defer { store.bypassDocumentValidation = false }
             return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> BSONDocument in
+                try store.requireCollection(collection)
                 let filter = try Filter(query)
                 if remove {
                     guard let match = try store.matches(in: collection, filter: filter, sort: sort, limit: 1).first else {

@@ -1,0 +1,59 @@
+"""Read-only views (`create` with `viewOn` and `pipeline`), as MongoDB's manual shows them."""
+
+import pytest
+from pymongo.errors import OperationFailure, WriteError
+
+
+@pytest.fixture
+def students(db):
+    db.students.insert_many([
+        {"sID": 22001, "name": "Alex", "year": 1, "score": 4.0},
+        {"sID": 21001, "name": "bernie", "year": 2, "score": 3.7},
+        {"sID": 20010, "name": "Chris", "year": 3, "score": 2.5},
+        {"sID": 22021, "name": "Drew", "year": 1, "score": 3.2},
+        {"sID": 17301, "name": "harley", "year": 6, "score": 3.1},
+    ])
+    db.command("create", "firstYears", viewOn="students", pipeline=[{"$match": {"year": 1}}])
+    return db
+
+
+def test_a_view_reads_like_a_collection(students):
+    db = students
+    assert [d["name"] for d in db.firstYears.find({}, {"_id": 0}).sort("sID", 1)] == ["Alex", "Drew"]
+    assert [d["name"] for d in db.firstYears.find({"score": {"$gt": 3.5}})] == ["Alex"]
+    assert db.firstYears.count_documents({}) == 2
+    assert db.firstYears.estimated_document_count() == 2
+    assert sorted(db.firstYears.distinct("name")) == ["Alex", "Drew"]
+    assert list(db.firstYears.aggregate([{"$group": {"_id": None, "avg": {"$avg": "$score"}}}]))[0]["avg"] == 3.6
+    info = [c for c in db.list_collections() if c["name"] == "firstYears"][0]
+    assert info["type"] == "view" and info["options"]["viewOn"] == "students" and info["info"]["readOnly"] is True
+
+
+def test_views_on_views_and_new_documents_show_through(students):
+    db = students
+    db.command("create", "goodFirstYears", viewOn="firstYears", pipeline=[{"$match": {"score": {"$gte": 3.5}}}])
+    assert [d["name"] for d in db.goodFirstYears.find()] == ["Alex"]
+    db.students.insert_one({"sID": 23000, "name": "Eve", "year": 1, "score": 3.9})
+    assert sorted(d["name"] for d in db.goodFirstYears.find()) == ["Alex", "Eve"]
+
+
+def test_a_view_refuses_writes_and_indexes(students):
+    db = students
+    with pytest.raises(OperationFailure) as error:
+        db.firstYears.insert_one({"name": "x"})
+    assert error.value.code == 166
+    with pytest.raises(OperationFailure) as error:
+        db.firstYears.update_one({}, {"$set": {"x": 1}})
+    assert error.value.code == 166
+    with pytest.raises(OperationFailure) as error:
+        db.firstYears.delete_many({})
+    assert error.value.code == 166
+    with pytest.raises(OperationFailure) as error:
+        db.firstYears.create_index("name")
+    assert error.value.code == 166
+    with pytest.raises(OperationFailure) as error:
+        db.command("create", "badView", viewOn="students", pipeline=[{"$out": "x"}])
+    assert error.value.code == 167
+    db.firstYears.drop()
+    assert "firstYears" not in db.list_collection_names()
+    assert db.students.count_documents({}) == 5
