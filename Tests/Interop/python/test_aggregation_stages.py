@@ -1,0 +1,143 @@
+"""Aggregation stages that write or reach across documents: `$out`, `$merge`, `$graphLookup` and
+`$setWindowFields`. Expected values are those MongoDB's manual gives for its examples."""
+
+import datetime
+
+import pytest
+from pymongo.errors import OperationFailure
+
+
+def agg(coll, *stages, **options):
+    return list(coll.aggregate(list(stages), **options))
+
+
+# -- $out and $merge --------------------------------------------------------------------------
+
+
+def test_out_replaces_the_target_and_keeps_its_indexes(db):
+    db.sales.insert_many([{"item": "a", "qty": 2}, {"item": "b", "qty": 5}, {"item": "a", "qty": 1}])
+    db.totals.insert_one({"_id": "stale"})
+    db.totals.create_index("total")
+    assert agg(db.sales, {"$group": {"_id": "$item", "total": {"$sum": "$qty"}}}, {"$out": "totals"}) == []
+    assert sorted(db.totals.find(), key=lambda d: d["_id"]) == [{"_id": "a", "total": 3}, {"_id": "b", "total": 5}]
+    assert "total_1" in [index["name"] for index in db.totals.list_indexes()]
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$project": {"_id": 0, "x": {"$literal": 1}}}, {"$set": {"_id": 1}}, {"$out": "dups"})
+    assert error.value.code == 11000
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$out": "t"}, {"$match": {}})
+    assert error.value.code == 40601
+    with pytest.raises(OperationFailure) as error:
+        agg(db.sales, {"$out": {"db": "elsewhere", "coll": "t"}})
+    assert error.value.code == 20
+
+
+def test_merge_as_in_the_manual(db):
+    db.salaries.insert_many([
+        {"_id": 1, "employee": "Ant", "dept": "A", "salary": 100000, "fiscal_year": 2017},
+        {"_id": 2, "employee": "Bee", "dept": "A", "salary": 120000, "fiscal_year": 2017},
+        {"_id": 3, "employee": "Cat", "dept": "Z", "salary": 115000, "fiscal_year": 2017},
+        {"_id": 4, "employee": "Ant", "dept": "A", "salary": 115000, "fiscal_year": 2018},
+    ])
+    agg(db.salaries, {"$group": {"_id": {"fiscal_year": "$fiscal_year", "dept": "$dept"}, "salaries": {"$sum": "$salary"}}},
+        {"$merge": {"into": "budgets", "whenMatched": "replace", "whenNotMatched": "insert"}})
+    assert db.budgets.count_documents({}) == 3
+    assert db.budgets.find_one({"_id": {"fiscal_year": 2017, "dept": "A"}})["salaries"] == 220000
+    # Merge new fields into what is there; keep what is there; fail on a match.
+    agg(db.salaries, {"$match": {"fiscal_year": 2018}}, {"$group": {"_id": {"fiscal_year": "$fiscal_year", "dept": "$dept"}, "n": {"$sum": 1}}},
+        {"$merge": {"into": "budgets"}})
+    assert db.budgets.find_one({"_id": {"fiscal_year": 2018, "dept": "A"}}) == {"_id": {"fiscal_year": 2018, "dept": "A"}, "salaries": 115000, "n": 1}
+    agg(db.salaries, {"$project": {"_id": 1, "employee": 1}}, {"$merge": {"into": "people", "whenMatched": "keepExisting"}})
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$project": {"_id": 1}}, {"$merge": {"into": "people", "whenMatched": "fail"}})
+    assert error.value.code == 11000
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$set": {"_id": 99}}, {"$limit": 1}, {"$merge": {"into": "people", "whenNotMatched": "fail"}})
+    assert error.value.code == 13113
+    # A pipeline on match, reading the incoming document as $$new.
+    agg(db.salaries, {"$match": {"_id": 1}}, {"$merge": {"into": "people", "whenMatched": [{"$set": {"paid": "$$new.salary"}}]}})
+    assert db.people.find_one({"_id": 1}) == {"_id": 1, "employee": "Ant", "paid": 100000}
+    # On other fields, a unique index must back them.
+    with pytest.raises(OperationFailure) as error:
+        agg(db.salaries, {"$merge": {"into": "people", "on": "employee"}})
+    assert error.value.code == 51183
+
+
+def test_graph_lookup_as_in_the_manual(db):
+    db.employees.insert_many([
+        {"_id": 1, "name": "Dev"},
+        {"_id": 2, "name": "Eliot", "reportsTo": "Dev"},
+        {"_id": 3, "name": "Ron", "reportsTo": "Eliot"},
+        {"_id": 4, "name": "Andrew", "reportsTo": "Eliot"},
+        {"_id": 5, "name": "Asya", "reportsTo": "Ron"},
+        {"_id": 6, "name": "Dan", "reportsTo": "Andrew"},
+    ])
+    got = agg(db.employees, {"$match": {"name": "Asya"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$reportsTo", "connectFromField": "reportsTo", "connectToField": "name",
+        "as": "reportingHierarchy", "depthField": "depth"}})
+    chain = [(d["name"], d["depth"]) for d in got[0]["reportingHierarchy"]]
+    assert chain == [("Ron", 0), ("Eliot", 1), ("Dev", 2)]
+    limited = agg(db.employees, {"$match": {"name": "Asya"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$reportsTo", "connectFromField": "reportsTo", "connectToField": "name",
+        "as": "up", "maxDepth": 0}})
+    assert [d["name"] for d in limited[0]["up"]] == ["Ron"]
+    restricted = agg(db.employees, {"$match": {"name": "Dev"}}, {"$graphLookup": {
+        "from": "employees", "startWith": "$name", "connectFromField": "name", "connectToField": "reportsTo",
+        "as": "reports", "restrictSearchWithMatch": {"name": {"$ne": "Andrew"}}}})
+    assert sorted(d["name"] for d in restricted[0]["reports"]) == ["Asya", "Eliot", "Ron"]
+
+
+# -- $setWindowFields -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cakes(db):
+    db.cakeSales.insert_many([
+        {"_id": 0, "type": "chocolate", "orderDate": datetime.datetime(2020, 5, 18, 14, 10, 30), "state": "CA", "price": 13, "quantity": 120},
+        {"_id": 1, "type": "chocolate", "orderDate": datetime.datetime(2021, 3, 20, 11, 30, 5), "state": "WA", "price": 14, "quantity": 140},
+        {"_id": 2, "type": "vanilla", "orderDate": datetime.datetime(2021, 1, 11, 6, 31, 15), "state": "CA", "price": 12, "quantity": 145},
+        {"_id": 3, "type": "vanilla", "orderDate": datetime.datetime(2020, 2, 8, 13, 13, 23), "state": "WA", "price": 13, "quantity": 104},
+        {"_id": 4, "type": "strawberry", "orderDate": datetime.datetime(2019, 5, 18, 16, 9, 1), "state": "CA", "price": 41, "quantity": 162},
+        {"_id": 5, "type": "strawberry", "orderDate": datetime.datetime(2019, 1, 8, 6, 12, 3), "state": "WA", "price": 43, "quantity": 134},
+    ])
+    return db.cakeSales
+
+
+def test_window_cumulative_sum_as_in_the_manual(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForState": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}},
+        {"$project": {"state": 1, "cumulativeQuantityForState": 1}})
+    assert [(d["_id"], d["cumulativeQuantityForState"]) for d in got] == [(4, 162), (0, 282), (2, 427), (5, 134), (3, 238), (1, 378)]
+
+
+def test_window_moving_average_rank_and_shift(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {
+            "rank": {"$rank": {}}, "dense": {"$denseRank": {}}, "n": {"$documentNumber": {}},
+            "avg2": {"$avg": "$quantity", "window": {"documents": [-1, 0]}},
+            "previous": {"$shift": {"output": "$quantity", "by": -1, "default": "none"}},
+            "total": {"$sum": "$quantity"},
+        }}}, {"$match": {"state": "CA"}})
+    assert [(d["_id"], d["rank"], d["n"], d["avg2"], d["previous"], d["total"]) for d in got] == [
+        (4, 1, 1, 162.0, "none", 427), (2, 2, 2, 153.5, 162, 427), (0, 3, 3, 132.5, 145, 427)]
+
+
+def test_window_range_with_a_date_unit(cakes):
+    got = agg(cakes, {"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"recentOrders": {"$push": "$_id", "window": {"range": [-14, 0], "unit": "month"}}}}},
+        {"$match": {"state": "WA"}})
+    assert [(d["_id"], d["recentOrders"]) for d in got] == [(5, [5]), (3, [5, 3]), (1, [3, 1])]
+
+
+def test_window_locf_and_exp_moving_average(db):
+    db.stock.insert_many([{"t": i, "price": p} for i, p in enumerate([10, None, 12, None])])
+    got = agg(db.stock, {"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+        "filled": {"$locf": "$price"}, "ema": {"$expMovingAvg": {"input": "$price", "alpha": 0.5}}}}})
+    assert [d["filled"] for d in got] == [10, 10, 12, 12]
+    assert [d["ema"] for d in got] == [10.0, 10.0, 11.0, 11.0]
+    with pytest.raises(OperationFailure) as error:
+        agg(db.stock, {"$setWindowFields": {"sortBy": {"t": 1}, "output": {"d": {"$derivative": {"input": "$price"}}}}})
+    assert "not supported" in error.value.details["errmsg"]
