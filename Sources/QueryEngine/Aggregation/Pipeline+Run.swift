@@ -231,6 +231,7 @@ extension Pipeline {
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
                 guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
+                try store.requireNotViewSource(from, "$lookup")
                 let found = try store.matches(in: from, filter: filter)
                 // The joined documents are held in memory: bounded like any blocking stage.
                 var joined = document.encodedSize

@@ -212,6 +212,7 @@ extension Pipeline {
         case .unionWith(let collection, let pipeline):
             guard let store else { throw QueryError(.location(40602), "$unionWith is not allowed in a collection-less aggregate") }
             try NamespaceRules.validateCollection(collection)
+            try store.requireNotViewSource(collection, "$unionWith")
             let other = try (pipeline ?? Pipeline(stages: [])).run(store, collection: collection, nowMilliseconds: nowMilliseconds)
             var bytes = 0
             for document in other { bytes += document.encodedSize }
@@ -219,6 +220,7 @@ extension Pipeline {
             return documents + other
         case .lookupPipeline(let from, let localField, let foreignField, let variables, let pipeline, let target):
             guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
+            try store.requireNotViewSource(from, "$lookup")
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {
@@ -272,6 +274,7 @@ extension Pipeline {
             return try specification.apply(documents, context: context)
         case .graphLookup(let specification):
             guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
+            try store.requireNotViewSource(specification.from, "$graphLookup")
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {

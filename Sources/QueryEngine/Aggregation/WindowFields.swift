@@ -85,7 +85,7 @@ struct WindowFieldsSpecification: Sendable {
             guard case .document(let spec) = argument, let output = spec["output"], let by = spec["by"]?.int64Value else {
                 throw QueryError(.failedToParse, "$shift requires 'output' and an integer 'by'")
             }
-            return .shift(output: try Expression(output), by: Int(clamping: by), defaultValue: try spec["default"].map { value throws(QueryError) in try Expression(value) })
+            return .shift(output: try Expression(output), by: Int(max(-1_000_000_000, min(1_000_000_000, by))), defaultValue: try spec["default"].map { value throws(QueryError) in try Expression(value) })
         case "$locf":
             try needsSort()
             return .locf(try Expression(argument))
@@ -94,7 +94,7 @@ struct WindowFieldsSpecification: Sendable {
             guard case .document(let spec) = argument, let input = spec["input"] else { throw QueryError(.failedToParse, "$expMovingAvg requires 'input'") }
             let alpha: Double
             if let n = spec["N"]?.int64Value, n > 0 {
-                alpha = 2 / Double(n + 1)
+                alpha = 2 / (Double(n) + 1)
             } else if let given = spec["alpha"]?.doubleValue, given > 0, given < 1 {
                 alpha = given
             } else {
@@ -105,7 +105,8 @@ struct WindowFieldsSpecification: Sendable {
             throw QueryError(.failedToParse, "\(name) is not supported by StratosDB yet")
         case "$covariancePop", "$covarianceSamp":
             guard case .array(let pair) = argument, pair.count == 2 else { throw QueryError(.failedToParse, "\(name) takes [x, y]") }
-            let (lower, upper, _, _) = try window(definition)
+            let (lower, upper, range, _) = try window(definition)
+            guard !range else { throw QueryError(.failedToParse, "\(name) over a range window is not supported by StratosDB yet; use a documents window") }
             return .covariance(x: try Expression(pair[0]), y: try Expression(pair[1]), sample: name == "$covarianceSamp", lower: lower, upper: upper)
         default:
             let (lower, upper, range, unit) = try window(definition)
@@ -223,14 +224,24 @@ struct WindowFieldsSpecification: Sendable {
             var values: [BSONValue?] = []
             var inputs: [BSONValue?] = []
             for document in partition { inputs.append(try accumulator.argument.evaluate(context(document))) }
+            let keys = sortKeys?.map { $0[0] } ?? []
+            var bytes = 0
             for index in 0..<count {
                 try OperationContext.checkpoint()
                 let (low, high) = range
-                    ? try rangeWindow(index, sortKeys?.map { $0[0] } ?? [], lower, upper, unit)
+                    ? try rangeWindow(index, keys, lower, upper, unit)
                     : documentWindow(index, count, lower, upper)
                 var state = try accumulator.makeState(context(partition[index]))
                 if low <= high { for position in low...high { try state.add(inputs[position]) } }
-                values.append(state.result)
+                let value = state.result
+                // Every document gets its own result (a $push window is a copy per document):
+                // bounded like any blocking stage, checked as the results are made.
+                let budget = QueryEngineLimits.aggregationStageBytesMax - bytes
+                guard budget > 0, !value.exceedsSize(budget) else {
+                    throw QueryError(.exceededMemoryLimit, "$setWindowFields used more than \(QueryEngineLimits.aggregationStageBytesMax / (1024 * 1024)) MB for its results")
+                }
+                bytes += min(budget, value.encodedSize)
+                values.append(value)
             }
             return values
         }
@@ -248,42 +259,41 @@ struct WindowFieldsSpecification: Sendable {
         return (max(0, position(lower, unbounded: 0)), min(count - 1, position(upper, unbounded: count - 1)))
     }
 
-    /// The positions whose sort value lies within `range` bounds of the current document's.
+    /// The positions whose sort value lies within `range` bounds of the current document's: a
+    /// contiguous run of the sorted partition, ascending or descending.
     private func rangeWindow(
         _ index: Int, _ keys: [BSONValue], _ lower: Bound, _ upper: Bound, _ unit: DateArithmetic.Unit?
     ) throws(QueryError) -> (Int, Int) {
         guard index < keys.count else { return (index, index) }
         let current = keys[index]
-        func shifted(_ offset: Double) throws(QueryError) -> BSONValue {
-            if let unit {
-                guard case .datetime(let at) = current, let amount = Int64(exactly: offset.rounded()) else {
-                    throw QueryError(.location(5429513), "a range window with 'unit' needs dates in its sortBy field and integer bounds")
+        func edge(_ bound: Bound) throws(QueryError) -> BSONValue? {
+            switch bound {
+            case .unbounded: return nil
+            case .current: return current
+            case .offset(let offset):
+                if let unit {
+                    guard case .datetime(let at) = current, let amount = Int64(exactly: offset.rounded()) else {
+                        throw QueryError(.location(5429513), "a range window with 'unit' needs dates in its sortBy field and integer bounds")
+                    }
+                    guard let moved = DateArithmetic.add(at, unit, amount, zone: .utc) else { throw QueryError(.overflow, "date overflow in a range window") }
+                    return .datetime(moved)
                 }
-                guard let moved = DateArithmetic.add(at, unit, amount, zone: .utc) else { throw QueryError(.overflow, "date overflow in a range window") }
-                return .datetime(moved)
+                guard let value = current.doubleValue, current.isNumber else {
+                    throw QueryError(.location(5429414), "a range window needs numbers in its sortBy field (or dates with 'unit')")
+                }
+                return .double(value + offset)
             }
-            guard let value = current.doubleValue, current.isNumber else {
-                throw QueryError(.location(5429414), "a range window needs numbers in its sortBy field (or dates with 'unit')")
-            }
-            return .double(value + offset)
         }
-        var low = 0
-        var high = keys.count - 1
-        switch lower {
-        case .unbounded: break
-        case .current: low = keys.firstIndex { BSONComparison.compare($0, current) >= 0 } ?? keys.count
-        case .offset(let offset):
-            let edge = try shifted(offset)
-            low = keys.firstIndex { BSONComparison.compare($0, edge) >= 0 } ?? keys.count
+        let low = try edge(lower)
+        let high = try edge(upper)
+        func inside(_ key: BSONValue) -> Bool {
+            if let low, BSONComparison.compare(key, low) < 0 { return false }
+            if let high, BSONComparison.compare(key, high) > 0 { return false }
+            return true
         }
-        switch upper {
-        case .unbounded: break
-        case .current: high = (keys.lastIndex { BSONComparison.compare($0, current) <= 0 }) ?? -1
-        case .offset(let offset):
-            let edge = try shifted(offset)
-            high = (keys.lastIndex { BSONComparison.compare($0, edge) <= 0 }) ?? -1
-        }
-        return (low, high)
+        // The run is contiguous in either sort direction.
+        guard let first = keys.firstIndex(where: inside), let last = keys.lastIndex(where: inside) else { return (1, 0) }
+        return (first, last)
     }
 }
 

@@ -33,6 +33,14 @@ extension DatabaseStore {
         }
     }
 
+    /// Refuses a view as the collection a stage reads (not supported yet: it would read the
+    /// view's empty storage instead of its results).
+    public func requireNotViewSource(_ name: String, _ stage: String) throws(QueryError) {
+        if collections[name]?.isView == true {
+            throw QueryError(.commandNotSupportedOnView, "\(stage) from the view \(self.name).\(name) is not supported by StratosDB yet: read the collection it is defined on")
+        }
+    }
+
     /// Checks a view definition given to `create`.
     public static func validateView(options: BSONDocument) throws(QueryError) {
         guard let source = options["viewOn"] else { return }

@@ -55,6 +55,14 @@ enum CollectionCommands {
         }
         _ = try CollectionValidator(options: options)  // A bad validator fails here, not at the first write.
         try DatabaseStore.validateView(options: options)
+        if case .string(let source)? = options["viewOn"], let principal = context.principal, let space = context.space {
+            // A view shows what it reads: its creator must be able to read all of it.
+            var reads = [source]
+            if case .array(let stages)? = options["pipeline"] { reads += PipelineReferences(stages).reads }
+            for collection in reads {
+                try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
+            }
+        }
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in

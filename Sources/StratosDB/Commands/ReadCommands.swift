@@ -45,7 +45,7 @@ enum ReadCommands {
             if let limit = try context.integer("limit") {
                 if limit < 0 {
                     singleBatch = true
-                    self.limit = Int(clamping: -limit)
+                    self.limit = Int(clamping: limit.magnitude)
                 } else if limit > 0 {
                     self.limit = Int(clamping: limit)
                 }
@@ -103,7 +103,7 @@ enum ReadCommands {
         if let filter = try context.document("filter"), !filter.isEmpty { stages.append(.document(["$match": .document(filter)])) }
         if let sort = try context.document("sort"), !sort.isEmpty { stages.append(.document(["$sort": .document(sort)])) }
         if let skip = try context.integer("skip"), skip > 0 { stages.append(.document(["$skip": .int64(skip)])) }
-        if let limit = try context.integer("limit"), limit != 0 { stages.append(.document(["$limit": .int64(abs(limit))])) }
+        if let limit = try context.integer("limit"), limit != 0 { stages.append(.document(["$limit": .int64(Int64(clamping: limit.magnitude))])) }
         if let projection = try context.document("projection"), !projection.isEmpty { stages.append(.document(["$project": .document(projection)])) }
         let documents = try await runOnView(context, collection: collection, executor: executor, stages: stages)
         return try await cursorReply(context, namespace: "\(context.database).\(collection)", documents: documents)
@@ -251,7 +251,7 @@ enum ReadCommands {
         let collection = try context.collectionName()
         let filter = try context.document("query").map { document throws(QueryError) in try boundFilter(document, context) } ?? .alwaysTrue
         let skip = max(0, Int(clamping: try context.integer("skip") ?? 0))
-        let limit = try context.integer("limit").map { Int(clamping: abs($0)) }
+        let limit = try context.integer("limit").map { Int(clamping: $0.magnitude) }
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
         // A count the index answers stays on this thread; one that must scan documents runs on
@@ -392,6 +392,9 @@ enum ReadCommands {
             // Stages that read collections ($lookup, $unionWith) are refused here: no space is
             // resolved or authorized for a collection-less aggregate.
             let pipeline = try Pipeline(stages)
+            guard pipeline.outputTarget == nil else {
+                throw QueryError(.location(40602), "$out and $merge need a collection to aggregate: they are not allowed in a collection-less aggregate")
+            }
             let variables = try letVariables(context)
             let now = context.nowMilliseconds
             // On a heavy-read thread, not the event loop: a pipeline can compute for a while

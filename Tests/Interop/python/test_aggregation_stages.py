@@ -4,6 +4,7 @@
 import datetime
 
 import pytest
+from bson import Int64
 from pymongo.errors import OperationFailure
 
 
@@ -141,3 +142,25 @@ def test_window_locf_and_exp_moving_average(db):
     with pytest.raises(OperationFailure) as error:
         agg(db.stock, {"$setWindowFields": {"sortBy": {"t": 1}, "output": {"d": {"$derivative": {"input": "$price"}}}}})
     assert "not supported" in error.value.details["errmsg"]
+
+
+def test_hostile_window_arguments_fail_cleanly(db):
+    db.w.insert_many([{"x": i} for i in range(3)])
+    got = agg(db.w, {"$setWindowFields": {"sortBy": {"x": 1}, "output": {
+        "e": {"$expMovingAvg": {"input": "$x", "N": Int64(2**63 - 1)}},
+        "s": {"$shift": {"output": "$x", "by": Int64(2**63 - 1), "default": -1}}}}})
+    assert [d["s"] for d in got] == [-1, -1, -1]
+    with pytest.raises(OperationFailure) as error:
+        db.command("aggregate", 1, pipeline=[{"$documents": [{"i": i, "pad": "p" * 1000} for i in range(2000)]},
+                                             {"$setWindowFields": {"sortBy": {"i": 1}, "output": {"all": {"$push": "$$ROOT"}}}}], cursor={})
+    assert error.value.code == 292
+    with pytest.raises(OperationFailure):
+        db.command("aggregate", 1, pipeline=[{"$documents": [{"a": 1}]}, {"$out": "x"}], cursor={})
+    assert db.client.admin.command("ping")["ok"] == 1
+
+
+def test_range_window_on_a_descending_sort(db):
+    db.w.insert_many([{"x": x} for x in [3, 2, 1]])
+    got = agg(db.w, {"$setWindowFields": {"sortBy": {"x": -1}, "output": {
+        "near": {"$push": "$x", "window": {"range": [-1, 1]}}, "same": {"$push": "$x", "window": {"range": [0, 0]}}}}})
+    assert [(d["x"], d["same"], sorted(d["near"])) for d in got] == [(3, [3], [2, 3]), (2, [2], [1, 2, 3]), (1, [1], [1, 2])]

@@ -479,3 +479,22 @@ def test_admin_grantees_delegate_what_they_hold(node):
         carol.users.find_one({"_id": 1})
     assert ended.value.code == 13
     assert carol_grant
+
+
+def test_a_view_cannot_open_a_collection_its_creator_may_not_read(node):
+    """An admin grantee on `summary` alone may create views there, but only of what it may read."""
+    out(node, "key", "new", "--name", "alice")
+    bob = out(node, "key", "new", "--name", "bob")[0]
+    space_id, _ = out(node, "space", "create", "profile", "--key", "alice")
+    out(node, "grant", "--key", "alice", "--space", "profile", "--to", bob, "--actions", "read,write,admin", "--collections", "summary,users")
+    alice = client_for(node, out(node, "token", "--key", "alice")[0])[space_id]
+    alice.secrets.insert_one({"_id": "k", "v": "secret"})
+    alice.users.insert_one({"_id": 1})
+    db = client_for(node, out(node, "token", "--key", "bob")[0])[space_id]
+    for pipeline in ([], [{"$unionWith": "secrets"}], [{"$lookup": {"from": "secrets", "localField": "_id", "foreignField": "_id", "as": "s"}}]):
+        source = "secrets" if not pipeline else "users"
+        with pytest.raises(OperationFailure) as denied:
+            db.command("create", "summary", viewOn=source, pipeline=pipeline)
+        assert denied.value.code == 13
+    db.command("create", "summary", viewOn="users", pipeline=[{"$project": {"_id": 1}}])
+    assert list(db.summary.find()) == [{"_id": 1}]

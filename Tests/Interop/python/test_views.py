@@ -1,6 +1,7 @@
 """Read-only views (`create` with `viewOn` and `pipeline`), as MongoDB's manual shows them."""
 
 import pytest
+from bson import Int64
 from pymongo.errors import OperationFailure, WriteError
 
 
@@ -57,3 +58,16 @@ def test_a_view_refuses_writes_and_indexes(students):
     db.firstYears.drop()
     assert "firstYears" not in db.list_collection_names()
     assert db.students.count_documents({}) == 5
+
+
+def test_a_huge_limit_is_not_a_crash(students):
+    db = students
+    assert len(db.command("find", "students", limit=Int64(-2**63))["cursor"]["firstBatch"]) == 5
+    assert len(db.command("find", "firstYears", limit=Int64(-2**63))["cursor"]["firstBatch"]) == 2
+    assert db.command("count", "students", limit=Int64(-2**63))["n"] == 5
+
+
+def test_views_are_not_yet_a_source_for_lookup(students):
+    with pytest.raises(OperationFailure) as error:
+        list(students.students.aggregate([{"$lookup": {"from": "firstYears", "localField": "sID", "foreignField": "sID", "as": "j"}}]))
+    assert error.value.code == 166
