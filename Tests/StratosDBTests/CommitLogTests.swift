@@ -15,12 +15,17 @@ import Testing
 
     func write(_ path: String, documents: Int) async throws {
         let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
-        for index in 0..<documents {
+        try await insert(documents, with: executor)
+        executor.shutdown()
+    }
+
+    /// Inserts `count` documents, one commit each.
+    func insert(_ count: Int, with executor: DatabaseExecutor) async throws {
+        for index in 0..<count {
             _ = try await executor.write(durable: false) { store throws(QueryError) in
                 try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
             }
         }
-        executor.shutdown()
     }
 
     func damage(_ path: String, _ sql: String) throws {
@@ -96,11 +101,7 @@ import Testing
         let path = directory.path + "/\(space).sqlite"
         let copy = directory.path + "/copy.sqlite"
         let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
-        for index in 0..<300 {
-            _ = try await executor.write(durable: false) { store throws(QueryError) in
-                try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
-            }
-        }
+        try await insert(300, with: executor)
         try crashCopy(path, to: copy)
         executor.shutdown()
         // Branches were written at commit 1 (it created the collection), then every 128 commits:
@@ -128,11 +129,7 @@ import Testing
         let path = directory.path + "/\(space).sqlite"
         let copy = directory.path + "/copy.sqlite"
         let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
-        for index in 0..<140 {
-            _ = try await executor.write(durable: false) { store throws(QueryError) in
-                try store.insert(["_id": .int32(Int32(index)), "v": .string("value \(index)")], into: "users")
-            }
-        }
+        try await insert(140, with: executor)
         try crashCopy(path, to: copy)
         executor.shutdown()
         // Branches reach commit 129; a payload the replay needs, changed: its hash no longer matches its signed commit.

@@ -225,20 +225,18 @@ public struct Accumulator: Sendable {
         }
 
         var result: BSONValue {
-            var copy = self
             switch name {
             case "$stdDevPop": return count == 0 ? .null : .double((squares / Double(count)).squareRoot())
             case "$stdDevSamp": return count < 2 ? .null : .double((squares / Double(count - 1)).squareRoot())
             case "$mergeObjects": return .document(merged)
             case "$maxN", "$minN":
-                copy.keepExtremes()
-                return .array(copy.items)
-            case "$top", "$bottom":
-                copy.keepRanked()
-                return copy.ranked.first?.output ?? .null
-            case "$topN", "$bottomN":
-                copy.keepRanked()
-                return .array(copy.ranked.map(\.output))
+                var kept = self
+                kept.keepExtremes()
+                return .array(kept.items)
+            case "$top", "$bottom", "$topN", "$bottomN":
+                var kept = self
+                kept.keepRanked()
+                return name.hasSuffix("N") ? .array(kept.ranked.map(\.output)) : kept.ranked.first?.output ?? .null
             case "$median", "$percentile":
                 // Nearest rank over the numeric inputs (MongoDB's 'approximate' is exact on inputs this size).
                 guard !items.isEmpty else { return name == "$median" ? .null : .array(percentiles.map { _ in .null }) }

@@ -86,7 +86,7 @@ enum Arithmetic {
     }
 }
 
-/// `$toString`, `$toInt` and friends, and date helpers.
+/// `$toString`, `$toInt` and friends, and reading a date's milliseconds.
 enum Conversions {
     static func formatDouble(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
@@ -108,7 +108,7 @@ enum Conversions {
             case .decimal128(let x): return .string(x.description)
             case .bool(let x): return .string(x ? "true" : "false")
             case .objectId(let id): return .string(id.description)
-            case .datetime(let milliseconds): return .string(formatDate(milliseconds, format: "%Y-%m-%dT%H:%M:%S.%LZ"))
+            case .datetime(let milliseconds): return .string(try ExpressionOperators.formatDate(milliseconds, format: "%Y-%m-%dT%H:%M:%S.%LZ", zone: .utc))
             default: throw failure
             }
         case "$toInt", "$toLong":
@@ -160,62 +160,5 @@ enum Conversions {
         case .double(let milliseconds)?: Int64(exactly: milliseconds.rounded())
         default: nil
         }
-    }
-
-    private static let utc = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0)!
-
-    private static func components(_ milliseconds: Int64) -> DateComponents {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = utc
-        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
-    }
-
-    static func datePart(_ name: String, _ milliseconds: Int64) -> Int32 {
-        let parts = components(milliseconds)
-        switch name {
-        case "$year": return Int32(parts.year ?? 0)
-        case "$month": return Int32(parts.month ?? 0)
-        case "$dayOfMonth": return Int32(parts.day ?? 0)
-        case "$hour": return Int32(parts.hour ?? 0)
-        case "$minute": return Int32(parts.minute ?? 0)
-        case "$second": return Int32(parts.second ?? 0)
-        case "$millisecond": return Int32(((milliseconds % 1000) + 1000) % 1000)
-        case "$dayOfWeek": return Int32(parts.weekday ?? 0)
-        case "$dayOfYear":
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = utc
-            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-            return Int32(calendar.ordinality(of: .day, in: .year, for: date) ?? 0)
-        default: return 0
-        }
-    }
-
-    static func formatDate(_ milliseconds: Int64, format: String) -> String {
-        let parts = components(milliseconds)
-        func pad(_ value: Int?, _ width: Int) -> String {
-            let text = String(value ?? 0)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        var output = ""
-        var iterator = format.makeIterator()
-        while let character = iterator.next() {
-            guard character == "%", let code = iterator.next() else {
-                output.append(character)
-                continue
-            }
-            switch code {
-            case "Y": output += pad(parts.year, 4)
-            case "m": output += pad(parts.month, 2)
-            case "d": output += pad(parts.day, 2)
-            case "H": output += pad(parts.hour, 2)
-            case "M": output += pad(parts.minute, 2)
-            case "S": output += pad(parts.second, 2)
-            case "L": output += pad(Int(((milliseconds % 1000) + 1000) % 1000), 3)
-            case "%": output += "%"
-            default: output += "%" + String(code)
-            }
-        }
-        return output
     }
 }

@@ -111,11 +111,20 @@ enum ReadCommands {
 
     /// Runs `stages` on the view `collection`: its own stages first, over the collection it reads.
     static func runOnView(_ context: CommandContext, collection: String, executor: DatabaseExecutor, stages: [BSONValue]) async throws(QueryError) -> [BSONDocument] {
+        let run = try viewRunner(context, collection: collection, stages: stages)
+        return try await context.readHeavy(executor) { store throws(QueryError) -> [BSONDocument] in try run(store) ?? [] }
+    }
+
+    /// What running `stages` on the view `collection` gives, read in the caller's transaction;
+    /// nil when `collection` is not a view.
+    static func viewRunner(
+        _ context: CommandContext, collection: String, stages: [BSONValue]
+    ) throws(QueryError) -> @Sendable (DatabaseStore) throws(QueryError) -> [BSONDocument]? {
         let now = context.nowMilliseconds
         let variables = try letVariables(context)
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
-        return try await context.readHeavy(executor) { store throws(QueryError) -> [BSONDocument] in
-            guard let (source, viewStages) = try store.resolveView(collection) else { return [] }
+        return { store throws(QueryError) -> [BSONDocument]? in
+            guard let (source, viewStages) = try store.resolveView(collection) else { return nil }
             let pipeline = try Pipeline(viewStages + stages)
             return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
                 try pipeline.run(store, collection: source, nowMilliseconds: now, deadlineNanoseconds: deadline)
@@ -289,13 +298,17 @@ enum ReadCommands {
         guard let executor = try context.executor(create: false) else { return ["values": .array([])] }
         var viewStages: [BSONValue] = []
         if let query = try context.document("query"), !query.isEmpty { viewStages.append(.document(["$match": .document(query)])) }
-        let onView = try await executor.read { store throws(QueryError) in store.collection(collection)?.isView == true }
-        let viewDocuments = onView ? try await runOnView(context, collection: collection, executor: executor, stages: viewStages) : nil
+        let onView = try viewRunner(context, collection: collection, stages: viewStages)
         let values = try await context.readHeavy(executor) { store throws(QueryError) -> [BSONValue] in
             var seen = Set<[UInt8]>()
             var values: [BSONValue] = []
+            // A view's results, or the collection's matching documents: one read either way.
             let documents: [BSONDocument]
-            if let viewDocuments { documents = viewDocuments } else { documents = try store.matches(in: collection, filter: filter).map(\.document) }
+            if let viewDocuments = try onView(store) {
+                documents = viewDocuments
+            } else {
+                documents = try store.matches(in: collection, filter: filter).map(\.document)
+            }
             for document in documents {
                 let found = path.leafValues(in: document).compactMap { $0 }
                 for value in found where seen.insert(IndexKey.encode(value)).inserted { values.append(value) }
