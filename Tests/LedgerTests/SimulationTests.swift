@@ -22,6 +22,16 @@ import Testing
         }
     }
 
+    @Test("one validator silenced for good at healing: the other three still decide, whatever they locked with its votes", arguments: batches)
+    func silencedValidator(batch: UInt64) {
+        for seed in (5_000 + batch * Self.seedsPerBatch)..<(5_000 + (batch + 1) * Self.seedsPerBatch) {
+            var options = SimulationOptions()
+            options.silenceOneAtHeal = true
+            let report = LedgerSimulation(seed: seed, options: options).run()
+            #expect(report.violations.isEmpty, "\(report)")
+        }
+    }
+
     @Test("one Byzantine validator that equivocates is caught and tombstoned, and the others go on", arguments: Array(0..<UInt64(5)))
     func byzantineEquivocation(batch: UInt64) {
         for seed in (1_000 + batch * 10)..<(1_000 + batch * 10 + 10) {

@@ -329,6 +329,15 @@ public struct ConsensusCore: Sendable {
         return nil
     }
 
+    /// The prevotes that justify this node's valid value (the polka of `validRound`), or none.
+    /// A node that was down or cut off when they were sent cannot otherwise learn them, and
+    /// without them it never prevotes the value the others are locked on: with one more
+    /// validator missing, the height would stall although a quorum is live.
+    public var proofOfLock: [Vote] {
+        guard validRound >= 0, let validValue else { return [] }
+        return keeper.votes(round: validRound, type: .prevote, blockID: validValue.id)
+    }
+
     /// The proposal this node holds for `round`, if any (for gossip to peers that missed it).
     public func proposal(round: Int32) -> (Proposal, Block)? { proposals[round].map { ($0.proposal, $0.block) } }
 }

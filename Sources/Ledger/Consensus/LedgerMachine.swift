@@ -261,6 +261,12 @@ public struct LedgerMachine: Sendable {
         case .gossip:
             actions.append(.broadcast(.status(height: height)))
             for message in ownMessages { actions.append(.broadcast(message)) }
+            // Other validators' votes that a late node needs to follow this node's lock
+            // (Tendermint's liveness assumes every message a correct node received eventually
+            // reaches every correct node; relaying each vote once on arrival is not enough).
+            if !isCommitting {
+                for vote in core.proofOfLock where vote.validator != key?.publicKey { actions.append(.broadcast(.vote(vote))) }
+            }
             actions.append(.schedule(.gossip, milliseconds: gossipIntervalMilliseconds))
         }
     }

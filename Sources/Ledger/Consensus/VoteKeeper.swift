@@ -100,6 +100,12 @@ struct VoteKeeper: Sendable {
         return best
     }
 
+    /// The votes for `blockID` at (round, type), in validator-set order.
+    func votes(round: Int32, type: VoteType, blockID: Hash256?) -> [Vote] {
+        guard let votes = tallies[round]?[type]?.votesByBlock[blockID] else { return [] }
+        return validators.validators.compactMap { votes[$0.publicKey] }
+    }
+
     /// Rounds that have any precommits (candidates for a decision in any round, line 49).
     var precommitRounds: [Int32] {
         tallies.compactMap { $0.value[.precommit] == nil ? nil : $0.key }.sorted()

@@ -15,6 +15,9 @@ public struct SimulationOptions: Sendable {
     public var lossyNetwork = true
     /// Blocks every honest node must gain after healing (the liveness check).
     public var progressAfterHealBlocks: UInt64 = 2
+    /// At healing, one honest validator stops for good (a `SIGSTOP` that never ends): the other
+    /// three must still make progress, whatever locks formed with its votes before.
+    public var silenceOneAtHeal = false
     public var timeouts = ConsensusTimeouts(
         proposeMilliseconds: 300, proposeDeltaMilliseconds: 100, prevoteMilliseconds: 100, prevoteDeltaMilliseconds: 50,
         precommitMilliseconds: 100, precommitDeltaMilliseconds: 50, commitMilliseconds: 200)
@@ -91,6 +94,7 @@ public final class LedgerSimulation {
         var lastCommit: Commit?
         var crashMidStep = false
         var isByzantine: Bool
+        var isSilenced = false
     }
 
     public init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
@@ -162,7 +166,7 @@ public final class LedgerSimulation {
                 crash(index)
             }
         case .restart(let index):
-            guard nodes[index].machine == nil else { return }
+            guard nodes[index].machine == nil, !nodes[index].isSilenced else { return }
             boot(index)
         case .changeFaults:
             guard faultsActive else { return }
@@ -183,7 +187,12 @@ public final class LedgerSimulation {
         case .heal:
             faultsActive = false
             faults = .healthy
-            for index in nodes.indices where nodes[index].machine == nil || nodes[index].crashMidStep {
+            if options.silenceOneAtHeal {
+                let index = honestIndex()
+                nodes[index].isSilenced = true
+                nodes[index].machine = nil
+            }
+            for index in nodes.indices where !nodes[index].isSilenced && (nodes[index].machine == nil || nodes[index].crashMidStep) {
                 nodes[index].crashMidStep = false
                 if nodes[index].machine == nil { boot(index) }
             }
@@ -344,7 +353,7 @@ public final class LedgerSimulation {
     }
 
     private func finish(heightsAtHeal: UInt64) {
-        let honest = nodes.filter { !$0.isByzantine }
+        let honest = nodes.filter { !$0.isByzantine && !$0.isSilenced }
         report.finalHeights = nodes.map(\.state.height)
         report.finalRounds = nodes.map { node in
             guard let machine = node.machine else { return "down" }
