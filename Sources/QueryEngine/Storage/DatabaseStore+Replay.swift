@@ -29,6 +29,8 @@ extension DatabaseStore {
             try dropIndex(named: name, on: collection)
         case .setCollectionOptions(let name, let options):
             try setCollectionOptions(name, options: try BSONDecoder.decode(options))
+        case .spaceRecord:
+            break
         }
     }
 

@@ -32,6 +32,13 @@ public final class DatabaseStore {
         if inTransaction { pendingChanges.append(change) }
     }
 
+    /// Records a node-side change (`StorageChange.spaceRecord`) in the open transaction, so the
+    /// transaction's commit carries it like any change to the documents.
+    public func recordSpaceRecord(kind: UInt8, bytes: [UInt8]) throws(QueryError) {
+        guard inTransaction else { throw QueryError(.internalError, "a space record needs an open write transaction") }
+        pendingChanges.append(.spaceRecord(kind: kind, bytes: bytes))
+    }
+
     /// Opens or creates the database file.
     /// `reservedBytesPerPage` leaves room at the end of every page for an encrypting VFS (set
     /// before anything is written; an existing file keeps what its header says).

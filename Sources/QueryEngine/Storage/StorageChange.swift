@@ -20,4 +20,8 @@ public enum StorageChange: Sendable, Hashable {
     case dropIndex(collection: String, name: String)
     /// A collection's options replaced (`collMod`: its validator), with the new options' BSON bytes.
     case setCollectionOptions(name: String, options: [UInt8])
+    /// A record the node keeps beside the documents in the same transaction (a space's grants
+    /// and revocations), opaque to the query engine: `kind` and bytes are the node's. Replaying
+    /// one changes no collection; the node applies it to its own tables.
+    case spaceRecord(kind: UInt8, bytes: [UInt8])
 }

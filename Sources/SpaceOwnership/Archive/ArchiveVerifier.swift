@@ -13,6 +13,9 @@ public final class ArchiveVerifier {
         public var documentBytes: UInt64
         public var grants: Int
         public var revocations: Int
+        /// Grants and revocations found in the commits (counted when payloads were replayed).
+        public var loggedGrants: Int
+        public var loggedRevocations: Int
         public var keyRecipients: [DID]
         /// Whether state roots were recomputed (needs the key for encrypted payloads).
         public var stateRootsChecked: Bool
@@ -34,6 +37,8 @@ public final class ArchiveVerifier {
     private var documentBytes: UInt64 = 0
     private var grants = 0
     private var revocations = 0
+    private var loggedGrants = 0
+    private var loggedRevocations = 0
     private var recipients: [DID] = []
     private var authors: [DID] = []
     private var rotations: [OwnerKeyRotation] = []
@@ -130,7 +135,22 @@ public final class ArchiveVerifier {
                         throw StratosError(.invalidProof, "replaying commit \(commit.seq) does not reach its state root")
                     }
                     operations += UInt64(decoded.count)
-                    for case .put(_, _, let document) in decoded { documentBytes += UInt64(document.count) }
+                    for operation in decoded {
+                        switch operation {
+                        case .put(_, _, let document): documentBytes += UInt64(document.count)
+                        case .grant(let bytes):
+                            guard let grant = try? SignedGrant(decoding: bytes), grant.grant.space == header.space else {
+                                throw StratosError(.invalidProof, "commit \(commit.seq) holds a grant that does not verify for this space")
+                            }
+                            loggedGrants += 1
+                        case .revocation(let bytes):
+                            guard let revocation = try? SignedRevocation(decoding: bytes), revocation.isValid, revocation.space == header.space else {
+                                throw StratosError(.invalidProof, "commit \(commit.seq) holds a revocation that does not verify for this space")
+                            }
+                            loggedRevocations += 1
+                        default: break
+                        }
+                    }
                 } else {
                     documentBytes += UInt64(plain.count)
                 }
@@ -150,7 +170,7 @@ public final class ArchiveVerifier {
             sawTrailer = true
             summary = Summary(
                 header: header, commits: previous.seq, operations: operations, documentBytes: documentBytes, grants: grants,
-                revocations: revocations, keyRecipients: recipients,
+                revocations: revocations, loggedGrants: loggedGrants, loggedRevocations: loggedRevocations, keyRecipients: recipients,
                 stateRootsChecked: !header.payloadsEncrypted || spaceKey != nil, headStateRoot: stateRoot, commitAuthors: authors, controller: controllers.last ?? header.owner)
         }
     }

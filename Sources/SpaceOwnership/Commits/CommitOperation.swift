@@ -12,6 +12,11 @@ public enum CommitOperation: Hashable, Sendable {
     case createIndex(collection: String, specification: [UInt8])
     case dropIndex(collection: String, name: String)
     case setCollectionOptions(name: String, options: [UInt8])
+    /// An owner-signed grant (`SignedGrant.encoded`): who may do what in the space is part of
+    /// the space's history, so it replicates and exports with the documents (docs/spaces.md).
+    case grant(signed: [UInt8])
+    /// A signed revocation of a grant (`SignedRevocation.encoded`).
+    case revocation(signed: [UInt8])
 
     /// The canonical payload bytes of a list of operations.
     public static func encode(_ operations: [CommitOperation]) -> [UInt8] {
@@ -51,6 +56,12 @@ public enum CommitOperation: Hashable, Sendable {
                 encoder.write(UInt8(8))
                 encoder.write(name)
                 encoder.write(bytes: options)
+            case .grant(let signed):
+                encoder.write(UInt8(9))
+                encoder.write(bytes: signed)
+            case .revocation(let signed):
+                encoder.write(UInt8(10))
+                encoder.write(bytes: signed)
             }
         }
         return encoder.bytes
@@ -74,6 +85,8 @@ public enum CommitOperation: Hashable, Sendable {
             case 6: operations.append(.createIndex(collection: try decoder.readString(maxCount: 255), specification: try decoder.readBytes(maxCount: 1 << 24)))
             case 7: operations.append(.dropIndex(collection: try decoder.readString(maxCount: 255), name: try decoder.readString(maxCount: 1024)))
             case 8: operations.append(.setCollectionOptions(name: try decoder.readString(maxCount: 255), options: try decoder.readBytes(maxCount: 1 << 24)))
+            case 9: operations.append(.grant(signed: try decoder.readBytes(maxCount: 1 << 17)))
+            case 10: operations.append(.revocation(signed: try decoder.readBytes(maxCount: 1 << 16)))
             default: throw StratosError(.invalidEncoding, "unknown commit operation")
             }
         }

@@ -107,6 +107,9 @@ public struct SpaceState<Storage: SpaceStateStorage> {
                 try storage.renameTree(from: from, to: to)
             case .createIndex, .dropIndex, .setCollectionOptions:
                 continue
+            case .grant, .revocation:
+                // Bound to the chain by the commit's payload hash; the state map holds documents.
+                continue
             }
         }
         try flush()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QueryEngine
 import SpaceOwnership
+import StratosCore
 import StratosDB
 
 /// `stratosdb grant`, `stratosdb revoke`.
@@ -38,8 +39,19 @@ struct GrantCommand: ParsableCommand {
             let grant = Grant(
                 space: spaceID, issuer: owner.did, grantee: grantee, actions: parsedActions, collections: names,
                 issuedAtMilliseconds: now, expiresAtMilliseconds: expiry)
+            let signed: SignedGrant
+            do { signed = try grant.signed(by: owner) } catch { throw CLIError(error.message) }
+            // A running node stores it and appends it to the space's log before it answers.
+            if let client = try runningNode(data, key: owner) {
+                let request: BSONDocument = [
+                    "grantAccess": .int32(1), "grant": .binary(BSONBinary(subtype: 0, data: signed.encoded)), "$db": .string("admin"),
+                ]
+                _ = try client.command(request)
+                emit(signed.id)
+                return
+            }
             do {
-                let signed = try grant.signed(by: owner)
+                // Stopped: the catalog now, the space's log when the node next opens the space.
                 // The node's key (in this data directory) opens the space key to seal it to a reader.
                 let nodeKey = try? data.keys.load("node")
                 try data.catalog().addGrant(signed, nodeKey: nodeKey)
@@ -90,8 +102,24 @@ struct RevokeCommand: ParsableCommand {
         let owner = try data.loadKey(key)
         let spaceID = try SpaceID(space) ?? data.catalog().resolveSpace(name: space, for: owner.did)
         let revocation = SignedRevocation(space: spaceID, grantID: grant, key: owner, issuedAtMilliseconds: nowMilliseconds())
+        if let client = try runningNode(data, key: owner) {
+            let request: BSONDocument = [
+                "revokeAccess": .int32(1), "revocation": .binary(BSONBinary(subtype: 0, data: revocation.encoded)), "$db": .string("admin"),
+            ]
+            _ = try client.command(request)
+            emit(grant)
+            return
+        }
         let catalog = try data.catalog()
         do { try catalog.revoke(revocation) } catch { throw CLIError(error.message) }
         emit(grant)
     }
+}
+
+/// A connection to the node running on this data directory, logged in as `key`; nil when no
+/// node runs there (grants and revocations then go to the catalog directly, and into the
+/// space's log when the node next opens the space).
+private func runningNode(_ data: DataDirectoryOptions, key: SigningKey) throws -> NodeClient? {
+    guard NodeLock(dataDirectory: data.path) == nil, let address = NodeAddress.read(dataDirectory: data.path) else { return nil }
+    return try NodeClient(address: address, key: key)
 }

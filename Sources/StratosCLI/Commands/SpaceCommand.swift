@@ -191,7 +191,10 @@ struct SpaceCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("warning: none of the given keys opens this archive's space key\n".utf8))
             }
             emit(summary.stateRootsChecked ? "stateRoots checked" : "stateRoots not checked (payloads are encrypted: pass --key to replay them)")
-            if summary.stateRootsChecked { emit("stateRoot \(Hex.encode(summary.headStateRoot))") }
+            if summary.stateRootsChecked {
+                emit("stateRoot \(Hex.encode(summary.headStateRoot))")
+                emit("grantsInCommits \(summary.loggedGrants) revocationsInCommits \(summary.loggedRevocations)")
+            }
         }
     }
 

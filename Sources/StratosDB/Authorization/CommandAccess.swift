@@ -52,6 +52,10 @@ enum CommandAccess: Sendable {
         table["dropDatabase"] = .owner
         table["exportSpace"] = .owner
         table["importSpace"] = .authenticated
+        // A grant or revocation carries its signer's authority; the handler checks the caller
+        // is that signer, and the catalog that the signer may grant (owner or admin grantee).
+        table["grantAccess"] = .authenticated
+        table["revokeAccess"] = .authenticated
         for name in ["getMore", "killCursors", "explain", "createUser", "updateUser", "dropUser", "usersInfo"] { table[name] = .handler }
         return table
     }()

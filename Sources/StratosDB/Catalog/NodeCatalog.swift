@@ -376,6 +376,44 @@ public final class NodeCatalog: Sendable {
         }
     }
 
+    /// Adds grants and revocations read from the space's own log (`GrantLog`): each grant as
+    /// one from history (it counts only while its chain to the owner holds), each revocation
+    /// only when it is signed by a key that controlled the space or by the grant's issuer.
+    func adopt(space id: SpaceID, grants: [SignedGrant], revocations: [SignedRevocation]) throws(QueryError) {
+        guard let space = space(id) else { return }
+        try state.withLock { state throws(QueryError) in
+            try state.connection.execute("BEGIN IMMEDIATE")
+            do throws(QueryError) {
+                let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
+                for signed in grants where signed.grant.space == id {
+                    insert.bind(1, signed.id)
+                    insert.bind(2, id.string)
+                    insert.bind(3, signed.grant.grantee.string)
+                    insert.bind(4, signed.encoded)
+                    try insert.run()
+                }
+                let issuer = try state.connection.statement("SELECT signed FROM grants WHERE id = ?1 AND space = ?2")
+                let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
+                for revocation in revocations where revocation.space == id && revocation.isValid {
+                    issuer.bind(1, revocation.grantID)
+                    issuer.bind(2, id.string)
+                    let grantIssuer = try issuer.step() ? (try? SignedGrant(decoding: issuer.blob(0)))?.grant.issuer : nil
+                    issuer.reset()
+                    guard space.controllers.contains(revocation.issuer) || grantIssuer == revocation.issuer else { continue }
+                    update.bind(1, revocation.grantID)
+                    update.bind(2, id.string)
+                    update.bind(3, revocation.encoded)
+                    try update.run()
+                }
+                try state.connection.execute("COMMIT")
+            } catch {
+                try? state.connection.execute("ROLLBACK")
+                throw error
+            }
+            try Self.reload(&state)
+        }
+    }
+
     /// Every grant of a space, revoked ones included.
     public func grants(space: SpaceID) throws(QueryError) -> [GrantRecord] {
         try state.withLock { state throws(QueryError) in

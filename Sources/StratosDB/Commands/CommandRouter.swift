@@ -13,6 +13,7 @@ enum CommandRouter {
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
         ArchiveCommands.register(into: &table)
+        GrantCommands.register(into: &table)
         ProcedureCommands.register(into: &table)
         JobCommands.register(into: &table)
         LedgerCommands.register(into: &table)

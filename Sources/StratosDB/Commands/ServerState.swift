@@ -157,7 +157,8 @@ final class ServerState: Sendable {
                     // anchors beyond it are the current history's for sure (docs/threat_model.md).
                     if let dropped = catalog.droppedThrough(space: space), head.seq <= dropped { return nil }
                     return head
-                })
+                },
+                grantIndex: catalog)
         self.authorizer = Authorizer(catalog: catalog)
         let verification = JobVerification(
             nodeKey: identity.nodeKey, limits: configuration.procedureLimits, logger: logger,

@@ -48,7 +48,7 @@ final class CommitLog: StoreTransactionObserver {
         self.signer = signer
         self.author = signer.did
         self.clock = clock
-        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + SQLiteSpaceStateStorage.flushedSchema + Self.schema)
+        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + SQLiteSpaceStateStorage.flushedSchema + Self.schema + GrantLog.schema)
         state = SQLiteSpaceStateStorage(connection: store.sqlite)
         let recent = try Self.lastCommits(store.sqlite, count: 2)
         guard let last = recent.first else {

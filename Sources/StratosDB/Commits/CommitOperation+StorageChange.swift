@@ -18,6 +18,7 @@ extension CommitOperation {
         case .createIndex(let collection, let specification): self = .createIndex(collection: collection, specification: specification)
         case .dropIndex(let collection, let name): self = .dropIndex(collection: collection, name: name)
         case .setCollectionOptions(let name, let options): self = .setCollectionOptions(name: name, options: options)
+        case .spaceRecord(let kind, let bytes): self = kind == GrantLog.revocationKind ? .revocation(signed: bytes) : .grant(signed: bytes)
         }
     }
 }
@@ -34,6 +35,8 @@ extension StorageChange {
         case .createIndex(let collection, let specification): self = .createIndex(collection: collection, specification: specification)
         case .dropIndex(let collection, let name): self = .dropIndex(collection: collection, name: name)
         case .setCollectionOptions(let name, let options): self = .setCollectionOptions(name: name, options: options)
+        case .grant(let signed): self = .spaceRecord(kind: GrantLog.grantKind, bytes: signed)
+        case .revocation(let signed): self = .spaceRecord(kind: GrantLog.revocationKind, bytes: signed)
         }
     }
 }

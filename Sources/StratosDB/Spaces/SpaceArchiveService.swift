@@ -408,7 +408,7 @@ final class SpaceBuilder {
         stratos_vfs_set_key((path as NSString).lastPathComponent, key)
         self.space = space
         store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()))
-        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema)
+        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema + GrantLog.schema)
         // A bulk load into a file nobody sees until `finish`: no sync per transaction and a
         // large cache; `finish` syncs everything before the file is moved into place.
         try store.sqlite.execute("PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=0;")
@@ -421,7 +421,10 @@ final class SpaceBuilder {
         }
         if pending == 0 { try store.begin() }
         let operations = try CommitOperation.decode(payload)
-        for operation in operations { try store.replay(StorageChange(operation)) }
+        for operation in operations {
+            try store.replay(StorageChange(operation))
+            try GrantLog.apply(operation, store.sqlite)
+        }
         let root = try SpaceState(storage: state).apply(operations)
         try state.flush()
         guard root == commit.commit.stateRoot else {

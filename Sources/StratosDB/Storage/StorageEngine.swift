@@ -20,13 +20,17 @@ final class StorageEngine: Sendable {
     private let onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)?
     /// The newest commit of a space the ledger anchored, checked when the space opens.
     private let anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)?
+    /// Every space's grants (the node catalog), reconciled with a space's own log on open.
+    private let grantIndex: (any GrantIndex)?
 
     init(
         dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
         spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil,
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
-        anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil
+        anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil,
+        grantIndex: (any GrantIndex)? = nil
     ) throws {
+        self.grantIndex = grantIndex
         self.onCommitted = onCommitted
         self.anchoredHead = anchoredHead
         self.dataDirectory = dataDirectory
@@ -62,7 +66,7 @@ final class StorageEngine: Sendable {
                     reserved = Int32(stratos_vfs_reserved_bytes())
                 }
                 let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted,
-                    anchoredHead: anchoredHead)
+                    anchoredHead: anchoredHead, grantIndex: grantIndex)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

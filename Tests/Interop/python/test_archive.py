@@ -64,6 +64,8 @@ def test_verify_checks_signatures_without_a_key_and_state_roots_with_one(exporte
     keyed = cli(srv.data_dir, "space", "verify", str(archive), "--key", "alice")
     assert "stateRoots checked" in keyed.stdout
     assert f"stateRoot {expected['root']}" in keyed.stdout
+    # The grant is a commit of the space too: payloads show it once the key opens them.
+    assert "grantsInCommits 1 revocationsInCommits 0" in keyed.stdout.splitlines()
 
 
 def test_any_damage_to_an_archive_is_rejected(exported, tmp_path):
