@@ -35,6 +35,8 @@ let package = Package(
         // PCRE2, MongoDB's regular expression engine (with match and depth limits).
         .systemLibrary(
             name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // Intel's IEEE 754-2008 decimal library, MongoDB's own decimal128 arithmetic (no pkg-config file).
+        .systemLibrary(name: "CDecimal", providers: [.apt(["libintelrdfpmath-dev"])]),
         // The encrypting SQLite VFS (page-level XChaCha20-Poly1305 with libsodium).
         .target(name: "CStratosVFS", dependencies: ["CSQLite", "CSodium"]),
         .target(
@@ -43,7 +45,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "QueryEngine",
-            dependencies: ["StratosCore", "CSQLite", "CPCRE2"],
+            dependencies: ["StratosCore", "CSQLite", "CPCRE2", "CDecimal"],
             swiftSettings: strictSettings),
         .target(
             name: "SpaceOwnership",

@@ -250,7 +250,10 @@ public struct Accumulator: Sendable {
             }
             switch name {
             case "$sum", "$count": return sum
-            case "$avg": return count == 0 ? .null : .double((sum.doubleValue ?? 0) / Double(count))
+            case "$avg":
+                if count == 0 { return .null }
+                if case .decimal128(let total) = sum { return .decimal128(total / Decimal128(Int64(count))) }
+                return .double((sum.doubleValue ?? 0) / Double(count))
             case "$min", "$max": return extreme ?? .null
             case "$first": return (first ?? nil) ?? .null
             case "$last": return last ?? .null

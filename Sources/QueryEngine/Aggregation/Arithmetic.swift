@@ -1,9 +1,27 @@
 import Foundation
 
 /// MongoDB's numeric type promotion: int32 → int64 on overflow → double; any double makes a
-/// double; decimal128 operands are computed in double precision (a documented difference).
+/// double; any decimal128 makes a decimal128, computed exactly (`Decimal128+Arithmetic`).
 enum Arithmetic {
+    /// A number as a decimal, as MongoDB coerces it when the other operand is a decimal.
+    static func decimal(_ value: BSONValue) -> Decimal128? {
+        switch value {
+        case .decimal128(let x): x
+        case .int32(let x): Decimal128(Int64(x))
+        case .int64(let x): Decimal128(x)
+        case .double(let x): Decimal128(roundingToFifteenDigits: x)
+        default: nil
+        }
+    }
+
+    /// Both operands as decimals when either is one.
+    static func decimals(_ a: BSONValue, _ b: BSONValue) -> (Decimal128, Decimal128)? {
+        guard a.isDecimal || b.isDecimal, let x = decimal(a), let y = decimal(b) else { return nil }
+        return (x, y)
+    }
+
     static func add(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        if let (x, y) = decimals(a, b) { return .decimal128(x + y) }
         switch (a, b) {
         case (.int32(let x), .int32(let y)):
             let (sum, overflow) = x.addingReportingOverflow(y)
@@ -17,6 +35,7 @@ enum Arithmetic {
     }
 
     static func subtract(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        if let (x, y) = decimals(a, b) { return .decimal128(x - y) }
         switch (a, b) {
         case (.int32(let x), .int32(let y)):
             let (difference, overflow) = x.subtractingReportingOverflow(y)
@@ -30,6 +49,7 @@ enum Arithmetic {
     }
 
     static func multiply(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        if let (x, y) = decimals(a, b) { return .decimal128(x * y) }
         switch (a, b) {
         case (.int32(let x), .int32(let y)):
             let (product, overflow) = x.multipliedReportingOverflow(by: y)
@@ -42,7 +62,20 @@ enum Arithmetic {
         }
     }
 
+    static func divide(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        if let (x, y) = decimals(a, b) {
+            guard !y.isZero else { throw QueryError(.location(2_000_006), "can't $divide by zero") }
+            return .decimal128(x / y)
+        }
+        guard b.doubleValue != 0 else { throw QueryError(.location(2_000_006), "can't $divide by zero") }
+        return .double((a.doubleValue ?? 0) / (b.doubleValue ?? 1))
+    }
+
     static func modulo(_ a: BSONValue, _ b: BSONValue) throws(QueryError) -> BSONValue {
+        if let (x, y) = decimals(a, b) {
+            guard !y.isZero else { throw QueryError(.location(16610), "can't $mod by zero") }
+            return .decimal128(x.remainder(dividingBy: y))
+        }
         switch (a, b) {
         case (.int32(let x), .int32(let y)):
             guard y != 0 else { throw QueryError(.location(16610), "can't $mod by zero") }
@@ -59,6 +92,19 @@ enum Arithmetic {
     }
 
     static func unary(_ name: String, _ value: BSONValue, places: Int) -> BSONValue {
+        if case .decimal128(let x) = value {
+            switch name {
+            case "$abs": return .decimal128(x.magnitude)
+            case "$ceil": return .decimal128(x.rounded(.ceiling))
+            case "$floor": return .decimal128(x.rounded(.floor))
+            case "$sqrt": return .decimal128(x.squareRoot)
+            case "$exp": return .decimal128(x.exponential)
+            case "$ln": return .decimal128(x.naturalLogarithm)
+            case "$log10": return .decimal128(x.logarithm10)
+            case "$trunc", "$round": return .decimal128(x.rounded(places: places, towardZero: name == "$trunc"))
+            default: return .null
+            }
+        }
         if name == "$abs" {
             switch value {
             case .int32(let x): return x == .min ? .int64(-Int64(x)) : .int32(abs(x))
@@ -117,6 +163,9 @@ enum Conversions {
             case .string(let text): guard let parsed = Int64(text) else { throw failure }; integer = parsed
             case .bool(let flag): integer = flag ? 1 : 0
             case .datetime(let milliseconds): integer = milliseconds
+            case .decimal128(let decimal):
+                guard let whole = decimal.truncatedInt64 else { throw failure }
+                integer = whole
             default:
                 guard let double = value.doubleValue, double.isFinite, let whole = Int64(exactly: double.rounded(.towardZero)) else {
                     throw failure
@@ -128,7 +177,15 @@ enum Conversions {
                 return .int32(small)
             }
             return .int64(integer)
-        case "$toDouble", "$toDecimal":
+        case "$toDecimal":
+            switch value {
+            case .decimal128: return value
+            case .string(let text): guard let parsed = Decimal128(parsing: text) else { throw failure }; return .decimal128(parsed)
+            case .bool(let flag): return .decimal128(flag ? .one : .zero)
+            case .datetime(let milliseconds): return .decimal128(Decimal128(milliseconds))
+            default: guard let decimal = Arithmetic.decimal(value) else { throw failure }; return .decimal128(decimal)
+            }
+        case "$toDouble":
             switch value {
             case .string(let text): guard let parsed = Double(text) else { throw failure }; return .double(parsed)
             case .bool(let flag): return .double(flag ? 1 : 0)

@@ -144,11 +144,7 @@ enum ExpressionOperators {
             guard let a = values[0], let b = values[1], a.isNumber, b.isNumber else {
                 throw QueryError(.typeMismatch, "\(name) only supports numeric types")
             }
-            if name == "$divide" {
-                guard b.doubleValue != 0 else { throw QueryError(.location(2_000_006), "can't $divide by zero") }
-                return .double((a.doubleValue ?? 0) / (b.doubleValue ?? 1))
-            }
-            return try Arithmetic.modulo(a, b)
+            return name == "$divide" ? try Arithmetic.divide(a, b) : try Arithmetic.modulo(a, b)
         case "$abs", "$ceil", "$floor", "$sqrt", "$exp", "$ln", "$log10", "$trunc", "$round":
             guard let first = values.first else { throw arity(name, 1) }
             if isNullish(first) { return .null }
@@ -160,6 +156,12 @@ enum ExpressionOperators {
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let base = values[0]?.doubleValue, let exponent = values[1]?.doubleValue else {
                 throw QueryError(.typeMismatch, "$pow only supports numeric types")
+            }
+            if let (x, y) = Arithmetic.decimals(values[0]!, values[1]!) {
+                guard !(x.isZero && Decimal128.compare(y, .zero) == -1) else {
+                    throw QueryError(.location(28764), "$pow cannot take a base of 0 and a negative exponent")
+                }
+                return .decimal128(x.power(y))
             }
             let result = pow(base, exponent)
             if let a = values[0], let b = values[1], a.int64Value != nil, b.int64Value != nil, !(a.isDouble || b.isDouble),

@@ -85,8 +85,12 @@ public enum BSONComparison {
         return lhs.count == rhs.count ? 0 : (lhs.count < rhs.count ? -1 : 1)
     }
 
-    /// Exact numeric comparison across int32, int64, double and (approximately) decimal128.
+    /// Exact numeric comparison across int32, int64, double and decimal128.
     static func compareNumbers(_ lhs: BSONValue, _ rhs: BSONValue) -> Int {
+        if lhs.isDecimal || rhs.isDecimal, let a = comparableDecimal(lhs), let b = comparableDecimal(rhs) {
+            if let order = Decimal128.compare(a, b) { return order }
+            return a.isNaN && b.isNaN ? 0 : (a.isNaN ? -1 : 1)
+        }
         switch (lhs, rhs) {
         case (.int32(let a), .int32(let b)): return a == b ? 0 : (a < b ? -1 : 1)
         case (.int64, .int64), (.int32, .int64), (.int64, .int32):
@@ -98,6 +102,19 @@ public enum BSONComparison {
         case (_, .int32(let b)) where !lhs.isDecimal: return compareDoubleToInteger(lhs.doubleValue ?? .nan, Int64(b))
         case (_, .int64(let b)) where !lhs.isDecimal: return compareDoubleToInteger(lhs.doubleValue ?? .nan, b)
         default: return compareDoubles(lhs.doubleValue ?? .nan, rhs.doubleValue ?? .nan)
+        }
+    }
+
+    /// A number as a decimal for comparing: integers exactly, doubles to 34 digits (so a double
+    /// equals a decimal only when the decimal is the double's value, as in MongoDB: 0.1 as a
+    /// double is not `NumberDecimal("0.1")`).
+    static func comparableDecimal(_ value: BSONValue) -> Decimal128? {
+        switch value {
+        case .decimal128(let x): x
+        case .int32(let x): Decimal128(Int64(x))
+        case .int64(let x): Decimal128(x)
+        case .double(let x): Decimal128(exactly: x)
+        default: nil
         }
     }
 

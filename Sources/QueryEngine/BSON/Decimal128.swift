@@ -2,9 +2,8 @@ import Foundation
 
 /// An IEEE 754-2008 decimal128 value in the binary integer decimal (BID) encoding BSON uses.
 ///
-/// StratosDB stores and returns the 16 bytes unchanged (exact round-trip). Comparisons with other
-/// numbers go through `doubleValue`, which is exact for every decimal with up to 15 significant
-/// digits; wider decimals compare approximately, a documented difference from MongoDB.
+/// StratosDB stores and returns the 16 bytes unchanged (exact round-trip); arithmetic,
+/// conversions and comparisons go through Intel's decimal library (`Decimal128+Arithmetic`).
 public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     /// The low 64 bits.
     public var low: UInt64
@@ -27,7 +26,7 @@ public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     public var isNegative: Bool { high >> 63 == 1 }
 
     /// The coefficient (up to 113 bits) as high/low parts and the unbiased exponent.
-    private var parts: (coefficientHigh: UInt64, coefficientLow: UInt64, exponent: Int) {
+    var parts: (coefficientHigh: UInt64, coefficientLow: UInt64, exponent: Int) {
         if high & 0x6000_0000_0000_0000 == 0x6000_0000_0000_0000 {
             // The "11" combination form: the coefficient would exceed 10^34, so it is non-canonical
             // and treated as zero (IEEE 754-2008 §3.5.2).
@@ -46,7 +45,13 @@ public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The nearest `Double`, or `nil` never (NaN and infinities map to their Double forms).
-    public var doubleValue: Double? {
+    public var doubleValue: Double? { exactDoubleValue }
+
+    /// The double that index keys and `_id` keys hold for a decimal (`IndexKey`): computed by
+    /// hand, and within a few units in the last place of the nearest double. It is part of the
+    /// file format (document keys, index entries and the state map hold it), so it stays as it
+    /// is; changing it needs a key-format version and a migration (docs/compatibility.md).
+    var keyDoubleValue: Double {
         if isNaN { return .nan }
         if isInfinite { return isNegative ? -.infinity : .infinity }
         let (coefficientHigh, coefficientLow, exponent) = parts
@@ -80,7 +85,7 @@ public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Decimal digits of a 128-bit unsigned integer.
-    private static func decimalDigits(high: UInt64, low: UInt64) -> String {
+    static func decimalDigits(high: UInt64, low: UInt64) -> String {
         if high == 0 { return String(low) }
         var words: [UInt32] = [
             UInt32(truncatingIfNeeded: high >> 32), UInt32(truncatingIfNeeded: high),

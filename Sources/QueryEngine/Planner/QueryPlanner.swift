@@ -146,6 +146,13 @@ public enum QueryPlanner {
         var exact = true
         for fieldOperator in operators {
             switch fieldOperator {
+            case .equal(.decimal128(let decimal)) where !decimal.isNaN:
+                // Equal decimals (19.99 and 19.990) may hold slightly different keys: a window.
+                exact = false
+                guard lower == nil, upper == nil, points == nil else { continue }
+                let window = decimalWindow(decimal)
+                lower = (window.low, IndexKey.numberTag)
+                upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
                 guard isIndexable(value) else { exact = false; continue }
                 if case .null = value {
@@ -158,7 +165,7 @@ public enum QueryPlanner {
                 if !isExactlyEncoded(value) { exact = false }
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
-                guard regexes.isEmpty, values.allSatisfy(isIndexable) else { exact = false; continue }
+                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: \.isDecimal) else { exact = false; continue }
                 var keys: [[UInt8]] = []
                 for value in values {
                     if case .null = value {
@@ -173,7 +180,9 @@ public enum QueryPlanner {
             case .greaterThan(let value), .greaterThanOrEqual(let value):
                 guard isRangeOperand(value), lower == nil, !(multikey && upper != nil) else { exact = false; continue }
                 let key = IndexKey.encode(value)
-                if case .greaterThan = fieldOperator {
+                if case .decimal128(let decimal) = value {
+                    lower = (decimalWindow(decimal).low, value.canonicalRank)
+                } else if case .greaterThan = fieldOperator {
                     lower = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     lower = (key, value.canonicalRank)
@@ -182,7 +191,9 @@ public enum QueryPlanner {
             case .lessThan(let value), .lessThanOrEqual(let value):
                 guard isRangeOperand(value), upper == nil, !(multikey && lower != nil) else { exact = false; continue }
                 let key = IndexKey.encode(value)
-                if case .lessThanOrEqual = fieldOperator {
+                if case .decimal128(let decimal) = value {
+                    upper = (decimalWindow(decimal).high, value.canonicalRank)
+                } else if case .lessThanOrEqual = fieldOperator {
                     upper = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     upper = (key, value.canonicalRank)
@@ -210,6 +221,21 @@ public enum QueryPlanner {
         let invertedLow = high.map { ~$0 }
         let invertedHigh = IndexKey.prefixSuccessor(low.map { ~$0 }) ?? [0xFF, 0xFF]
         return Ranges(intervals: [KeyInterval(lower: invertedLow, upper: invertedHigh)], exact: false, isPoint: false)
+    }
+
+    /// Keys around a decimal wide enough for every decimal of the same value: a decimal's key
+    /// holds a double computed by hand, within a few units in the last place of its value
+    /// (`Decimal128.keyDoubleValue`). The filter then decides exactly.
+    static func decimalWindow(_ decimal: Decimal128) -> (low: [UInt8], high: [UInt8]) {
+        var low = decimal.keyDoubleValue
+        var high = low
+        for _ in 0..<8 {
+            low = low.nextDown
+            high = high.nextUp
+        }
+        let lowKey = IndexKey.encode(.double(low))
+        let highKey = IndexKey.encode(.double(high))
+        return (lowKey, IndexKey.prefixSuccessor(highKey) ?? highKey)
     }
 
     private static func isIndexable(_ value: BSONValue) -> Bool {

@@ -38,7 +38,7 @@ public enum IndexKey {
         case .int32(let number): appendInteger(Int64(number), to: &bytes)
         case .int64(let number): appendInteger(number, to: &bytes)
         case .double(let number): appendDouble(number, residual: 0, to: &bytes)
-        case .decimal128(let decimal): appendDouble(decimal.doubleValue ?? .nan, residual: 0, to: &bytes)
+        case .decimal128(let decimal): appendDouble(decimal.keyDoubleValue, residual: 0, to: &bytes)
         case .string(let text), .symbol(let text), .javascript(let text): appendEscaped(text.utf8, to: &bytes)
         case .document(let document):
             for element in document.elements {

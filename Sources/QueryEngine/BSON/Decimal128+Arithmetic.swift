@@ -1,0 +1,119 @@
+import CDecimal
+import Foundation
+
+/// Exact decimal arithmetic through Intel's decimal library (`CDecimal`), the one MongoDB uses:
+/// every result has decimal128's 34 digits, rounded to nearest with ties to even, exactly as
+/// MongoDB computes it.
+extension Decimal128 {
+    init(_ bid: stratos_decimal) { self.init(high: bid.w.1, low: bid.w.0) }
+
+    var bid: stratos_decimal {
+        var value = stratos_decimal()
+        value.w = (low, high)
+        return value
+    }
+
+    public static let zero = Decimal128(Int64(0))
+    public static let one = Decimal128(Int64(1))
+    public static let nan = Decimal128(high: 0x7C00_0000_0000_0000, low: 0)
+
+    /// A double as MongoDB converts it in arithmetic and `$toDecimal`: rounded to 15
+    /// significant digits (so 0.1 becomes 0.100000000000000, not the double's binary expansion).
+    public init(roundingToFifteenDigits double: Double) {
+        if double.isNaN {
+            self = .nan
+        } else if double.isInfinite {
+            self.init(high: double < 0 ? 0xF800_0000_0000_0000 : 0x7800_0000_0000_0000, low: 0)
+        } else {
+            self = Decimal128(parsing: String(format: "%.14e", double)) ?? .nan
+        }
+    }
+
+    /// The double's value to 34 significant digits (for comparing, not for arithmetic).
+    public init(exactly double: Double) {
+        var flags: UInt32 = 0
+        self.init(stratos_dec_from_double(double, &flags))
+    }
+
+    /// Parses a decimal string (`"19.99"`, `"-1.5E+3"`, `"NaN"`, `"Infinity"`); nil when it is not one.
+    public init?(parsing text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 200,
+            trimmed.utf8.allSatisfy({ (0x30...0x39).contains($0) || [0x2B, 0x2D, 0x2E, 0x45, 0x65].contains($0) })
+                || ["nan", "inf", "infinity", "+inf", "-inf", "+infinity", "-infinity", "-nan"].contains(trimmed.lowercased())
+        else { return nil }
+        var flags: UInt32 = 0
+        let value = Decimal128(stratos_dec_from_string(trimmed, &flags))
+        // The library reads garbage as NaN: only an explicit NaN may parse to one.
+        if value.isNaN && !trimmed.lowercased().hasSuffix("nan") { return nil }
+        self = value
+    }
+
+    /// The nearest double (NaN and infinities map to theirs).
+    public var exactDoubleValue: Double { stratos_dec_to_double(bid) }
+
+    /// Toward zero; nil for NaN, infinities and values outside Int64.
+    public var truncatedInt64: Int64? {
+        var flags: UInt32 = 0
+        let result = stratos_dec_to_int64_truncating(bid, &flags)
+        return flags & stratos_dec_flag_invalid() != 0 ? nil : Int64(result)
+    }
+
+    public var isZero: Bool { stratos_dec_is_zero(bid) != 0 }
+
+    public static func + (a: Decimal128, b: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_add(a.bid, b.bid, &f)) }
+    public static func - (a: Decimal128, b: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_sub(a.bid, b.bid, &f)) }
+    public static func * (a: Decimal128, b: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_mul(a.bid, b.bid, &f)) }
+    public static func / (a: Decimal128, b: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_div(a.bid, b.bid, &f)) }
+
+    public func remainder(dividingBy divisor: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_fmod(bid, divisor.bid, &f)) }
+    public func power(_ exponent: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_pow(bid, exponent.bid, &f)) }
+    public var magnitude: Decimal128 { Decimal128(stratos_dec_abs(bid)) }
+    public var negated: Decimal128 { Decimal128(stratos_dec_negate(bid)) }
+    public var squareRoot: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_sqrt(bid, &f)) }
+    public var exponential: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_exp(bid, &f)) }
+    public var naturalLogarithm: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_log(bid, &f)) }
+    public var logarithm10: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_log10(bid, &f)) }
+
+    public enum Rounding { case floor, ceiling, towardZero, nearestEven }
+
+    /// Rounds to a whole number.
+    public func rounded(_ rule: Rounding) -> Decimal128 {
+        var f: UInt32 = 0
+        let mode: Int32 = switch rule {
+        case .floor: 1
+        case .ceiling: 2
+        case .towardZero: 3
+        case .nearestEven: 0
+        }
+        return Decimal128(stratos_dec_round_integral(bid, mode, &f))
+    }
+
+    /// Rounds to `places` decimal places (negative: to tens, hundreds…), as `$round`/`$trunc` do.
+    public func rounded(places: Int, towardZero: Bool) -> Decimal128 {
+        guard !isNaN, !isInfinite else { return self }
+        if places <= 0 {
+            // Whole tens, hundreds, …: scale down, round to an integer, scale back.
+            let scale = Decimal128(parsing: "1E\(-places)") ?? .one
+            let whole = (self / scale).rounded(towardZero ? .towardZero : .nearestEven)
+            return places == 0 ? whole : whole * scale
+        }
+        // MongoDB quantizes: the result has exactly `places` places (2.5 to 2 places is 2.50),
+        // but never more than decimal128's 34 digits.
+        let (high, low, exponent) = parts
+        let digits = high == 0 && low == 0 ? 1 : Decimal128.decimalDigits(high: high, low: low).count
+        let adjusted = exponent + digits - 1
+        let target = max(-places, adjusted - 33)
+        guard let quantum = Decimal128(parsing: "1E\(target)") else { return self }
+        var f: UInt32 = 0
+        let result = Decimal128(stratos_dec_quantize_rounding(bid, quantum.bid, towardZero ? 1 : 0, &f))
+        return result.isNaN ? self : result
+    }
+
+    /// IEEE comparison: nil when either is NaN.
+    public static func compare(_ a: Decimal128, _ b: Decimal128) -> Int? {
+        if a.isNaN || b.isNaN { return nil }
+        if stratos_dec_equal(a.bid, b.bid) != 0 { return 0 }
+        return stratos_dec_less(a.bid, b.bid) != 0 ? -1 : 1
+    }
+}

@@ -1,0 +1,98 @@
+"""decimal128 as a shop uses it: prices in `Decimal128` stay decimals through arithmetic,
+accumulators, updates and conversions, with all 34 digits, as MongoDB computes them with
+Intel's decimal library (the same library here).
+"""
+
+from __future__ import annotations
+
+import pytest
+from bson.decimal128 import Decimal128 as D
+from pymongo.errors import OperationFailure
+
+
+def one(db, expression, document=None):
+    db.calc.delete_many({})
+    db.calc.insert_one(document or {"_id": 1})
+    return db.calc.aggregate([{"$project": {"_id": 0, "r": expression}}]).next()["r"]
+
+
+def test_arithmetic_keeps_decimal_type_and_every_digit(db):
+    assert one(db, {"$multiply": ["$price", "$qty"]}, {"price": D("19.99"), "qty": 3}) == D("59.97")
+    assert one(db, {"$add": [D("19.99"), 1]}) == D("20.99")
+    assert one(db, {"$subtract": [D("0.3"), D("0.1")]}) == D("0.2")
+    assert one(db, {"$divide": [D("1"), 3]}) == D("0.3333333333333333333333333333333333")
+    assert one(db, {"$mod": [D("10.5"), 3]}) == D("1.5")
+    assert one(db, {"$sqrt": D("2")}) == D("1.414213562373095048801688724209698")
+    assert one(db, {"$pow": [D("2"), 10]}) == D("1024")
+    assert one(db, {"$abs": D("-1.50")}) == D("1.50")
+    assert one(db, {"$ceil": D("1.2")}) == D("2")
+    assert one(db, {"$floor": D("-1.2")}) == D("-2")
+    # $round is half to even, $trunc toward zero; the result has exactly that many places
+    # (up to 34 digits), as in MongoDB's own tests.
+    assert one(db, {"$round": [D("2.345"), 2]}) == D("2.34")
+    assert one(db, {"$round": [D("2.355"), 2]}) == D("2.36")
+    assert one(db, {"$trunc": [D("2.349"), 1]}) == D("2.3")
+    assert str(one(db, {"$round": [D("2.5"), 2]})) == "2.50"
+    assert str(one(db, {"$round": [D("1250"), -2]})) == "1.2E+3"
+    assert str(one(db, {"$round": [D("23.298"), -1]})) == "2E+1"
+    assert str(one(db, {"$trunc": [D("23.298"), -1]})) == "2E+1"
+    assert str(one(db, {"$round": [D("1.298"), 0]})) == "1"
+    assert str(one(db, {"$round": [D("1.298912343250054252245154325"), 20]})) == "1.29891234325005425225"
+    assert str(one(db, {"$trunc": [D("1.298912343250054252245154325"), 20]})) == "1.29891234325005425224"
+    assert str(one(db, {"$round": [D("1.298"), D("100")]})) == "1.298000000000000000000000000000000"
+    # Without a decimal operand nothing changes: doubles stay doubles.
+    assert one(db, {"$add": [0.1, 0.2]}) == pytest.approx(0.30000000000000004)
+
+
+def test_division_by_zero_is_an_error_for_decimals_too(db):
+    with pytest.raises(OperationFailure) as error:
+        one(db, {"$divide": [D("1"), D("0")]})
+    assert "divide by zero" in str(error.value)
+    with pytest.raises(OperationFailure) as error:
+        one(db, {"$mod": [D("1"), 0]})
+    assert error.value.code == 16610
+
+
+def test_sum_and_avg_over_prices_are_exact(db):
+    db.orders.insert_many([{"price": D("0.10")} for _ in range(10)] + [{"price": D("19.99")}, {"price": 5}])
+    result = db.orders.aggregate([{"$group": {"_id": None, "total": {"$sum": "$price"}, "mean": {"$avg": "$price"}}}]).next()
+    assert result["total"] == D("25.99")
+    assert result["mean"] == D("2.165833333333333333333333333333333")
+    assert db.orders.aggregate([{"$match": {"price": {"$type": "decimal"}}}, {"$group": {"_id": None, "n": {"$sum": 1}}}]).next()["n"] == 11
+
+
+def test_inc_and_mul_keep_decimals(db):
+    db.items.insert_one({"_id": 1, "price": D("19.99"), "stock": 10})
+    db.items.update_one({"_id": 1}, {"$inc": {"price": D("0.01")}})
+    assert db.items.find_one()["price"] == D("20.00")
+    db.items.update_one({"_id": 1}, {"$mul": {"price": 2}})
+    assert db.items.find_one()["price"] == D("40.00")
+    db.items.update_one({"_id": 1}, {"$inc": {"stock": D("1.5")}})
+    assert db.items.find_one()["stock"] == D("11.5")
+
+
+def test_conversions(db):
+    assert one(db, {"$toDecimal": 0.1}) == D("0.100000000000000")
+    assert one(db, {"$toDecimal": "1.50"}) == D("1.50")
+    assert one(db, {"$toDecimal": 7}) == D("7")
+    assert one(db, {"$toLong": D("12345678901234567.9")}) == 12345678901234567
+    assert one(db, {"$toDouble": D("0.1")}) == 0.1
+    assert one(db, {"$toString": D("1.50")}) == "1.50"
+    assert one(db, {"$convert": {"input": "abc", "to": "decimal", "onError": "bad"}}) == "bad"
+    with pytest.raises(OperationFailure):
+        one(db, {"$toLong": D("1E+30")})
+
+
+def test_comparison_is_exact(db):
+    db.values.insert_many([
+        {"_id": "a", "v": D("0.1")}, {"_id": "b", "v": 0.1}, {"_id": "c", "v": D("19.990000000000000000000000001")},
+        {"_id": "d", "v": D("19.99")}, {"_id": "e", "v": 20}, {"_id": "f", "v": D("NaN")},
+    ])
+    # A double is not the decimal with the same digits; the decimal is its exact value.
+    assert [d["_id"] for d in db.values.find({"v": D("0.1")})] == ["a"]
+    assert [d["_id"] for d in db.values.find({"v": {"$gt": D("19.99")}}).sort("_id", 1)] == ["c", "e"]
+    assert [d["_id"] for d in db.values.find().sort([("v", 1), ("_id", 1)])] == ["f", "a", "b", "d", "c", "e"]
+    # The same through an index.
+    db.values.create_index("v")
+    assert [d["_id"] for d in db.values.find({"v": {"$gt": D("19.99")}}).sort("_id", 1)] == ["c", "e"]
+    assert [d["_id"] for d in db.values.find({"v": D("19.99")})] == ["d"]
