@@ -91,6 +91,24 @@ enum Arithmetic {
         }
     }
 
+    /// An integer to tens, hundreds, … (`places` < 0): an int stays an int when it fits, else a
+    /// long (2147483647 to -1 place is 2147483650), and a long past its range becomes a double.
+    static func roundInteger(_ integer: Int64, places: Int, towardZero: Bool, wasInt32: Bool) -> BSONValue {
+        guard -places <= 18 else { return wasInt32 ? .int32(0) : .int64(0) }
+        var scale: Int64 = 1
+        for _ in 0..<(-places) { scale *= 10 }
+        var quotient = integer / scale
+        let remainder = integer % scale
+        if !towardZero {
+            let twice = remainder.magnitude * 2
+            if twice > scale.magnitude || (twice == scale.magnitude && quotient % 2 != 0) { quotient += integer < 0 ? -1 : 1 }
+        }
+        let (result, overflow) = quotient.multipliedReportingOverflow(by: scale)
+        if overflow { return .double(Double(quotient) * Double(scale)) }
+        if wasInt32, let small = Int32(exactly: result) { return .int32(small) }
+        return .int64(result)
+    }
+
     static func unary(_ name: String, _ value: BSONValue, places: Int) -> BSONValue {
         if case .decimal128(let x) = value {
             switch name {
@@ -112,8 +130,9 @@ enum Arithmetic {
             default: return .double(abs(value.doubleValue ?? 0))
             }
         }
-        if ["$ceil", "$floor", "$trunc", "$round"].contains(name), value.int64Value != nil, !value.isDouble, places >= 0 {
-            return value  // Integers are already whole.
+        if ["$ceil", "$floor", "$trunc", "$round"].contains(name), let integer = value.int64Value, !value.isDouble {
+            guard places < 0 else { return value }  // Integers are already whole.
+            return roundInteger(integer, places: places, towardZero: name == "$trunc", wasInt32: { if case .int32 = value { true } else { false } }())
         }
         let x = value.doubleValue ?? 0
         switch name {

@@ -149,7 +149,17 @@ enum ExpressionOperators {
             guard let first = values.first else { throw arity(name, 1) }
             if isNullish(first) { return .null }
             guard let number = first, number.isNumber else { throw QueryError(.typeMismatch, "\(name) only supports numeric types") }
-            let places = values.count > 1 ? Int(values[1]?.int64Value ?? 0) : 0
+            var places = 0
+            if values.count > 1, ["$trunc", "$round"].contains(name) {
+                // MongoDB's rules for the place: an integral number from -20 to 100.
+                guard let given = values[1], given.isNumber, let whole = given.int64Value else {
+                    throw QueryError(.location(51082), "precision argument to \(name) must be a integral value")
+                }
+                guard (-20...100).contains(whole) else {
+                    throw QueryError(.location(51083), "cannot apply \(name) with precision value \(whole) value must be in [-20, 100]")
+                }
+                places = Int(whole)
+            }
             return Arithmetic.unary(name, number, places: places)
         case "$pow":
             guard values.count == 2 else { throw arity(name, 2) }

@@ -271,5 +271,5 @@ struct GroupKey: Hashable {
     let value: BSONValue
     init(_ value: BSONValue) { self.value = value }
     static func == (lhs: GroupKey, rhs: GroupKey) -> Bool { BSONComparison.compare(lhs.value, rhs.value) == 0 }
-    func hash(into hasher: inout Hasher) { hasher.combine(IndexKey.encode(value)) }
+    func hash(into hasher: inout Hasher) { value.hashForComparison(into: &hasher) }
 }

@@ -100,7 +100,11 @@ extension Pipeline {
             return .graphLookup(try GraphLookupSpecification(argument))
         case "$setWindowFields":
             return .setWindowFields(try WindowFieldsSpecification(argument))
-        case "$densify", "$fill", "$geoNear", "$search", "$searchMeta":
+        case "$densify":
+            return .densify(try DensifySpecification(argument))
+        case "$fill":
+            return try FillStage.parse(argument)
+        case "$geoNear", "$search", "$searchMeta":
             throw QueryError(.unknownStage, "\(name) is not supported by StratosDB yet")
         case "$changeStream":
             throw QueryError(.location(40573), "The $changeStream stage is not supported by StratosDB yet (change streams need a replica set)")
@@ -272,6 +276,8 @@ extension Pipeline {
             return documents  // Written by the command once the pipeline has run (`applyOutput`).
         case .setWindowFields(let specification):
             return try specification.apply(documents, context: context)
+        case .densify(let specification):
+            return try specification.apply(documents)
         case .graphLookup(let specification):
             guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
             try store.requireNotViewSource(specification.from, "$graphLookup")

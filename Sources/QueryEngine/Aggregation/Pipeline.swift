@@ -31,6 +31,8 @@ public struct Pipeline: Sendable {
         case redact(Expression)
         /// `$setWindowFields`: fields computed over windows of each partition.
         case setWindowFields(WindowFieldsSpecification)
+        /// `$densify`: documents generated to fill the gaps of a numeric or date sequence.
+        case densify(DensifySpecification)
         /// `$graphLookup`: a breadth-first search through a collection of the same database.
         case graphLookup(GraphLookupSpecification)
         /// `$out` and `$merge`: the last stage; the command applies them (`applyOutput`).

@@ -17,11 +17,24 @@ struct WindowFieldsSpecification: Sendable {
         case locf(Expression)
         case expMovingAverage(input: Expression, alpha: Double)
         case covariance(x: Expression, y: Expression, sample: Bool, lower: Bound, upper: Bound)
+        /// Nulls and missing values between two known ones, linear in the sort field.
+        case linearFill(Expression)
+        /// `$derivative` (rate between the window's first and last documents) and `$integral`
+        /// (trapezoids over the window), against the sort field; `unit` for a date sort field.
+        /// The expression's value on the document itself (`$fill`'s `value`, as `$ifNull`).
+        case coalesce(Expression)
+        case calculus(input: Expression, integral: Bool, unit: DateArithmetic.Unit?, lower: Bound, upper: Bound, range: Bool, windowUnit: DateArithmetic.Unit?)
     }
 
     let partitionBy: Expression?
     let sortBy: SortSpecification?
     let outputs: [(String, Function)]
+
+    init(partitionBy: Expression?, sortBy: SortSpecification?, outputs: [(String, Function)]) {
+        self.partitionBy = partitionBy
+        self.sortBy = sortBy
+        self.outputs = outputs
+    }
 
     init(_ argument: BSONValue) throws(QueryError) {
         guard case .document(let spec) = argument else { throw QueryError(.failedToParse, "$setWindowFields must be an object") }
@@ -72,7 +85,7 @@ struct WindowFieldsSpecification: Sendable {
         }
         let argument = definition[0].value
         func needsSort() throws(QueryError) {
-            guard let sortBy, sortBy.keys.count == 1 || name == "$documentNumber" || name == "$shift" || name == "$locf" || name == "$expMovingAvg" else {
+            guard let sortBy, sortBy.keys.count == 1 || ["$documentNumber", "$shift", "$locf", "$expMovingAvg"].contains(name) else {
                 throw QueryError(.location(5371602), "\(name) must be specified with a top level sortBy expression with exactly one element")
             }
         }
@@ -101,8 +114,26 @@ struct WindowFieldsSpecification: Sendable {
                 throw QueryError(.failedToParse, "$expMovingAvg requires a positive integer 'N' or an 'alpha' between 0 and 1")
             }
             return .expMovingAverage(input: try Expression(input), alpha: alpha)
-        case "$derivative", "$integral", "$linearFill":
-            throw QueryError(.failedToParse, "\(name) is not supported by StratosDB yet")
+        case "$linearFill":
+            try needsSort()
+            return .linearFill(try Expression(argument))
+        case "$derivative", "$integral":
+            try needsSort()
+            guard case .document(let spec) = argument, let input = spec["input"] else {
+                throw QueryError(.failedToParse, "\(name) requires 'input'")
+            }
+            for key in spec.keys where !["input", "unit"].contains(key) {
+                throw QueryError(.failedToParse, "\(name) got an unexpected argument: \(key)")
+            }
+            let unit = try spec["unit"].map { value throws(QueryError) in try DateArithmetic.unit(value, name) }
+            if let unit, [.year, .quarter, .month].contains(unit) {
+                throw QueryError(.location(5490704), "\(name) 'unit' must be 'week' or smaller: years, quarters and months have no fixed length")
+            }
+            if name == "$derivative", definition["window"] == nil {
+                throw QueryError(.failedToParse, "$derivative requires a window")
+            }
+            let (lower, upper, range, windowUnit) = try window(definition)
+            return .calculus(input: try Expression(input), integral: name == "$integral", unit: unit, lower: lower, upper: upper, range: range, windowUnit: windowUnit)
         case "$covariancePop", "$covarianceSamp":
             guard case .array(let pair) = argument, pair.count == 2 else { throw QueryError(.failedToParse, "\(name) takes [x, y]") }
             let (lower, upper, range, _) = try window(definition)
@@ -220,6 +251,38 @@ struct WindowFieldsSpecification: Sendable {
                 values.append(.double(sum / (sample ? n - 1 : n)))
             }
             return values
+        case .coalesce(let expression):
+            var values: [BSONValue?] = []
+            for document in partition { values.append(try expression.evaluate(context(document))) }
+            return values
+        case .linearFill(let expression):
+            return try linearFill(expression, partition, keys: sortKeys?.map { $0[0] } ?? [], context: context)
+        case .calculus(let input, let integral, let unit, let lower, let upper, let range, let windowUnit):
+            let keys = sortKeys?.map { $0[0] } ?? []
+            var points: [(x: Double, y: Double)?] = []
+            for (index, document) in partition.enumerated() {
+                let y = try input.evaluate(context(document))
+                points.append(try Self.point(keys[index], y, unit: unit, integral ? "$integral" : "$derivative"))
+            }
+            var values: [BSONValue?] = []
+            for index in 0..<count {
+                try OperationContext.checkpoint()
+                let (low, high) = range ? try rangeWindow(index, keys, lower, upper, windowUnit) : documentWindow(index, count, lower, upper)
+                let window = low <= high ? points[low...high].compactMap { $0 } : []
+                guard window.count >= 2 else {
+                    values.append(integral && window.count == 1 ? .double(0) : .null)
+                    continue
+                }
+                if integral {
+                    var area = 0.0
+                    for (a, b) in zip(window, window.dropFirst()) { area += (b.x - a.x) * (a.y + b.y) / 2 }
+                    values.append(.double(area))
+                } else {
+                    let (first, last) = (window[0], window[window.count - 1])
+                    values.append(last.x == first.x ? .null : .double((last.y - first.y) / (last.x - first.x)))
+                }
+            }
+            return values
         case .accumulator(let accumulator, let lower, let upper, let range, let unit):
             var values: [BSONValue?] = []
             var inputs: [BSONValue?] = []
@@ -245,6 +308,72 @@ struct WindowFieldsSpecification: Sendable {
             }
             return values
         }
+    }
+
+    /// A document's point for `$derivative`/`$integral`: x from the sort field (a date counts in
+    /// `unit`s, which it then needs), y from the input; nil when the input is not a number.
+    private static func point(_ key: BSONValue, _ y: BSONValue?, unit: DateArithmetic.Unit?, _ name: String) throws(QueryError) -> (x: Double, y: Double)? {
+        let x: Double
+        switch key {
+        case .datetime(let milliseconds):
+            guard let unit else {
+                throw QueryError(.location(5429513), "\(name) with a date sortBy field needs 'unit'")
+            }
+            // Days and weeks are fixed lengths here (UTC), as MongoDB counts them for these.
+            let size: Int64 = switch unit {
+            case .week: 604_800_000
+            case .day: 86_400_000
+            default: unit.fixedMilliseconds ?? 1
+            }
+            x = Double(milliseconds) / Double(size)
+        case let number where number.isNumber:
+            guard unit == nil else { throw QueryError(.location(5429513), "\(name) with 'unit' needs dates in its sortBy field") }
+            x = number.doubleValue ?? .nan
+        default:
+            throw QueryError(.location(5429513), "\(name) needs numbers or dates in its sortBy field")
+        }
+        guard let y, y.isNumber, let value = y.doubleValue else { return nil }
+        return (x, value)
+    }
+
+    /// `$linearFill`: each null or missing value between two known ones gets the value on the
+    /// line between them, measured along the sort field (numbers or dates).
+    private func linearFill(
+        _ expression: Expression, _ partition: [BSONDocument], keys: [BSONValue], context: (BSONDocument) -> ExpressionContext
+    ) throws(QueryError) -> [BSONValue?] {
+        var known: [(index: Int, x: Double, y: BSONValue)] = []
+        var values: [BSONValue?] = []
+        for (index, document) in partition.enumerated() {
+            let value = try expression.evaluate(context(document))
+            let x: Double
+            switch keys[index] {
+            case .datetime(let milliseconds): x = Double(milliseconds)
+            case let number where number.isNumber: x = number.doubleValue ?? .nan
+            default: throw QueryError(.location(6050106), "$linearFill needs numbers or dates in its sortBy field")
+            }
+            if let value, value != .null, value != .undefined {
+                guard value.isNumber else { throw QueryError(.location(6050105), "$linearFill only fills numbers, not \(value.typeAlias)") }
+                if let previous = known.last, previous.x == x {
+                    throw QueryError(.location(6050107), "$linearFill found two known values at the same sortBy value")
+                }
+                known.append((index, x, value))
+                values.append(value)
+            } else {
+                values.append(nil)
+            }
+        }
+        for (left, right) in zip(known, known.dropFirst()) where right.index > left.index + 1 {
+            let y0 = left.y.doubleValue ?? 0
+            let y1 = right.y.doubleValue ?? 0
+            for index in (left.index + 1)..<right.index {
+                let x = keys[index].doubleValue ?? {
+                    if case .datetime(let milliseconds) = keys[index] { return Double(milliseconds) }
+                    return .nan
+                }()
+                values[index] = .double(y0 + (y1 - y0) * (x - left.x) / (right.x - left.x))
+            }
+        }
+        return values.map { $0 ?? .null }
     }
 
     /// The positions a `documents` window covers for the document at `index` (empty when low > high).

@@ -142,14 +142,50 @@ extension BSONValue {
         if case .decimal128 = self { return true }
         return false
     }
+
+    /// Whether this is a decimal, or a document or array with one inside.
+    var containsDecimal: Bool {
+        switch self {
+        case .decimal128: true
+        case .document(let document): document.elements.contains { $0.value.containsDecimal }
+        case .array(let elements): elements.contains(where: \.containsDecimal)
+        default: false
+        }
+    }
 }
 
 /// A `BSONValue` wrapper whose `Comparable` conformance is MongoDB's order.
-public struct OrderedBSON: Comparable, Sendable {
+public struct OrderedBSON: Comparable, Hashable, Sendable {
     /// The wrapped value.
     public var value: BSONValue
     /// Wraps a value.
     public init(_ value: BSONValue) { self.value = value }
     public static func < (lhs: OrderedBSON, rhs: OrderedBSON) -> Bool { BSONComparison.compare(lhs.value, rhs.value) < 0 }
     public static func == (lhs: OrderedBSON, rhs: OrderedBSON) -> Bool { BSONComparison.compare(lhs.value, rhs.value) == 0 }
+    public func hash(into hasher: inout Hasher) { value.hashForComparison(into: &hasher) }
+}
+
+extension BSONValue {
+    /// A hash that values equal under `BSONComparison` share: every number by its nearest
+    /// double (3, 3.0 and NumberDecimal("3.00") alike), documents and arrays element by
+    /// element, other values by their index key.
+    public func hashForComparison(into hasher: inout Hasher) {
+        switch self {
+        case .int32, .int64, .double, .decimal128:
+            hasher.combine(UInt8(10))
+            let double = doubleValue ?? .nan
+            hasher.combine(double.isNaN ? Double.nan.bitPattern : (double == 0 ? 0 : double.bitPattern))
+        case .document(let document):
+            hasher.combine(UInt8(3))
+            for element in document.elements {
+                hasher.combine(element.key)
+                element.value.hashForComparison(into: &hasher)
+            }
+        case .array(let elements):
+            hasher.combine(UInt8(4))
+            for element in elements { element.hashForComparison(into: &hasher) }
+        default:
+            hasher.combine(IndexKey.encode(self))
+        }
+    }
 }

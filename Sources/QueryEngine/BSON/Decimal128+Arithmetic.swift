@@ -38,15 +38,33 @@ extension Decimal128 {
     /// Parses a decimal string (`"19.99"`, `"-1.5E+3"`, `"NaN"`, `"Infinity"`); nil when it is not one.
     public init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed.utf8.count <= 200,
-            trimmed.utf8.allSatisfy({ (0x30...0x39).contains($0) || [0x2B, 0x2D, 0x2E, 0x45, 0x65].contains($0) })
-                || ["nan", "inf", "infinity", "+inf", "-inf", "+infinity", "-infinity", "-nan"].contains(trimmed.lowercased())
-        else { return nil }
+        guard trimmed.utf8.count <= 200, Self.isDecimalLiteral(trimmed) else { return nil }
         var flags: UInt32 = 0
         let value = Decimal128(stratos_dec_from_string(trimmed, &flags))
         // The library reads garbage as NaN: only an explicit NaN may parse to one.
         if value.isNaN && !trimmed.lowercased().hasSuffix("nan") { return nil }
         self = value
+    }
+
+    /// `[+-]` then digits with at most one point (at least one digit), then an optional
+    /// `e[+-]digits`; or NaN, Inf, Infinity (any case, with a sign). The library is lenient
+    /// ("1e5e5", "."), MongoDB is not.
+    static func isDecimalLiteral(_ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        if let first = bytes.first, first == 0x2B || first == 0x2D { bytes = bytes.dropFirst() }
+        if ["nan", "inf", "infinity"].contains(String(decoding: bytes, as: UTF8.self).lowercased()) { return true }
+        var digits = 0
+        var sawPoint = false
+        while let byte = bytes.first, (0x30...0x39).contains(byte) || (byte == 0x2E && !sawPoint) {
+            if byte == 0x2E { sawPoint = true } else { digits += 1 }
+            bytes = bytes.dropFirst()
+        }
+        guard digits > 0 else { return false }
+        guard let marker = bytes.first else { return true }
+        guard marker == 0x45 || marker == 0x65 else { return false }
+        bytes = bytes.dropFirst()
+        if let sign = bytes.first, sign == 0x2B || sign == 0x2D { bytes = bytes.dropFirst() }
+        return !bytes.isEmpty && bytes.allSatisfy { (0x30...0x39).contains($0) }
     }
 
     /// The nearest double (NaN and infinities map to theirs).

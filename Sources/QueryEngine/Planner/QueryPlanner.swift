@@ -12,12 +12,14 @@ public enum QueryPlanner {
         var best: (score: Int, plan: QueryPlan)?
 
         // The _id index.
-        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false) {
+        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals) {
             let exact = residualFree && conjuncts.count == 1 && ranges.exact
             var plan = QueryPlan(
                 access: .idIndex(ranges.intervals), descending: false, providesSort: false, isExact: exact,
                 needsDeduplication: false)
-            applySort(sort, fields: [(try! FieldPath("_id"), true)], equalityPrefix: 0, intervals: ranges.intervals, multikey: false, to: &plan)
+            if !collection.idHoldsDecimals {
+                applySort(sort, fields: [(try! FieldPath("_id"), true)], equalityPrefix: 0, intervals: ranges.intervals, multikey: false, to: &plan)
+            }
             best = (ranges.isPoint ? 1000 : 50, plan)
         }
 
@@ -30,10 +32,10 @@ public enum QueryPlanner {
 
         if best == nil, let sort {
             // No predicate uses an index, but one may still deliver the sort order.
-            if sort.keys.count == 1, sort.keys[0].path.dotted == "_id" {
+            if sort.keys.count == 1, sort.keys[0].path.dotted == "_id", !collection.idHoldsDecimals {
                 best = (1, QueryPlan(access: .idIndex([.everything]), descending: !sort.keys[0].ascending, providesSort: true, isExact: false, needsDeduplication: false))
             }
-            for index in collection.indexes where index.partialFilter == nil && !index.sparse && !index.isMultikey {
+            for index in collection.indexes where index.partialFilter == nil && !index.sparse && !index.isMultikey && !index.holdsDecimals {
                 var plan = QueryPlan(access: .index(index, [.everything]), descending: false, providesSort: false, isExact: false, needsDeduplication: false)
                 applySort(sort, fields: index.fields, equalityPrefix: 0, intervals: [.everything], multikey: false, to: &plan)
                 if plan.providesSort && best == nil { best = (1, plan) }
@@ -52,7 +54,7 @@ public enum QueryPlanner {
         var exact = residualFree && !index.sparse
         for field in index.fields {
             guard let operators = conjuncts[field.path.dotted],
-                let ranges = ranges(for: operators, ascending: field.ascending, multikey: index.isMultikey)
+                let ranges = ranges(for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsDecimals)
             else { break }
             usedFields += 1
             exact = exact && ranges.exact
@@ -75,7 +77,9 @@ public enum QueryPlanner {
         var plan = QueryPlan(
             access: .index(index, scanIntervals), descending: false, providesSort: false, isExact: exact,
             needsDeduplication: index.isMultikey || scanIntervals.count > 1)
-        applySort(sort, fields: index.fields, equalityPrefix: equalityFields, intervals: scanIntervals, multikey: index.isMultikey, to: &plan)
+        if !index.holdsDecimals {
+            applySort(sort, fields: index.fields, equalityPrefix: equalityFields, intervals: scanIntervals, multikey: index.isMultikey, to: &plan)
+        }
         var score = equalityFields * 10 + (usedFields - equalityFields) * 5
         if index.unique && equalityFields == index.fields.count { score += 100 }
         if plan.providesSort { score += 2 }
@@ -139,18 +143,20 @@ public enum QueryPlanner {
     }
 
     /// Key ranges implied by the operators on one field, or `nil` when none helps.
-    static func ranges(for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool) -> Ranges? {
+    /// `decimals`: the index holds decimal keys, whose stored doubles are only near their values,
+    /// so every numeric bound becomes a window around it and the plan is never exact.
+    static func ranges(for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false) -> Ranges? {
         var points: [[UInt8]]?
         var lower: (key: [UInt8], tag: UInt8)?
         var upper: (key: [UInt8], tag: UInt8)?
         var exact = true
         for fieldOperator in operators {
             switch fieldOperator {
-            case .equal(.decimal128(let decimal)) where !decimal.isNaN:
+            case .equal(let value) where value.isNumber && (value.isDecimal || decimals) && !(value.doubleValue?.isNaN ?? true):
                 // Equal decimals (19.99 and 19.990) may hold slightly different keys: a window.
                 exact = false
                 guard lower == nil, upper == nil, points == nil else { continue }
-                let window = decimalWindow(decimal)
+                let window = numericWindow(value)
                 lower = (window.low, IndexKey.numberTag)
                 upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
@@ -165,7 +171,10 @@ public enum QueryPlanner {
                 if !isExactlyEncoded(value) { exact = false }
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
-                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: \.isDecimal) else { exact = false; continue }
+                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: { $0.isDecimal || (decimals && $0.isNumber) }) else {
+                    exact = false
+                    continue
+                }
                 var keys: [[UInt8]] = []
                 for value in values {
                     if case .null = value {
@@ -180,8 +189,9 @@ public enum QueryPlanner {
             case .greaterThan(let value), .greaterThanOrEqual(let value):
                 guard isRangeOperand(value), lower == nil, !(multikey && upper != nil) else { exact = false; continue }
                 let key = IndexKey.encode(value)
-                if case .decimal128(let decimal) = value {
-                    lower = (decimalWindow(decimal).low, value.canonicalRank)
+                if value.isDecimal || (decimals && value.isNumber) {
+                    exact = false
+                    lower = (numericWindow(value).low, value.canonicalRank)
                 } else if case .greaterThan = fieldOperator {
                     lower = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
@@ -191,8 +201,9 @@ public enum QueryPlanner {
             case .lessThan(let value), .lessThanOrEqual(let value):
                 guard isRangeOperand(value), upper == nil, !(multikey && lower != nil) else { exact = false; continue }
                 let key = IndexKey.encode(value)
-                if case .decimal128(let decimal) = value {
-                    upper = (decimalWindow(decimal).high, value.canonicalRank)
+                if value.isDecimal || (decimals && value.isNumber) {
+                    exact = false
+                    upper = (numericWindow(value).high, value.canonicalRank)
                 } else if case .lessThanOrEqual = fieldOperator {
                     upper = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
@@ -223,15 +234,21 @@ public enum QueryPlanner {
         return Ranges(intervals: [KeyInterval(lower: invertedLow, upper: invertedHigh)], exact: false, isPoint: false)
     }
 
-    /// Keys around a decimal wide enough for every decimal of the same value: a decimal's key
+    /// Keys around a number wide enough for every decimal of about its value: a decimal's key
     /// holds a double computed by hand, within a few units in the last place of its value
-    /// (`Decimal128.keyDoubleValue`). The filter then decides exactly.
-    static func decimalWindow(_ decimal: Decimal128) -> (low: [UInt8], high: [UInt8]) {
-        var low = decimal.keyDoubleValue
-        var high = low
+    /// (`Decimal128.keyDoubleValue`), and below about 1e-270 that double loses its precision
+    /// altogether. The filter then decides exactly.
+    static func numericWindow(_ value: BSONValue) -> (low: [UInt8], high: [UInt8]) {
+        let center: Double = if case .decimal128(let decimal) = value { decimal.keyDoubleValue } else { value.doubleValue ?? 0 }
+        var low = center
+        var high = center
         for _ in 0..<8 {
             low = low.nextDown
             high = high.nextUp
+        }
+        if abs(center) < 1e-270 {
+            low = min(low, -1e-270)
+            high = max(high, 1e-270)
         }
         let lowKey = IndexKey.encode(.double(low))
         let highKey = IndexKey.encode(.double(high))

@@ -1,6 +1,9 @@
 /// A `find` projection: inclusion or exclusion of (dotted) fields, `$slice`, `$elemMatch`,
 /// positional `field.$`, and computed fields (aggregation expressions, as MongoDB 4.4+ allows).
 public struct Projection: Sendable {
+    /// The field an `$elemMatch` projection's filter looks at (each element is put there alone).
+    static let elementField = "e"
+
     indirect enum Node: Sendable {
         case include
         case exclude
@@ -37,7 +40,9 @@ public struct Projection: Sendable {
                 }
             case .document(let spec) where spec.firstKey == "$elemMatch":
                 guard case .document(let filter) = spec[0].value else { throw QueryError(.badValue, "elemMatch: Invalid argument, object required") }
-                node = .elemMatch(try Filter(filter))
+                // The query's own `$elemMatch` (documents and scalars alike, every operator),
+                // tried on each element alone, so the first matching element is the one shown.
+                node = .elemMatch(try Filter([Self.elementField: .document(["$elemMatch": .document(filter)])]))
                 if inclusion == nil { inclusion = true }
             case .document(let spec) where spec.firstKey?.hasPrefix("$") == true:
                 node = .computed(try Expression(element.value))
@@ -156,9 +161,7 @@ public struct Projection: Sendable {
             return .array(limit >= 0 ? Array(elements.prefix(limit)) : Array(elements.suffix(-limit)))
         case .elemMatch(let filter):
             guard case .array(let elements) = value else { return nil }
-            for element in elements {
-                if case .document(let inner) = element, filter.matches(inner) { return .array([element]) }
-            }
+            for element in elements where filter.matches([Self.elementField: .array([element])]) { return .array([element]) }
             return nil
         case .positional:
             guard case .array(let elements) = value, let position, position < elements.count else { return nil }

@@ -10,6 +10,8 @@ public struct CollectionDescriptor: Sendable {
     public let uuid: [UInt8]
     /// Secondary indexes (the `_id` index is implicit).
     public internal(set) var indexes: [IndexDescriptor]
+    /// Whether some document's `_id` is or holds a decimal (see `IndexDescriptor.holdsDecimals`).
+    public internal(set) var idHoldsDecimals = false
 
     package var tableName: String { "c\(tableId)" }
 }

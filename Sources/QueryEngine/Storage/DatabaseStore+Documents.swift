@@ -48,6 +48,7 @@ extension DatabaseStore {
             throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
         }
         let rid = connection.lastInsertRowid
+        if !descriptor.idHoldsDecimals, id.containsDecimal { try markIdDecimals(collectionName) }
         for index in descriptor.indexes {
             try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName, document: document)
         }
@@ -111,6 +112,7 @@ extension DatabaseStore {
         _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, totalKeys: Int? = nil
     ) throws(QueryError) {
         if (totalKeys ?? keys.count) > 1 && !index.isMultikey { try markMultikey(index, collection: collection) }
+        if !index.holdsDecimals, index.hasDecimalValue(in: document) { try markDecimalKeys(index, collection: collection) }
         let statement = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
         for key in keys {
             statement.bind(1, key)
@@ -130,6 +132,28 @@ extension DatabaseStore {
             statement.bind(2, rid)
             try statement.run()
         }
+    }
+
+    /// Records that `index` holds a decimal key (`IndexDescriptor.holdsDecimals`), for this and
+    /// every other connection (the catalog generation moves).
+    func markDecimalKeys(_ index: IndexDescriptor, collection: String) throws(QueryError) {
+        let statement = try connection.statement("UPDATE stratos_indexes SET decimal_keys = 1 WHERE table_id = ?")
+        statement.bind(1, index.tableId)
+        try statement.run()
+        try bumpCatalogGeneration()
+        guard var descriptor = collections[collection],
+            let position = descriptor.indexes.firstIndex(where: { $0.tableId == index.tableId })
+        else { return }
+        descriptor.indexes[position].holdsDecimals = true
+        collections[collection] = descriptor
+    }
+
+    private func markIdDecimals(_ collection: String) throws(QueryError) {
+        let statement = try connection.statement("UPDATE stratos_collections SET decimal_keys = 1 WHERE name = ?")
+        statement.bind(1, collection)
+        try statement.run()
+        try bumpCatalogGeneration()
+        collections[collection]?.idHoldsDecimals = true
     }
 
     private func markMultikey(_ index: IndexDescriptor, collection: String) throws(QueryError) {

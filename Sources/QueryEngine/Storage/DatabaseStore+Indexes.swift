@@ -34,7 +34,7 @@ extension DatabaseStore {
         let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: false)
         let keyColumns = index.unique ? "key BLOB PRIMARY KEY, rid INTEGER NOT NULL" : "key BLOB NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, rid)"
         try connection.execute("CREATE TABLE \(index.tableName)(\(keyColumns)) WITHOUT ROWID")
-        let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec) VALUES (?, ?, ?, ?)")
+        let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec, decimal_keys) VALUES (?, ?, ?, ?, 0)")
         record.bind(1, collectionName)
         record.bind(2, index.name)
         record.bind(3, tableId)
@@ -64,6 +64,9 @@ extension DatabaseStore {
             let insert = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
             for (rid, document) in rows {
                 let keys = try index.keys(for: document)
+                if collections[collection.name]?.indexes.last?.holdsDecimals == false, index.hasDecimalValue(in: document) {
+                    try markDecimalKeys(index, collection: collection.name)
+                }
                 if keys.count > 1, collections[collection.name]?.indexes.last?.isMultikey == false {
                     let mark = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
                     mark.bind(1, index.tableId)

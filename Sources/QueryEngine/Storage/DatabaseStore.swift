@@ -21,6 +21,10 @@ public final class DatabaseStore {
     /// Changes made by the open transaction, in order (see `StorageChange`).
     public private(set) var pendingChanges: [StorageChange] = []
 
+    /// Told of each write a validator with `validationAction: "warn"` would have refused (the
+    /// node logs it, with the collection's name and never the document).
+    public var validationWarning: (@Sendable (_ database: String, _ collection: String) -> Void)?
+
     /// Sees every write transaction end (the node's commit log).
     public var transactionObserver: (any StoreTransactionObserver)?
 
@@ -66,14 +70,29 @@ public final class DatabaseStore {
             PRAGMA cache_size=-16384;
             PRAGMA wal_autocheckpoint=4000;
             CREATE TABLE IF NOT EXISTS stratos_collections(
-                name TEXT PRIMARY KEY, table_id INTEGER NOT NULL UNIQUE, options BLOB NOT NULL, uuid BLOB NOT NULL);
+                name TEXT PRIMARY KEY, table_id INTEGER NOT NULL UNIQUE, options BLOB NOT NULL, uuid BLOB NOT NULL,
+                decimal_keys INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS stratos_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             INSERT OR IGNORE INTO stratos_meta(key, value) VALUES ('catalog_generation', 0);
             CREATE TABLE IF NOT EXISTS stratos_indexes(
                 collection TEXT NOT NULL, name TEXT NOT NULL, table_id INTEGER NOT NULL UNIQUE,
-                spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(collection, name));
+                spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, decimal_keys INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY(collection, name));
             """)
+        // Files from before decimal keys were tracked: their indexes may hold decimals, so they
+        // are marked as holding them (rows added from now on say what they hold).
+        for table in ["stratos_collections", "stratos_indexes"] where try !hasColumn(table, "decimal_keys") {
+            try connection.execute("ALTER TABLE \(table) ADD COLUMN decimal_keys INTEGER NOT NULL DEFAULT 1")
+        }
         try loadCatalog()
+    }
+
+    private func hasColumn(_ table: String, _ column: String) throws(QueryError) -> Bool {
+        let statement = try connection.statement("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+        statement.bind(1, table)
+        statement.bind(2, column)
+        defer { statement.reset() }
+        return try statement.step()
     }
 
     /// The catalog generation this store's cached catalog was loaded at (readers only).
@@ -120,8 +139,9 @@ public final class DatabaseStore {
         }
         guard let validator else { return }
         if let previous, validator.level == .moderate, validator.failure(previous) != nil { return }
-        if let details = validator.failure(document), validator.action == .error {
-            throw validator.error(document, details: details)
+        if let details = validator.failure(document) {
+            guard validator.action == .warn else { throw validator.error(document, details: details) }
+            validationWarning?(name, collectionName)
         }
     }
 
@@ -134,28 +154,31 @@ public final class DatabaseStore {
         update.bind(1, options.bsonBytes)
         update.bind(2, name)
         try update.run()
-        collections[name] = CollectionDescriptor(name: name, tableId: existing.tableId, options: options, uuid: existing.uuid, indexes: existing.indexes)
+        collections[name] = CollectionDescriptor(
+            name: name, tableId: existing.tableId, options: options, uuid: existing.uuid, indexes: existing.indexes, idHoldsDecimals: existing.idHoldsDecimals)
         validators[name] = nil
         try bumpCatalogGeneration()
         record(.setCollectionOptions(name: name, options: options.bsonBytes))
     }
 
     private func loadCatalog() throws(QueryError) {
-        let statement = try connection.statement("SELECT name, table_id, options, uuid FROM stratos_collections")
+        let statement = try connection.statement("SELECT name, table_id, options, uuid, decimal_keys FROM stratos_collections")
         var loaded: [String: CollectionDescriptor] = [:]
         while try statement.step() {
             let name = statement.text(0)
             let tableId = statement.int64(1)
             let options = try BSONDecoder.decode(statement.blob(2))
-            loaded[name] = CollectionDescriptor(name: name, tableId: tableId, options: options, uuid: statement.blob(3), indexes: [])
+            loaded[name] = CollectionDescriptor(
+                name: name, tableId: tableId, options: options, uuid: statement.blob(3), indexes: [], idHoldsDecimals: statement.int64(4) != 0)
             nextTableId = max(nextTableId, tableId + 1)
         }
-        let indexStatement = try connection.statement("SELECT collection, table_id, spec, multikey FROM stratos_indexes ORDER BY rowid")
+        let indexStatement = try connection.statement("SELECT collection, table_id, spec, multikey, decimal_keys FROM stratos_indexes ORDER BY rowid")
         while try indexStatement.step() {
             let collection = indexStatement.text(0)
             let tableId = indexStatement.int64(1)
             let spec = try BSONDecoder.decode(indexStatement.blob(2))
-            let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: indexStatement.int64(3) != 0)
+            var index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: indexStatement.int64(3) != 0)
+            index.holdsDecimals = indexStatement.int64(4) != 0
             loaded[collection]?.indexes.append(index)
             nextTableId = max(nextTableId, tableId + 1)
         }
@@ -259,7 +282,7 @@ public final class DatabaseStore {
         try connection.execute("""
             CREATE TABLE c\(tableId)(rid INTEGER PRIMARY KEY, id_key BLOB NOT NULL UNIQUE, doc BLOB NOT NULL)
             """)
-        let insert = try connection.statement("INSERT INTO stratos_collections(name, table_id, options, uuid) VALUES (?, ?, ?, ?)")
+        let insert = try connection.statement("INSERT INTO stratos_collections(name, table_id, options, uuid, decimal_keys) VALUES (?, ?, ?, ?, 0)")
         insert.bind(1, name)
         insert.bind(2, tableId)
         insert.bind(3, options.bsonBytes)
@@ -322,7 +345,7 @@ public final class DatabaseStore {
         collections[source] = nil
         descriptor = CollectionDescriptor(
             name: target, tableId: descriptor.tableId, options: descriptor.options, uuid: descriptor.uuid,
-            indexes: descriptor.indexes)
+            indexes: descriptor.indexes, idHoldsDecimals: descriptor.idHoldsDecimals)
         collections[target] = descriptor
         validators = [:]
         try bumpCatalogGeneration()

@@ -14,6 +14,10 @@ public struct IndexDescriptor: Sendable {
     let tableId: Int64
     /// Whether some document produced more than one key (an array in an indexed field).
     public internal(set) var isMultikey: Bool
+    /// Whether some key holds a decimal. A decimal's key holds a nearby double (the key format
+    /// predates exact decimals), so keys of such an index only narrow a search: the planner
+    /// widens numeric bounds, re-checks every document, and does not take its order as the sort.
+    public internal(set) var holdsDecimals = false
     /// The specification as the user gave it, returned by `listIndexes`.
     public let specification: BSONDocument
 
@@ -115,6 +119,11 @@ public struct IndexDescriptor: Sendable {
             keys = keys.filter { seen.insert($0).inserted }
         }
         return keys
+    }
+
+    /// Whether an indexed value of `document` is or holds a decimal.
+    func hasDecimalValue(in document: BSONDocument) -> Bool {
+        fields.contains { field in IndexDescriptor.keyValues(field.path, in: document).values.contains(where: \.containsDecimal) }
     }
 
     /// The values a path contributes to an index: array elements rather than arrays, `null` for

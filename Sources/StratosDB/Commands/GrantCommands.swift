@@ -30,7 +30,7 @@ enum GrantCommands {
         }
         let server = context.server
         try server.catalog.addGrant(signed, nodeKey: server.identity.nodeKey)
-        try await log(.grant(signed: signed.encoded), space: signed.grant.space, context)
+        try await log([.grant(signed: signed.encoded)], space: signed.grant.space, context)
         return ["grant": .string(signed.id)]
     }
 
@@ -44,10 +44,24 @@ enum GrantCommands {
         guard revocation.issuer == principal.did else {
             throw QueryError(.unauthorized, "a revocation is stored by the identity that signed it")
         }
-        // The catalog first: the grant stops working on the grantee's next command.
-        try context.server.catalog.revoke(revocation)
-        try await log(.revocation(signed: revocation.encoded), space: revocation.space, context)
+        // The catalog first: the grant stops working on the grantee's next command. Sending the
+        // same revocation again (after a failed log write) completes what it started.
+        let catalog = context.server.catalog
+        try revokeInCatalog(revocation, catalog)
+        // The grant goes along, for a log that does not hold it yet (`append` skips what it holds).
+        let grant = try catalog.grants(space: revocation.space).first { $0.signed.id == revocation.grantID }
+        try await log((grant.map { [.grant(signed: $0.signed.encoded)] } ?? []) + [.revocation(signed: revocation.encoded)], space: revocation.space, context)
         return ["grant": .string(revocation.grantID)]
+    }
+
+    /// Revokes in the catalog; the same revocation again succeeds (its log write may have failed).
+    private static func revokeInCatalog(_ revocation: SignedRevocation, _ catalog: NodeCatalog) throws(QueryError) {
+        do {
+            try catalog.revoke(revocation)
+        } catch {
+            let done = error.code == .userNotFound && ((try? catalog.grants(space: revocation.space)) ?? []).contains { $0.revocation == revocation }
+            if !done { throw error }
+        }
     }
 
     private static func signedBytes(_ context: CommandContext, field: String) throws(QueryError) -> [UInt8] {
@@ -60,10 +74,10 @@ enum GrantCommands {
 
     /// Appends the operation to the space's log in a durable commit (opening the space logs it
     /// already when the catalog held it first: `GrantLog` appends only what the log lacks).
-    private static func log(_ operation: CommitOperation, space: SpaceID, _ context: CommandContext) async throws {
+    private static func log(_ operations: [CommitOperation], space: SpaceID, _ context: CommandContext) async throws {
         guard let executor = try context.server.storage.executor(space.string, create: true) else { return }
         try await executor.write(durable: true) { store throws(QueryError) in
-            _ = try GrantLog.append([operation], to: store)
+            _ = try GrantLog.append(operations, to: store)
         }
     }
 }

@@ -300,7 +300,7 @@ enum ReadCommands {
         if let query = try context.document("query"), !query.isEmpty { viewStages.append(.document(["$match": .document(query)])) }
         let onView = try viewRunner(context, collection: collection, stages: viewStages)
         let values = try await context.readHeavy(executor) { store throws(QueryError) -> [BSONValue] in
-            var seen = Set<[UInt8]>()
+            var seen = Set<OrderedBSON>()
             var values: [BSONValue] = []
             // A view's results, or the collection's matching documents: one read either way.
             let documents: [BSONDocument]
@@ -311,7 +311,7 @@ enum ReadCommands {
             }
             for document in documents {
                 let found = path.leafValues(in: document).compactMap { $0 }
-                for value in found where seen.insert(IndexKey.encode(value)).inserted { values.append(value) }
+                for value in found where seen.insert(OrderedBSON(value)).inserted { values.append(value) }
             }
             return values.sorted { BSONComparison.compare($0, $1) < 0 }
         }

@@ -145,8 +145,12 @@ final class ServerState: Sendable {
         } else {
             peerNetwork = nil
         }
+        // MongoDB logs each write a "warn" validator lets through; names only, never the document.
+        let validationWarning: @Sendable (String, String) -> Void = { database, collection in
+            logger.warning("Document would fail validation", metadata: ["db": "\(database)", "collection": "\(collection)"])
+        }
         self.storage = configuration.spaceSecurityDisabled
-            ? try StorageEngine(dataDirectory: configuration.dataDirectory, clock: clock)
+            ? try StorageEngine(dataDirectory: configuration.dataDirectory, clock: clock, validationWarning: validationWarning)
             : try StorageEngine(
                 dataDirectory: configuration.dataDirectory, signer: identity.nodeKey, clock: clock,
                 spaceKey: { id throws(QueryError) in try catalog.spaceKey(id, openedWith: nodeKey) },
@@ -158,7 +162,7 @@ final class ServerState: Sendable {
                     if let dropped = catalog.droppedThrough(space: space), head.seq <= dropped { return nil }
                     return head
                 },
-                grantIndex: catalog)
+                grantIndex: catalog, validationWarning: validationWarning)
         self.authorizer = Authorizer(catalog: catalog)
         let verification = JobVerification(
             nodeKey: identity.nodeKey, limits: configuration.procedureLimits, logger: logger,

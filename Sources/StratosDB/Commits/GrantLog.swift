@@ -27,20 +27,34 @@ enum GrantLog {
 
     /// Applies a logged grant or revocation to `stratos_grants` (while its commit is written, or
     /// replayed by an import or rebuild). Other operations are ignored. Both are verified: a
-    /// signature that does not hold is refused, whatever wrote it.
-    static func apply(_ operation: CommitOperation, _ connection: SQLiteConnection) throws(QueryError) {
+    /// signature that does not hold is refused, whatever wrote it. Replaying someone else's
+    /// history (`space`, `controllers` given: an import) also refuses a grant or revocation of
+    /// another space, and a revocation signed by neither a key that controlled the space nor
+    /// the grant's issuer.
+    static func apply(
+        _ operation: CommitOperation, _ connection: SQLiteConnection, space: SpaceID? = nil, controllers: Set<DID>? = nil
+    ) throws(QueryError) {
         switch operation {
         case .grant(let bytes):
-            guard let signed = try? SignedGrant(decoding: bytes) else {
-                throw QueryError(.location(7_100_011), "a logged grant does not verify")
+            guard let signed = try? SignedGrant(decoding: bytes), space.map({ $0 == signed.grant.space }) ?? true else {
+                throw QueryError(.location(7_100_011), "a logged grant does not verify for this space")
             }
             let insert = try connection.statement("INSERT OR IGNORE INTO stratos_grants(id, signed) VALUES (?1, ?2)")
             insert.bind(1, signed.id)
             insert.bind(2, bytes)
             try insert.run()
         case .revocation(let bytes):
-            guard let revocation = try? SignedRevocation(decoding: bytes), revocation.isValid else {
-                throw QueryError(.location(7_100_011), "a logged revocation does not verify")
+            guard let revocation = try? SignedRevocation(decoding: bytes), revocation.isValid, space.map({ $0 == revocation.space }) ?? true else {
+                throw QueryError(.location(7_100_011), "a logged revocation does not verify for this space")
+            }
+            if let controllers, !controllers.contains(revocation.issuer) {
+                let select = try connection.statement("SELECT signed FROM stratos_grants WHERE id = ?1")
+                select.bind(1, revocation.grantID)
+                defer { select.reset() }
+                let issuer = try select.step() ? (try? SignedGrant(decoding: select.blob(0)))?.grant.issuer : nil
+                guard issuer == revocation.issuer else {
+                    throw QueryError(.location(7_100_011), "a logged revocation is signed by neither the space's owner nor the grant's issuer")
+                }
             }
             let update = try connection.statement("UPDATE stratos_grants SET revocation = ?2 WHERE id = ?1 AND revocation IS NULL")
             update.bind(1, revocation.grantID)
@@ -128,7 +142,8 @@ enum GrantLog {
 /// log is reconciled with it when the space opens (`GrantLog`).
 protocol GrantIndex: Sendable {
     func grants(space: SpaceID) throws(QueryError) -> [GrantRecord]
-    /// Adds grants and revocations read from a space's own log (already verified there).
+    /// Adds grants and revocations read from a space's own log (their signatures verified;
+    /// authority is the index's to check, as for any grant it holds).
     func adopt(space: SpaceID, grants: [SignedGrant], revocations: [SignedRevocation]) throws(QueryError)
 }
 

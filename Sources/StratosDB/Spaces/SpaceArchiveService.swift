@@ -173,7 +173,8 @@ public enum SpaceArchiveService {
                         throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
                     }
                     key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
-                    builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!)
+                    let controllers = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)?.all ?? [header.owner]
+                    builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!, controllers: Set(controllers))
                 }
                 let plain = header.payloadsEncrypted
                     ? try AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
@@ -402,8 +403,11 @@ final class SpaceBuilder {
     private var pending = 0
     private var pendingOperations = 0
     private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
+    /// The keys that controlled an imported space (nil: rebuilding this node's own history).
+    private let controllers: Set<DID>?
 
-    init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8]) throws {
+    init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8], controllers: Set<DID>? = nil) throws {
+        self.controllers = controllers
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         stratos_vfs_set_key((path as NSString).lastPathComponent, key)
         self.space = space
@@ -423,10 +427,13 @@ final class SpaceBuilder {
         let operations = try CommitOperation.decode(payload)
         for operation in operations {
             try store.replay(StorageChange(operation))
-            try GrantLog.apply(operation, store.sqlite)
+            try GrantLog.apply(operation, store.sqlite, space: space, controllers: controllers)
         }
         let root = try SpaceState(storage: state).apply(operations)
-        try state.flush()
+        // Branches are written back once per transaction (sooner on a structural change or when
+        // many wait), as the node's commit log does: a branch near the root changes with every
+        // commit, and writing it each time was most of an import's cost.
+        if state.structureChanged || state.unflushedCount >= CommitLog.unflushedBranchesMax { try state.flush() }
         guard root == commit.commit.stateRoot else {
             throw QueryError(.location(7_100_003), "replaying commit \(commit.commit.seq) does not reach its state root")
         }
@@ -452,6 +459,7 @@ final class SpaceBuilder {
 
     private func flushTransaction() throws {
         guard pending > 0 else { return }
+        try state.flush()
         try store.commit(durable: false)
         pending = 0
         pendingOperations = 0

@@ -22,15 +22,19 @@ final class StorageEngine: Sendable {
     private let anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)?
     /// Every space's grants (the node catalog), reconciled with a space's own log on open.
     private let grantIndex: (any GrantIndex)?
+    /// Told of writes a `validationAction: "warn"` validator would refuse.
+    private let validationWarning: (@Sendable (String, String) -> Void)?
 
     init(
         dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
         spaceKey: (@Sendable (SpaceID) throws(QueryError) -> [UInt8])? = nil,
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
         anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil,
-        grantIndex: (any GrantIndex)? = nil
+        grantIndex: (any GrantIndex)? = nil,
+        validationWarning: (@Sendable (String, String) -> Void)? = nil
     ) throws {
         self.grantIndex = grantIndex
+        self.validationWarning = validationWarning
         self.onCommitted = onCommitted
         self.anchoredHead = anchoredHead
         self.dataDirectory = dataDirectory
@@ -66,7 +70,7 @@ final class StorageEngine: Sendable {
                     reserved = Int32(stratos_vfs_reserved_bytes())
                 }
                 let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted,
-                    anchoredHead: anchoredHead, grantIndex: grantIndex)
+                    anchoredHead: anchoredHead, grantIndex: grantIndex, validationWarning: validationWarning)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {

@@ -244,6 +244,17 @@ def test_projection_elem_match_returns_first_matching_element_only(p):
     assert p.find_one({"_id": 2}, proj) == {"_id": 2}
 
 
+def test_projection_elem_match_takes_every_query_operator(db):
+    db.scores.insert_one({"_id": 1, "scores": [70, 85, 92], "tags": ["a", "bb"], "items": [{"k": "x", "n": [1, 2]}, {"k": "y", "n": [5]}]})
+    assert db.scores.find_one({}, {"scores": {"$elemMatch": {"$gt": 80}}}) == {"_id": 1, "scores": [85]}
+    assert db.scores.find_one({}, {"scores": {"$elemMatch": {"$eq": 92}}}) == {"_id": 1, "scores": [92]}
+    assert db.scores.find_one({}, {"scores": {"$elemMatch": {"$in": [1, 70]}}, "_id": 0}) == {"scores": [70]}
+    assert db.scores.find_one({}, {"tags": {"$elemMatch": {"$regex": "^b"}}, "_id": 0}) == {"tags": ["bb"]}
+    assert db.scores.find_one({}, {"items": {"$elemMatch": {"n": {"$size": 1}}}, "_id": 0}) == {"items": [{"k": "y", "n": [5]}]}
+    assert db.scores.find_one({}, {"items": {"$elemMatch": {"$or": [{"k": "q"}, {"n": 2}]}}, "_id": 0}) == {"items": [{"k": "x", "n": [1, 2]}]}
+    assert db.scores.find_one({}, {"scores": {"$elemMatch": {"$gt": 100}}}) == {"_id": 1}
+
+
 @pytest.mark.parametrize(
     "projection,code",
     [({"name": 1, "stats": 0}, 31254), ({"name": 0, "stats": 1}, 31253)],

@@ -96,3 +96,43 @@ def test_comparison_is_exact(db):
     db.values.create_index("v")
     assert [d["_id"] for d in db.values.find({"v": {"$gt": D("19.99")}}).sort("_id", 1)] == ["c", "e"]
     assert [d["_id"] for d in db.values.find({"v": D("19.99")})] == ["d"]
+
+
+def test_an_index_holding_decimals_answers_as_a_scan_does(db):
+    """A decimal's index key is a double near it: once an index holds one, numeric bounds widen
+    and every document is checked exactly, so index and collection scan agree."""
+    values = [3, D("3.00000"), D("3.000000000000000000000000000000001"), D("2.999999999999999999999999999999999"), 3.5, 0.1, D("0.1")]
+    db.nums.insert_many([{"_id": i, "x": v} for i, v in enumerate(values)])
+    queries = [{"x": 3}, {"x": {"$gt": 3}}, {"x": {"$lt": 3}}, {"x": {"$gte": 3, "$lte": 3}}, {"x": 0.1}, {"x": D("0.1")}, {"x": {"$in": [3, 0.1]}}]
+    scanned = {str(q): sorted(d["_id"] for d in db.nums.find(q)) for q in queries}
+    counted = {str(q): db.nums.count_documents(q) for q in queries}
+    db.nums.create_index("x")
+    for q in queries:
+        assert sorted(d["_id"] for d in db.nums.find(q)) == scanned[str(q)], q
+        assert db.nums.count_documents(q) == counted[str(q)], q
+    assert scanned[str({"x": 3})] == [0, 1] and scanned[str({"x": {"$gt": 3}})] == [2, 4]
+    assert [d["_id"] for d in db.nums.find({"x": {"$gte": 2.9, "$lte": 3.1}}).sort("x", 1)] == [3, 0, 1, 2] or \
+        [d["_id"] for d in db.nums.find({"x": {"$gte": 2.9, "$lte": 3.1}}).sort("x", 1)] == [3, 1, 0, 2]
+    # A decimal _id: found by any equal number.
+    db.ids.insert_one({"_id": D("7.0"), "v": 1})
+    assert db.ids.find_one({"_id": 7})["v"] == 1
+
+
+def test_equal_numbers_group_together_and_distinct_keeps_unequal_ones(db):
+    db.g.insert_many([{"k": 3}, {"k": 3.0}, {"k": D("3.00000")}, {"k": 0.1}, {"k": D("0.1")}])
+    groups = [d["n"] for d in db.g.aggregate([{"$group": {"_id": "$k", "n": {"$sum": 1}}}])]
+    assert sorted(groups) == [1, 1, 3]
+    assert len(db.g.distinct("k")) == 3
+
+
+def test_round_place_and_decimal_strings_are_checked(db):
+    with pytest.raises(OperationFailure) as error:
+        one(db, {"$round": [D("1"), -9223372036854775808]})
+    assert error.value.code == 51083
+    with pytest.raises(OperationFailure) as error:
+        one(db, {"$round": [1.5, 0.5]})
+    assert error.value.code == 51082
+    assert one(db, {"$round": [2147483647, -1]}) == 2147483650
+    for text in ("1e5e5", ".", "", "1.2.3", "e5", "--1"):
+        assert one(db, {"$convert": {"input": text, "to": "decimal", "onError": "bad"}}) == "bad", text
+    assert one(db, {"$toDecimal": "-1.5E+3"}) == D("-1.5E+3")

@@ -88,9 +88,13 @@ def test_moderate_level_lets_invalid_documents_be_updated(db):
     assert options["validationLevel"] == "strict" and "$jsonSchema" in options["validator"]
 
 
-def test_warn_action_and_bypass_let_writes_through(db):
+def test_warn_action_and_bypass_let_writes_through(db, server):
     db.create_collection("students", validator=STUDENTS, validationAction="warn")
-    db.students.insert_one({"name": 1})
+    db.students.insert_one({"name": 1, "secret": "planted-value-42"})
+    # The node logs the write that would have failed, naming the collection, never the document.
+    warnings = [line for line in server.output().splitlines() if "Document would fail validation" in line]
+    assert warnings and "collection=students" in warnings[-1]
+    assert "planted-value-42" not in server.output()
     db.command("collMod", "students", validationAction="error")
     with pytest.raises(WriteError):
         db.students.insert_one({"name": 2})
