@@ -7,11 +7,17 @@ extension ExpressionOperators {
     /// name (a string constant), the input (`$$CURRENT` when omitted) and, for `$setField`, the value.
     static func parseFieldOperator(_ name: String, _ argument: BSONValue) throws(QueryError) -> Expression {
         let code: Int32 = name == "$getField" ? 3_041_702 : 4_161_102
-        if name == "$getField", case .string = argument {
-            guard case .literal = try Expression(argument) else {
+        // The short form: `$getField: "name"`, or an expression for the name
+        // (`$getField: {$literal: "$price"}`, as the manual writes it).
+        var short = false
+        if case .string = argument { short = true }
+        if case .document(let spec) = argument, spec.firstKey?.hasPrefix("$") == true { short = true }
+        if name == "$getField", short {
+            let fieldExpression = try Expression(argument)
+            guard case .literal(.string) = fieldExpression else {
                 throw QueryError(.location(5654602), "$getField requires 'field' to evaluate to a constant of type string, use $literal for a name starting with '$'")
             }
-            return .call(name, [.literal(argument), .variable("CURRENT", nil)])
+            return .call(name, [fieldExpression, .variable("CURRENT", nil)])
         }
         guard case .document(let spec) = argument else {
             throw QueryError(.location(code), "\(name) only supports an object as its argument")

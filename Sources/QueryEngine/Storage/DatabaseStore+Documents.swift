@@ -19,9 +19,9 @@ extension DatabaseStore {
             }
         default: break
         }
-        for key in document.keys where key.hasPrefix("$") {
-            throw QueryError(.dollarPrefixedFieldName, "Document can't have $ prefixed field names: \(key)")
-        }
+        // MongoDB 5.0+ stores `$`-prefixed field names at any level (an insert may hold
+        // `{"$price": 50}`); updates that would write one at the top level are refused where the
+        // update is parsed (`Update`), as MongoDB refuses them.
     }
 
     /// Inserts a document that already has an `_id`. Returns its row id.

@@ -66,6 +66,14 @@ public enum Update: Sendable {
 
     private static func parseOperation(_ kind: String, _ field: BSONDocument.Element) throws(QueryError) -> UpdateOperation {
         let path = try FieldPath(field.key).components
+        // A top-level `$`-prefixed field is reached only through `$setField` in a pipeline
+        // update; nested ones (`address.$street`) are ordinary paths.
+        if let first = path.first, first.hasPrefix("$") {
+            throw QueryError(.dollarPrefixedFieldName, "The dollar ($) prefixed field '\(first)' in '\(field.key)' is not valid for storage: update it with $setField in a pipeline-style update")
+        }
+        if kind == "$rename", case .string(let target) = field.value, target.hasPrefix("$") {
+            throw QueryError(.dollarPrefixedFieldName, "The dollar ($) prefixed field '\(target)' is not valid as a $rename target")
+        }
         var filter: Filter?
         switch kind {
         case "$inc", "$mul":

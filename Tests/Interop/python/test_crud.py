@@ -822,3 +822,32 @@ def test_issue_example_queries_by_tag_and_counts(users):
     assert coll.count_documents({"tags": "math"}) == sum("math" in u["tags"] for u in data)
     assert sorted(coll.distinct("address.city")) == sorted({u["address"]["city"] for u in data})
     assert coll.estimated_document_count() == len(data)
+
+
+def test_dollar_and_dotted_field_names_follow_mongodb_5(db):
+    """The manual's rules: inserts store `$`-prefixed and dotted names at any level; nested ones
+    are ordinary paths for updates; a top-level one is reached with $getField/$setField."""
+    db.sales.insert_one({"_id": 1, "$price": 50.0, "quantity": 30, "a.b": 1})
+    db.books.insert_one({"_id": 1, "$id": "h1961-01", "location": {"$db": "novels", "$ref": "2007042768", "$inc": True}})
+    assert db.sales.find_one() == {"_id": 1, "$price": 50.0, "quantity": 30, "a.b": 1}
+    assert db.books.find_one()["location"]["$inc"] is True
+    # Reading them: $getField (the plain path means something else).
+    got = db.sales.aggregate([{"$project": {"_id": 0, "p": {"$getField": {"$literal": "$price"}}, "d": {"$getField": "a.b"}}}]).next()
+    assert got == {"p": 50.0, "d": 1}
+    # Nested: an ordinary path for modifying updates.
+    db.housing.insert_one({"_id": "E123", "address": {"$number": 123, "$street": "Elm Road"}, "$rooms": {"br": 2, "bath": 1}})
+    db.housing.update_one({"_id": "E123"}, {"$set": {"address.$street": "Elm Ave"}})
+    assert db.housing.find_one()["address"]["$street"] == "Elm Ave"
+    # Top level: refused by an update operator, done with $setField in a pipeline update.
+    with pytest.raises(WriteError) as error:
+        db.housing.update_one({"_id": "E123"}, {"$set": {"$rooms": {"br": 3}}})
+    assert error.value.code == 52
+    db.housing.update_one({"_id": "E123"}, [{"$replaceWith": {"$setField": {"field": {"$literal": "$rooms"}, "input": "$$ROOT", "value": {"br": 3, "bath": 1}}}}])
+    assert db.housing.find_one()["$rooms"] == {"br": 3, "bath": 1}
+    # A modifying update of other fields keeps the top-level $ field.
+    db.housing.update_one({"_id": "E123"}, {"$set": {"owner": "x"}})
+    assert db.housing.find_one()["$rooms"]["br"] == 3
+    # _id may not hold $-prefixed fields.
+    with pytest.raises(WriteError) as error:
+        db.bad.insert_one({"_id": {"$a": 1}})
+    assert error.value.code == 52
