@@ -37,6 +37,11 @@ let package = Package(
             name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Intel's IEEE 754-2008 decimal library, MongoDB's own decimal128 arithmetic (no pkg-config file).
         .systemLibrary(name: "CDecimal", providers: [.apt(["libintelrdfpmath-dev"])]),
+        // ICU's collation service (Debian's libicu-dev), for MongoDB's `collation`, behind a C
+        // header of plain types (Foundation's own ICU headers would clash with the system's).
+        .target(
+            name: "CStratosCollation",
+            linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         // The encrypting SQLite VFS (page-level XChaCha20-Poly1305 with libsodium).
         .target(name: "CStratosVFS", dependencies: ["CSQLite", "CSodium"]),
         .target(
@@ -45,7 +50,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "QueryEngine",
-            dependencies: ["StratosCore", "CSQLite", "CPCRE2", "CDecimal"],
+            dependencies: ["StratosCore", "CSQLite", "CPCRE2", "CDecimal", "CStratosCollation"],
             swiftSettings: strictSettings),
         .target(
             name: "SpaceOwnership",

@@ -16,7 +16,7 @@ struct WindowFieldsSpecification: Sendable {
         case shift(output: Expression, by: Int, defaultValue: Expression?)
         case locf(Expression)
         case expMovingAverage(input: Expression, alpha: Double)
-        case covariance(x: Expression, y: Expression, sample: Bool, lower: Bound, upper: Bound)
+        case covariance(x: Expression, y: Expression, sample: Bool, lower: Bound, upper: Bound, range: Bool, unit: DateArithmetic.Unit?)
         /// Nulls and missing values between two known ones, linear in the sort field.
         case linearFill(Expression)
         /// `$derivative` (rate between the window's first and last documents) and `$integral`
@@ -136,9 +136,12 @@ struct WindowFieldsSpecification: Sendable {
             return .calculus(input: try Expression(input), integral: name == "$integral", unit: unit, lower: lower, upper: upper, range: range, windowUnit: windowUnit)
         case "$covariancePop", "$covarianceSamp":
             guard case .array(let pair) = argument, pair.count == 2 else { throw QueryError(.failedToParse, "\(name) takes [x, y]") }
-            let (lower, upper, range, _) = try window(definition)
-            guard !range else { throw QueryError(.failedToParse, "\(name) over a range window is not supported by StratosDB yet; use a documents window") }
-            return .covariance(x: try Expression(pair[0]), y: try Expression(pair[1]), sample: name == "$covarianceSamp", lower: lower, upper: upper)
+            let (lower, upper, range, unit) = try window(definition)
+            if range { guard let sortBy, sortBy.keys.count == 1 else {
+                throw QueryError(.location(5339902), "Range-based bounds require sortBy a single field")
+            } }
+            return .covariance(
+                x: try Expression(pair[0]), y: try Expression(pair[1]), sample: name == "$covarianceSamp", lower: lower, upper: upper, range: range, unit: unit)
         default:
             let (lower, upper, range, unit) = try window(definition)
             if range { guard let sortBy, sortBy.keys.count == 1 else {
@@ -232,7 +235,8 @@ struct WindowFieldsSpecification: Sendable {
                 values.append(average.map { .double($0) } ?? .null)
             }
             return values
-        case .covariance(let xExpression, let yExpression, let sample, let lower, let upper):
+        case .covariance(let xExpression, let yExpression, let sample, let lower, let upper, let range, let unit):
+            let keys = sortKeys?.map { $0[0] } ?? []
             var pairs: [(Double, Double)?] = []
             for document in partition {
                 let ctx = context(document)
@@ -241,7 +245,7 @@ struct WindowFieldsSpecification: Sendable {
             var values: [BSONValue?] = []
             for index in 0..<count {
                 try OperationContext.checkpoint()
-                let (low, high) = documentWindow(index, count, lower, upper)
+                let (low, high) = range ? try rangeWindow(index, keys, lower, upper, unit) : documentWindow(index, count, lower, upper)
                 let window = low <= high ? pairs[low...high].compactMap { $0 } : []
                 let n = Double(window.count)
                 guard n >= (sample ? 2 : 1) else { values.append(.null); continue }

@@ -13,6 +13,7 @@ public enum BSONComparison {
         switch (lhs, rhs) {
         case (.string(let a), .string(let b)), (.symbol(let a), .symbol(let b)), (.string(let a), .symbol(let b)),
             (.symbol(let a), .string(let b)):
+            if let collation = Collation.active { return collation.compare(a, b) }
             return compareUTF8(a, b)
         case (.document(let a), .document(let b)): return compareDocuments(a, b)
         case (.array(let a), .array(let b)): return compareArrays(a, b)
@@ -143,6 +144,17 @@ extension BSONValue {
         return false
     }
 
+    /// Whether this is a string (or symbol), or a document or array with one inside: what a
+    /// collation changes the order of.
+    var containsString: Bool {
+        switch self {
+        case .string, .symbol: true
+        case .document(let document): document.elements.contains { $0.value.containsString }
+        case .array(let elements): elements.contains(where: \.containsString)
+        default: false
+        }
+    }
+
     /// Whether this is a decimal, or a document or array with one inside.
     var containsDecimal: Bool {
         switch self {
@@ -184,6 +196,9 @@ extension BSONValue {
         case .array(let elements):
             hasher.combine(UInt8(4))
             for element in elements { element.hashForComparison(into: &hasher) }
+        case .string(let text), .symbol(let text):
+            // Under a collation, strings equal by it ("abc", "ABC" at strength 2) share a sort key.
+            hasher.combine(IndexKey.encode(.string(text), collation: Collation.active))
         default:
             hasher.combine(IndexKey.encode(self))
         }

@@ -25,6 +25,10 @@ public final class OperationContext: @unchecked Sendable {
     /// Documents visited so far (counted at checkpoints; one thread at a time runs an operation).
     private var documentsExamined = 0
 
+    /// The command's collation, resolved against its collection's default where its database
+    /// work runs (set before the operation starts).
+    public var collation: CollationRequest?
+
     public init(deadlineNanoseconds: UInt64? = nil) {
         self.deadlineNanoseconds = deadlineNanoseconds
     }

@@ -15,6 +15,8 @@ public final class FindQuery {
     private var sortedOffset = 0
     /// Documents returned so far.
     public private(set) var returnedCount = 0
+    /// The collation active when the query was planned: every batch (getMore too) runs with it.
+    private let collation: Collation?
 
     /// Plans a query over `collection` (nil when the collection does not exist: an empty result).
     public init(
@@ -22,6 +24,7 @@ public final class FindQuery {
         limit: Int?
     ) {
         let descriptor = collection ?? CollectionDescriptor(name: "", tableId: -1, options: BSONDocument(), uuid: [], indexes: [])
+        self.collation = Collation.active
         plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
         scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
         if collection == nil { sortedBuffer = [] }
@@ -72,6 +75,10 @@ public final class FindQuery {
 
     /// The next batch as stored BSON documents; use only when `canReturnEncoded`.
     public func nextEncodedBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [[UInt8]] {
+        try Collation.with(collation) { () throws(QueryError) in try encodedBatch(store, countMax: countMax, bytesMax: bytesMax) }
+    }
+
+    private func encodedBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [[UInt8]] {
         try streamBatch(store, countMax: countMax, bytesMax: bytesMax, encoded: true) { match throws(QueryError) in
             (match.encoded, match.encoded.count)
         }
@@ -79,6 +86,10 @@ public final class FindQuery {
 
     /// The next batch: at most `countMax` documents and about `bytesMax` bytes.
     public func nextBatch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [BSONDocument] {
+        try Collation.with(collation) { () throws(QueryError) in try batch(store, countMax: countMax, bytesMax: bytesMax) }
+    }
+
+    private func batch(_ store: DatabaseStore, countMax: Int, bytesMax: Int) throws(QueryError) -> [BSONDocument] {
         if sort != nil && !plan.providesSort && sortedBuffer == nil { try sortEverything(store) }
         if sortedBuffer != nil {
             var batch: [BSONDocument] = []

@@ -12,12 +12,13 @@ public enum QueryPlanner {
         var best: (score: Int, plan: QueryPlan)?
 
         // The _id index.
+        let collated = Collation.active != nil
         if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals) {
             let exact = residualFree && conjuncts.count == 1 && ranges.exact
             var plan = QueryPlan(
                 access: .idIndex(ranges.intervals), descending: false, providesSort: false, isExact: exact,
                 needsDeduplication: false)
-            if !collection.idHoldsDecimals {
+            if !collection.idHoldsDecimals && !collated {
                 applySort(sort, fields: [(try! FieldPath("_id"), true)], equalityPrefix: 0, intervals: ranges.intervals, multikey: false, to: &plan)
             }
             best = (ranges.isPoint ? 1000 : 50, plan)
@@ -32,10 +33,11 @@ public enum QueryPlanner {
 
         if best == nil, let sort {
             // No predicate uses an index, but one may still deliver the sort order.
-            if sort.keys.count == 1, sort.keys[0].path.dotted == "_id", !collection.idHoldsDecimals {
+            if sort.keys.count == 1, sort.keys[0].path.dotted == "_id", !collection.idHoldsDecimals, !collated {
                 best = (1, QueryPlan(access: .idIndex([.everything]), descending: !sort.keys[0].ascending, providesSort: true, isExact: false, needsDeduplication: false))
             }
-            for index in collection.indexes where index.partialFilter == nil && !index.sparse && !index.isMultikey && !index.holdsDecimals {
+            for index in collection.indexes
+            where index.partialFilter == nil && !index.sparse && !index.isMultikey && !index.holdsDecimals && index.collation == Collation.active {
                 var plan = QueryPlan(access: .index(index, [.everything]), descending: false, providesSort: false, isExact: false, needsDeduplication: false)
                 applySort(sort, fields: index.fields, equalityPrefix: 0, intervals: [.everything], multikey: false, to: &plan)
                 if plan.providesSort && best == nil { best = (1, plan) }
@@ -54,7 +56,8 @@ public enum QueryPlanner {
         var exact = residualFree && !index.sparse
         for field in index.fields {
             guard let operators = conjuncts[field.path.dotted],
-                let ranges = ranges(for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsDecimals)
+                let ranges = ranges(
+                    for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsDecimals, collation: index.collation)
             else { break }
             usedFields += 1
             exact = exact && ranges.exact
@@ -77,7 +80,7 @@ public enum QueryPlanner {
         var plan = QueryPlan(
             access: .index(index, scanIntervals), descending: false, providesSort: false, isExact: exact,
             needsDeduplication: index.isMultikey || scanIntervals.count > 1)
-        if !index.holdsDecimals {
+        if !index.holdsDecimals && index.collation == Collation.active {
             applySort(sort, fields: index.fields, equalityPrefix: equalityFields, intervals: scanIntervals, multikey: index.isMultikey, to: &plan)
         }
         var score = equalityFields * 10 + (usedFields - equalityFields) * 5
@@ -145,7 +148,14 @@ public enum QueryPlanner {
     /// Key ranges implied by the operators on one field, or `nil` when none helps.
     /// `decimals`: the index holds decimal keys, whose stored doubles are only near their values,
     /// so every numeric bound becomes a window around it and the plan is never exact.
-    static func ranges(for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false) -> Ranges? {
+    ///
+    /// `collation`: the index's. Its string keys answer only a query under the same collation
+    /// (the one active on this thread); other string bounds cannot use it.
+    static func ranges(
+        for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false, collation: Collation? = nil
+    ) -> Ranges? {
+        let sameCollation = collation == Collation.active
+        func encode(_ value: BSONValue) -> [UInt8] { IndexKey.encode(value, collation: collation) }
         var points: [[UInt8]]?
         var lower: (key: [UInt8], tag: UInt8)?
         var upper: (key: [UInt8], tag: UInt8)?
@@ -160,18 +170,20 @@ public enum QueryPlanner {
                 lower = (window.low, IndexKey.numberTag)
                 upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
-                guard isIndexable(value) else { exact = false; continue }
+                guard isIndexable(value), sameCollation || !value.containsString else { exact = false; continue }
                 if case .null = value {
                     exact = false
                     let found = [IndexKey.encode(.undefined), IndexKey.encode(.null)]
                     points = points.map { $0.filter(found.contains) } ?? found
                     continue
                 }
-                let key = IndexKey.encode(value)
+                let key = encode(value)
                 if !isExactlyEncoded(value) { exact = false }
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
-                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: { $0.isDecimal || (decimals && $0.isNumber) }) else {
+                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: { $0.isDecimal || (decimals && $0.isNumber) }),
+                    sameCollation || !values.contains(where: \.containsString)
+                else {
                     exact = false
                     continue
                 }
@@ -182,13 +194,13 @@ public enum QueryPlanner {
                         keys.append(IndexKey.encode(.undefined))
                     }
                     if !isExactlyEncoded(value) { exact = false }
-                    keys.append(IndexKey.encode(value))
+                    keys.append(encode(value))
                 }
                 let sorted = Array(Set(keys)).sorted { $0.lexicographicallyPrecedes($1) }
                 points = points.map { existing in existing.filter(sorted.contains) } ?? sorted
             case .greaterThan(let value), .greaterThanOrEqual(let value):
-                guard isRangeOperand(value), lower == nil, !(multikey && upper != nil) else { exact = false; continue }
-                let key = IndexKey.encode(value)
+                guard isRangeOperand(value), lower == nil, !(multikey && upper != nil), sameCollation || !value.containsString else { exact = false; continue }
+                let key = encode(value)
                 if value.isDecimal || (decimals && value.isNumber) {
                     exact = false
                     lower = (numericWindow(value).low, value.canonicalRank)
@@ -199,8 +211,8 @@ public enum QueryPlanner {
                 }
                 if !isExactlyEncoded(value) { exact = false }
             case .lessThan(let value), .lessThanOrEqual(let value):
-                guard isRangeOperand(value), upper == nil, !(multikey && lower != nil) else { exact = false; continue }
-                let key = IndexKey.encode(value)
+                guard isRangeOperand(value), upper == nil, !(multikey && lower != nil), sameCollation || !value.containsString else { exact = false; continue }
+                let key = encode(value)
                 if value.isDecimal || (decimals && value.isNumber) {
                     exact = false
                     upper = (numericWindow(value).high, value.canonicalRank)

@@ -14,6 +14,9 @@ public struct CollectionDescriptor: Sendable {
     public internal(set) var idHoldsDecimals = false
 
     package var tableName: String { "c\(tableId)" }
+
+    /// The collection's default collation (`create` with `collation`), for operations that name none.
+    public var defaultCollation: Collation? { (try? Collation.parse(options["collation"], checkingLocale: false)) ?? nil }
 }
 
 /// Checks names the way MongoDB does, so drivers see the same errors.

@@ -8,6 +8,12 @@ extension DatabaseStore {
     public func createIndex(_ specification: BSONDocument, on collectionName: String) throws(QueryError) -> Bool {
         var spec = specification
         if spec["v"] == nil { spec.prepend("v", .int32(2)) }
+        // The index's collation, as MongoDB reports it (every field), or the collection's default.
+        if let given = spec["collation"] {
+            spec["collation"] = try Collation.parse(given).map { .document($0.document) }
+        } else if let fallback = collections[collectionName]?.defaultCollation {
+            spec["collation"] = .document(fallback.document)
+        }
         let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
         if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
             guard !candidate.unique || candidate.name == "_id_" else {

@@ -20,6 +20,9 @@ public struct IndexDescriptor: Sendable {
     public internal(set) var holdsDecimals = false
     /// The specification as the user gave it, returned by `listIndexes`.
     public let specification: BSONDocument
+    /// The index's collation: its string keys are ICU sort keys, usable by queries with the
+    /// same collation only.
+    public let collation: Collation?
 
     var tableName: String { "x\(tableId)" }
 
@@ -74,6 +77,8 @@ public struct IndexDescriptor: Sendable {
         self.tableId = tableId
         self.isMultikey = isMultikey
         self.specification = specification
+        // Checked when the index was created; a stored one is taken as it is.
+        collation = try Collation.parse(specification["collation"], checkingLocale: tableId < 0)
     }
 
     /// A TTL index's field and lifetime in seconds (`expireAfterSeconds`), nil for other indexes.
@@ -108,7 +113,7 @@ public struct IndexDescriptor: Sendable {
             for prefix in keys {
                 for value in values {
                     var key = prefix
-                    IndexKey.append(value, descending: !fields[index].ascending, to: &key)
+                    IndexKey.append(value, descending: !fields[index].ascending, collation: collation, to: &key)
                     next.append(key)
                 }
             }

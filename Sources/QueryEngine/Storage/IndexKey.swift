@@ -10,30 +10,33 @@
 public enum IndexKey {
     static let numberTag: UInt8 = 10
 
-    /// The key of one value.
-    public static func encode(_ value: BSONValue) -> [UInt8] {
+    /// The key of one value; with a `collation`, strings are keyed by their ICU sort keys (an
+    /// index built with that collation).
+    public static func encode(_ value: BSONValue, collation: Collation? = nil) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
-        append(value, to: &bytes)
+        append(value, collation: collation, to: &bytes)
         return bytes
     }
 
     /// Appends a value's key; `descending` inverts its bytes.
-    static func append(_ value: BSONValue, descending: Bool, to bytes: inout [UInt8]) {
+    static func append(_ value: BSONValue, descending: Bool, collation: Collation? = nil, to bytes: inout [UInt8]) {
         let start = bytes.count
-        append(value, to: &bytes)
+        append(value, collation: collation, to: &bytes)
         if descending {
             for index in start..<bytes.count { bytes[index] = ~bytes[index] }
         }
     }
 
-    static func append(_ value: BSONValue, to bytes: inout [UInt8]) {
+    static func append(_ value: BSONValue, collation: Collation? = nil, to bytes: inout [UInt8]) {
         bytes.append(value.canonicalRank)
-        appendBody(value, to: &bytes)
+        appendBody(value, collation: collation, to: &bytes)
     }
 
-    private static func appendBody(_ value: BSONValue, to bytes: inout [UInt8]) {
+    private static func appendBody(_ value: BSONValue, collation: Collation?, to bytes: inout [UInt8]) {
         switch value {
+        case .string(let text) where collation != nil, .symbol(let text) where collation != nil:
+            appendEscaped(collation!.sortKey(text), to: &bytes)
         case .minKey, .maxKey, .null, .undefined: break
         case .int32(let number): appendInteger(Int64(number), to: &bytes)
         case .int64(let number): appendInteger(number, to: &bytes)
@@ -44,11 +47,11 @@ public enum IndexKey {
             for element in document.elements {
                 bytes.append(element.value.canonicalRank)
                 appendEscaped(element.key.utf8, to: &bytes)
-                appendBody(element.value, to: &bytes)
+                appendBody(element.value, collation: collation, to: &bytes)
             }
             bytes.append(0)
         case .array(let elements):
-            for element in elements { append(element, to: &bytes) }
+            for element in elements { append(element, collation: collation, to: &bytes) }
             bytes.append(0)
         case .binary(let binary):
             appendBigEndian(UInt32(binary.data.count), to: &bytes)
@@ -66,7 +69,7 @@ public enum IndexKey {
             bytes.append(contentsOf: id.bytes)
         case .javascriptWithScope(let code, let scope):
             appendEscaped(code.utf8, to: &bytes)
-            appendBody(.document(scope), to: &bytes)
+            appendBody(.document(scope), collation: nil, to: &bytes)
         }
     }
 

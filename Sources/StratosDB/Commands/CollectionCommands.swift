@@ -54,6 +54,10 @@ enum CollectionCommands {
             options[element.key] = element.value
         }
         _ = try CollectionValidator(options: options)  // A bad validator fails here, not at the first write.
+        if let given = options["collation"] {
+            // Stored as MongoDB reports it (every field); `simple` is no collation.
+            options["collation"] = try Collation.parse(given).map { .document($0.document) }
+        }
         try DatabaseStore.validateView(options: options)
         if case .string(let source)? = options["viewOn"], let principal = context.principal, let space = context.space {
             // A view shows what it reads: its creator must be able to read all of it.

@@ -105,8 +105,18 @@ enum ReadCommands {
         if let skip = try context.integer("skip"), skip > 0 { stages.append(.document(["$skip": .int64(skip)])) }
         if let limit = try context.integer("limit"), limit != 0 { stages.append(.document(["$limit": .int64(Int64(clamping: limit.magnitude))])) }
         if let projection = try context.document("projection"), !projection.isEmpty { stages.append(.document(["$project": .document(projection)])) }
-        let documents = try await runOnView(context, collection: collection, executor: executor, stages: stages)
-        return try await cursorReply(context, namespace: "\(context.database).\(collection)", documents: documents)
+        var documents = try await runOnView(context, collection: collection, executor: executor, stages: stages)
+        // A find's batchSize is a field of the command (an aggregate's is in `cursor`).
+        let batchSize = try context.integer("batchSize").map { size throws(QueryError) -> Int in
+            guard size >= 0 else { throw QueryError(.location(51024), "BSON field 'batchSize' value must be >= 0") }
+            return Int(clamping: size)
+        }
+        if context.command["singleBatch"]?.isTruthy == true {
+            // One batch and no cursor.
+            documents = Array(documents.prefix(batchSize.map { $0 == 0 ? Int.max : $0 } ?? ServerLimits.firstBatchCountDefault))
+            return try await cursorReply(context, namespace: "\(context.database).\(collection)", documents: documents, batchSize: Int.max)
+        }
+        return try await cursorReply(context, namespace: "\(context.database).\(collection)", documents: documents, batchSize: batchSize)
     }
 
     /// Runs `stages` on the view `collection`: its own stages first, over the collection it reads.
@@ -156,8 +166,10 @@ enum ReadCommands {
 
     /// A reply for results computed in full (aggregate, listCollections, listIndexes): the first
     /// batch now, the rest through getMore.
-    static func cursorReply(_ context: CommandContext, namespace: String, documents: [BSONDocument]) async throws(QueryError) -> BSONDocument {
-        var batchSize = ServerLimits.firstBatchCountDefault
+    static func cursorReply(
+        _ context: CommandContext, namespace: String, documents: [BSONDocument], batchSize given: Int? = nil
+    ) async throws(QueryError) -> BSONDocument {
+        var batchSize = given ?? ServerLimits.firstBatchCountDefault
         if case .document(let cursor)? = context.command["cursor"], let size = cursor["batchSize"]?.int64Value {
             guard size >= 0 else { throw QueryError(.location(51024), "BSON field 'batchSize' value must be >= 0") }
             batchSize = Int(clamping: size)

@@ -59,7 +59,9 @@ final class OperationRegistry: Sendable {
         guard let operation = current else { return body }
         return { store throws(QueryError) -> T in
             try operation.check()
-            return try OperationContext.withCurrent(operation) { () throws(QueryError) -> T in try body(store) }
+            return try OperationContext.withCurrent(operation) { () throws(QueryError) -> T in
+                try Collation.with(operation.collation, in: store) { () throws(QueryError) -> T in try body(store) }
+            }
         }
     }
 }

@@ -137,3 +137,11 @@ def test_derivative_and_integral(db):
     assert area == [16, 16, 16, 16, 16]
     with pytest.raises(OperationFailure):
         list(db.line.aggregate([{"$setWindowFields": {"sortBy": {"x": 1}, "output": {"d": {"$derivative": {"input": "$y"}}}}}]))
+
+
+def test_covariance_over_a_range_window(db):
+    db.pts.insert_many([{"x": x, "y": 2 * x} for x in (0, 1, 2, 10, 11)])
+    out = [d["c"] for d in db.pts.aggregate([{"$setWindowFields": {"sortBy": {"x": 1}, "output": {
+        "c": {"$covariancePop": ["$x", "$y"], "window": {"range": [-1, 1]}}}}}])]
+    # Neighbours within 1: {0,1}, {0,1,2}, {1,2}, {10,11}, {10,11}.
+    assert out == pytest.approx([0.5, 4 / 3, 0.5, 0.5, 0.5])

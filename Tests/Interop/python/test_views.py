@@ -30,6 +30,16 @@ def test_a_view_reads_like_a_collection(students):
     assert info["type"] == "view" and info["options"]["viewOn"] == "students" and info["info"]["readOnly"] is True
 
 
+def test_find_on_a_view_honours_batch_size(students):
+    db = students
+    db.command("create", "everyone", viewOn="students", pipeline=[])
+    first = db.command("find", "everyone", batchSize=2)["cursor"]
+    assert len(first["firstBatch"]) == 2 and first["id"] != 0
+    assert len(list(db.everyone.find().batch_size(2))) == 5
+    single = db.command("find", "everyone", batchSize=2, singleBatch=True)["cursor"]
+    assert single["id"] == 0 and len(single["firstBatch"]) == 2
+
+
 def test_views_on_views_and_new_documents_show_through(students):
     db = students
     db.command("create", "goodFirstYears", viewOn="firstYears", pipeline=[{"$match": {"score": {"$gte": 3.5}}}])
