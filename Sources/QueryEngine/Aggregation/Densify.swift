@@ -67,7 +67,7 @@ struct DensifySpecification: Sendable {
         case .array(let pair)? where pair.count == 2:
             let (lower, upper) = (pair[0], pair[1])
             let dates = unit != nil
-            guard dates ? (lower.typeAlias == "date" && upper.typeAlias == "date") : (lower.isNumber && upper.isNumber) else {
+            guard dates ? (lower.typeAlias == "date" && upper.typeAlias == "date") : (lower.isNumber && upper.isNumber && Self.isFinite(lower) && Self.isFinite(upper)) else {
                 throw QueryError(.location(5733402), dates ? "$densify bounds with a 'unit' must be dates" : "$densify bounds must be numbers (or dates with a 'unit')")
             }
             guard BSONComparison.compare(lower, upper) <= 0 else {
@@ -90,10 +90,10 @@ struct DensifySpecification: Sendable {
                 passThrough.append(document)
                 continue
             }
-            guard unit == nil ? value.isNumber : value.typeAlias == "date" else {
+            guard unit == nil ? value.isNumber && Self.isFinite(value) : value.typeAlias == "date" else {
                 throw QueryError(
                     .location(unit == nil ? 5733201 : 5733500),
-                    unit == nil ? "$densify found a \(value.typeAlias) where it needs a number (or a date with a 'unit')" : "$densify with a 'unit' found a \(value.typeAlias) where it needs a date")
+                    unit == nil ? "$densify needs finite numbers (or dates with a 'unit'), found \(value.isNumber ? "NaN or infinity" : value.typeAlias)" : "$densify with a 'unit' found a \(value.typeAlias) where it needs a date")
             }
             let partitionValues = partitionFields.map { $0.value(in: document) ?? .null }
             let key = GroupKey(.array(partitionValues))
@@ -137,7 +137,9 @@ struct DensifySpecification: Sendable {
                         throw QueryError(.location(5897900), "$densify would generate more than \(Self.generatedDocumentsMax) documents")
                     }
                     if generated % 1024 == 0 { try OperationContext.checkpoint() }
-                    output.append(try document(at: value, partition.values))
+                    let made = try document(at: value, partition.values)
+                    try OperationContext.reserveMemory(made.encodedSize)
+                    output.append(made)
                 }
                 next = try advance(value)
             }
@@ -162,8 +164,17 @@ struct DensifySpecification: Sendable {
             return DateArithmetic.add(milliseconds, unit, step.int64Value ?? 1, zone: .utc).map { .datetime($0) }
         }
         let next = try Arithmetic.add(value, step)
-        // A step too small to move a large double would never end.
-        return BSONComparison.compare(next, value) > 0 ? next : nil
+        // A step too small to move a large double would leave the gap unfilled: say so.
+        guard BSONComparison.compare(next, value) > 0 else {
+            throw QueryError(.location(5733300), "$densify's step is too small to move past \(value.doubleValue.map(Conversions.formatDouble) ?? "a value") in double precision")
+        }
+        return next
+    }
+
+    /// Numbers other than NaN and ±infinity.
+    static func isFinite(_ value: BSONValue) -> Bool {
+        if case .decimal128(let decimal) = value { return !decimal.isNaN && !decimal.isInfinite }
+        return value.doubleValue?.isFinite ?? false
     }
 }
 

@@ -45,7 +45,8 @@ public enum BSONComparison {
     public static func equal(_ lhs: BSONValue, _ rhs: BSONValue) -> Bool { compare(lhs, rhs) == 0 }
 
     static func compareUTF8(_ lhs: String, _ rhs: String) -> Int {
-        if lhs == rhs { return 0 }
+        // Bytes, not Swift's `==` (canonical equivalence: NFC "é" equals NFD "e\u{301}" there).
+        if lhs.utf8.elementsEqual(rhs.utf8) { return 0 }
         var left = lhs.utf8.makeIterator()
         var right = rhs.utf8.makeIterator()
         while true {

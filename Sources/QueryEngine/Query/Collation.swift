@@ -79,7 +79,7 @@ public struct Collation: Sendable, Hashable {
         // that is an error here, as in MongoDB.
         if !checkingLocale { return collation }
         guard locale.utf8.count <= 64, locale.utf8.allSatisfy({ $0 == 0x5F || $0 == 0x2D || $0 == 0x40 || $0 == 0x3D || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }),
-            locale == "root" || stratos_locale_known(locale) != 0, Self.makeCollator(collation, checkingLocale: true) != nil
+            locale == "root" || stratos_locale_known(locale) != 0, Self.opens(collation)
         else {
             throw QueryError(.badValue, "Field 'locale' is invalid in: { locale: \"\(locale.prefix(64))\" }")
         }
@@ -195,13 +195,24 @@ public struct Collation: Sendable, Hashable {
             pthread_setspecific(collatorsKey, Unmanaged<AnyObject>.passRetained(cache as AnyObject).toOpaque())
         }
         if let open = cache.open[collation] { return open }
-        guard let made = makeCollator(collation, checkingLocale: false) else { return nil }
-        if cache.open.count >= 64 { cache.open.removeAll() }  // Bounded; closed by the class only at thread exit.
+        guard let made = makeCollator(collation) else { return nil }
+        if cache.open.count >= 64 {
+            // Bounded: pointers are used only synchronously on this thread, so closing is safe.
+            for collator in cache.open.values { stratos_collator_close(collator) }
+            cache.open.removeAll()
+        }
         cache.open[collation] = made
         return made
     }
 
-    private static func makeCollator(_ collation: Collation, checkingLocale: Bool) -> OpaquePointer? {
+    /// Whether ICU opens a collator for `collation`.
+    private static func opens(_ collation: Collation) -> Bool {
+        guard let collator = makeCollator(collation) else { return false }
+        stratos_collator_close(collator)
+        return true
+    }
+
+    private static func makeCollator(_ collation: Collation) -> OpaquePointer? {
         var options = stratos_collation_options(
             strength: Int32(collation.strength), case_level: collation.caseLevel ? 1 : 0,
             case_first: collation.caseFirst == "upper" ? 1 : collation.caseFirst == "lower" ? 2 : 0,
@@ -209,12 +220,7 @@ public struct Collation: Sendable, Hashable {
             max_variable_space: collation.maxVariable == "space" ? 1 : 0, backwards: collation.backwards ? 1 : 0,
             normalization: collation.normalization ? 1 : 0)
         var fellBack: Int32 = 0
-        guard let collator = stratos_collator_open(collation.locale, &options, &fellBack) else { return nil }
-        if checkingLocale {
-            defer { stratos_collator_close(collator) }
-            return collator
-        }
-        return collator
+        return stratos_collator_open(collation.locale, &options, &fellBack)
     }
 }
 

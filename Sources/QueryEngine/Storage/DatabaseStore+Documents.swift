@@ -137,7 +137,7 @@ extension DatabaseStore {
     /// Records that `index` holds a decimal key (`IndexDescriptor.holdsDecimals`), for this and
     /// every other connection (the catalog generation moves).
     func markDecimalKeys(_ index: IndexDescriptor, collection: String) throws(QueryError) {
-        let statement = try connection.statement("UPDATE stratos_indexes SET decimal_keys = 1 WHERE table_id = ?")
+        let statement = try connection.statement("UPDATE stratos_indexes SET decimal_keys = decimal_keys | 1 WHERE table_id = ?")
         statement.bind(1, index.tableId)
         try statement.run()
         try bumpCatalogGeneration()

@@ -23,7 +23,8 @@ extension DatabaseStore {
         }
         let descriptor = try collectionForWrite(collectionName)
         for existing in descriptor.indexes {
-            let sameKey = existing.keyPattern == candidate.keyPattern
+            // Indexes on the same key with different collations are different indexes.
+            let sameKey = existing.keyPattern == candidate.keyPattern && existing.collation == candidate.collation
             if existing.name == candidate.name {
                 if sameKey && existing.unique == candidate.unique && existing.sparse == candidate.sparse { return false }
                 throw QueryError(.indexKeySpecsConflict, "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: \(candidate.name), existing index: \(existing.name)")
@@ -40,11 +41,12 @@ extension DatabaseStore {
         let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: false)
         let keyColumns = index.unique ? "key BLOB PRIMARY KEY, rid INTEGER NOT NULL" : "key BLOB NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, rid)"
         try connection.execute("CREATE TABLE \(index.tableName)(\(keyColumns)) WITHOUT ROWID")
-        let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec, decimal_keys) VALUES (?, ?, ?, ?, 0)")
+        let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec, decimal_keys) VALUES (?, ?, ?, ?, ?)")
         record.bind(1, collectionName)
         record.bind(2, index.name)
         record.bind(3, tableId)
         record.bind(4, spec.bsonBytes)
+        record.bind(5, Int64(index.collation == nil ? 0 : 2))  // Flags: see `loadCatalog`.
         try record.run()
         var updated = descriptor
         updated.indexes.append(index)

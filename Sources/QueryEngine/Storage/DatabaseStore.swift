@@ -138,8 +138,10 @@ public final class DatabaseStore {
             validators[collectionName] = .some(validator)
         }
         guard let validator else { return }
-        if let previous, validator.level == .moderate, validator.failure(previous) != nil { return }
-        if let details = validator.failure(document) {
+        // Under the collection's default collation, whatever the command's (as MongoDB does).
+        let collation = descriptor.defaultCollation
+        if let previous, validator.level == .moderate, Collation.with(collation, { validator.failure(previous) }) != nil { return }
+        if let details = Collation.with(collation, { validator.failure(document) }) {
             guard validator.action == .warn else { throw validator.error(document, details: details) }
             validationWarning?(name, collectionName)
         }
@@ -178,7 +180,12 @@ public final class DatabaseStore {
             let tableId = indexStatement.int64(1)
             let spec = try BSONDecoder.decode(indexStatement.blob(2))
             var index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: indexStatement.int64(3) != 0)
-            index.holdsDecimals = indexStatement.int64(4) != 0
+            // `decimal_keys` holds flags: 1, some key holds a decimal; 2, string keys are the
+            // collation's sort keys (an index created before that keeps byte keys, whatever its
+            // specification says).
+            let flags = indexStatement.int64(4)
+            index.holdsDecimals = flags & 1 != 0
+            if flags & 2 == 0 { index.collation = nil }
             loaded[collection]?.indexes.append(index)
             nextTableId = max(nextTableId, tableId + 1)
         }

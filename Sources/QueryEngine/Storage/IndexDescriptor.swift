@@ -21,8 +21,9 @@ public struct IndexDescriptor: Sendable {
     /// The specification as the user gave it, returned by `listIndexes`.
     public let specification: BSONDocument
     /// The index's collation: its string keys are ICU sort keys, usable by queries with the
-    /// same collation only.
-    public let collation: Collation?
+    /// same collation only. Indexes built before collations were applied (their specification
+    /// may name one, but their keys are bytes) have none (`DatabaseStore.loadCatalog`).
+    public internal(set) var collation: Collation?
 
     var tableName: String { "x\(tableId)" }
 
@@ -77,8 +78,8 @@ public struct IndexDescriptor: Sendable {
         self.tableId = tableId
         self.isMultikey = isMultikey
         self.specification = specification
-        // Checked when the index was created; a stored one is taken as it is.
-        collation = try Collation.parse(specification["collation"], checkingLocale: tableId < 0)
+        // Checked when the index is created; a stored one is taken as it is (unreadable: none).
+        collation = tableId < 0 ? try Collation.parse(specification["collation"]) : ((try? Collation.parse(specification["collation"], checkingLocale: false)) ?? nil)
     }
 
     /// A TTL index's field and lifetime in seconds (`expireAfterSeconds`), nil for other indexes.
@@ -93,7 +94,9 @@ public struct IndexDescriptor: Sendable {
     /// The keys `document` contributes, deduplicated; empty when the document is not indexed
     /// (sparse or partial). Throws for parallel arrays, as MongoDB does.
     func keys(for document: BSONDocument) throws(QueryError) -> [[UInt8]] {
-        if let partialFilter, !partialFilter.matches(document) { return [] }
+        // Under the index's own collation, whatever the command's (MongoDB's rule): the same
+        // document always gets the same keys.
+        if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return [] }
         var perField: [[BSONValue]] = []
         var arrayFields = 0
         var allMissing = true

@@ -13,7 +13,7 @@ extension Update {
         switch self {
         case .replacement(var replacement):
             if let id = document["_id"] {
-                if let newId = replacement["_id"], !BSONComparison.equal(newId, id) || newId.typeByte != id.typeByte {
+                if let newId = replacement["_id"], !Update.sameId(newId, id) {
                     throw Update.immutableIdError
                 }
                 replacement.removeValue(forKey: "_id")
@@ -27,7 +27,7 @@ extension Update {
             }
             if let id = document["_id"] {
                 if let newId = result["_id"] {
-                    guard BSONComparison.equal(id, newId) && id.typeByte == newId.typeByte else { throw Update.immutableIdError }
+                    guard Update.sameId(id, newId) else { throw Update.immutableIdError }
                 } else {
                     result.prepend("_id", id)  // As a replacement keeps it.
                 }
@@ -43,7 +43,7 @@ extension Update {
                 }
             }
             guard case .document(let result) = root else { return document }
-            if let id = document["_id"], let newId = result["_id"], !(BSONComparison.equal(id, newId) && id.typeByte == newId.typeByte) {
+            if let id = document["_id"], let newId = result["_id"], !Update.sameId(id, newId) {
                 throw Update.immutableIdError
             }
             if document["_id"] != nil && result["_id"] == nil { throw Update.immutableIdError }
@@ -309,5 +309,13 @@ package enum UpdatePaths {
         default:
             return
         }
+    }
+}
+
+extension Update {
+    /// Whether an update leaves `_id` as it was: the same type and the same stored key, compared
+    /// byte for byte (never under a collation: "ABC" is another document than "abc").
+    static func sameId(_ a: BSONValue, _ b: BSONValue) -> Bool {
+        a.typeByte == b.typeByte && IndexKey.encode(a) == IndexKey.encode(b)
     }
 }

@@ -60,10 +60,14 @@ enum CommandRouter {
         do {
             try authorize(&context, name: name)
             // `explain` runs the command it holds: that command's collation.
-            var collated = (name, command)
-            if name == "explain", case .document(let inner)? = command["explain"], let innerName = inner.firstKey { collated = (innerName, inner) }
+            // (An update's or delete's statements each apply their own, in `WriteCommands`.)
+            var collated = (name, command, false)
+            if name == "explain", case .document(let inner)? = command["explain"], let innerName = inner.firstKey {
+                collated = (aliases[innerName] ?? innerName, inner, true)
+            }
             if Self.collatingCommands.contains(collated.0), case .string(let collection)? = collated.1.elements.first?.value {
-                operation.collation = CollationRequest(explicit: try Self.collation(of: collated.1, name: collated.0), collection: collection)
+                operation.collation = CollationRequest(
+                    explicit: try Self.collation(of: collated.1, name: collated.0, firstStatement: collated.2), collection: collection)
             }
             if !untrackedCommands.contains(name) {
                 operation.deadlineNanoseconds = try deadline(context, name: name)
@@ -88,14 +92,14 @@ enum CommandRouter {
     }
 
     /// Commands whose string comparisons follow a collation: their own `collation`, else the
-    /// collection's default (an update's or delete's: its first statement's, for all of them).
-    static let collatingCommands: Set<String> = ["find", "aggregate", "count", "distinct", "findAndModify", "update", "delete"]
+    /// collection's default (an explained update or delete: its first statement's).
+    static let collatingCommands: Set<String> = ["find", "aggregate", "count", "distinct", "findAndModify", "findandmodify", "update", "delete"]
 
     /// The `collation` a command gives: nil when none; `.some(nil)` for the simple one.
-    static func collation(of command: BSONDocument, name: String) throws(QueryError) -> Collation?? {
+    static func collation(of command: BSONDocument, name: String, firstStatement: Bool) throws(QueryError) -> Collation?? {
         guard collatingCommands.contains(name) else { return nil }
         var given = command["collation"]
-        if given == nil, let list = name == "update" ? command["updates"] : name == "delete" ? command["deletes"] : nil, case .array(let statements) = list {
+        if given == nil, firstStatement, let list = name == "update" ? command["updates"] : name == "delete" ? command["deletes"] : nil, case .array(let statements) = list {
             given = statements.lazy.compactMap { statement -> BSONValue? in
                 if case .document(let document) = statement { return document["collation"] }
                 return nil

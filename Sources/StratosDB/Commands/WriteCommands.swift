@@ -67,6 +67,12 @@ enum WriteCommands {
         return writeReply(n: inserted, errors: errors)
     }
 
+    /// A statement's own `collation` (nil: the collection's default; `.some(nil)`: simple).
+    static func statementCollation(_ statement: BSONDocument) throws(QueryError) -> Collation?? {
+        guard let given = statement["collation"] else { return nil }
+        return .some(try Collation.parse(given))
+    }
+
     static func update(_ context: CommandContext) async throws -> BSONDocument {
         let collection = try context.collectionName(forWrite: true)
         let updates = try statements(context, "updates")
@@ -86,8 +92,11 @@ enum WriteCommands {
                 var errors: [BSONValue] = []
                 for (index, statement) in updates.enumerated() {
                     do throws(QueryError) {
-                        let outcome = try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
-                            try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+                        let collation = CollationRequest(explicit: try statementCollation(statement), collection: collection)
+                        let outcome = try Collation.with(collation, in: store) { () throws(QueryError) -> UpdateOutcome in
+                            try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
+                                try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+                            }
                         }
                         matched += outcome.matched
                         modified += outcome.modified
@@ -210,7 +219,8 @@ enum WriteCommands {
                 var errors: [BSONValue] = []
                 for (index, statement) in deletes.enumerated() {
                     do throws(QueryError) {
-                        removed += try store.withSavepoint { () throws(QueryError) -> Int in
+                        let collation = CollationRequest(explicit: try statementCollation(statement), collection: collection)
+                        removed += try Collation.with(collation, in: store) { () throws(QueryError) -> Int in try store.withSavepoint { () throws(QueryError) -> Int in
                             guard case .document(let query)? = statement["q"] else {
                                 throw QueryError(.failedToParse, "BSON field 'delete.deletes.q' is missing but a required field")
                             }
@@ -221,7 +231,7 @@ enum WriteCommands {
                             let matches = try store.matches(in: collection, filter: try Filter(query), limit: limit == 1 ? 1 : nil)
                             for match in matches { try store.delete(rid: match.rid, document: match.document, from: collection) }
                             return matches.count
-                        }
+                        } }
                     } catch {
                         errors.append(CommandRouter.writeError(index: index, error))
                         if ordered { break }

@@ -104,3 +104,24 @@ def test_bad_collations_are_refused(db):
             list(db.c.find({}, collation=collation))
         assert error.value.code == code, collation
     assert len(list(db.c.find({"a": "X"}, collation={"locale": "simple"}))) == 0
+
+
+def test_review_cases_id_statements_and_index_identity(db):
+    from pymongo import UpdateMany
+    db.ids.insert_one({"_id": "abc", "v": 1})
+    # An _id equal only under the collation is another _id: the update may not change it.
+    with pytest.raises(OperationFailure) as error:
+        db.ids.update_one({"_id": "abc"}, {"$set": {"_id": "ABC"}}, collation=CASELESS)
+    assert error.value.code == 66
+    # Each statement of an update applies its own collation (none: binary).
+    db.s.insert_many([{"k": "a", "n": 0}, {"k": "A", "n": 0}])
+    db.s.bulk_write([UpdateMany({"k": "a"}, {"$inc": {"n": 1}}, collation=CASELESS), UpdateMany({"k": "a"}, {"$inc": {"n": 10}})])
+    assert sorted((d["k"], d["n"]) for d in db.s.find()) == [("A", 1), ("a", 11)]
+    # The same key with another collation is another index.
+    db.u.insert_one({"k": "a"})
+    db.u.create_index("k")
+    db.u.create_index("k", collation=CASELESS, name="k_ci", unique=True)
+    assert {i["name"] for i in db.u.list_indexes()} == {"_id_", "k_1", "k_ci"}
+    with pytest.raises(OperationFailure) as error:
+        db.u.insert_one({"k": "A"})
+    assert error.value.code == 11000

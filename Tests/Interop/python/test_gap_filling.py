@@ -145,3 +145,13 @@ def test_covariance_over_a_range_window(db):
         "c": {"$covariancePop": ["$x", "$y"], "window": {"range": [-1, 1]}}}}}])]
     # Neighbours within 1: {0,1}, {0,1,2}, {1,2}, {10,11}, {10,11}.
     assert out == pytest.approx([0.5, 4 / 3, 0.5, 0.5, 0.5])
+
+
+def test_densify_refuses_what_it_cannot_fill(db):
+    db.odd.insert_many([{"x": float("nan")}, {"x": 1.0}])
+    with pytest.raises(OperationFailure):
+        list(db.odd.aggregate([{"$densify": {"field": "x", "range": {"step": 1, "bounds": "full"}}}]))
+    db.big.insert_many([{"x": 1e17}, {"x": 1e17 + 64}])
+    with pytest.raises(OperationFailure) as error:
+        list(db.big.aggregate([{"$densify": {"field": "x", "range": {"step": 1, "bounds": "full"}}}]))
+    assert error.value.code == 5733300
