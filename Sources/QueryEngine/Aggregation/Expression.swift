@@ -46,6 +46,12 @@ public indirect enum Expression: Sendable {
     private static func parseOperator(_ name: String, _ argument: BSONValue) throws(QueryError) -> Expression {
         switch name {
         case "$literal": return .literal(argument)
+        case "$meta":
+            // A text search's relevance, carried by each of its matches (`TextQuery.scoreField`).
+            guard argument == .string("textScore") else {
+                throw QueryError(.location(17308), "Unsupported argument to $meta: only \"textScore\" is supported by StratosDB")
+            }
+            return .fieldPath(FieldPath(components: [TextQuery.scoreField]))
         case "$map", "$filter":
             guard case .document(let spec) = argument, let input = spec["input"] else {
                 throw QueryError(.failedToParse, "\(name) requires an 'input' field")
@@ -295,7 +301,7 @@ extension Filter {
     /// Whether the filter holds an `$expr` (only those can use variables).
     public var containsExpression: Bool {
         switch self {
-        case .alwaysTrue: return false
+        case .alwaysTrue, .text: return false
         case .and(let clauses), .or(let clauses), .nor(let clauses): return clauses.contains { $0.containsExpression }
         case .expression: return true
         case .field(_, let operators): return operators.contains { $0.containsExpression }
@@ -305,7 +311,7 @@ extension Filter {
     /// The filter with every `$expr`'s variables and `$$NOW` bound (see `Expression.binding`).
     public func binding(_ variables: [String: BSONValue], now: Int64) -> Filter {
         switch self {
-        case .alwaysTrue: return self
+        case .alwaysTrue, .text: return self
         case .and(let clauses): return .and(clauses.map { $0.binding(variables, now: now) })
         case .or(let clauses): return .or(clauses.map { $0.binding(variables, now: now) })
         case .nor(let clauses): return .nor(clauses.map { $0.binding(variables, now: now) })

@@ -51,6 +51,7 @@ extension Pipeline {
         }
         let find = FindQuery(collection: store.collection(collectionName), filter: filter, sort: sort, projection: nil, skip: skip, limit: limit)
         find.deadlineNanoseconds = deadlineNanoseconds
+        find.keepsTextScore = true
         var documents: [BSONDocument] = []
         var bytes = 0
         while !find.isExhausted {
@@ -67,6 +68,10 @@ extension Pipeline {
         }
         for stage in remaining {
             documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
+        }
+        if filter.hasText {
+            // The score travelled with each match for `$meta`; results leave without it.
+            for index in documents.indices { documents[index].removeValue(forKey: TextQuery.scoreField) }
         }
         try Pipeline.checkDocumentSizes(documents)
         return documents

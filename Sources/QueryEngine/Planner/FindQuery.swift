@@ -17,6 +17,10 @@ public final class FindQuery {
     public private(set) var returnedCount = 0
     /// The collation active when the query was planned: every batch (getMore too) runs with it.
     private let collation: Collation?
+    /// Whether results keep a text search's score field (an aggregation's later stages read it;
+    /// a find's results leave without it).
+    public var keepsTextScore = false
+    private var isText: Bool { if case .text = plan.access { true } else { false } }
 
     /// Plans a query over `collection` (nil when the collection does not exist: an empty result).
     public init(
@@ -62,6 +66,7 @@ public final class FindQuery {
         if sortedBuffer != nil { return false }
         if sort != nil && !plan.providesSort { return true }
         if case .collectionScan = plan.access { return !scan.filter.isTrivial }
+        if isText { return true }  // Every match of the search is fetched and filtered.
         return false
     }
 
@@ -106,8 +111,10 @@ public final class FindQuery {
             return batch
         }
         let projection = self.projection
+        let strip = isText && !keepsTextScore
         return try streamBatch(store, countMax: countMax, bytesMax: bytesMax, encoded: false) { match throws(QueryError) in
-            let output = try projection?.apply(to: match.document, position: match.position) ?? match.document
+            var output = try projection?.apply(to: match.document, position: match.position) ?? match.document
+            if strip { output.removeValue(forKey: TextQuery.scoreField) }
             return (output, output.encodedSize)
         }
     }
@@ -162,8 +169,11 @@ public final class FindQuery {
         var buffer: [BSONDocument] = []
         if skipRemaining < end {
             buffer.reserveCapacity(end - skipRemaining)
+            let strip = isText && !keepsTextScore
             for item in ordered[skipRemaining..<end] {
-                buffer.append(try projection?.apply(to: item.document, position: item.position) ?? item.document)
+                var output = try projection?.apply(to: item.document, position: item.position) ?? item.document
+                if strip { output.removeValue(forKey: TextQuery.scoreField) }
+                buffer.append(output)
             }
         }
         skipRemaining = 0

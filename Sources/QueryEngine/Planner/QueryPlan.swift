@@ -22,6 +22,8 @@ public enum AccessPath: Sendable {
     case idIndex([KeyInterval])
     /// Ranges of a secondary index.
     case index(IndexDescriptor, [KeyInterval])
+    /// A `$text` search through the collection's text index (nil: it has none, an error when run).
+    case text(IndexDescriptor?, TextQuery)
 }
 
 /// The planner's choice for one query.
@@ -45,6 +47,7 @@ public struct QueryPlan: Sendable {
         case .idIndex(let intervals):
             intervals.count == 1 && !descending && isPoint(intervals[0]) ? "IDHACK" : "IXSCAN"
         case .index: "IXSCAN"
+        case .text: "TEXT"
         }
     }
 
@@ -73,6 +76,9 @@ public struct QueryPlan: Sendable {
             scan["isUnique"] = .bool(index.unique)
             scan["direction"] = .string(descending ? "backward" : "forward")
             scan["keyRanges"] = .int32(Int32(intervals.count))
+        case .text(let index, _):
+            scan["indexName"] = .string(index?.name ?? "")
+            scan["parsedTextQuery"] = .document([:])
         }
         var plan = scan
         if case .collectionScan = access {} else {

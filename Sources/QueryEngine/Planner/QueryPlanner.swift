@@ -7,6 +7,12 @@
 public enum QueryPlanner {
     /// Plans a query.
     public static func plan(filter: Filter, sort: SortSpecification?, collection: CollectionDescriptor) -> QueryPlan {
+        // `$text` has one access path: the collection's text index (FTS5), then the filter.
+        if let query = (try? filter.textQuery()) ?? nil {
+            return QueryPlan(
+                access: .text(collection.indexes.first { $0.text != nil }, query), descending: false, providesSort: false, isExact: false,
+                needsDeduplication: false)
+        }
         let conjuncts = conjunctsByPath(filter)
         let residualFree = isConjunctionOfFields(filter)
         var best: (score: Int, plan: QueryPlan)?

@@ -22,6 +22,9 @@ public struct QueryScan {
     private var lastKey: [UInt8]?
     private var lastRid: Int64 = 0
     private var seen: Set<Int64> = []
+    /// A text search's matches (row id, score) in row-id order, and how many were visited.
+    private var textMatches: [(rid: Int64, score: Double)]?
+    private var textOffset = 0
     /// Whether every candidate has been visited.
     public private(set) var isFinished = false
     /// Index keys or documents examined so far (`explain`'s `totalDocsExamined`).
@@ -71,15 +74,62 @@ public struct QueryScan {
     /// Calls `body` for each matching document until it returns `false` or the scan ends.
     public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
         try checkStillValid(store)
+        if filter.hasText {
+            // A $text the planner could not make the access path (inside $or, twice): refused.
+            _ = try filter.textQuery()
+        }
         while !isFinished {
             let keepGoing: Bool
             switch plan.access {
+            case .text(let index, let query): keepGoing = try scanText(store, index, query, body)
             case .collectionScan: keepGoing = try scanCollection(store, body)
             case .idIndex(let intervals): keepGoing = try scanIntervals(store, intervals, indexTable: nil, body)
             case .index(let index, let intervals): keepGoing = try scanIntervals(store, intervals, indexTable: index.tableName, body)
             }
             if !keepGoing { return }
         }
+    }
+
+    /// `$text`: the FTS5 table gives the matching row ids and their BM25 relevance; each
+    /// document then carries its score (`TextQuery.scoreField`) through the rest of the filter.
+    private mutating func scanText(
+        _ store: DatabaseStore, _ index: IndexDescriptor?, _ query: TextQuery, _ body: (ScanMatch) throws(QueryError) -> Bool
+    ) throws(QueryError) -> Bool {
+        guard let index, let text = index.text else {
+            throw QueryError(.location(27), "text index required for $text query")
+        }
+        if textMatches == nil {
+            var found: [(rid: Int64, score: Double)] = []
+            if let expression = query.matchExpression {
+                let select = try store.connection.statement(
+                    "SELECT rowid, -bm25(\(index.tableName), \(text.bm25Weights)) FROM \(index.tableName) WHERE \(index.tableName) MATCH ?1 ORDER BY rowid")
+                select.bind(1, expression)
+                defer { select.reset() }
+                while try select.step() {
+                    if found.count & 1023 == 0 { try OperationContext.checkpoint() }
+                    found.append((select.int64(0), select.double(1)))
+                }
+            }
+            textMatches = found
+        }
+        let fetch = try store.connection.statement("SELECT doc FROM \(collection.tableName) WHERE rid = ?1")
+        while let matches = textMatches, textOffset < matches.count {
+            let (rid, score) = matches[textOffset]
+            textOffset += 1
+            documentsExamined += 1
+            try OperationContext.checkpoint()
+            fetch.bind(1, rid)
+            guard try fetch.step() else { continue }  // Deleted since the search (a later batch).
+            var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
+            fetch.reset()
+            // MongoDB reports scores around the number of matched terms: BM25 scaled up.
+            document[TextQuery.scoreField] = .double(score * 1_000_000)
+            var position: Int?
+            guard filter.matches(document, position: &position) else { continue }
+            if !(try body(ScanMatch(rid: rid, document: document, position: position))) { return false }
+        }
+        isFinished = true
+        return true
     }
 
     private mutating func consider(_ rid: Int64, _ bytes: UnsafeRawBufferPointer, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
@@ -187,7 +237,7 @@ public struct QueryScan {
         let table: String
         let intervals: [KeyInterval]
         switch plan.access {
-        case .collectionScan: return nil
+        case .collectionScan, .text: return nil
         case .idIndex(let ranges):
             table = "(SELECT id_key AS key, rid FROM \(collection.tableName))"
             intervals = ranges

@@ -32,6 +32,9 @@ extension Filter {
             return true
         case .expression(let expression):
             return ((try? expression.evaluate(ExpressionContext(root: document))) ?? nil)?.isTruthy ?? false
+        case .text:
+            // Only the text index's matches reach here (the planner makes $text its access path).
+            return document[TextQuery.scoreField] != nil
         }
     }
 

@@ -6,6 +6,9 @@ public indirect enum Filter: Sendable {
     case nor([Filter])
     case field(FieldPath, [FieldOperator])
     case expression(Expression)
+    /// `$text`: answered by the collection's text index (`QueryScan`), true for every document
+    /// the index returns.
+    case text(TextQuery)
 
     /// One operator applied to the values at a path.
     public enum FieldOperator: Sendable {
@@ -70,7 +73,9 @@ public indirect enum Filter: Sendable {
                 return .expression(try Expression(value))
             case "$comment":
                 return .alwaysTrue
-            case "$where", "$text", "$jsonSchema":
+            case "$text":
+                return .text(try TextQuery(value))
+            case "$where", "$jsonSchema":
                 throw QueryError(.badValue, "\(key) is not supported by StratosDB")
             default:
                 throw QueryError(.badValue, "unknown top level operator: \(key)")

@@ -44,6 +44,10 @@ public struct Projection: Sendable {
                 // tried on each element alone, so the first matching element is the one shown.
                 node = .elemMatch(try Filter([Self.elementField: .document(["$elemMatch": .document(filter)])]))
                 if inclusion == nil { inclusion = true }
+            case .document(let spec) where spec.firstKey == "$meta":
+                // Adds the value and leaves the projection's mode alone (a projection of only
+                // `$meta` fields returns whole documents, as MongoDB's does).
+                node = .computed(try Expression(element.value))
             case .document(let spec) where spec.firstKey?.hasPrefix("$") == true:
                 node = .computed(try Expression(element.value))
                 if element.key != "_id" { try Projection.setMode(&inclusion, true) }
@@ -142,6 +146,12 @@ public struct Projection: Sendable {
             }
             if let value = try projectValue(element.value, node: node, position: position, root: root) {
                 output.append(element.key, value)
+            }
+        }
+        // `$meta` fields (the only computed ones outside inclusion) are added.
+        for (key, node) in tree where !document.contains(key: key) {
+            if case .computed(let expression) = node, let value = try expression.evaluate(ExpressionContext(root: root)) {
+                output.append(key, value)
             }
         }
         return output

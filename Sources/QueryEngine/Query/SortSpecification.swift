@@ -15,6 +15,14 @@ public struct SortSpecification: Sendable {
     public init(_ document: BSONDocument) throws(QueryError) {
         var keys: [Key] = []
         for element in document.elements {
+            if case .document(let meta) = element.value, meta.count == 1, meta["$meta"] != nil {
+                // `{score: {$meta: "textScore"}}`: by relevance, highest first.
+                guard meta["$meta"] == .string("textScore") else {
+                    throw QueryError(.location(17308), "unsupported $meta sort (only \"textScore\" is supported)")
+                }
+                keys.append(Key(path: FieldPath(components: [TextQuery.scoreField]), ascending: false))
+                continue
+            }
             guard let direction = element.value.int64Value, element.value.isNumber, direction == 1 || direction == -1 else {
                 throw QueryError(.badValue, "$sort key ordering must be 1 (for ascending) or -1 (for descending)")
             }

@@ -50,6 +50,10 @@ extension DatabaseStore {
         let rid = connection.lastInsertRowid
         if !descriptor.idHoldsDecimals, id.containsDecimal { try markIdDecimals(collectionName) }
         for index in descriptor.indexes {
+            if index.text != nil {
+                try indexText(index, rid: rid, document: document)
+                continue
+            }
             try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName, document: document)
         }
         record(.put(collection: collectionName, idKey: idKey, document: bytes))
@@ -64,6 +68,13 @@ extension DatabaseStore {
         guard let descriptor = collections[collectionName] else { return }
         try validate(new, in: collectionName, previous: old)
         for index in descriptor.indexes {
+            if let text = index.text {
+                if text.columns(for: old) != text.columns(for: new) {
+                    try removeText(index, rid: rid)
+                    try indexText(index, rid: rid, document: new)
+                }
+                continue
+            }
             let oldKeys = try index.keys(for: old)
             let newKeys = try index.keys(for: new)
             if oldKeys == newKeys { continue }
@@ -84,6 +95,10 @@ extension DatabaseStore {
     public func delete(rid: Int64, document: BSONDocument, from collectionName: String) throws(QueryError) {
         guard let descriptor = collections[collectionName] else { return }
         for index in descriptor.indexes {
+            if index.text != nil {
+                try removeText(index, rid: rid)
+                continue
+            }
             try removeKeys(try index.keys(for: document), rid: rid, index: index)
         }
         let statement = try connection.statement("DELETE FROM \(descriptor.tableName) WHERE rid = ?")
@@ -123,6 +138,25 @@ extension DatabaseStore {
                 throw duplicateKeyError(collection, indexName: index.name, keyPattern: index.keyPattern, keyValue: index.keyValue(from: document))
             }
         }
+    }
+
+    /// Writes a document's text into a text index's FTS5 table (row id = the document's).
+    func indexText(_ index: IndexDescriptor, rid: Int64, document: BSONDocument) throws(QueryError) {
+        guard let text = index.text else { return }
+        let columns = text.columns(for: document)
+        guard columns.contains(where: { !$0.isEmpty }) else { return }
+        let placeholders = columns.indices.map { "?\($0 + 2)" }.joined(separator: ", ")
+        let names = columns.indices.map { "c\($0)" }.joined(separator: ", ")
+        let statement = try connection.statement("INSERT INTO \(index.tableName)(rowid, \(names)) VALUES (?1, \(placeholders))")
+        statement.bind(1, rid)
+        for (position, column) in columns.enumerated() { statement.bind(Int32(position + 2), column) }
+        try statement.run()
+    }
+
+    func removeText(_ index: IndexDescriptor, rid: Int64) throws(QueryError) {
+        let statement = try connection.statement("DELETE FROM \(index.tableName) WHERE rowid = ?1")
+        statement.bind(1, rid)
+        try statement.run()
     }
 
     private func removeKeys(_ keys: [[UInt8]], rid: Int64, index: IndexDescriptor) throws(QueryError) {

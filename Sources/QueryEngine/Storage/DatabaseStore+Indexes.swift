@@ -36,11 +36,18 @@ extension DatabaseStore {
                 throw QueryError(.indexOptionsConflict, "An equivalent index already exists with the same name but different options. Requested index: \(candidate.name), existing index: \(existing.name)")
             }
         }
+        if candidate.text != nil, let other = descriptor.indexes.first(where: { $0.text != nil }) {
+            throw QueryError(.indexOptionsConflict, "only one text index per collection allowed, found existing text index \(other.name)")
+        }
         guard descriptor.indexes.count < 63 else { throw QueryError(.cannotCreateIndex, "add index fails, too many indexes for \(name).\(collectionName)") }
         let tableId = allocateTableId()
         let index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: false)
-        let keyColumns = index.unique ? "key BLOB PRIMARY KEY, rid INTEGER NOT NULL" : "key BLOB NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, rid)"
-        try connection.execute("CREATE TABLE \(index.tableName)(\(keyColumns)) WITHOUT ROWID")
+        if let text = index.text {
+            try connection.execute(text.createStatement(table: index.tableName))
+        } else {
+            let keyColumns = index.unique ? "key BLOB PRIMARY KEY, rid INTEGER NOT NULL" : "key BLOB NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, rid)"
+            try connection.execute("CREATE TABLE \(index.tableName)(\(keyColumns)) WITHOUT ROWID")
+        }
         let record = try connection.statement("INSERT INTO stratos_indexes(collection, name, table_id, spec, decimal_keys) VALUES (?, ?, ?, ?, ?)")
         record.bind(1, collectionName)
         record.bind(2, index.name)
@@ -58,6 +65,21 @@ extension DatabaseStore {
     }
 
     private func backfill(_ index: IndexDescriptor, collection: CollectionDescriptor) throws(QueryError) {
+        if index.text != nil {
+            let scan = try connection.statement("SELECT rid, doc FROM \(collection.tableName) ORDER BY rid")
+            defer { scan.reset() }
+            var rows: [(Int64, BSONDocument)] = []
+            while try scan.step() {
+                try OperationContext.checkpoint()
+                rows.append((scan.int64(0), try scan.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) }))
+                if rows.count == 512 {
+                    for (rid, document) in rows { try indexText(index, rid: rid, document: document) }
+                    rows.removeAll(keepingCapacity: true)
+                }
+            }
+            for (rid, document) in rows { try indexText(index, rid: rid, document: document) }
+            return
+        }
         var rows: [(Int64, BSONDocument)] = []
         var afterRid: Int64 = 0
         repeat {

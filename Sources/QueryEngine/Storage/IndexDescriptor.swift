@@ -24,6 +24,8 @@ public struct IndexDescriptor: Sendable {
     /// same collation only. Indexes built before collations were applied (their specification
     /// may name one, but their keys are bytes) have none (`DatabaseStore.loadCatalog`).
     public internal(set) var collation: Collation?
+    /// A text index (`{field: "text"}`, `{"$**": "text"}`): an FTS5 table, no keys (`TextSearch`).
+    public let text: TextIndexSpec?
 
     var tableName: String { "x\(tableId)" }
 
@@ -42,7 +44,8 @@ public struct IndexDescriptor: Sendable {
             throw QueryError(.cannotCreateIndex, "Index specification must have a 'name' string")
         }
         var fields: [(path: FieldPath, ascending: Bool)] = []
-        for element in key.elements {
+        text = try TextIndexSpec.parse(specification, key: key)
+        for element in key.elements where text == nil {
             let path = try FieldPath(element.key)
             switch element.value {
             case .string(let kind):
@@ -94,6 +97,7 @@ public struct IndexDescriptor: Sendable {
     /// The keys `document` contributes, deduplicated; empty when the document is not indexed
     /// (sparse or partial). Throws for parallel arrays, as MongoDB does.
     func keys(for document: BSONDocument) throws(QueryError) -> [[UInt8]] {
+        if text != nil { return [] }  // Its FTS5 table is written by `DatabaseStore.indexText`.
         // Under the index's own collation, whatever the command's (MongoDB's rule): the same
         // document always gets the same keys.
         if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return [] }

@@ -191,6 +191,9 @@ public final class SQLiteStatement {
     /// The integer in column `index` (0-based).
     public func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
+    /// The double in column `index`.
+    public func double(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
+
     /// The text in column `index`.
     public func text(_ index: Int32) -> String {
         guard let raw = sqlite3_column_text(handle, index) else { return "" }

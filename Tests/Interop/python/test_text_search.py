@@ -1,0 +1,117 @@
+"""Text search as the manual shows it: a text index, `$text` with terms, phrases and negations,
+relevance through `{$meta: "textScore"}`, in find and aggregate."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import TEXT
+from pymongo.errors import OperationFailure
+
+ARTICLES = [
+    {"_id": 1, "subject": "coffee", "author": "xyz", "views": 50},
+    {"_id": 2, "subject": "Coffee Shopping", "author": "efg", "views": 5},
+    {"_id": 3, "subject": "Baking a cake", "author": "abc", "views": 90},
+    {"_id": 4, "subject": "baking", "author": "xyz", "views": 100},
+    {"_id": 5, "subject": "Café Con Leche", "author": "abc", "views": 200},
+    {"_id": 6, "subject": "Сырники", "author": "jkl", "views": 80},
+    {"_id": 7, "subject": "coffee and cream", "author": "efg", "views": 10},
+    {"_id": 8, "subject": "Cafe con Leche", "author": "xyz", "views": 10},
+]
+
+
+@pytest.fixture
+def articles(db):
+    db.articles.insert_many(ARTICLES)
+    db.articles.create_index([("subject", TEXT)])
+    return db.articles
+
+
+def ids(cursor):
+    return sorted(d["_id"] for d in cursor)
+
+
+def test_terms_stems_case_and_diacritics(articles):
+    assert ids(articles.find({"$text": {"$search": "coffee"}})) == [1, 2, 7]
+    # Any of the terms; "shop" finds "Shopping" through the English stemmer.
+    assert ids(articles.find({"$text": {"$search": "bake coffee cake"}})) == [1, 2, 3, 4, 7]
+    assert ids(articles.find({"$text": {"$search": "shop"}})) == [2]
+    # Case and diacritics are ignored.
+    assert ids(articles.find({"$text": {"$search": "CAFE"}})) == [5, 8]
+    # A phrase must appear as written; a negated term must not.
+    assert ids(articles.find({"$text": {"$search": '"coffee shop"'}})) == [2]
+    assert ids(articles.find({"$text": {"$search": "coffee -shop"}})) == [1, 7]
+    # Stop words alone find nothing.
+    assert ids(articles.find({"$text": {"$search": "and the"}})) == []
+    # With other conditions, and counted.
+    assert ids(articles.find({"$text": {"$search": "coffee"}, "views": {"$gt": 8}})) == [1, 7]
+    assert articles.count_documents({"$text": {"$search": "coffee"}}) == 3
+
+
+def test_relevance_in_find_and_aggregate(articles):
+    found = list(articles.find({"$text": {"$search": "coffee"}}, {"score": {"$meta": "textScore"}}).sort([("score", {"$meta": "textScore"})]))
+    assert [d["_id"] for d in found][0] == 1  # the shortest subject that holds the term
+    assert all(d["score"] > 0 for d in found)
+    scores = [d["score"] for d in found]
+    assert scores == sorted(scores, reverse=True)
+    # A $meta-only projection returns whole documents, and no result carries the internal field.
+    assert set(found[0]) == {"_id", "subject", "author", "views", "score"}
+    plain = articles.find_one({"$text": {"$search": "coffee"}})
+    assert set(plain) == {"_id", "subject", "author", "views"}
+    pipeline = [
+        {"$match": {"$text": {"$search": "cake coffee"}}},
+        {"$sort": {"score": {"$meta": "textScore"}}},
+        {"$project": {"subject": 1, "score": {"$meta": "textScore"}}},
+        {"$limit": 2},
+    ]
+    top = list(articles.aggregate(pipeline))
+    assert len(top) == 2 and top[0]["score"] >= top[1]["score"] and set(top[0]) == {"_id", "subject", "score"}
+    grouped = list(articles.aggregate([{"$match": {"$text": {"$search": "coffee"}}}, {"$group": {"_id": "$author", "n": {"$sum": 1}}}]))
+    assert sorted((d["_id"], d["n"]) for d in grouped) == [("efg", 2), ("xyz", 1)]
+
+
+def test_weights_wildcard_and_writes(db):
+    db.posts.insert_many([
+        {"_id": 1, "title": "tea", "body": "all about coffee"},
+        {"_id": 2, "title": "coffee", "body": "all about tea"},
+    ])
+    db.posts.create_index([("title", TEXT), ("body", TEXT)], weights={"title": 10})
+    ranked = [d["_id"] for d in db.posts.find({"$text": {"$search": "coffee"}}, {"s": {"$meta": "textScore"}}).sort([("s", {"$meta": "textScore"})])]
+    assert ranked == [2, 1]
+    # The index follows updates and deletes.
+    db.posts.update_one({"_id": 1}, {"$set": {"body": "all about milk"}})
+    assert ids(db.posts.find({"$text": {"$search": "coffee"}})) == [2]
+    assert db.posts.update_many({"$text": {"$search": "tea"}}, {"$set": {"hot": True}}).modified_count == 2
+    db.posts.delete_one({"_id": 2})
+    assert ids(db.posts.find({"$text": {"$search": "coffee tea"}})) == [1]
+    db.everything.insert_many([{"_id": 1, "a": {"b": "nested words"}}, {"_id": 2, "c": ["list", "of", "words"]}, {"_id": 3, "n": 5}])
+    db.everything.create_index([("$**", TEXT)])
+    assert ids(db.everything.find({"$text": {"$search": "words"}})) == [1, 2]
+
+
+def test_errors(db, articles):
+    db.plain.insert_one({"a": "coffee"})
+    with pytest.raises(OperationFailure) as error:
+        list(db.plain.find({"$text": {"$search": "coffee"}}))
+    assert error.value.code == 27
+    with pytest.raises(OperationFailure) as error:
+        articles.create_index([("author", TEXT)])
+    assert error.value.code == 85
+    with pytest.raises(OperationFailure):
+        list(articles.find({"$or": [{"$text": {"$search": "coffee"}}, {"views": 5}]}))
+    with pytest.raises(OperationFailure):
+        list(articles.find({"$text": {"$search": "coffee", "$caseSensitive": True}}))
+    plan = articles.find({"$text": {"$search": "coffee"}}).explain()
+    assert "TEXT" in str(plan["queryPlanner"]["winningPlan"])
+    index = [i for i in articles.list_indexes() if i["name"] == "subject_text"][0]
+    assert index["key"] == {"_fts": "text", "_ftsx": 1} or index["key"] == {"subject": "text"}
+    # Dropping the index ends text search; a new one (on another field) starts it again.
+    articles.drop_index("subject_text")
+    with pytest.raises(OperationFailure) as error:
+        list(articles.find({"$text": {"$search": "coffee"}}))
+    assert error.value.code == 27
+    articles.create_index([("author", TEXT)])
+    assert ids(articles.find({"$text": {"$search": "xyz"}})) == [1, 4, 8]
+    articles.rename("renamed")
+    assert ids(db.renamed.find({"$text": {"$search": "efg"}})) == [2, 7]
+    db.renamed.drop()
+    assert "renamed" not in db.list_collection_names()
