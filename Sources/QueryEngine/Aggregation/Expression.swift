@@ -51,7 +51,7 @@ public indirect enum Expression: Sendable {
             guard argument == .string("textScore") else {
                 throw QueryError(.location(17308), "Unsupported argument to $meta: only \"textScore\" is supported by StratosDB")
             }
-            return .fieldPath(FieldPath(components: [TextQuery.scoreField]))
+            return .variable("ROOT", FieldPath(components: [TextQuery.scoreField]))
         case "$map", "$filter":
             guard case .document(let spec) = argument, let input = spec["input"] else {
                 throw QueryError(.failedToParse, "\(name) requires an 'input' field")

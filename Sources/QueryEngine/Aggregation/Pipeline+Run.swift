@@ -70,8 +70,9 @@ extension Pipeline {
             documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
         }
         if filter.hasText {
-            // The score travelled with each match for `$meta`; results leave without it.
-            for index in documents.indices { documents[index].removeValue(forKey: TextQuery.scoreField) }
+            // The score travelled with each match for `$meta`; results leave without it, at any
+            // depth (a `$group` may have pushed whole matches).
+            for index in documents.indices { documents[index] = TextQuery.strippingScore(documents[index]) }
         }
         try Pipeline.checkDocumentSizes(documents)
         return documents

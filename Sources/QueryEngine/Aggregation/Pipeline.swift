@@ -113,7 +113,11 @@ public struct Pipeline: Sendable {
                 throw QueryError(.location(40602), "$documents is only valid as the first stage in a pipeline")
             }
             if index == 0, name == "$match", case .document(let filter) = argument { leading = filter }
-            parsed.append(try Pipeline.parseStage(name, argument))
+            let parsedStage = try Pipeline.parseStage(name, argument)
+            if index > 0, case .match(let filter) = parsedStage, filter.hasText {
+                throw QueryError(.location(17313), "$match with $text is only allowed as the first pipeline stage")
+            }
+            parsed.append(parsedStage)
         }
         self.stages = parsed
         self.leadingFilter = leading

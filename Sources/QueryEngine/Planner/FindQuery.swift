@@ -182,8 +182,19 @@ public final class FindQuery {
 }
 
 extension DatabaseStore {
-    /// All documents matching `filter` (with row ids), in scan order, up to `limit`.
+    /// All documents matching `filter` (with row ids), in scan order, up to `limit`: the stored
+    /// documents as they are (a text search's score is taken off, so a write never stores it).
     public func matches(in collectionName: String, filter: Filter, sort: SortSpecification? = nil, limit: Int? = nil) throws(QueryError) -> [ScanMatch] {
+        let found = try rawMatches(in: collectionName, filter: filter, sort: sort, limit: limit)
+        guard filter.hasText else { return found }
+        return found.map { match in
+            var document = match.document
+            document.removeValue(forKey: TextQuery.scoreField)
+            return ScanMatch(rid: match.rid, document: document, position: match.position)
+        }
+    }
+
+    private func rawMatches(in collectionName: String, filter: Filter, sort: SortSpecification?, limit: Int?) throws(QueryError) -> [ScanMatch] {
         guard let descriptor = collections[collectionName] else { return [] }
         let plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
         var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)

@@ -25,6 +25,7 @@ public struct QueryScan {
     /// A text search's matches (row id, score) in row-id order, and how many were visited.
     private var textMatches: [(rid: Int64, score: Double)]?
     private var textOffset = 0
+    private var textChecked = false
     /// Whether every candidate has been visited.
     public private(set) var isFinished = false
     /// Index keys or documents examined so far (`explain`'s `totalDocsExamined`).
@@ -55,6 +56,11 @@ public struct QueryScan {
             !current.indexes.contains(where: { $0.tableName == index.tableName && $0.name == index.name && $0.keyPattern == index.keyPattern })
         {
             throw QueryError(.queryPlanKilled, "index '\(index.name)' was dropped while the cursor was open")
+        }
+        if case .text(let index?, _) = plan.access,
+            !current.indexes.contains(where: { $0.tableName == index.tableName && $0.name == index.name && $0.text == index.text })
+        {
+            throw QueryError(.queryPlanKilled, "text index '\(index.name)' was dropped while the cursor was open")
         }
     }
 
@@ -113,19 +119,37 @@ public struct QueryScan {
             textMatches = found
         }
         let fetch = try store.connection.statement("SELECT doc FROM \(collection.tableName) WHERE rid = ?1")
+        defer { fetch.reset() }
+        // A later batch (a getMore) reads a newer snapshot: a row id may belong to another
+        // document by then, so each one is checked against the search again.
+        let recheck = textChecked
+        textChecked = true
+        let still = recheck
+            ? try store.connection.statement("SELECT 1 FROM \(index.tableName) WHERE \(index.tableName) MATCH ?1 AND rowid = ?2") : nil
+        defer { still?.reset() }
         while let matches = textMatches, textOffset < matches.count {
             let (rid, score) = matches[textOffset]
             textOffset += 1
             documentsExamined += 1
             try OperationContext.checkpoint()
+            if let still, let expression = query.matchExpression {
+                still.bind(1, expression)
+                still.bind(2, rid)
+                let present = try still.step()
+                still.reset()
+                guard present else { continue }
+            }
             fetch.bind(1, rid)
             guard try fetch.step() else { continue }  // Deleted since the search (a later batch).
             var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
             fetch.reset()
-            // MongoDB reports scores around the number of matched terms: BM25 scaled up.
+            // BM25, scaled to read like MongoDB's scores (only the order within a query compares).
             document[TextQuery.scoreField] = .double(score * 1_000_000)
             var position: Int?
-            guard filter.matches(document, position: &position) else { continue }
+            RegexFailure.reset()
+            let matched = filter.matches(document, position: &position)
+            try RegexFailure.check()
+            guard matched else { continue }
             if !(try body(ScanMatch(rid: rid, document: document, position: position))) { return false }
         }
         isFinished = true

@@ -77,7 +77,7 @@ public struct TextIndexSpec: Sendable, Hashable {
             var strings: [String] = []
             func collect(_ value: BSONValue) {
                 switch value {
-                case .string(let text): strings.append(text)
+                case .string(let text): strings.append(text.replacingOccurrences(of: "\u{0}", with: " "))
                 case .document(let inner): for element in inner.elements where element.key != "_id" { collect(element.value) }
                 case .array(let elements): elements.forEach(collect)
                 default: break
@@ -88,7 +88,7 @@ public struct TextIndexSpec: Sendable, Hashable {
         }
         return fields.map { path in
             path.leafValues(in: document).compactMap { value -> String? in
-                if case .string(let text)? = value { return text }
+                if case .string(let text)? = value { return text.replacingOccurrences(of: "\u{0}", with: " ") }
                 return nil
             }.joined(separator: " ")
         }
@@ -125,26 +125,64 @@ public struct TextQuery: Sendable {
         var terms: [String] = []
         var phrases: [String] = []
         var negated: [String] = []
-        // Quoted phrases first; the rest splits on whitespace, `-word` negates.
-        let parts = search.split(separator: "\"", omittingEmptySubsequences: false)
+        var negatedPhrases: [String] = []
+        // As MongoDB reads a search: quoted phrases (a `-` just before the quote negates one),
+        // and words split at every character that is not a letter or digit; `-word` negates
+        // the word's pieces; English stop words take no part. NUL counts as a space.
+        let text = search.replacingOccurrences(of: "\u{0}", with: " ")
+        let parts = text.split(separator: "\"", omittingEmptySubsequences: false)
         for (index, part) in parts.enumerated() {
             if index % 2 == 1 {
-                let phrase = part.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-                if !phrase.isEmpty { phrases.append(phrase) }
+                let pieces = Self.pieces(of: part)
+                guard !pieces.isEmpty else { continue }
+                let phrase = pieces.joined(separator: " ")
+                let previous = parts[index - 1]
+                if previous.hasSuffix("-") && (previous.count == 1 || previous.dropLast().last?.isWhitespace == true) {
+                    negatedPhrases.append(phrase)
+                } else {
+                    phrases.append(phrase)
+                }
                 continue
             }
             for word in part.split(whereSeparator: \.isWhitespace) {
-                if word.hasPrefix("-") {
-                    let term = String(word.dropFirst())
-                    if !term.isEmpty { negated.append(term) }
-                } else if !Self.stopWords.contains(word.lowercased()) {
-                    terms.append(String(word))
+                let negative = word.hasPrefix("-")
+                for piece in Self.pieces(of: negative ? word.dropFirst() : word[...]) where !Self.stopWords.contains(piece.lowercased()) {
+                    if negative { negated.append(piece) } else { terms.append(piece) }
                 }
             }
         }
-        self.terms = terms
-        self.phrases = phrases
-        self.negated = negated
+        func unique(_ list: [String]) -> [String] {
+            var seen: Set<String> = []
+            return list.filter { seen.insert($0.lowercased()).inserted }
+        }
+        self.terms = unique(terms)
+        self.phrases = unique(phrases)
+        self.negated = unique(negated) + unique(negatedPhrases)
+        // FTS5's query parser is quadratic in the number of terms: a bound keeps one query short.
+        guard self.terms.count + self.phrases.count + self.negated.count <= Self.termsMax else {
+            throw QueryError(.badValue, "$text: a search holds at most \(Self.termsMax) distinct terms and phrases")
+        }
+    }
+
+    static let termsMax = 1_000
+
+    /// `document` without the score field, at any depth.
+    static func strippingScore(_ document: BSONDocument) -> BSONDocument {
+        func strip(_ value: BSONValue) -> BSONValue {
+            switch value {
+            case .document(let inner): .document(strippingScore(inner))
+            case .array(let elements): .array(elements.map(strip))
+            default: value
+            }
+        }
+        var output = BSONDocument()
+        for element in document.elements where element.key != scoreField { output.append(element.key, strip(element.value)) }
+        return output
+    }
+
+    /// The runs of letters and digits of `text`.
+    static func pieces(of text: Substring) -> [String] {
+        text.split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
     }
 
     /// The FTS5 MATCH expression; nil when nothing can match (no positive term).

@@ -81,6 +81,11 @@ def test_weights_wildcard_and_writes(db):
     db.posts.update_one({"_id": 1}, {"$set": {"body": "all about milk"}})
     assert ids(db.posts.find({"$text": {"$search": "coffee"}})) == [2]
     assert db.posts.update_many({"$text": {"$search": "tea"}}, {"$set": {"hot": True}}).modified_count == 2
+    # Nothing of the search is stored: the documents hold what they held, and the update.
+    stored = list(db.posts.aggregate([{"$project": {"n": {"$size": {"$objectToArray": "$$ROOT"}}}}]))
+    assert sorted(d["n"] for d in stored) == [4, 4]
+    found = db.posts.find_one_and_update({"$text": {"$search": "tea"}, "_id": 2}, {"$set": {"cold": False}}, return_document=True)
+    assert "cold" in found and not any(key.startswith("$__") for key in found)
     db.posts.delete_one({"_id": 2})
     assert ids(db.posts.find({"$text": {"$search": "coffee tea"}})) == [1]
     db.everything.insert_many([{"_id": 1, "a": {"b": "nested words"}}, {"_id": 2, "c": ["list", "of", "words"]}, {"_id": 3, "n": 5}])
@@ -115,3 +120,23 @@ def test_errors(db, articles):
     assert ids(db.renamed.find({"$text": {"$search": "efg"}})) == [2, 7]
     db.renamed.drop()
     assert "renamed" not in db.list_collection_names()
+
+
+def test_search_syntax_as_mongodb_reads_it(articles, db):
+    # A negated phrase excludes; negated stop words are ignored; punctuation splits words.
+    assert ids(articles.find({"$text": {"$search": 'coffee -"coffee shop"'}})) == [1, 7]
+    assert ids(articles.find({"$text": {"$search": "coffee -the"}})) == [1, 2, 7]
+    assert ids(articles.find({"$text": {"$search": "coffee,cake"}})) == [1, 2, 3, 7]
+    assert ids(articles.find({"$text": {"$search": "c0:coffee"}})) == [1, 2, 7]
+    assert ids(articles.find({"$text": {"$search": "The, coffee"}})) == [1, 2, 7]
+    assert ids(articles.find({"$text": {"$search": "cof\x00fee"}})) == []
+    with pytest.raises(OperationFailure) as error:
+        list(articles.find({"$text": {"$search": " ".join(f"w{i}" for i in range(1500))}}))
+    assert error.value.code == 2
+    # $text only in the first $match, and never stored through a pipeline's output.
+    with pytest.raises(OperationFailure) as error:
+        list(articles.aggregate([{"$match": {"views": {"$gt": 1}}}, {"$match": {"$text": {"$search": "coffee"}}}]))
+    assert error.value.code == 17313
+    articles.aggregate([{"$match": {"$text": {"$search": "coffee"}}}, {"$group": {"_id": None, "all": {"$push": "$$ROOT"}}}, {"$out": "saved"}])
+    saved = db.saved.find_one()
+    assert len(saved["all"]) == 3 and all(set(d) == {"_id", "subject", "author", "views"} for d in saved["all"])
