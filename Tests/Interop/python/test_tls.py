@@ -49,6 +49,12 @@ def test_tls_connections_work_and_plaintext_is_refused(tmp_path):
         token_client = MongoClient(token_uri, tlsCAFile=str(cert), serverSelectionTimeoutMS=5000)
         srv._clients.append(token_client)
         assert token_client.profile.users.find_one() == {"_id": 1, "secret": "over TLS"}
+        # Grants work while a TLS node runs (the CLI has no TLS client: through the catalog).
+        cli = lambda *args: subprocess.run([str(srv.binary), *args, "--data-dir", str(srv.data_dir)], capture_output=True, text=True)
+        app = cli("key", "new", "--name", "app").stdout.strip()
+        granted = cli("grant", "--key", "owner", "--space", "profile", "--to", app, "--actions", "read")
+        assert granted.returncode == 0 and granted.stdout.strip().startswith("g"), granted.stderr
+        assert granted.stdout.strip() in cli("grant", "list", "--key", "owner", "--space", "profile").stdout
         plaintext = MongoClient(f"mongodb://{user}:{password}@127.0.0.1:{srv.port}/", serverSelectionTimeoutMS=1500)
         with pytest.raises(PyMongoError):
             plaintext.admin.command("ping")
