@@ -3,20 +3,9 @@ import Foundation
 /// MongoDB's numeric type promotion: int32 → int64 on overflow → double; any double makes a
 /// double; any decimal128 makes a decimal128, computed exactly (`Decimal128+Arithmetic`).
 enum Arithmetic {
-    /// A number as a decimal, as MongoDB coerces it when the other operand is a decimal.
-    static func decimal(_ value: BSONValue) -> Decimal128? {
-        switch value {
-        case .decimal128(let x): x
-        case .int32(let x): Decimal128(Int64(x))
-        case .int64(let x): Decimal128(x)
-        case .double(let x): Decimal128(roundingToFifteenDigits: x)
-        default: nil
-        }
-    }
-
-    /// Both operands as decimals when either is one.
+    /// Both operands as decimals when either is one, as MongoDB coerces them for arithmetic.
     static func decimals(_ a: BSONValue, _ b: BSONValue) -> (Decimal128, Decimal128)? {
-        guard a.isDecimal || b.isDecimal, let x = decimal(a), let y = decimal(b) else { return nil }
+        guard a.isDecimal || b.isDecimal, let x = Decimal128(a, exactDouble: false), let y = Decimal128(b, exactDouble: false) else { return nil }
         return (x, y)
     }
 
@@ -202,7 +191,7 @@ enum Conversions {
             case .string(let text): guard let parsed = Decimal128(parsing: text) else { throw failure }; return .decimal128(parsed)
             case .bool(let flag): return .decimal128(flag ? .one : .zero)
             case .datetime(let milliseconds): return .decimal128(Decimal128(milliseconds))
-            default: guard let decimal = Arithmetic.decimal(value) else { throw failure }; return .decimal128(decimal)
+            default: guard let decimal = Decimal128(value, exactDouble: false) else { throw failure }; return .decimal128(decimal)
             }
         case "$toDouble":
             switch value {

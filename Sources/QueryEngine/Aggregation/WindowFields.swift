@@ -347,6 +347,7 @@ struct WindowFieldsSpecification: Sendable {
     ) throws(QueryError) -> [BSONValue?] {
         var known: [(index: Int, x: Double, y: BSONValue)] = []
         var values: [BSONValue?] = []
+        var xs: [Double] = []
         for (index, document) in partition.enumerated() {
             let value = try expression.evaluate(context(document))
             let x: Double
@@ -355,6 +356,7 @@ struct WindowFieldsSpecification: Sendable {
             case let number where number.isNumber: x = number.doubleValue ?? .nan
             default: throw QueryError(.location(6050106), "$linearFill needs numbers or dates in its sortBy field")
             }
+            xs.append(x)
             if let value, value != .null, value != .undefined {
                 guard value.isNumber else { throw QueryError(.location(6050105), "$linearFill only fills numbers, not \(value.typeAlias)") }
                 if let previous = known.last, previous.x == x {
@@ -370,11 +372,7 @@ struct WindowFieldsSpecification: Sendable {
             let y0 = left.y.doubleValue ?? 0
             let y1 = right.y.doubleValue ?? 0
             for index in (left.index + 1)..<right.index {
-                let x = keys[index].doubleValue ?? {
-                    if case .datetime(let milliseconds) = keys[index] { return Double(milliseconds) }
-                    return .nan
-                }()
-                values[index] = .double(y0 + (y1 - y0) * (x - left.x) / (right.x - left.x))
+                values[index] = .double(y0 + (y1 - y0) * (xs[index] - left.x) / (right.x - left.x))
             }
         }
         return values.map { $0 ?? .null }

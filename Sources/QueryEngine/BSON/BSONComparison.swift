@@ -89,7 +89,9 @@ public enum BSONComparison {
 
     /// Exact numeric comparison across int32, int64, double and decimal128.
     static func compareNumbers(_ lhs: BSONValue, _ rhs: BSONValue) -> Int {
-        if lhs.isDecimal || rhs.isDecimal, let a = comparableDecimal(lhs), let b = comparableDecimal(rhs) {
+        // A double keeps its exact value (to 34 digits) here: 0.1 as a double is not
+        // NumberDecimal("0.1"), as in MongoDB.
+        if lhs.isDecimal || rhs.isDecimal, let a = Decimal128(lhs, exactDouble: true), let b = Decimal128(rhs, exactDouble: true) {
             if let order = Decimal128.compare(a, b) { return order }
             return a.isNaN && b.isNaN ? 0 : (a.isNaN ? -1 : 1)
         }
@@ -104,19 +106,6 @@ public enum BSONComparison {
         case (_, .int32(let b)) where !lhs.isDecimal: return compareDoubleToInteger(lhs.doubleValue ?? .nan, Int64(b))
         case (_, .int64(let b)) where !lhs.isDecimal: return compareDoubleToInteger(lhs.doubleValue ?? .nan, b)
         default: return compareDoubles(lhs.doubleValue ?? .nan, rhs.doubleValue ?? .nan)
-        }
-    }
-
-    /// A number as a decimal for comparing: integers exactly, doubles to 34 digits (so a double
-    /// equals a decimal only when the decimal is the double's value, as in MongoDB: 0.1 as a
-    /// double is not `NumberDecimal("0.1")`).
-    static func comparableDecimal(_ value: BSONValue) -> Decimal128? {
-        switch value {
-        case .decimal128(let x): x
-        case .int32(let x): Decimal128(Int64(x))
-        case .int64(let x): Decimal128(x)
-        case .double(let x): Decimal128(exactly: x)
-        default: nil
         }
     }
 

@@ -29,6 +29,19 @@ extension Decimal128 {
         }
     }
 
+    /// A number as a decimal (nil for other values): integers exactly; a double rounded to 15
+    /// significant digits, as MongoDB's arithmetic and `$toDecimal` take it, or with
+    /// `exactDouble` to 34 (its own value, for comparing).
+    public init?(_ value: BSONValue, exactDouble: Bool) {
+        switch value {
+        case .decimal128(let x): self = x
+        case .int32(let x): self.init(Int64(x))
+        case .int64(let x): self.init(x)
+        case .double(let x): self = exactDouble ? Decimal128(exactly: x) : Decimal128(roundingToFifteenDigits: x)
+        default: return nil
+        }
+    }
+
     /// The double's value to 34 significant digits (for comparing, not for arithmetic).
     public init(exactly double: Double) {
         var flags: UInt32 = 0

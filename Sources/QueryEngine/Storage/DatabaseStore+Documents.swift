@@ -54,7 +54,8 @@ extension DatabaseStore {
                 try indexText(index, rid: rid, document: document)
                 continue
             }
-            try addKeys(try index.keys(for: document), rid: rid, index: index, collection: collectionName, document: document)
+            let (keys, holdsDecimal) = try index.keys(for: document, detectingDecimals: !index.holdsDecimals)
+            try addKeys(keys, rid: rid, index: index, collection: collectionName, document: document, holdsDecimal: holdsDecimal)
         }
         record(.put(collection: collectionName, idKey: idKey, document: bytes))
         return rid
@@ -76,12 +77,12 @@ extension DatabaseStore {
                 continue
             }
             let oldKeys = try index.keys(for: old)
-            let newKeys = try index.keys(for: new)
+            let (newKeys, holdsDecimal) = try index.keys(for: new, detectingDecimals: !index.holdsDecimals)
             if oldKeys == newKeys { continue }
             let removed = oldKeys.filter { !newKeys.contains($0) }
             let added = newKeys.filter { !oldKeys.contains($0) }
             try removeKeys(removed, rid: rid, index: index)
-            try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, totalKeys: newKeys.count)
+            try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, holdsDecimal: holdsDecimal, totalKeys: newKeys.count)
         }
         let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
         let bytes = new.bsonBytes
@@ -124,10 +125,11 @@ extension DatabaseStore {
     }
 
     private func addKeys(
-        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, totalKeys: Int? = nil
+        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, holdsDecimal: Bool,
+        totalKeys: Int? = nil
     ) throws(QueryError) {
         if (totalKeys ?? keys.count) > 1 && !index.isMultikey { try markMultikey(index, collection: collection) }
-        if !index.holdsDecimals, index.hasDecimalValue(in: document) { try markDecimalKeys(index, collection: collection) }
+        if holdsDecimal && !index.holdsDecimals { try markDecimalKeys(index, collection: collection) }
         let statement = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
         for key in keys {
             statement.bind(1, key)
@@ -171,15 +173,7 @@ extension DatabaseStore {
     /// Records that `index` holds a decimal key (`IndexDescriptor.holdsDecimals`), for this and
     /// every other connection (the catalog generation moves).
     func markDecimalKeys(_ index: IndexDescriptor, collection: String) throws(QueryError) {
-        let statement = try connection.statement("UPDATE stratos_indexes SET decimal_keys = decimal_keys | 1 WHERE table_id = ?")
-        statement.bind(1, index.tableId)
-        try statement.run()
-        try bumpCatalogGeneration()
-        guard var descriptor = collections[collection],
-            let position = descriptor.indexes.firstIndex(where: { $0.tableId == index.tableId })
-        else { return }
-        descriptor.indexes[position].holdsDecimals = true
-        collections[collection] = descriptor
+        try markIndex(index, collection: collection, "decimal_keys = decimal_keys | 1") { $0.holdsDecimals = true }
     }
 
     private func markIdDecimals(_ collection: String) throws(QueryError) {
@@ -190,15 +184,23 @@ extension DatabaseStore {
         collections[collection]?.idHoldsDecimals = true
     }
 
-    private func markMultikey(_ index: IndexDescriptor, collection: String) throws(QueryError) {
-        let statement = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
+    func markMultikey(_ index: IndexDescriptor, collection: String) throws(QueryError) {
+        try markIndex(index, collection: collection, "multikey = 1") { $0.isMultikey = true }
+    }
+
+    /// Records a fact about an index's keys in its catalog row (`assignment`, SQL) and in the
+    /// cached descriptor (`update`); the catalog generation moves, so readers reload it.
+    private func markIndex(
+        _ index: IndexDescriptor, collection: String, _ assignment: String, _ update: (inout IndexDescriptor) -> Void
+    ) throws(QueryError) {
+        let statement = try connection.statement("UPDATE stratos_indexes SET \(assignment) WHERE table_id = ?")
         statement.bind(1, index.tableId)
         try statement.run()
         try bumpCatalogGeneration()
         guard var descriptor = collections[collection],
             let position = descriptor.indexes.firstIndex(where: { $0.tableId == index.tableId })
         else { return }
-        descriptor.indexes[position].isMultikey = true
+        update(&descriptor.indexes[position])
         collections[collection] = descriptor
     }
 

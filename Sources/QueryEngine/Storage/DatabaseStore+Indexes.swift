@@ -65,21 +65,6 @@ extension DatabaseStore {
     }
 
     private func backfill(_ index: IndexDescriptor, collection: CollectionDescriptor) throws(QueryError) {
-        if index.text != nil {
-            let scan = try connection.statement("SELECT rid, doc FROM \(collection.tableName) ORDER BY rid")
-            defer { scan.reset() }
-            var rows: [(Int64, BSONDocument)] = []
-            while try scan.step() {
-                try OperationContext.checkpoint()
-                rows.append((scan.int64(0), try scan.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) }))
-                if rows.count == 512 {
-                    for (rid, document) in rows { try indexText(index, rid: rid, document: document) }
-                    rows.removeAll(keepingCapacity: true)
-                }
-            }
-            for (rid, document) in rows { try indexText(index, rid: rid, document: document) }
-            return
-        }
         var rows: [(Int64, BSONDocument)] = []
         var afterRid: Int64 = 0
         repeat {
@@ -91,22 +76,18 @@ extension DatabaseStore {
             while try scan.step() {
                 rows.append((scan.int64(0), try scan.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) }))
             }
-            let insert = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
+            // A text index has no keys: its FTS5 table takes the document's text.
+            let insert = index.text == nil ? try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)") : nil
             for (rid, document) in rows {
-                let keys = try index.keys(for: document)
-                if collections[collection.name]?.indexes.last?.holdsDecimals == false, index.hasDecimalValue(in: document) {
-                    try markDecimalKeys(index, collection: collection.name)
+                afterRid = rid
+                guard let insert else {
+                    try indexText(index, rid: rid, document: document)
+                    continue
                 }
-                if keys.count > 1, collections[collection.name]?.indexes.last?.isMultikey == false {
-                    let mark = try connection.statement("UPDATE stratos_indexes SET multikey = 1 WHERE table_id = ?")
-                    mark.bind(1, index.tableId)
-                    try mark.run()
-                    try bumpCatalogGeneration()
-                    if var descriptor = collections[collection.name], !descriptor.indexes.isEmpty {
-                        descriptor.indexes[descriptor.indexes.count - 1].isMultikey = true
-                        collections[collection.name] = descriptor
-                    }
-                }
+                let current = collections[collection.name]?.indexes.last
+                let (keys, holdsDecimal) = try index.keys(for: document, detectingDecimals: current?.holdsDecimals == false)
+                if holdsDecimal { try markDecimalKeys(index, collection: collection.name) }
+                if keys.count > 1, current?.isMultikey == false { try markMultikey(index, collection: collection.name) }
                 for key in keys {
                     insert.bind(1, key)
                     insert.bind(2, rid)
@@ -116,7 +97,6 @@ extension DatabaseStore {
                         throw duplicateKeyError(collection.name, indexName: index.name, keyPattern: index.keyPattern, keyValue: index.keyValue(from: document))
                     }
                 }
-                afterRid = rid
             }
         } while rows.count == 512
     }

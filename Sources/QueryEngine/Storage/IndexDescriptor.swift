@@ -97,20 +97,28 @@ public struct IndexDescriptor: Sendable {
     /// The keys `document` contributes, deduplicated; empty when the document is not indexed
     /// (sparse or partial). Throws for parallel arrays, as MongoDB does.
     func keys(for document: BSONDocument) throws(QueryError) -> [[UInt8]] {
-        if text != nil { return [] }  // Its FTS5 table is written by `DatabaseStore.indexText`.
+        try keys(for: document, detectingDecimals: false).keys
+    }
+
+    /// The keys, and with `detectingDecimals` whether an indexed value is or holds a decimal
+    /// (`holdsDecimals`), found in the same walk over the document.
+    func keys(for document: BSONDocument, detectingDecimals: Bool) throws(QueryError) -> (keys: [[UInt8]], holdsDecimal: Bool) {
+        if text != nil { return ([], false) }  // Its FTS5 table is written by `DatabaseStore.indexText`.
         // Under the index's own collation, whatever the command's (MongoDB's rule): the same
         // document always gets the same keys.
-        if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return [] }
+        if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return ([], false) }
         var perField: [[BSONValue]] = []
         var arrayFields = 0
         var allMissing = true
+        var holdsDecimal = false
         for field in fields {
             let values = IndexDescriptor.keyValues(field.path, in: document)
             if values.present { allMissing = false }
             if values.values.count > 1 { arrayFields += 1 }
+            if detectingDecimals && !holdsDecimal { holdsDecimal = values.values.contains(where: \.containsDecimal) }
             perField.append(values.values)
         }
-        if sparse && allMissing { return [] }
+        if sparse && allMissing { return ([], holdsDecimal) }
         if arrayFields > 1 {
             throw QueryError(.location(171), "cannot index parallel arrays [\(fields.map(\.path.dotted).joined(separator: "] ["))]")
         }
@@ -130,12 +138,7 @@ public struct IndexDescriptor: Sendable {
             var seen = Set<[UInt8]>()
             keys = keys.filter { seen.insert($0).inserted }
         }
-        return keys
-    }
-
-    /// Whether an indexed value of `document` is or holds a decimal.
-    func hasDecimalValue(in document: BSONDocument) -> Bool {
-        fields.contains { field in IndexDescriptor.keyValues(field.path, in: document).values.contains(where: \.containsDecimal) }
+        return (keys, holdsDecimal)
     }
 
     /// The values a path contributes to an index: array elements rather than arrays, `null` for

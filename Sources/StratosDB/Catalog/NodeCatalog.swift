@@ -340,12 +340,7 @@ public final class NodeCatalog: Sendable {
                 "only the owner of space \(space.id) (its current key), or a grantee whose live admin grant covers what it gives, can grant access to it")
         }
         try state.withLock { state throws(QueryError) in
-            let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
-            insert.bind(1, signed.id)
-            insert.bind(2, signed.grant.space.string)
-            insert.bind(3, signed.grant.grantee.string)
-            insert.bind(4, signed.encoded)
-            try insert.run()
+            try Self.insertGrant(signed, state.connection)
             try Self.reload(&state)
         }
         if let nodeKey, signed.grant.actions.contains(.read) {
@@ -364,12 +359,7 @@ public final class NodeCatalog: Sendable {
             throw QueryError(.unauthorized, "only the owner of a space, or the grant's issuer, can revoke a grant")
         }
         try state.withLock { state throws(QueryError) in
-            let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
-            update.bind(1, revocation.grantID)
-            update.bind(2, revocation.space.string)
-            update.bind(3, revocation.encoded)
-            try update.run()
-            guard state.connection.changes == 1 else {
+            guard try Self.setRevocation(revocation, state.connection) else {
                 throw QueryError(.userNotFound, "no unrevoked grant \(revocation.grantID) in space \(revocation.space)")
             }
             try Self.reload(&state)
@@ -384,26 +374,15 @@ public final class NodeCatalog: Sendable {
         try state.withLock { state throws(QueryError) in
             try state.connection.execute("BEGIN IMMEDIATE")
             do throws(QueryError) {
-                let insert = try state.connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
-                for signed in grants where signed.grant.space == id {
-                    insert.bind(1, signed.id)
-                    insert.bind(2, id.string)
-                    insert.bind(3, signed.grant.grantee.string)
-                    insert.bind(4, signed.encoded)
-                    try insert.run()
-                }
+                for signed in grants where signed.grant.space == id { try Self.insertGrant(signed, state.connection) }
                 let issuer = try state.connection.statement("SELECT signed FROM grants WHERE id = ?1 AND space = ?2")
-                let update = try state.connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
                 for revocation in revocations where revocation.space == id && revocation.isValid {
                     issuer.bind(1, revocation.grantID)
                     issuer.bind(2, id.string)
                     let grantIssuer = try issuer.step() ? (try? SignedGrant(decoding: issuer.blob(0)))?.grant.issuer : nil
                     issuer.reset()
                     guard space.controllers.contains(revocation.issuer) || grantIssuer == revocation.issuer else { continue }
-                    update.bind(1, revocation.grantID)
-                    update.bind(2, id.string)
-                    update.bind(3, revocation.encoded)
-                    try update.run()
+                    _ = try Self.setRevocation(revocation, state.connection)
                 }
                 try state.connection.execute("COMMIT")
             } catch {
@@ -412,6 +391,26 @@ public final class NodeCatalog: Sendable {
             }
             try Self.reload(&state)
         }
+    }
+
+    /// Stores a grant row (once: the id is the grant's hash).
+    private static func insertGrant(_ signed: SignedGrant, _ connection: SQLiteConnection) throws(QueryError) {
+        let insert = try connection.statement("INSERT OR IGNORE INTO grants(id, space, grantee, signed) VALUES (?1, ?2, ?3, ?4)")
+        insert.bind(1, signed.id)
+        insert.bind(2, signed.grant.space.string)
+        insert.bind(3, signed.grant.grantee.string)
+        insert.bind(4, signed.encoded)
+        try insert.run()
+    }
+
+    /// Marks a grant revoked; false when no unrevoked grant of that id is in the space.
+    private static func setRevocation(_ revocation: SignedRevocation, _ connection: SQLiteConnection) throws(QueryError) -> Bool {
+        let update = try connection.statement("UPDATE grants SET revocation = ?3 WHERE id = ?1 AND space = ?2 AND revocation IS NULL")
+        update.bind(1, revocation.grantID)
+        update.bind(2, revocation.space.string)
+        update.bind(3, revocation.encoded)
+        try update.run()
+        return connection.changes == 1
     }
 
     /// Every grant of a space, revoked ones included.

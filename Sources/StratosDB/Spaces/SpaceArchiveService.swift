@@ -167,14 +167,13 @@ public enum SpaceArchiveService {
                 guard let header else { break }
                 if builder == nil {
                     // Before any work on commits: whoever may not import this space stops here.
-                    let controller = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)?.current ?? header.owner
-                    try authorizeOwner(controller, header.space)
+                    let chain = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)
+                    try authorizeOwner(chain?.current ?? header.owner, header.space)
                     if header.payloadsEncrypted && verifier.openedSpaceKey == nil {
                         throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
                     }
                     key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
-                    let controllers = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)?.all ?? [header.owner]
-                    builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!, controllers: Set(controllers))
+                    builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!, controllers: Set(chain?.all ?? [header.owner]))
                 }
                 let plain = header.payloadsEncrypted
                     ? try AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
