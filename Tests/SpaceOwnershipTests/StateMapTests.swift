@@ -10,6 +10,7 @@ import Testing
     @Test func emptyMapHasTheEmptyRoot() throws {
         var map = Map(storage: InMemoryStateMapStorage())
         #expect(try map.root() == Map.emptyRoot)
+        #expect(Map.emptyRoot.hex == "9efa77b492d6f8962daae6f780977d60f0527909320dd0a7edbd609d938fdbc7")
         #expect(try map.remove(Self.digest(1)) == false)
         #expect(try map.proof(for: Self.digest(1)) == nil)
     }
@@ -32,8 +33,8 @@ import Testing
         }
         var fresh = Map(storage: InMemoryStateMapStorage())
         for (key, value) in model.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }).reversed() { try fresh.set(key, value) }
-        let root = try map.root()
-        #expect(try fresh.root() == root)
+        let root = try map.root().bytes
+        #expect(try fresh.root().bytes == root)
         #expect(map.storage.branches.count == fresh.storage.branches.count)
         for (key, value) in model {
             let proof = try #require(try map.proof(for: key))
@@ -41,15 +42,23 @@ import Testing
             #expect(proof.verify(root: root))
         }
         // Removing everything returns to the empty root and leaves only the root branch.
-        for key in model.keys { try map.remove(key) }
+        for key in model.keys { _ = try map.remove(key) }
         #expect(try map.root() == Map.emptyRoot)
         #expect(map.storage.branches.count <= 1)
+    }
+
+    /// The root's bytes are part of every signed commit: this vector, computed by an independent
+    /// Python model of the documented hash (docs/spaces.md §5), pins the format.
+    @Test func rootMatchesTheReferenceVector() throws {
+        var map = Map(storage: InMemoryStateMapStorage())
+        for value in 0..<300 { try map.set(Self.digest(value), Self.digest(value + 1000)) }
+        #expect(try map.root().hex == "660e284fec3d397a7dcd030de8fcae12e83e057e558ce9a51366aeac7f2f7c52")
     }
 
     @Test func tamperedProofsFail() throws {
         var map = Map(storage: InMemoryStateMapStorage())
         for value in 0..<300 { try map.set(Self.digest(value), Self.digest(value + 1000)) }
-        let root = try map.root()
+        let root = try map.root().bytes
         let proof = try #require(try map.proof(for: Self.digest(42)))
         #expect(proof.verify(root: root))
         #expect(!StateMapProof(key: proof.key, value: Self.digest(7), branches: proof.branches).verify(root: root))

@@ -28,7 +28,7 @@ public final class ArchiveVerifier {
 
     private var header: ArchiveHeader?
     private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
-    private var stateRoot = StateMap<InMemoryStateMapStorage>.emptyRoot
+    private var stateRoot = StateMap<InMemoryStateMapStorage>.emptyRoot.bytes
     private let state = SpaceState(storage: InMemorySpaceStateStorage())
     private var spaceKey: [UInt8]?
     private let keyHolders: [SigningKey]

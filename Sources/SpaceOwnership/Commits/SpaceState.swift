@@ -3,12 +3,12 @@ import StratosCore
 /// Branch storage for every map of a space: tree 0 is the root map (collection name digest →
 /// collection map root); each collection has its own tree.
 public protocol SpaceStateStorage: AnyObject {
-    func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch?
-    func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError)
+    func branch(tree: Int64, prefix: NibblePath) throws(StratosError) -> StateMapBranch?
+    func setBranch(tree: Int64, prefix: NibblePath, _ branch: StateMapBranch?) throws(StratosError)
     /// Stale marks (see `StateMap`): kept by the storage so they survive between map values.
-    func markStale(tree: Int64, prefix: [UInt8])
-    func isStale(tree: Int64, prefix: [UInt8]) -> Bool
-    func takeStale(tree: Int64, prefix: [UInt8]) -> Bool
+    func markStale(tree: Int64, prefix: NibblePath)
+    func isStale(tree: Int64, prefix: NibblePath) -> Bool
+    func takeStale(tree: Int64, prefix: NibblePath) -> Bool
     /// The tree of a collection, nil when it has none.
     func tree(of collection: String) throws(StratosError) -> Int64?
     /// Gives a collection a new, empty tree.
@@ -30,16 +30,16 @@ public struct SpaceState<Storage: SpaceStateStorage> {
     public init(storage: Storage) { self.storage = storage }
 
     /// Digest of a collection name (root-map key).
-    public static func collectionKey(_ name: String) -> [UInt8] { Hash256.blake2b(Array(name.utf8)).bytes }
+    public static func collectionKey(_ name: String) -> Digest32 { Digest32.blake2b(name.utf8) }
     /// Digest of a document's `_id` key (collection-map key).
-    public static func documentKey(_ idKey: [UInt8]) -> [UInt8] { Hash256.blake2b(idKey).bytes }
+    public static func documentKey(_ idKey: [UInt8]) -> Digest32 { Digest32.blake2b(idKey) }
     /// Digest of a document's bytes (collection-map value).
-    public static func documentValue(_ document: [UInt8]) -> [UInt8] { Hash256.blake2b(document).bytes }
+    public static func documentValue(_ document: [UInt8]) -> Digest32 { Digest32.blake2b(document) }
 
     /// The state root.
     public func root() throws(StratosError) -> [UInt8] {
         var map = StateMap(storage: TreeStorage(storage: storage, tree: 0))
-        return try map.root()
+        return try map.root().bytes
     }
 
     /// Checks that each collection's map root is the one the root map records for it (cheap: one
@@ -113,7 +113,7 @@ public struct SpaceState<Storage: SpaceStateStorage> {
             }
         }
         try flush()
-        return try rootMap.root()
+        return try rootMap.root().bytes
     }
 
     /// The proof that `collection` holds the document with `idKey` and exactly these bytes.
@@ -133,11 +133,11 @@ public struct TreeStorage<Storage: SpaceStateStorage>: StateMapStorage {
     let storage: Storage
     let tree: Int64
 
-    public mutating func branch(prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { try storage.branch(tree: tree, prefix: prefix) }
-    public mutating func setBranch(prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { try storage.setBranch(tree: tree, prefix: prefix, branch) }
-    public mutating func markStale(prefix: [UInt8]) { storage.markStale(tree: tree, prefix: prefix) }
-    public mutating func isStale(prefix: [UInt8]) -> Bool { storage.isStale(tree: tree, prefix: prefix) }
-    public mutating func takeStale(prefix: [UInt8]) -> Bool { storage.takeStale(tree: tree, prefix: prefix) }
+    public mutating func branch(prefix: NibblePath) throws(StratosError) -> StateMapBranch? { try storage.branch(tree: tree, prefix: prefix) }
+    public mutating func setBranch(prefix: NibblePath, _ branch: StateMapBranch?) throws(StratosError) { try storage.setBranch(tree: tree, prefix: prefix, branch) }
+    public mutating func markStale(prefix: NibblePath) { storage.markStale(tree: tree, prefix: prefix) }
+    public mutating func isStale(prefix: NibblePath) -> Bool { storage.isStale(tree: tree, prefix: prefix) }
+    public mutating func takeStale(prefix: NibblePath) -> Bool { storage.takeStale(tree: tree, prefix: prefix) }
 }
 
 /// Proof that a document is in a space's state: document → collection root → state root.
@@ -159,7 +159,7 @@ public struct RecordProof: Hashable, Sendable {
     public func verify(document: [UInt8], stateRoot: [UInt8]) -> Bool {
         guard collectionProof.key == Hash256.blake2b(idKey).bytes, collectionProof.value == Hash256.blake2b(document).bytes,
             rootProof.key == Hash256.blake2b(Array(collection.utf8)).bytes,
-            let collectionRoot = collectionProof.branches.first?.hash, rootProof.value == collectionRoot
+            let collectionRoot = collectionProof.branches.first?.hash.bytes, rootProof.value == collectionRoot
         else { return false }
         return collectionProof.verify(root: collectionRoot) && rootProof.verify(root: stateRoot)
     }
@@ -167,19 +167,19 @@ public struct RecordProof: Hashable, Sendable {
 
 /// A `SpaceStateStorage` in memory: for verifying archives and rebuilding offline.
 public final class InMemorySpaceStateStorage: SpaceStateStorage {
-    private var branches: [Int64: [[UInt8]: StateMapBranch]] = [:]
-    private var stale: [Int64: Set<[UInt8]>] = [:]
+    private var branches: [Int64: [NibblePath: StateMapBranch]] = [:]
+    private var stale: [Int64: Set<NibblePath>] = [:]
     private var trees: [String: Int64] = [:]
     private var nextTree: Int64 = 1
 
     public init() {}
 
-    public func markStale(tree: Int64, prefix: [UInt8]) { stale[tree, default: []].insert(prefix) }
-    public func isStale(tree: Int64, prefix: [UInt8]) -> Bool { stale[tree]?.contains(prefix) ?? false }
-    public func takeStale(tree: Int64, prefix: [UInt8]) -> Bool { stale[tree]?.remove(prefix) != nil }
+    public func markStale(tree: Int64, prefix: NibblePath) { stale[tree, default: []].insert(prefix) }
+    public func isStale(tree: Int64, prefix: NibblePath) -> Bool { stale[tree]?.contains(prefix) ?? false }
+    public func takeStale(tree: Int64, prefix: NibblePath) -> Bool { stale[tree]?.remove(prefix) != nil }
 
-    public func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? { branches[tree]?[prefix] }
-    public func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) { branches[tree, default: [:]][prefix] = branch }
+    public func branch(tree: Int64, prefix: NibblePath) throws(StratosError) -> StateMapBranch? { branches[tree]?[prefix] }
+    public func setBranch(tree: Int64, prefix: NibblePath, _ branch: StateMapBranch?) throws(StratosError) { branches[tree, default: [:]][prefix] = branch }
     public func tree(of collection: String) throws(StratosError) -> Int64? { trees[collection] }
     public func createTree(for collection: String) throws(StratosError) -> Int64 {
         defer { nextTree += 1 }

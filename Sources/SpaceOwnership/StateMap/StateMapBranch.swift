@@ -1,21 +1,13 @@
 import StratosCore
 
-/// One slot of a branch: nothing, a record (key and value digests), or a deeper branch.
+/// One slot of a branch: nothing, a record (key and value digests), or a deeper branch. Every
+/// case is inline (no heap storage), so a branch's sixteen slots are one allocation.
 public enum StateMapSlot: Hashable, Sendable {
     case empty
     /// A record: `key` = BLAKE2b-256 of the record's key, `value` = BLAKE2b-256 of its content.
-    case leaf(key: [UInt8], value: [UInt8])
-    /// A branch whose keys all start with `prefix` (nibbles), with its hash.
-    case branch(prefix: [UInt8], hash: [UInt8])
-
-    /// What the parent's hash covers for this slot.
-    var digest: [UInt8] {
-        switch self {
-        case .empty: StateMapBranch.emptyDigest
-        case .leaf(let key, let value): StateMapBranch.leafHash(key: key, value: value)
-        case .branch(_, let hash): hash
-        }
-    }
+    case leaf(key: Digest32, value: Digest32)
+    /// A branch whose keys all start with `prefix`, with its hash.
+    case branch(prefix: NibblePath, hash: Digest32)
 }
 
 /// A node of the state map: a 16-way branch at nibble `depth`, holding every key that starts
@@ -25,38 +17,71 @@ public enum StateMapSlot: Hashable, Sendable {
 /// records, 0x01 for branches, as RFC 6962 §2.1 separates leaves from nodes), so a proof cannot
 /// pass a record off as a branch or move a branch under another prefix.
 public struct StateMapBranch: Hashable, Sendable {
-    /// The nibble this branch splits on.
-    public var depth: Int
     /// The first `depth` nibbles shared by every key below.
-    public var prefix: [UInt8]
-    /// Sixteen slots, one per value of nibble `depth`.
-    public var slots: [StateMapSlot]
+    public var prefix: NibblePath
+    /// Sixteen slots, one per value of nibble `depth` (changed through `setSlot`).
+    public private(set) var slots: [StateMapSlot]
+    /// What each slot contributes to the hash, kept with it: a record's leaf hash is computed
+    /// once when the record is set, not each time a sibling changes the branch.
+    private var digests: [Digest32]
 
-    static let emptyDigest = [UInt8](repeating: 0, count: 32)
+    /// The nibble this branch splits on.
+    public var depth: Int { prefix.count }
 
     /// An empty branch.
-    public init(prefix: [UInt8]) {
-        self.depth = prefix.count
+    public init(prefix: NibblePath) {
         self.prefix = prefix
         self.slots = Array(repeating: .empty, count: 16)
+        self.digests = Array(repeating: .zero, count: 16)
     }
 
-    init(depth: Int, prefix: [UInt8], slots: [StateMapSlot]) {
-        self.depth = depth
+    init(prefix: NibblePath, slots: [StateMapSlot]) {
         self.prefix = prefix
         self.slots = slots
+        self.digests = slots.map(Self.digest)
     }
 
-    static func leafHash(key: [UInt8], value: [UInt8]) -> [UInt8] {
-        Hash256.blake2b([0x00] + key + value).bytes
+    /// Sets slot `index` (0..<16).
+    public mutating func setSlot(_ index: Int, _ slot: StateMapSlot) {
+        slots[index] = slot
+        digests[index] = Self.digest(slot)
     }
 
-    /// The branch's hash.
-    public var hash: [UInt8] {
+    public static func == (lhs: StateMapBranch, rhs: StateMapBranch) -> Bool {
+        lhs.prefix == rhs.prefix && lhs.slots == rhs.slots
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(prefix)
+        hasher.combine(slots)
+    }
+
+    private static func digest(_ slot: StateMapSlot) -> Digest32 {
+        switch slot {
+        case .empty: .zero
+        case .leaf(let key, let value): leafHash(key: key, value: value)
+        case .branch(_, let hash): hash
+        }
+    }
+
+    /// What a record's slot contributes to its branch's hash.
+    static func leafHash(key: Digest32, value: Digest32) -> Digest32 {
+        withUnsafeTemporaryAllocation(byteCount: 65, alignment: 8) { buffer in
+            buffer[0] = 0x00
+            key.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: $0) }
+            value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
+            return Digest32.blake2b(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// The branch's hash: BLAKE2b-256 of 0x01, the depth, the prefix nibbles, and per slot a tag
+    /// (0 empty, 1 record, 2 branch, a branch's tag followed by its prefix length and nibbles)
+    /// and its digest (zeros, the record's leaf hash, the branch's hash).
+    public var hash: Digest32 {
         var bytes: [UInt8] = [0x01, UInt8(depth)]
         bytes.reserveCapacity(2 + depth + 16 * 33)
-        bytes += prefix
-        for slot in slots {
+        prefix.append(to: &bytes)
+        for (slot, digest) in zip(slots, digests) {
             switch slot {
             case .empty: bytes.append(0)
             case .leaf: bytes.append(1)
@@ -64,11 +89,11 @@ public struct StateMapBranch: Hashable, Sendable {
                 // The child's prefix is committed here too, so no byte of a branch is malleable.
                 bytes.append(2)
                 bytes.append(UInt8(childPrefix.count))
-                bytes += childPrefix
+                childPrefix.append(to: &bytes)
             }
-            bytes += slot.digest
+            digest.withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
-        return Hash256.blake2b(bytes).bytes
+        return bytes.withUnsafeBytes { Digest32.blake2b($0) }
     }
 
     var occupiedCount: Int { slots.count { $0 != .empty } }
@@ -77,18 +102,22 @@ public struct StateMapBranch: Hashable, Sendable {
 
     /// The canonical bytes of the branch (storage and proofs).
     public var encoded: [UInt8] {
-        var bytes: [UInt8] = [UInt8(depth)] + prefix
+        var bytes: [UInt8] = [UInt8(depth)]
+        bytes.reserveCapacity(1 + depth + 16 * 65)
+        prefix.append(to: &bytes)
         for slot in slots {
             switch slot {
             case .empty:
                 bytes.append(0)
             case .leaf(let key, let value):
                 bytes.append(1)
-                bytes += key + value
+                key.withUnsafeBytes { bytes.append(contentsOf: $0) }
+                value.withUnsafeBytes { bytes.append(contentsOf: $0) }
             case .branch(let prefix, let hash):
                 bytes.append(2)
                 bytes.append(UInt8(prefix.count))
-                bytes += prefix + hash
+                prefix.append(to: &bytes)
+                hash.withUnsafeBytes { bytes.append(contentsOf: $0) }
             }
         }
         return bytes
@@ -97,31 +126,34 @@ public struct StateMapBranch: Hashable, Sendable {
     /// Decodes a branch, rejecting any malformed or non-canonical input.
     public init(decoding bytes: [UInt8]) throws(StratosError) {
         var index = 0
-        func take(_ count: Int) throws(StratosError) -> [UInt8] {
+        func take(_ count: Int) throws(StratosError) -> ArraySlice<UInt8> {
             guard count >= 0, bytes.count - index >= count else { throw StratosError(.invalidEncoding, "state map branch is truncated") }
             defer { index += count }
-            return Array(bytes[index..<index + count])
+            return bytes[index..<index + count]
         }
-        let depth = Int(try take(1)[0])
+        let depth = Int(try take(1).first!)
         guard depth < StateMapKey.nibbleCount else { throw StratosError(.invalidEncoding, "state map branch depth out of range") }
-        let prefix = try take(depth)
-        guard prefix.allSatisfy({ $0 < 16 }) else { throw StratosError(.invalidEncoding, "state map prefix holds a non-nibble") }
+        guard let prefix = NibblePath(nibbles: Array(try take(depth))) else {
+            throw StratosError(.invalidEncoding, "state map prefix holds a non-nibble")
+        }
         var slots: [StateMapSlot] = []
+        slots.reserveCapacity(16)
         for _ in 0..<16 {
-            switch try take(1)[0] {
+            switch try take(1).first! {
             case 0: slots.append(.empty)
-            case 1: slots.append(.leaf(key: try take(32), value: try take(32)))
+            case 1: slots.append(.leaf(key: Digest32(try take(32)), value: Digest32(try take(32))))
             case 2:
-                let count = Int(try take(1)[0])
+                let count = Int(try take(1).first!)
                 guard count > depth, count < StateMapKey.nibbleCount else { throw StratosError(.invalidEncoding, "state map child depth out of range") }
-                let childPrefix = try take(count)
-                guard childPrefix.allSatisfy({ $0 < 16 }) else { throw StratosError(.invalidEncoding, "state map prefix holds a non-nibble") }
-                slots.append(.branch(prefix: childPrefix, hash: try take(32)))
+                guard let childPrefix = NibblePath(nibbles: Array(try take(count))) else {
+                    throw StratosError(.invalidEncoding, "state map prefix holds a non-nibble")
+                }
+                slots.append(.branch(prefix: childPrefix, hash: Digest32(try take(32))))
             default: throw StratosError(.invalidEncoding, "state map slot tag out of range")
             }
         }
         guard index == bytes.count else { throw StratosError(.invalidEncoding, "trailing bytes after state map branch") }
-        self.init(depth: depth, prefix: prefix, slots: slots)
+        self.init(prefix: prefix, slots: slots)
     }
 }
 
@@ -130,20 +162,16 @@ public enum StateMapKey {
     /// Nibbles in a key.
     public static let nibbleCount = 64
 
-    /// The nibbles of a 32-byte key.
-    public static func nibbles(_ key: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in key {
-            out.append(byte >> 4)
-            out.append(byte & 0x0f)
-        }
-        return out
+    /// Nibble `index` of `key`.
+    @inlinable public static func nibble(_ key: Digest32, _ index: Int) -> UInt8 {
+        let byte = key[index / 2]
+        return index % 2 == 0 ? byte >> 4 : byte & 0x0f
     }
 
-    static func commonPrefixCount(_ left: [UInt8], _ right: [UInt8]) -> Int {
+    /// How many leading nibbles two keys share.
+    static func sharedCount(_ left: Digest32, _ right: Digest32) -> Int {
         var count = 0
-        while count < min(left.count, right.count) && left[count] == right[count] { count += 1 }
+        while count < nibbleCount && nibble(left, count) == nibble(right, count) { count += 1 }
         return count
     }
 }

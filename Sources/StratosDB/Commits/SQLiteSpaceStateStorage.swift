@@ -16,7 +16,7 @@ import StratosCore
 final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private struct Key: Hashable {
         let tree: Int64
-        let prefix: [UInt8]
+        let prefix: NibblePath
     }
 
     private let connection: SQLiteConnection
@@ -88,12 +88,12 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         return replayed
     }
 
-    func branch(tree: Int64, prefix: [UInt8]) throws(StratosError) -> StateMapBranch? {
+    func branch(tree: Int64, prefix: NibblePath) throws(StratosError) -> StateMapBranch? {
         let key = Key(tree: tree, prefix: prefix)
         if let cached = cache[key] { return cached }
         let statement = try wrap { () throws(QueryError) in try connection.statement("SELECT node FROM stratos_state WHERE tree = ?1 AND prefix = ?2") }
         statement.bind(1, tree)
-        statement.bind(2, prefix)
+        statement.bind(2, prefix.nibbles)
         defer { statement.reset() }
         let branch: StateMapBranch?
         if try wrap({ () throws(QueryError) in try statement.step() }) {
@@ -105,16 +105,16 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         return branch
     }
 
-    func setBranch(tree: Int64, prefix: [UInt8], _ branch: StateMapBranch?) throws(StratosError) {
+    func setBranch(tree: Int64, prefix: NibblePath, _ branch: StateMapBranch?) throws(StratosError) {
         let key = Key(tree: tree, prefix: prefix)
         cache[key] = .some(branch)
         dirty.insert(key)
         if branch == nil { stale.remove(key) }
     }
 
-    func markStale(tree: Int64, prefix: [UInt8]) { stale.insert(Key(tree: tree, prefix: prefix)) }
-    func isStale(tree: Int64, prefix: [UInt8]) -> Bool { stale.contains(Key(tree: tree, prefix: prefix)) }
-    func takeStale(tree: Int64, prefix: [UInt8]) -> Bool { stale.remove(Key(tree: tree, prefix: prefix)) != nil }
+    func markStale(tree: Int64, prefix: NibblePath) { stale.insert(Key(tree: tree, prefix: prefix)) }
+    func isStale(tree: Int64, prefix: NibblePath) -> Bool { stale.contains(Key(tree: tree, prefix: prefix)) }
+    func takeStale(tree: Int64, prefix: NibblePath) -> Bool { stale.remove(Key(tree: tree, prefix: prefix)) != nil }
 
     func tree(of collection: String) throws(StratosError) -> Int64? { try loadTrees()[collection] }
 
@@ -162,11 +162,11 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
             if case .some(.some(let branch)) = cache[key] {
                 try run("INSERT OR REPLACE INTO stratos_state(tree, prefix, node) VALUES (?1, ?2, ?3)") {
                     $0.bind(1, key.tree)
-                    $0.bind(2, key.prefix)
+                    $0.bind(2, key.prefix.nibbles)
                     $0.bind(3, branch.encoded)
                 }
             } else {
-                try run("DELETE FROM stratos_state WHERE tree = ?1 AND prefix = ?2") { $0.bind(1, key.tree); $0.bind(2, key.prefix) }
+                try run("DELETE FROM stratos_state WHERE tree = ?1 AND prefix = ?2") { $0.bind(1, key.tree); $0.bind(2, key.prefix.nibbles) }
             }
         }
         if let throughSeq { try setFlushedSeq(throughSeq) }
