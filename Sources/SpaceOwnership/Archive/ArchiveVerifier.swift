@@ -64,6 +64,9 @@ public final class ArchiveVerifier {
 
     /// The space key, once a sealed copy opened (for importing).
     public var openedSpaceKey: [UInt8]? { spaceKey }
+    /// The plain payload of the commit `check` last accepted (nil when it could not open it), so
+    /// an importer need not decrypt it a second time.
+    public private(set) var lastPayload: [UInt8]?
 
     /// Checks the next record; throws with the reason at the first problem.
     public func check(_ record: ArchiveRecord) throws(StratosError) {
@@ -115,6 +118,8 @@ public final class ArchiveVerifier {
                 throw StratosError(.invalidProof, "the commit chain is broken at seq \(commit.seq)")
             }
             var plain: [UInt8]?
+            lastPayload = nil
+            defer { lastPayload = plain }
             if !header.payloadsEncrypted {
                 plain = payload
             } else if let spaceKey {

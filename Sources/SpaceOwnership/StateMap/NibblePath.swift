@@ -6,15 +6,16 @@ import StratosCore
 public struct NibblePath: Hashable, Sendable {
     /// Packed nibbles; those at `count` and beyond are zero.
     private var packed: Digest32
+    private var storedCount: UInt8
     /// How many nibbles (0...64).
-    public private(set) var count: Int
+    public var count: Int { Int(storedCount) }
 
     /// The empty path (the root branch's).
     public static let empty = NibblePath(packed: .zero, count: 0)
 
     private init(packed: Digest32, count: Int) {
         self.packed = packed
-        self.count = count
+        self.storedCount = UInt8(count)
     }
 
     /// The first `count` nibbles of `key`.

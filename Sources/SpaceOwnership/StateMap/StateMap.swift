@@ -55,6 +55,7 @@ public struct StateMap<Storage: StateMapStorage> {
             }
             branch.setSlot(index, .branch(prefix: childPrefix, hash: child.hash))
         }
+        branch.computeDigests()
         try storage.setBranch(prefix: prefix, branch)
         return branch
     }

@@ -21,9 +21,11 @@ public struct StateMapBranch: Hashable, Sendable {
     public var prefix: NibblePath
     /// Sixteen slots, one per value of nibble `depth` (changed through `setSlot`).
     public private(set) var slots: [StateMapSlot]
-    /// What each slot contributes to the hash, kept with it: a record's leaf hash is computed
-    /// once when the record is set, not each time a sibling changes the branch.
-    private var digests: [Digest32]
+    /// What each slot contributes to the hash, kept once known: a record's leaf hash is computed
+    /// once, not each time a sibling changes the branch. Nil for a record whose leaf hash was not
+    /// needed yet (a decoded branch computes them only when it is hashed: a branch read for a
+    /// lookup or a path never needs them).
+    private var digests: [Digest32?]
 
     /// The nibble this branch splits on.
     public var depth: Int { prefix.count }
@@ -38,13 +40,19 @@ public struct StateMapBranch: Hashable, Sendable {
     init(prefix: NibblePath, slots: [StateMapSlot]) {
         self.prefix = prefix
         self.slots = slots
-        self.digests = slots.map(Self.digest)
+        self.digests = slots.map { slot in if case .leaf = slot { nil } else { Self.digest(slot) } }
     }
 
     /// Sets slot `index` (0..<16).
     public mutating func setSlot(_ index: Int, _ slot: StateMapSlot) {
         slots[index] = slot
-        digests[index] = Self.digest(slot)
+        digests[index] = if case .leaf = slot { nil } else { Self.digest(slot) }
+    }
+
+    /// Computes and keeps every slot's digest, so later hashes of this branch value (after a
+    /// sibling changes) recompute only the changed slot's.
+    public mutating func computeDigests() {
+        for index in 0..<16 where digests[index] == nil { digests[index] = Self.digest(slots[index]) }
     }
 
     public static func == (lhs: StateMapBranch, rhs: StateMapBranch) -> Bool {
@@ -91,7 +99,7 @@ public struct StateMapBranch: Hashable, Sendable {
                 bytes.append(UInt8(childPrefix.count))
                 childPrefix.append(to: &bytes)
             }
-            digest.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            (digest ?? Self.digest(slot)).withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
         return bytes.withUnsafeBytes { Digest32.blake2b($0) }
     }

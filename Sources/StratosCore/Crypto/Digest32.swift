@@ -13,14 +13,24 @@ public struct Digest32: Hashable, Sendable {
 
     @inlinable init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
-    /// The digest with these 32 bytes.
-    public init<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+    /// The digest with these 32 bytes. (Inlinable, so callers in other modules get a copy
+    /// specialized to their collection type instead of the generic one.)
+    @inlinable public init<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
         precondition(bytes.count == 32, "a Digest32 has 32 bytes")
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &words) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            Swift.withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(buffer)) }
         }
-        self.words = words
+        if copied == nil {
+            Swift.withUnsafeMutableBytes(of: &words) { raw in
+                var index = 0
+                for byte in bytes {
+                    raw[index] = byte
+                    index += 1
+                }
+            }
+        }
+        self.init(words: words)
     }
 
     /// Reads 32 bytes at `pointer`.
@@ -83,7 +93,7 @@ public struct Digest32: Hashable, Sendable {
     }
 
     /// BLAKE2b-256 of `bytes`.
-    public static func blake2b<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Digest32 {
+    @inlinable public static func blake2b<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Digest32 {
         if let digest = bytes.withContiguousStorageIfAvailable({ blake2b(UnsafeRawBufferPointer($0)) }) { return digest }
         return Array(bytes).withUnsafeBytes { blake2b($0) }
     }

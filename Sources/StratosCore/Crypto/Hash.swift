@@ -14,7 +14,7 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    @usableFromInline init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
     /// Lower-case hexadecimal form.
     public var hex: String { Hex.encode(bytes) }
@@ -24,14 +24,10 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }
 
-    /// BLAKE2b with a 256-bit output (libsodium `crypto_generichash`).
-    public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes) -> Hash256 {
-        Sodium.ensureReady()
-        var out = [UInt8](repeating: 0, count: 32)
-        let input = Array(data)
-        let status = crypto_generichash(&out, 32, input, UInt64(input.count), nil, 0)
-        precondition(status == 0, "crypto_generichash cannot fail for a 32-byte output without a key")
-        return Hash256(unchecked: out)
+    /// BLAKE2b with a 256-bit output (libsodium `crypto_generichash`). Inlinable, so each
+    /// caller's collection type gets a specialized copy.
+    @inlinable public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes) -> Hash256 {
+        Hash256(unchecked: Digest32.blake2b(data).bytes)
     }
 
     /// BLAKE2b with a shorter output (16 to 64 bytes), as a separate function of the input: BLAKE2b

@@ -29,10 +29,13 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private(set) var structureChanged = false
 
     /// Branches kept between commits; beyond this the cache starts over (a bound on memory per
-    /// open space: about 600 bytes a branch).
-    private static let cachedBranchesMax = 4096
+    /// open space: about 2 KB a branch, so 8 MB for the node's default of 4,096).
+    private let cachedBranchesMax: Int
 
-    init(connection: SQLiteConnection) { self.connection = connection }
+    init(connection: SQLiteConnection, cachedBranchesMax: Int = 4096) {
+        self.connection = connection
+        self.cachedBranchesMax = cachedBranchesMax
+    }
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS stratos_state(
@@ -172,7 +175,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         if let throughSeq { try setFlushedSeq(throughSeq) }
         dirty.removeAll(keepingCapacity: true)
         structureChanged = false
-        if cache.count > Self.cachedBranchesMax { cache.removeAll(keepingCapacity: true) }
+        if cache.count > cachedBranchesMax { cache.removeAll(keepingCapacity: true) }
     }
 
     /// Forgets everything cached, unflushed branches included (after a rollback, the cache may

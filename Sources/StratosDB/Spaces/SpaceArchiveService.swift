@@ -175,11 +175,11 @@ public enum SpaceArchiveService {
                     key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
                     builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!, controllers: Set(chain?.all ?? [header.owner]))
                 }
-                let plain = header.payloadsEncrypted
-                    ? try AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
-                    : payload
-                try builder!.append(commit, payload: plain)
-                for operation in (try? CommitOperation.decode(plain)) ?? [] {
+                // The verifier opened it while checking its hash (it holds the same key).
+                let plain = try verifier.lastPayload ?? (header.payloadsEncrypted
+                    ? AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
+                    : payload)
+                for operation in try builder!.append(commit, payload: plain) {
                     switch operation {
                     case .put(JobStore.jobs, let idKey, let document): jobs[idKey] = document
                     case .delete(JobStore.jobs, let idKey): jobs[idKey] = nil
@@ -404,9 +404,11 @@ final class SpaceBuilder {
     private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
     /// The keys that controlled an imported space (nil: rebuilding this node's own history).
     private let controllers: Set<DID>?
+    private let path: String
 
     init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8], controllers: Set<DID>? = nil) throws {
         self.controllers = controllers
+        self.path = path
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         stratos_vfs_set_key((path as NSString).lastPathComponent, key)
         self.space = space
@@ -415,10 +417,14 @@ final class SpaceBuilder {
         // A bulk load into a file nobody sees until `finish`: no sync per transaction and a
         // large cache; `finish` syncs everything before the file is moved into place.
         try store.sqlite.execute("PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=0;")
-        state = SQLiteSpaceStateStorage(connection: store.sqlite)
+        // A bulk load touches every branch again and again: keep up to 64 K of them (~128 MB)
+        // instead of re-reading them from the file after each transaction.
+        state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: 65_536)
     }
 
-    func append(_ commit: SignedCommit, payload: [UInt8]) throws {
+    /// Replays one commit; returns its operations.
+    @discardableResult
+    func append(_ commit: SignedCommit, payload: [UInt8]) throws -> [CommitOperation] {
         guard commit.commit.space == space, commit.commit.seq == previous.seq + 1, commit.commit.prevHash == previous.hash else {
             throw QueryError(.location(7_100_004), "the commit chain is broken at seq \(commit.commit.seq)")
         }
@@ -441,6 +447,7 @@ final class SpaceBuilder {
         pendingOperations += operations.count
         // Many commits per transaction: rebuilding is a bulk load.
         if pending >= 512 || pendingOperations >= 50_000 { try flushTransaction() }
+        return operations
     }
 
     /// Commits what is pending and moves everything from the write-ahead log into the file, so
@@ -454,6 +461,13 @@ final class SpaceBuilder {
         guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
             throw QueryError(.internalError, "cannot checkpoint the rebuilt space")
         }
+        // Written without syncs: make the whole file durable before anyone moves it into place.
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0, fsync(descriptor) == 0 else {
+            if descriptor >= 0 { close(descriptor) }
+            throw QueryError(.internalError, "cannot sync the rebuilt space")
+        }
+        close(descriptor)
     }
 
     private func flushTransaction() throws {
