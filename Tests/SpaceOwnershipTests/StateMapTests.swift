@@ -48,7 +48,7 @@ import Testing
     }
 
     /// The root's bytes are part of every signed commit: this vector, computed by an independent
-    /// Python model of the documented hash (docs/spaces.md §5), pins the format.
+    /// Python model of the documented hash (docs/spaces.md §8), pins the format.
     @Test func rootMatchesTheReferenceVector() throws {
         var map = Map(storage: InMemoryStateMapStorage())
         for value in 0..<300 { try map.set(Self.digest(value), Self.digest(value + 1000)) }

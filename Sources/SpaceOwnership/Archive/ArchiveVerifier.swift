@@ -64,12 +64,13 @@ public final class ArchiveVerifier {
 
     /// The space key, once a sealed copy opened (for importing).
     public var openedSpaceKey: [UInt8]? { spaceKey }
-    /// The plain payload of the commit `check` last accepted (nil when it could not open it), so
-    /// an importer need not decrypt it a second time.
+    /// The plain payload of the commit record `check` just accepted (nil after any other record,
+    /// or when it could not open the payload), so an importer need not decrypt it again.
     public private(set) var lastPayload: [UInt8]?
 
     /// Checks the next record; throws with the reason at the first problem.
     public func check(_ record: ArchiveRecord) throws(StratosError) {
+        lastPayload = nil
         guard !sawTrailer else { throw StratosError(.invalidEncoding, "records after the trailer") }
         if case .header(let header) = record {
             guard self.header == nil else { throw StratosError(.invalidEncoding, "two archive headers") }
@@ -118,8 +119,6 @@ public final class ArchiveVerifier {
                 throw StratosError(.invalidProof, "the commit chain is broken at seq \(commit.seq)")
             }
             var plain: [UInt8]?
-            lastPayload = nil
-            defer { lastPayload = plain }
             if !header.payloadsEncrypted {
                 plain = payload
             } else if let spaceKey {
@@ -133,6 +132,7 @@ public final class ArchiveVerifier {
                 guard Hash256.blake2b(plain).bytes == commit.payloadHash else {
                     throw StratosError(.invalidProof, "the payload of commit \(commit.seq) does not match its hash")
                 }
+                lastPayload = plain
                 if replaysStateRoots {
                     let decoded = try CommitOperation.decode(plain)
                     stateRoot = try state.apply(decoded)

@@ -209,7 +209,10 @@ enum ArchiveCommands {
             guard FileManager.default.createFile(atPath: path(upload), contents: nil, attributes: [.posixPermissions: 0o600]) else {
                 throw QueryError(.internalError, "cannot create an upload file")
             }
-            try? FileManager.default.createFile(atPath: path(upload) + ".owner", contents: Data(owner.string.utf8), attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: path(upload) + ".owner", contents: Data(owner.string.utf8), attributes: [.posixPermissions: 0o600]) else {
+                try? FileManager.default.removeItem(atPath: path(upload))
+                throw QueryError(.internalError, "cannot create an upload file")
+            }
             return upload
         }
 

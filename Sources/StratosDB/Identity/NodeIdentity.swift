@@ -17,6 +17,17 @@ public struct NodeIdentity: Sendable {
     public let ownerLogin: (user: String, password: String)?
     /// A secret for decoy SCRAM salts, derived from the node key.
     let decoySecret: [UInt8]
+    /// The principal every connection acts as under `--dev-insecure` (built once: encoding the
+    /// owner's did:key per command was about 2 % of a benchmark baseline's server CPU).
+    let developmentPrincipal: Principal
+
+    init(nodeKey: SigningKey, ownerKey: SigningKey, ownerLogin: (user: String, password: String)?, decoySecret: [UInt8]) {
+        self.nodeKey = nodeKey
+        self.ownerKey = ownerKey
+        self.ownerLogin = ownerLogin
+        self.decoySecret = decoySecret
+        developmentPrincipal = Principal(did: ownerKey.did, userName: Self.ownerUserName, method: .scramSHA256, isOperator: true)
+    }
 
     /// The name of the SCRAM user created for the local owner.
     public static let ownerUserName = "owner"
@@ -48,8 +59,4 @@ public struct NodeIdentity: Sendable {
         (dataDirectory as NSString).appendingPathComponent("keys/owner.password")
     }
 
-    /// The principal every connection acts as under `--dev-insecure`.
-    var developmentPrincipal: Principal {
-        Principal(did: ownerKey.did, userName: Self.ownerUserName, method: .scramSHA256, isOperator: true)
-    }
 }
