@@ -1,10 +1,39 @@
+/// A `$group` accumulator, resolved once when the stage is parsed: adding a document switches
+/// on this enum, never on the operator's name.
+public enum AccumulatorOperator: String, Sendable, CaseIterable {
+    case sum = "$sum"
+    case avg = "$avg"
+    case min = "$min"
+    case max = "$max"
+    case first = "$first"
+    case last = "$last"
+    case push = "$push"
+    case addToSet = "$addToSet"
+    case count = "$count"
+    case stdDevPop = "$stdDevPop"
+    case stdDevSamp = "$stdDevSamp"
+    case mergeObjects = "$mergeObjects"
+    case firstN = "$firstN"
+    case lastN = "$lastN"
+    case maxN = "$maxN"
+    case minN = "$minN"
+    case top = "$top"
+    case bottom = "$bottom"
+    case topN = "$topN"
+    case bottomN = "$bottomN"
+    case median = "$median"
+    case percentile = "$percentile"
+}
+
 /// `$group` accumulators (`$sum`, `$avg`, `$min`, `$max`, `$first`, `$last`, `$push`,
 /// `$addToSet`, `$count`, `$stdDevPop`, `$stdDevSamp`, `$mergeObjects`, the `N` family,
 /// `$top`/`$bottom`, `$median`, `$percentile`), also used by the array forms of
 /// `$sum`/`$avg`/`$min`/`$max` and the other operators that are both.
 public struct Accumulator: Sendable {
-    /// The accumulator's operator name.
-    public let name: String
+    /// The accumulator's operator.
+    public let op: AccumulatorOperator
+    /// Its name (`$sum`, …).
+    public var name: String { op.rawValue }
     /// Its argument expression.
     public let argument: Expression
 
@@ -15,34 +44,29 @@ public struct Accumulator: Sendable {
     /// `p` of `$percentile` (0.5 for `$median`).
     let percentiles: [Double]
 
-    static let supported: Set<String> = [
-        "$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count", "$stdDevPop", "$stdDevSamp",
-        "$mergeObjects", "$firstN", "$lastN", "$maxN", "$minN", "$top", "$bottom", "$topN", "$bottomN", "$median", "$percentile",
-    ]
-
     /// Parses `{$sum: <expression>}`.
     public init(_ specification: BSONValue) throws(QueryError) {
         guard case .document(let document) = specification, document.count == 1, let name = document.firstKey else {
             throw QueryError(.location(40234), "The field must specify one accumulator")
         }
-        guard Accumulator.supported.contains(name) else {
+        guard let op = AccumulatorOperator(rawValue: name) else {
             throw QueryError(.unknownGroupAccumulator, "unknown group operator '\(name)'")
         }
-        self.name = name
+        self.op = op
         var count: Expression?
         var sortBy: SortSpecification?
         var percentiles: [Double] = []
-        switch name {
-        case "$count":
+        switch op {
+        case .count:
             argument = .literal(.int32(1))
-        case "$firstN", "$lastN", "$maxN", "$minN":
+        case .firstN, .lastN, .maxN, .minN:
             let spec = try Self.spec(document[0].value, name, allowed: ["input", "n"])
             guard let input = spec["input"], let n = spec["n"] else {
                 throw QueryError(.location(5787906), "Missing value for '\(spec["input"] == nil ? "input" : "n")'")
             }
             argument = try Expression(input)
             count = try Expression(n)
-        case "$top", "$bottom", "$topN", "$bottomN":
+        case .top, .bottom, .topN, .bottomN:
             let takesN = name.hasSuffix("N")
             let spec = try Self.spec(document[0].value, name, allowed: takesN ? ["output", "sortBy", "n"] : ["output", "sortBy"])
             guard let output = spec["output"] else { throw QueryError(.location(5788001), "Missing value for 'output'") }
@@ -54,14 +78,14 @@ public struct Accumulator: Sendable {
                 guard let n = spec["n"] else { throw QueryError(.location(5787906), "Missing value for 'n'") }
                 count = try Expression(n)
             }
-        case "$median", "$percentile":
-            let spec = try Self.spec(document[0].value, name, allowed: name == "$median" ? ["input", "method"] : ["input", "p", "method"])
+        case .median, .percentile:
+            let spec = try Self.spec(document[0].value, name, allowed: op == .median ? ["input", "method"] : ["input", "p", "method"])
             guard let input = spec["input"] else { throw QueryError(.location(7436100), "\(name) requires 'input'") }
             guard case .string(let method)? = spec["method"], ["approximate", "discrete"].contains(method) else {
                 throw QueryError(.location(7436101), "\(name) requires 'method' to be 'approximate'")
             }
             argument = try Expression(input)
-            if name == "$median" {
+            if op == .median {
                 percentiles = [0.5]
             } else {
                 guard case .array(let values)? = spec["p"], !values.isEmpty else {
@@ -95,7 +119,7 @@ public struct Accumulator: Sendable {
     /// A fresh state for a group whose first document is evaluated in `context` (`n` may
     /// depend on the group).
     func makeState(_ context: ExpressionContext) throws(QueryError) -> State {
-        var state = State(name)
+        var state = State(op)
         if let count {
             state.limit = try ExpressionOperators.countArgument(try count.evaluate(context), name)
         }
@@ -106,7 +130,8 @@ public struct Accumulator: Sendable {
 
     /// Running state for one group.
     struct State: Sendable {
-        let name: String
+        let op: AccumulatorOperator
+        var name: String { op.rawValue }
         var sum: BSONValue = .int32(0)
         var count = 0
         var extreme: BSONValue?
@@ -124,39 +149,39 @@ public struct Accumulator: Sendable {
         var squares = 0.0
         var merged = BSONDocument()
 
-        init(_ name: String) { self.name = name }
+        init(_ op: AccumulatorOperator) { self.op = op }
 
         mutating func add(_ value: BSONValue?) throws(QueryError) {
-            switch name {
-            case "$sum", "$count", "$avg":
+            switch op {
+            case .sum, .count, .avg:
                 guard let value, value.isNumber else { return }
                 sum = try Arithmetic.add(sum, value)
                 count += 1
-            case "$min", "$max":
+            case .min, .max:
                 guard let value, value != .null, value != .undefined else { return }
                 if let current = extreme {
                     let order = BSONComparison.compare(value, current)
-                    if (name == "$min" && order < 0) || (name == "$max" && order > 0) { extreme = value }
+                    if (op == .min && order < 0) || (op == .max && order > 0) { extreme = value }
                 } else {
                     extreme = value
                 }
-            case "$first":
+            case .first:
                 if first == nil { first = .some(value) }
-            case "$last":
+            case .last:
                 last = value
-            case "$push":
+            case .push:
                 guard let value else { return }
                 try append(value)
-            case "$addToSet":
+            case .addToSet:
                 guard let value, !items.contains(where: { BSONComparison.equal($0, value) }) else { return }
                 try append(value)
-            case "$stdDevPop", "$stdDevSamp":
+            case .stdDevPop, .stdDevSamp:
                 guard let number = value?.doubleValue, value?.isNumber == true else { return }
                 count += 1
                 let delta = number - mean
                 mean += delta / Double(count)
                 squares += delta * (number - mean)
-            case "$mergeObjects":
+            case .mergeObjects:
                 switch value {
                 case nil, .null?, .undefined?: return
                 case .document(let document)?:
@@ -168,17 +193,17 @@ public struct Accumulator: Sendable {
                 default:
                     throw QueryError(.location(40400), "$mergeObjects requires object inputs, but input \(value!) is of type \(value!.typeAlias)")
                 }
-            case "$firstN":
+            case .firstN:
                 guard items.count < limit else { return }
                 try append(value ?? .null)
-            case "$lastN":
+            case .lastN:
                 try append(value ?? .null)
                 if items.count > limit { sizeBytes -= items.removeFirst().encodedSize }
-            case "$maxN", "$minN":
+            case .maxN, .minN:
                 guard let value, value != .null, value != .undefined else { return }
                 try append(value)
                 if items.count > 2 * limit + 16 { keepExtremes() }
-            case "$top", "$bottom", "$topN", "$bottomN":
+            case .top, .bottom, .topN, .bottomN:
                 guard case .array(let pair)? = value, pair.count == 2, let sortBy else { return }
                 let key = pair[1].documentValue.map(sortBy.sortKey(for:)) ?? sortBy.keys.map { _ in BSONValue.null }
                 sizeBytes += pair[0].encodedSize
@@ -187,10 +212,9 @@ public struct Accumulator: Sendable {
                 }
                 ranked.append((key, pair[0]))
                 if ranked.count > 2 * max(limit, 1) + 16 { keepRanked() }
-            case "$median", "$percentile":
+            case .median, .percentile:
                 guard let value, value.isNumber, let number = value.doubleValue, !number.isNaN else { return }
                 try append(.double(number))
-            default: break
             }
         }
 
@@ -198,7 +222,7 @@ public struct Accumulator: Sendable {
         private mutating func keepExtremes() {
             items = ExpressionOperators.stableSorted(items) { a, b in
                 let order = BSONComparison.compare(a, b)
-                return name == "$maxN" ? order > 0 : order < 0
+                return op == .maxN ? order > 0 : order < 0
             }
             items.removeSubrange(min(limit, items.count)...)
             sizeBytes = items.reduce(0) { $0 + $1.encodedSize }
@@ -211,8 +235,8 @@ public struct Accumulator: Sendable {
                 let order = sortBy.compare(a.element.key, b.element.key)
                 return order != 0 ? order < 0 : a.offset < b.offset
             }.map(\.element)
-            let wanted = name.hasSuffix("N") ? limit : 1
-            ranked = name.hasPrefix("$top") ? Array(sorted.prefix(wanted)) : Array(sorted.suffix(wanted))
+            let wanted = op == .topN || op == .bottomN ? limit : 1
+            ranked = op == .top || op == .topN ? Array(sorted.prefix(wanted)) : Array(sorted.suffix(wanted))
             sizeBytes = ranked.reduce(0) { $0 + $1.output.encodedSize }
         }
 
@@ -225,38 +249,38 @@ public struct Accumulator: Sendable {
         }
 
         var result: BSONValue {
-            switch name {
-            case "$stdDevPop": return count == 0 ? .null : .double((squares / Double(count)).squareRoot())
-            case "$stdDevSamp": return count < 2 ? .null : .double((squares / Double(count - 1)).squareRoot())
-            case "$mergeObjects": return .document(merged)
-            case "$maxN", "$minN":
+            switch op {
+            case .stdDevPop: return count == 0 ? .null : .double((squares / Double(count)).squareRoot())
+            case .stdDevSamp: return count < 2 ? .null : .double((squares / Double(count - 1)).squareRoot())
+            case .mergeObjects: return .document(merged)
+            case .maxN, .minN:
                 var kept = self
                 kept.keepExtremes()
                 return .array(kept.items)
-            case "$top", "$bottom", "$topN", "$bottomN":
+            case .top, .bottom, .topN, .bottomN:
                 var kept = self
                 kept.keepRanked()
-                return name.hasSuffix("N") ? .array(kept.ranked.map(\.output)) : kept.ranked.first?.output ?? .null
-            case "$median", "$percentile":
+                return op == .topN || op == .bottomN ? .array(kept.ranked.map(\.output)) : kept.ranked.first?.output ?? .null
+            case .median, .percentile:
                 // Nearest rank over the numeric inputs (MongoDB's 'approximate' is exact on inputs this size).
-                guard !items.isEmpty else { return name == "$median" ? .null : .array(percentiles.map { _ in .null }) }
+                guard !items.isEmpty else { return op == .median ? .null : .array(percentiles.map { _ in .null }) }
                 let sorted = items.compactMap(\.doubleValue).sorted()
                 let values = percentiles.map { p -> BSONValue in
                     let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
                     return .double(sorted[min(max(rank, 0), sorted.count - 1)])
                 }
-                return name == "$median" ? values[0] : .array(values)
+                return op == .median ? values[0] : .array(values)
             default: break
             }
-            switch name {
-            case "$sum", "$count": return sum
-            case "$avg":
+            switch op {
+            case .sum, .count: return sum
+            case .avg:
                 if count == 0 { return .null }
                 if case .decimal128(let total) = sum { return .decimal128(total / Decimal128(Int64(count))) }
                 return .double((sum.doubleValue ?? 0) / Double(count))
-            case "$min", "$max": return extreme ?? .null
-            case "$first": return (first ?? nil) ?? .null
-            case "$last": return last ?? .null
+            case .min, .max: return extreme ?? .null
+            case .first: return (first ?? nil) ?? .null
+            case .last: return last ?? .null
             default: return .array(items)
             }
         }

@@ -7,9 +7,9 @@ public indirect enum Expression: Sendable {
     case variable(String, FieldPath?)
     case object([(String, Expression)])
     case array([Expression])
-    case call(String, [Expression])
+    case call(ExpressionOperator, [Expression])
     /// `$map`, `$filter` and `$let` bind a variable over an inner expression.
-    case bind(operator: String, input: Expression, variable: String, body: Expression, extra: Expression?)
+    case bind(operator: ExpressionOperator, input: Expression, variable: String, body: Expression, extra: Expression?)
 
     /// Parses an expression from its BSON form.
     public init(_ value: BSONValue) throws(QueryError) {
@@ -61,7 +61,7 @@ public indirect enum Expression: Sendable {
                 throw QueryError(.failedToParse, "\(name) requires '\(name == "$map" ? "in" : "cond")'")
             }
             return .bind(
-                operator: name, input: try Expression(input), variable: variable, body: try Expression(body),
+                operator: name == "$map" ? .map : .filter, input: try Expression(input), variable: variable, body: try Expression(body),
                 extra: try spec["limit"].map { value throws(QueryError) in try Expression(value) })
         case "$reduce":
             guard case .document(let spec) = argument else {
@@ -73,22 +73,22 @@ public indirect enum Expression: Sendable {
             guard let input = spec["input"] else { throw QueryError(.location(40077), "$reduce requires 'input' to be specified") }
             guard let initial = spec["initialValue"] else { throw QueryError(.location(40078), "$reduce requires 'initialValue' to be specified") }
             guard let body = spec["in"] else { throw QueryError(.location(40079), "$reduce requires 'in' to be specified") }
-            return .bind(operator: name, input: try Expression(input), variable: "", body: try Expression(body), extra: try Expression(initial))
+            return .bind(operator: .reduce, input: try Expression(input), variable: "", body: try Expression(body), extra: try Expression(initial))
         case "$getField", "$setField", "$unsetField":
-            return try ExpressionOperators.parseFieldOperator(name, argument)
+            return try ExpressionOperators.parseFieldOperator(ExpressionOperator(rawValue: name)!, argument)
         case "$let":
             guard case .document(let spec) = argument, case .document(let vars)? = spec["vars"], let body = spec["in"] else {
                 throw QueryError(.failedToParse, "$let requires 'vars' and 'in'")
             }
             var bindings: [(String, Expression)] = []
             for element in vars.elements { bindings.append((element.key, try Expression(element.value))) }
-            return .bind(operator: "$let", input: .object(bindings), variable: "", body: try Expression(body), extra: nil)
+            return .bind(operator: .`let`, input: .object(bindings), variable: "", body: try Expression(body), extra: nil)
         case "$cond":
             if case .document(let spec) = argument {
                 guard let condition = spec["if"], let then = spec["then"], let otherwise = spec["else"] else {
                     throw QueryError(.location(17080), "Missing 'if', 'then' or 'else' parameter to $cond")
                 }
-                return .call(name, [try Expression(condition), try Expression(then), try Expression(otherwise)])
+                return .call(.cond, [try Expression(condition), try Expression(then), try Expression(otherwise)])
             }
         case "$switch":
             guard case .document(let spec) = argument, case .array(let branches)? = spec["branches"] else {
@@ -103,18 +103,18 @@ public indirect enum Expression: Sendable {
                 arguments.append(try Expression(then))
             }
             if let fallback = spec["default"] { arguments.append(try Expression(fallback)) }
-            return .call(name, arguments)
+            return .call(.switch, arguments)
         default: break
         }
-        guard ExpressionOperators.known.contains(name) else {
+        guard let op = ExpressionOperator(rawValue: name), op.family != .binding else {
             throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
         }
         if case .array(let items) = argument {
             var parsed: [Expression] = []
             for item in items { parsed.append(try Expression(item)) }
-            return .call(name, parsed)
+            return .call(op, parsed)
         }
-        return .call(name, [try Expression(argument)])
+        return .call(op, [try Expression(argument)])
     }
 }
 
@@ -282,9 +282,9 @@ extension Expression {
         case .bind(let name, let input, let variable, let body, let extra):
             var inner = variables
             switch name {
-            case "$let":
+            case .`let`:
                 if case .object(let bindings) = input { for (key, _) in bindings { inner[key] = nil } }
-            case "$reduce":
+            case .reduce:
                 inner["value"] = nil
                 inner["this"] = nil
             default:

@@ -1,13 +1,10 @@
 /// Array operators added for MongoDB 7.0: `$zip`, `$sortArray`, the `N` family, set tests.
 /// (`$reduce` binds variables and lives with `$map` and `$filter` in `bind`.)
 extension ExpressionOperators {
-    static let arrayOperators: Set<String> = [
-        "$zip", "$sortArray", "$firstN", "$lastN", "$maxN", "$minN", "$setEquals", "$setIsSubset",
-    ]
-
-    static func applyArray(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        switch name {
-        case "$zip":
+    static func applyArray(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        switch op {
+        case .zip:
             guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(34460), "$zip only supports an object as an argument") }
             for key in spec.keys where !["inputs", "useLongestLength", "defaults"].contains(key) {
                 throw QueryError(.location(34464), "$zip found an unknown argument: \(key)")
@@ -37,7 +34,7 @@ extension ExpressionOperators {
             })
             try checkSize(zipped, name)
             return zipped
-        case "$sortArray":
+        case .sortArray:
             guard case .document(let spec)? = values.first ?? nil else {
                 throw QueryError(.location(2942500), "$sortArray requires an object as an argument, found: \(typeName(values.first ?? nil))")
             }
@@ -61,7 +58,7 @@ extension ExpressionOperators {
             default:
                 throw QueryError(.location(2942505), "$sortArray requires sortBy to be 1, -1 or an object of field directions")
             }
-        case "$firstN", "$lastN", "$maxN", "$minN":
+        case .firstN, .lastN, .maxN, .minN:
             guard case .document(let spec)? = values.first ?? nil else {
                 throw QueryError(.location(5787801), "specification must be an object; found \(typeName(values.first ?? nil))")
             }
@@ -73,18 +70,18 @@ extension ExpressionOperators {
             guard case .array(let input)? = spec["input"] else {
                 throw QueryError(.location(5788200), "Input must be an array for '\(name)', found \(typeName(spec["input"]))")
             }
-            switch name {
-            case "$firstN": return .array(Array(input.prefix(n)))
-            case "$lastN": return .array(Array(input.suffix(n)))
+            switch op {
+            case .firstN: return .array(Array(input.prefix(n)))
+            case .lastN: return .array(Array(input.suffix(n)))
             default:
                 let present = input.filter { !isNullish($0) }
                 let sorted = stableSorted(present) { a, b in
                     let order = BSONComparison.compare(a, b)
-                    return name == "$maxN" ? order > 0 : order < 0
+                    return op == .maxN ? order > 0 : order < 0
                 }
                 return .array(Array(sorted.prefix(n)))
             }
-        case "$setEquals":
+        case .setEquals:
             guard values.count >= 2 else {
                 throw QueryError(.location(17045), "$setEquals needs at least two arguments had: \(values.count)")
             }
@@ -100,7 +97,7 @@ extension ExpressionOperators {
                 first.allSatisfy { item in other.contains { BSONComparison.equal($0, item) } }
                     && other.allSatisfy { item in first.contains { BSONComparison.equal($0, item) } }
             })
-        case "$setIsSubset":
+        case .setIsSubset:
             guard values.count == 2 else { throw arity(name, 2) }
             guard case .array(let subset)? = values[0] else {
                 throw QueryError(.location(17046), "both operands of $setIsSubset must be arrays. First argument is of type: \(typeName(values[0]))")

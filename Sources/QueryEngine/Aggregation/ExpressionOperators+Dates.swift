@@ -1,21 +1,13 @@
 /// Date operators, with MongoDB's `timezone` argument (an Olson name or a UTC offset).
 extension ExpressionOperators {
-    static let datePartOperators: Set<String> = [
-        "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$dayOfWeek", "$dayOfYear", "$week",
-        "$isoWeek", "$isoWeekYear", "$isoDayOfWeek",
-    ]
-
-    static let dateOperators: Set<String> = datePartOperators.union([
-        "$dateToString", "$dateAdd", "$dateSubtract", "$dateDiff", "$dateTrunc", "$dateFromParts", "$dateToParts",
-    ])
-
-    static func applyDate(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        if datePartOperators.contains(name) { return try datePart(name, values) }
+    static func applyDate(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        if op.isDatePart { return try datePart(op, values) }
         guard case .document(let spec)? = values.first ?? nil, values.count == 1 else {
-            throw QueryError(.location(name == "$dateToString" ? 18629 : 5439007), "\(name) only supports an object as its argument")
+            throw QueryError(.location(op == .dateToString ? 18629 : 5439007), "\(name) only supports an object as its argument")
         }
-        switch name {
-        case "$dateToString":
+        switch op {
+        case .dateToString:
             for key in spec.keys where !["date", "format", "timezone", "onNull"].contains(key) {
                 throw QueryError(.location(18534), "Unrecognized argument to $dateToString: \(key)")
             }
@@ -32,7 +24,7 @@ extension ExpressionOperators {
             default: throw QueryError(.location(18533), "$dateToString requires that 'format' be a string, found: \(typeName(spec["format"]))")
             }
             return .string(try formatDate(utc, format: format, zone: zone))
-        case "$dateAdd", "$dateSubtract":
+        case .dateAdd, .dateSubtract:
             for key in spec.keys where !["startDate", "unit", "amount", "timezone"].contains(key) {
                 throw QueryError(.location(5166401), "Unrecognized argument to \(name): \(key). Expected arguments are startDate, unit, amount, and optionally timezone.")
             }
@@ -48,11 +40,11 @@ extension ExpressionOperators {
                 throw QueryError(.location(5166405), "\(name) expects integer amount of time units")
             }
             guard let zone = try DateArithmetic.zone(spec["timezone"], name) else { return .null }
-            guard let result = DateArithmetic.add(start, unit, name == "$dateAdd" ? amount : -amount, zone: zone) else {
+            guard let result = DateArithmetic.add(start, unit, op == .dateAdd ? amount : -amount, zone: zone) else {
                 throw QueryError(.location(5166406), "\(name) overflowed")
             }
             return .datetime(result)
-        case "$dateDiff":
+        case .dateDiff:
             for key in spec.keys where !["startDate", "endDate", "unit", "timezone", "startOfWeek"].contains(key) {
                 throw QueryError(.location(5166300), "Unrecognized argument to $dateDiff: \(key)")
             }
@@ -78,7 +70,7 @@ extension ExpressionOperators {
                 return .int64(difference)
             }
             return .int64(DateArithmetic.difference(from: start, to: end, unit, zone: zone, startOfWeek: startOfWeek))
-        case "$dateTrunc":
+        case .dateTrunc:
             for key in spec.keys where !["date", "unit", "binSize", "timezone", "startOfWeek"].contains(key) {
                 throw QueryError(.location(5439007), "Unrecognized argument to $dateTrunc: \(key)")
             }
@@ -102,9 +94,9 @@ extension ExpressionOperators {
                 throw QueryError(.location(5439017), "$dateTrunc: binSize \(binSize) is too large for unit '\(unit.rawValue)'")
             }
             return .datetime(truncated)
-        case "$dateFromParts":
+        case .dateFromParts:
             return try dateFromParts(spec)
-        case "$dateToParts":
+        case .dateToParts:
             for key in spec.keys where !["date", "timezone", "iso8601"].contains(key) {
                 throw QueryError(.location(40520), "Unrecognized argument to $dateToParts: \(key)")
             }
@@ -134,7 +126,8 @@ extension ExpressionOperators {
     }
 
     /// `$year` … `$isoDayOfWeek`: the argument is a date, `[date]`, or `{date, timezone}`.
-    private static func datePart(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+    private static func datePart(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
         guard values.count == 1 else { throw arity(name, 1) }
         var date = values[0]
         var zone = DateArithmetic.Zone.utc
@@ -154,19 +147,19 @@ extension ExpressionOperators {
         let local = zone.local(utc)
         let parts = DateArithmetic.parts(local: local)
         let value: Int64
-        switch name {
-        case "$year": value = parts.year
-        case "$month": value = parts.month
-        case "$dayOfMonth": value = parts.day
-        case "$hour": value = parts.hour
-        case "$minute": value = parts.minute
-        case "$second": value = parts.second
-        case "$millisecond": value = parts.millisecond
-        case "$dayOfWeek": value = parts.dayOfWeek
-        case "$dayOfYear": value = parts.dayOfYear
-        case "$week": value = DateArithmetic.sundayWeek(parts)
-        case "$isoWeek": value = DateArithmetic.isoWeek(local: local).week
-        case "$isoWeekYear": return .int64(DateArithmetic.isoWeek(local: local).year)
+        switch op {
+        case .year: value = parts.year
+        case .month: value = parts.month
+        case .dayOfMonth: value = parts.day
+        case .hour: value = parts.hour
+        case .minute: value = parts.minute
+        case .second: value = parts.second
+        case .millisecond: value = parts.millisecond
+        case .dayOfWeek: value = parts.dayOfWeek
+        case .dayOfYear: value = parts.dayOfYear
+        case .week: value = DateArithmetic.sundayWeek(parts)
+        case .isoWeek: value = DateArithmetic.isoWeek(local: local).week
+        case .isoWeekYear: return .int64(DateArithmetic.isoWeek(local: local).year)
         default: value = DateArithmetic.isoWeek(local: local).day
         }
         return .int32(Int32(truncatingIfNeeded: value))

@@ -2,18 +2,10 @@ import Foundation
 
 /// Logarithms, trigonometry, bitwise operators and `$rand`.
 extension ExpressionOperators {
-    static let trigonometricOperators: Set<String> = [
-        "$sin", "$cos", "$tan", "$asin", "$acos", "$atan", "$sinh", "$cosh", "$tanh", "$asinh", "$acosh", "$atanh",
-        "$degreesToRadians", "$radiansToDegrees",
-    ]
-
-    static let mathOperators: Set<String> = trigonometricOperators.union([
-        "$log", "$atan2", "$bitAnd", "$bitOr", "$bitXor", "$bitNot", "$rand",
-    ])
-
-    static func applyMath(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        switch name {
-        case "$log":
+    static func applyMath(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        switch op {
+        case .log:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let x = values[0]?.doubleValue, values[0]?.isNumber == true else {
@@ -27,29 +19,29 @@ extension ExpressionOperators {
                 throw QueryError(.location(28759), "$log's base must be a positive number not equal to 1, but is \(Conversions.formatDouble(base))")
             }
             return .double(Foundation.log(x) / Foundation.log(base))
-        case "$atan2":
+        case .atan2:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let y = values[0]?.doubleValue, let x = values[1]?.doubleValue else {
                 throw QueryError(.location(51044), "$atan2 only supports numeric types, not \(typeName(values[0])) and \(typeName(values[1]))")
             }
             return .double(Foundation.atan2(y, x))
-        case "$bitAnd", "$bitOr", "$bitXor":
-            var result: Int64 = name == "$bitAnd" ? -1 : 0
+        case .bitAnd, .bitOr, .bitXor:
+            var result: Int64 = op == .bitAnd ? -1 : 0
             var isLong = false
             for value in values {
                 if isNullish(value) { return .null }
                 switch value {
-                case .int32(let x)?: result = combine(name, result, Int64(x))
+                case .int32(let x)?: result = combine(op, result, Int64(x))
                 case .int64(let x)?:
                     isLong = true
-                    result = combine(name, result, x)
+                    result = combine(op, result, x)
                 default:
                     throw QueryError(.location(28765), "\(name) only supports int and long operands, not \(typeName(value))")
                 }
             }
             return isLong ? .int64(result) : .int32(Int32(truncatingIfNeeded: result))
-        case "$bitNot":
+        case .bitNot:
             guard values.count == 1 else { throw arity(name, 1) }
             switch values[0] {
             case .int32(let x)?: return .int32(~x)
@@ -57,7 +49,7 @@ extension ExpressionOperators {
             case nil, .null?, .undefined?: return .null
             default: throw QueryError(.location(28765), "$bitNot only supports int and long, not: \(typeName(values[0]))")
             }
-        case "$rand":
+        case .rand:
             guard values.isEmpty || (values.count == 1 && values[0] == .document([:])) else {
                 throw QueryError(.location(3040501), "$rand does not currently accept arguments")
             }
@@ -68,40 +60,40 @@ extension ExpressionOperators {
             guard let value = values[0], value.isNumber, let x = value.doubleValue else {
                 throw QueryError(.location(28765), "\(name) only supports numeric types, not \(typeName(values[0]))")
             }
-            let bounded: (ClosedRange<Double>, Bool)? = switch name {
-            case "$asin", "$acos", "$atanh": (-1...1, false)
-            case "$acosh": (1...Double.infinity, false)
-            case "$sin", "$cos", "$tan": (-Double.infinity...Double.infinity, true)
+            let bounded: (ClosedRange<Double>, Bool)? = switch op {
+            case .asin, .acos, .atanh: (-1...1, false)
+            case .acosh: (1...Double.infinity, false)
+            case .sin, .cos, .tan: (-Double.infinity...Double.infinity, true)
             default: nil
             }
             if let (range, finiteOnly) = bounded, !x.isNaN, finiteOnly ? x.isInfinite : !range.contains(x) {
                 let shown = range.upperBound.isInfinite && !finiteOnly ? "[1,inf]" : finiteOnly ? "(-inf,inf)" : "[-1,1]"
                 throw QueryError(.location(50989), "cannot apply \(name) to \(Conversions.formatDouble(x)), value must be in \(shown)")
             }
-            let result: Double = switch name {
-            case "$sin": sin(x)
-            case "$cos": cos(x)
-            case "$tan": tan(x)
-            case "$asin": asin(x)
-            case "$acos": acos(x)
-            case "$atan": atan(x)
-            case "$sinh": sinh(x)
-            case "$cosh": cosh(x)
-            case "$tanh": tanh(x)
-            case "$asinh": asinh(x)
-            case "$acosh": acosh(x)
-            case "$atanh": atanh(x)
-            case "$degreesToRadians": x * Double.pi / 180
+            let result: Double = switch op {
+            case .sin: sin(x)
+            case .cos: cos(x)
+            case .tan: tan(x)
+            case .asin: asin(x)
+            case .acos: acos(x)
+            case .atan: atan(x)
+            case .sinh: sinh(x)
+            case .cosh: cosh(x)
+            case .tanh: tanh(x)
+            case .asinh: asinh(x)
+            case .acosh: acosh(x)
+            case .atanh: atanh(x)
+            case .degreesToRadians: x * Double.pi / 180
             default: x * 180 / Double.pi
             }
             return .double(result)
         }
     }
 
-    private static func combine(_ name: String, _ a: Int64, _ b: Int64) -> Int64 {
-        switch name {
-        case "$bitAnd": a & b
-        case "$bitOr": a | b
+    private static func combine(_ op: ExpressionOperator, _ a: Int64, _ b: Int64) -> Int64 {
+        switch op {
+        case .bitAnd: a & b
+        case .bitOr: a | b
         default: a ^ b
         }
     }

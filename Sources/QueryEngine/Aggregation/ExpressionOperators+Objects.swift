@@ -1,61 +1,61 @@
 /// Field access by literal name (`$getField`, `$setField`, `$unsetField`: names with dots or
 /// dollars), sizes (`$binarySize`, `$bsonSize`) and `$convert`.
 extension ExpressionOperators {
-    static let objectOperators: Set<String> = ["$getField", "$setField", "$unsetField", "$binarySize", "$bsonSize", "$convert"]
-
     /// Parses `$getField`, `$setField` and `$unsetField` into positional arguments: the field
     /// name (a string constant), the input (`$$CURRENT` when omitted) and, for `$setField`, the value.
-    static func parseFieldOperator(_ name: String, _ argument: BSONValue) throws(QueryError) -> Expression {
-        let code: Int32 = name == "$getField" ? 3_041_702 : 4_161_102
+    static func parseFieldOperator(_ op: ExpressionOperator, _ argument: BSONValue) throws(QueryError) -> Expression {
+        let name = op.rawValue
+        let code: Int32 = op == .getField ? 3_041_702 : 4_161_102
         // The short form: `$getField: "name"`, or an expression for the name
         // (`$getField: {$literal: "$price"}`, as the manual writes it).
         var short = false
         if case .string = argument { short = true }
         if case .document(let spec) = argument, spec.firstKey?.hasPrefix("$") == true { short = true }
-        if name == "$getField", short {
+        if op == .getField, short {
             let fieldExpression = try Expression(argument)
             guard case .literal(.string) = fieldExpression else {
                 throw QueryError(.location(5654602), "$getField requires 'field' to evaluate to a constant of type string, use $literal for a name starting with '$'")
             }
-            return .call(name, [fieldExpression, .variable("CURRENT", nil)])
+            return .call(op, [fieldExpression, .variable("CURRENT", nil)])
         }
         guard case .document(let spec) = argument else {
             throw QueryError(.location(code), "\(name) only supports an object as its argument")
         }
-        let allowed = name == "$setField" ? ["field", "input", "value"] : ["field", "input"]
+        let allowed = op == .setField ? ["field", "input", "value"] : ["field", "input"]
         for key in spec.keys where !allowed.contains(key) {
             throw QueryError(.location(code + 1), "\(name) found an unknown argument: \(key)")
         }
         guard let field = spec["field"] else { throw QueryError(.location(code + 2), "\(name) requires 'field' to be specified") }
         let fieldExpression = try Expression(field)
         guard case .literal(.string) = fieldExpression else {
-            throw QueryError(.location(name == "$getField" ? 5654601 : 4161106), "\(name) requires 'field' to evaluate to a constant of type string")
+            throw QueryError(.location(op == .getField ? 5654601 : 4161106), "\(name) requires 'field' to evaluate to a constant of type string")
         }
         var arguments = [fieldExpression, try spec["input"].map { value throws(QueryError) in try Expression(value) } ?? .variable("CURRENT", nil)]
-        if name == "$setField" {
+        if op == .setField {
             guard let value = spec["value"] else { throw QueryError(.location(4161103), "$setField requires 'value' to be specified") }
             arguments.append(try Expression(value))
         }
-        guard spec["input"] != nil || name == "$getField" else {
+        guard spec["input"] != nil || op == .getField else {
             throw QueryError(.location(4161104), "\(name) requires 'input' to be specified")
         }
-        return .call(name, arguments)
+        return .call(op, arguments)
     }
 
-    static func applyObject(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        switch name {
-        case "$getField":
+    static func applyObject(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        switch op {
+        case .getField:
             guard values.count == 2, case .string(let field)? = values[0] else { throw arity(name, 2) }
             if isNullish(values[1]) { return values[1] == nil ? nil : .null }
             guard case .document(let input)? = values[1] else { return nil }
             return input[field]
-        case "$setField", "$unsetField":
+        case .setField, .unsetField:
             guard values.count >= 2, case .string(let field)? = values[0] else { throw arity(name, 2) }
             if isNullish(values[1]) { return .null }
             guard case .document(var input)? = values[1] else {
                 throw QueryError(.location(4161105), "\(name) requires 'input' to evaluate to type Object")
             }
-            let value = name == "$setField" ? values[2] : nil
+            let value = op == .setField ? values[2] : nil
             if let value {
                 if input[field] != nil {
                     input[field] = value
@@ -66,7 +66,7 @@ extension ExpressionOperators {
                 _ = input.removeValue(forKey: field)
             }
             return .document(input)
-        case "$binarySize":
+        case .binarySize:
             guard values.count == 1 else { throw arity(name, 1) }
             switch values[0] {
             case nil, .null?, .undefined?: return .null
@@ -74,14 +74,14 @@ extension ExpressionOperators {
             case .binary(let binary)?: return .int32(Int32(clamping: binary.data.count))
             default: throw QueryError(.location(51276), "$binarySize requires a string or BinData argument, found: \(typeName(values[0]))")
             }
-        case "$bsonSize":
+        case .bsonSize:
             guard values.count == 1 else { throw arity(name, 1) }
             switch values[0] {
             case nil, .null?, .undefined?: return .null
             case .document(let document)?: return .int32(Int32(clamping: document.encodedSize))
             default: throw QueryError(.location(31393), "$bsonSize requires a document input, found: \(typeName(values[0]))")
             }
-        case "$convert":
+        case .convert:
             guard values.count == 1, case .document(let spec)? = values[0] else {
                 throw QueryError(.location(4_999_800), "$convert expects an object of named arguments but found: \(typeName(values.first ?? nil))")
             }

@@ -1,14 +1,10 @@
 /// String operators: substrings by code point or byte, searching, splitting, replacing, and
 /// regular expression matches with captures (PCRE2, as `$regex` in queries).
 extension ExpressionOperators {
-    static let stringOperators: Set<String> = [
-        "$substr", "$substrBytes", "$substrCP", "$split", "$indexOfBytes", "$indexOfCP", "$regexFind", "$regexFindAll",
-        "$replaceOne", "$replaceAll",
-    ]
-
-    static func applyString(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        switch name {
-        case "$substr", "$substrBytes":
+    static func applyString(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        switch op {
+        case .substr, .substrBytes:
             guard values.count == 3 else { throw arity(name, 3) }
             let text = try stringArgument(values[0], name)
             let bytes = Array(text.utf8)
@@ -27,7 +23,7 @@ extension ExpressionOperators {
                 throw QueryError(.location(28657), "\(name): Invalid range, ending index is in the middle of a UTF-8 character.")
             }
             return .string(String(decoding: bytes[start..<end], as: UTF8.self))
-        case "$substrCP":
+        case .substrCP:
             guard values.count == 3 else { throw arity(name, 3) }
             let text = try stringArgument(values[0], name)
             guard let startValue = values[1], startValue.isNumber else {
@@ -49,7 +45,7 @@ extension ExpressionOperators {
             var out = String.UnicodeScalarView()
             out.append(contentsOf: scalars[start..<min(scalars.count, start + length)])
             return .string(String(out))
-        case "$split":
+        case .split:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard case .string(let text)? = values[0] else {
@@ -60,12 +56,12 @@ extension ExpressionOperators {
             }
             guard !separator.isEmpty else { throw QueryError(.location(40087), "$split requires a non-empty separator") }
             return .array(split(Array(text.utf8), by: Array(separator.utf8)).map { .string(String(decoding: $0, as: UTF8.self)) })
-        case "$indexOfBytes", "$indexOfCP":
+        case .indexOfBytes, .indexOfCP:
             guard (2...4).contains(values.count) else {
                 throw QueryError(.location(28667), "Expression \(name) takes at least 2 arguments, and at most 4, but \(values.count) were passed in.")
             }
             if isNullish(values[0]) { return .null }
-            let codePoints = name == "$indexOfCP"
+            let codePoints = op == .indexOfCP
             guard case .string(let text)? = values[0] else {
                 throw QueryError(.location(codePoints ? 40093 : 40091), "\(name) requires a string as the first argument, found: \(typeName(values[0]))")
             }
@@ -77,9 +73,9 @@ extension ExpressionOperators {
             let start = values.count > 2 ? try indexArgument(values[2], name, "starting") : 0
             let end = values.count > 3 ? try indexArgument(values[3], name, "ending") : units.count
             return .int32(Int32(firstIndex(of: pattern, in: units, from: start, to: end)))
-        case "$regexFind", "$regexFindAll":
-            return try regexFind(name, values)
-        case "$replaceOne", "$replaceAll":
+        case .regexFind, .regexFindAll:
+            return try regexFind(op, values)
+        case .replaceOne, .replaceAll:
             guard case .document(let spec)? = values.first ?? nil else {
                 throw QueryError(.location(51751), "\(name) requires an object as an argument, found: \(typeName(values.first ?? nil))")
             }
@@ -104,7 +100,7 @@ extension ExpressionOperators {
                     throw QueryError(.exceededMemoryLimit, "\(name) would build a string larger than the 16 MB document limit")
                 }
             }
-            return .string(replace(input, find, replacement, all: name == "$replaceAll"))
+            return .string(replace(input, find, replacement, all: op == .replaceAll))
         default:
             throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
         }
@@ -198,14 +194,15 @@ extension ExpressionOperators {
         return String(decoding: output, as: UTF8.self)
     }
 
-    private static func regexFind(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+    private static func regexFind(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
         guard case .document(let spec)? = values.first ?? nil else {
             throw QueryError(.location(51103), "\(name) expects an object of named arguments but found: \(typeName(values.first ?? nil))")
         }
         for key in spec.keys where !["input", "regex", "options"].contains(key) {
             throw QueryError(.location(31024), "\(name) found an unknown argument: \(key)")
         }
-        let all = name == "$regexFindAll"
+        let all = op == .regexFindAll
         let regex: BSONRegex
         switch spec["regex"] {
         case .string(let pattern)?:

@@ -2,35 +2,23 @@ import Foundation
 
 /// The implementations of aggregation expression operators.
 enum ExpressionOperators {
-    static let known: Set<String> = Set([
-        "$add", "$subtract", "$multiply", "$divide", "$mod", "$abs", "$ceil", "$floor", "$round", "$trunc", "$sqrt",
-        "$pow", "$exp", "$ln", "$log10", "$concat", "$toUpper", "$toLower", "$substr", "$substrBytes", "$substrCP",
-        "$strLenBytes", "$strLenCP", "$split", "$trim", "$ltrim", "$rtrim", "$cond", "$ifNull", "$switch", "$eq",
-        "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp", "$and", "$or", "$not", "$size", "$arrayElemAt", "$first",
-        "$last", "$in", "$concatArrays", "$slice", "$isArray", "$reverseArray", "$type", "$toString", "$toInt",
-        "$toLong", "$toDouble", "$toBool", "$toDecimal", "$toObjectId", "$toDate", "$mergeObjects", "$objectToArray",
-        "$arrayToObject", "$sum", "$avg", "$min", "$max", "$year", "$month", "$dayOfMonth", "$hour", "$minute",
-        "$second", "$millisecond", "$dayOfWeek", "$dayOfYear", "$isNumber", "$range", "$indexOfArray",
-        "$dateToString", "$strcasecmp", "$setUnion", "$setIntersection", "$setDifference", "$allElementsTrue",
-        "$anyElementTrue", "$regexMatch", "$convert",
-    ]).union(stringOperators).union(arrayOperators).union(mathOperators).union(objectOperators).union(dateOperators)
-
-    static func call(_ name: String, _ arguments: [Expression], _ context: ExpressionContext) throws(QueryError)
+    static func call(_ op: ExpressionOperator, _ arguments: [Expression], _ context: ExpressionContext) throws(QueryError)
         -> BSONValue?
     {
+        let name = op.rawValue
         // Short-circuiting operators evaluate their arguments lazily.
-        switch name {
-        case "$cond":
+        switch op {
+        case .cond:
             guard arguments.count == 3 else { throw arity(name, 3) }
             return try (arguments[0].evaluate(context)?.isTruthy ?? false)
                 ? arguments[1].evaluate(context) : arguments[2].evaluate(context)
-        case "$ifNull":
+        case .ifNull:
             guard arguments.count >= 2 else { throw arity(name, 2) }
             for argument in arguments.dropLast() {
                 if let value = try argument.evaluate(context), value != .null, value != .undefined { return value }
             }
             return try arguments[arguments.count - 1].evaluate(context)
-        case "$switch":
+        case .`switch`:
             var index = 0
             while index + 1 < arguments.count {
                 if try arguments[index].evaluate(context)?.isTruthy ?? false { return try arguments[index + 1].evaluate(context) }
@@ -38,10 +26,10 @@ enum ExpressionOperators {
             }
             if index < arguments.count { return try arguments[index].evaluate(context) }
             throw QueryError(.location(40066), "$switch could not find a matching branch for an input, and no default was specified.")
-        case "$and":
+        case .and:
             for argument in arguments where !(try argument.evaluate(context)?.isTruthy ?? false) { return .bool(false) }
             return .bool(true)
-        case "$or":
+        case .or:
             for argument in arguments where try argument.evaluate(context)?.isTruthy ?? false { return .bool(true) }
             return .bool(false)
         default: break
@@ -49,7 +37,7 @@ enum ExpressionOperators {
         var values: [BSONValue?] = []
         values.reserveCapacity(arguments.count)
         for argument in arguments { values.append(try argument.evaluate(context)) }
-        return try apply(name, values)
+        return try apply(op, values)
     }
 
     /// A date's milliseconds from the result of date arithmetic: a fractional result rounds
@@ -98,9 +86,10 @@ enum ExpressionOperators {
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
-    static func apply(_ name: String, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
-        switch name {
-        case "$add":
+    static func apply(_ op: ExpressionOperator, _ values: [BSONValue?]) throws(QueryError) -> BSONValue? {
+        let name = op.rawValue
+        switch op {
+        case .add:
             var total: BSONValue = .int32(0)
             var dateResult = false
             for value in values {
@@ -118,7 +107,7 @@ enum ExpressionOperators {
             }
             if dateResult { return .datetime(try dateMilliseconds(total, name)) }
             return total
-        case "$multiply":
+        case .multiply:
             var total: BSONValue = .int32(1)
             for value in values {
                 if isNullish(value) { return .null }
@@ -128,7 +117,7 @@ enum ExpressionOperators {
                 total = try Arithmetic.multiply(total, number)
             }
             return total
-        case "$subtract":
+        case .subtract:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             switch (values[0]!, values[1]!) {
@@ -138,19 +127,19 @@ enum ExpressionOperators {
             case (let a, let b) where a.isNumber && b.isNumber: return try Arithmetic.subtract(a, b)
             default: throw QueryError(.typeMismatch, "cant $subtract a non-number from a number")
             }
-        case "$divide", "$mod":
+        case .divide, .mod:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let a = values[0], let b = values[1], a.isNumber, b.isNumber else {
                 throw QueryError(.typeMismatch, "\(name) only supports numeric types")
             }
-            return name == "$divide" ? try Arithmetic.divide(a, b) : try Arithmetic.modulo(a, b)
-        case "$abs", "$ceil", "$floor", "$sqrt", "$exp", "$ln", "$log10", "$trunc", "$round":
+            return op == .divide ? try Arithmetic.divide(a, b) : try Arithmetic.modulo(a, b)
+        case .abs, .ceil, .floor, .sqrt, .exp, .ln, .log10, .trunc, .round:
             guard let first = values.first else { throw arity(name, 1) }
             if isNullish(first) { return .null }
             guard let number = first, number.isNumber else { throw QueryError(.typeMismatch, "\(name) only supports numeric types") }
             var places = 0
-            if values.count > 1, ["$trunc", "$round"].contains(name) {
+            if values.count > 1, op == .trunc || op == .round {
                 // MongoDB's rules for the place: an integral number from -20 to 100.
                 guard let given = values[1], given.isNumber, let whole = given.int64Value else {
                     throw QueryError(.location(51082), "precision argument to \(name) must be a integral value")
@@ -161,7 +150,7 @@ enum ExpressionOperators {
                 places = Int(whole)
             }
             return Arithmetic.unary(name, number, places: places)
-        case "$pow":
+        case .pow:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let base = values[0]?.doubleValue, let exponent = values[1]?.doubleValue else {
@@ -181,7 +170,7 @@ enum ExpressionOperators {
                 return .int64(exact)
             }
             return .double(result)
-        case "$concat":
+        case .concat:
             var text = ""
             for value in values {
                 if isNullish(value) { return .null }
@@ -192,29 +181,29 @@ enum ExpressionOperators {
                 if text.utf8.count > QueryEngineLimits.documentSizeBytesMax { try checkSize(.string(text), name) }
             }
             return .string(text)
-        case "$toUpper", "$toLower":
+        case .toUpper, .toLower:
             let text = try stringArgument(values.first ?? nil, name)
-            return .string(name == "$toUpper" ? text.uppercased() : text.lowercased())
-        case "$strLenBytes", "$strLenCP":
+            return .string(op == .toUpper ? text.uppercased() : text.lowercased())
+        case .strLenBytes, .strLenCP:
             guard case .string(let text)? = values.first ?? nil else {
                 throw QueryError(.location(34471), "\(name) requires a string argument")
             }
-            return .int32(Int32(name == "$strLenBytes" ? text.utf8.count : text.unicodeScalars.count))
-        case "$trim", "$ltrim", "$rtrim":
+            return .int32(Int32(op == .strLenBytes ? text.utf8.count : text.unicodeScalars.count))
+        case .trim, .ltrim, .rtrim:
             guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(50696), "\(name) requires an object") }
             if isNullish(spec["input"]) { return .null }
             let text = try stringArgument(spec["input"], name)
             let characters = spec["chars"]?.stringValue.map { CharacterSet(charactersIn: $0) } ?? .whitespacesAndNewlines
             var scalars = Substring(text).unicodeScalars[...]
-            if name != "$rtrim" { while let first = scalars.first, characters.contains(first) { scalars.removeFirst() } }
-            if name != "$ltrim" { while let last = scalars.last, characters.contains(last) { scalars.removeLast() } }
+            if op != .rtrim { while let first = scalars.first, characters.contains(first) { scalars.removeFirst() } }
+            if op != .ltrim { while let last = scalars.last, characters.contains(last) { scalars.removeLast() } }
             return .string(String(String.UnicodeScalarView(scalars)))
-        case "$strcasecmp":
+        case .strcasecmp:
             guard values.count == 2 else { throw arity(name, 2) }
             let a = (values[0]?.stringValue ?? "").uppercased()
             let b = (values[1]?.stringValue ?? "").uppercased()
             return .int32(Int32(BSONComparison.compareUTF8(a, b)))
-        case "$regexMatch":
+        case .regexMatch:
             guard case .document(let spec)? = values.first ?? nil else { throw QueryError(.location(51103), "$regexMatch expects an object") }
             guard case .string(let input)? = spec["input"] else { return .bool(false) }
             let regex: BSONRegex
@@ -227,29 +216,29 @@ enum ExpressionOperators {
             let matched = try CompiledRegex(regex).matches(input)
             try RegexFailure.check()
             return .bool(matched)
-        case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp":
+        case .eq, .ne, .gt, .gte, .lt, .lte, .cmp:
             guard values.count == 2 else { throw arity(name, 2) }
             let order = BSONComparison.compare(values[0] ?? .undefined, values[1] ?? .undefined)
-            switch name {
-            case "$eq": return .bool(order == 0)
-            case "$ne": return .bool(order != 0)
-            case "$gt": return .bool(order > 0)
-            case "$gte": return .bool(order >= 0)
-            case "$lt": return .bool(order < 0)
-            case "$lte": return .bool(order <= 0)
+            switch op {
+            case .eq: return .bool(order == 0)
+            case .ne: return .bool(order != 0)
+            case .gt: return .bool(order > 0)
+            case .gte: return .bool(order >= 0)
+            case .lt: return .bool(order < 0)
+            case .lte: return .bool(order <= 0)
             default: return .int32(Int32(order.signum()))
             }
-        case "$not":
+        case .not:
             return .bool(!((values.first ?? nil)?.isTruthy ?? false))
-        case "$size":
+        case .size:
             guard case .array(let array)? = values.first ?? nil else {
                 throw QueryError(.location(17124), "The argument to $size must be an array. Type of argument is: \((values.first ?? nil)?.typeAlias ?? "missing")")
             }
             return .int32(Int32(array.count))
-        case "$isArray":
+        case .isArray:
             if case .array? = values.first ?? nil { return .bool(true) }
             return .bool(false)
-        case "$arrayElemAt":
+        case .arrayElemAt:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard case .array(let array)? = values[0] else { throw QueryError(.location(28689), "$arrayElemAt's first argument must be an array") }
@@ -258,18 +247,18 @@ enum ExpressionOperators {
             }
             let resolved = index < 0 ? array.count + index : index
             return resolved >= 0 && resolved < array.count ? array[resolved] : nil
-        case "$first", "$last":
+        case .first, .last:
             if isNullish(values.first ?? nil) { return .null }
             guard case .array(let array)? = values.first ?? nil else {
                 throw QueryError(.location(28689), "\(name)'s argument must be an array")
             }
-            return name == "$first" ? array.first : array.last
-        case "$in":
+            return op == .first ? array.first : array.last
+        case .`in`:
             guard values.count == 2 else { throw arity(name, 2) }
             guard case .array(let array)? = values[1] else { throw QueryError(.location(40081), "$in requires an array as a second argument") }
             let needle = values[0] ?? .undefined
             return .bool(array.contains { BSONComparison.equal($0, needle) })
-        case "$indexOfArray":
+        case .indexOfArray:
             guard (2...4).contains(values.count) else {
                 throw QueryError(.location(28667), "Expression $indexOfArray takes at least 2 arguments, and at most 4, but \(values.count) were passed in.")
             }
@@ -282,7 +271,7 @@ enum ExpressionOperators {
             let end = min(array.count, values.count > 3 ? try indexArgument(values[3], name, "ending") : array.count)
             guard start < end else { return .int32(-1) }
             return .int32(Int32((start..<end).first { BSONComparison.equal(array[$0], needle) } ?? -1))
-        case "$concatArrays":
+        case .concatArrays:
             var result: [BSONValue] = []
             for value in values {
                 if isNullish(value) { return .null }
@@ -291,11 +280,11 @@ enum ExpressionOperators {
             }
             try checkSize(.array(result), name)
             return .array(result)
-        case "$reverseArray":
+        case .reverseArray:
             if isNullish(values.first ?? nil) { return .null }
             guard case .array(let array)? = values.first ?? nil else { throw QueryError(.location(34435), "The argument to $reverseArray must be an array") }
             return .array(array.reversed())
-        case "$slice":
+        case .slice:
             guard values.count >= 2 else { throw arity(name, 2) }
             if isNullish(values[0]) { return .null }
             guard case .array(let array)? = values[0] else { throw QueryError(.location(28724), "First argument to $slice must be an array") }
@@ -306,7 +295,7 @@ enum ExpressionOperators {
             let start = first < 0 ? max(0, array.count + first) : min(first, array.count)
             let count = max(0, Int(values[2]?.int64Value ?? 0))
             return .array(Array(array[start..<min(array.count, start + count)]))
-        case "$range":
+        case .range:
             guard (2...3).contains(values.count) else { throw QueryError(.location(28667), "Expression $range takes at least 2 arguments, and at most 3") }
             // MongoDB's rule: 32-bit integral values (which also keeps the arithmetic below in range).
             func int32(_ value: BSONValue?, _ role: String, _ code: Int32) throws(QueryError) -> Int64 {
@@ -322,13 +311,13 @@ enum ExpressionOperators {
             let count = max(0, (end - start + step + (step > 0 ? -1 : 1)) / step)
             guard count <= 1_000_000 else { throw QueryError(.exceededMemoryLimit, "$range would produce too many elements") }
             return .array(stride(from: start, to: end, by: Int(step)).map { .int32(Int32(truncatingIfNeeded: $0)) })
-        case "$type":
+        case .`type`:
             return .string((values.first ?? nil)?.typeAlias ?? "missing")
-        case "$isNumber":
+        case .isNumber:
             return .bool((values.first ?? nil)?.isNumber ?? false)
-        case "$toString", "$toInt", "$toLong", "$toDouble", "$toBool", "$toDecimal", "$toObjectId", "$toDate":
+        case .toString, .toInt, .toLong, .toDouble, .toBool, .toDecimal, .toObjectId, .toDate:
             return try Conversions.convert(name, values.first ?? nil)
-        case "$mergeObjects":
+        case .mergeObjects:
             var merged = BSONDocument()
             for value in values {
                 guard let value, !isNullish(value) else { continue }
@@ -336,11 +325,11 @@ enum ExpressionOperators {
                 for element in document.elements { merged[element.key] = element.value }
             }
             return .document(merged)
-        case "$objectToArray":
+        case .objectToArray:
             if isNullish(values.first ?? nil) { return .null }
             guard case .document(let document)? = values.first ?? nil else { throw QueryError(.location(40390), "$objectToArray requires a document input") }
             return .array(document.elements.map { .document(["k": .string($0.key), "v": $0.value]) })
-        case "$arrayToObject":
+        case .arrayToObject:
             if isNullish(values.first ?? nil) { return .null }
             guard case .array(let pairs)? = values.first ?? nil else { throw QueryError(.location(40386), "$arrayToObject requires an array input") }
             var document = BSONDocument()
@@ -352,13 +341,13 @@ enum ExpressionOperators {
                 }
             }
             return .document(document)
-        case "$sum", "$avg", "$min", "$max":
+        case .sum, .avg, .min, .max:
             let inputs: [BSONValue]
             if values.count == 1, case .array(let array)? = values[0] { inputs = array } else { inputs = values.compactMap { $0 } }
-            var accumulator = Accumulator.State(name)
+            var accumulator = Accumulator.State(AccumulatorOperator(rawValue: name)!)  // $sum, $avg, $min, $max: both.
             for input in inputs { try accumulator.add(input) }
             return accumulator.result
-        case "$setUnion", "$setIntersection", "$setDifference":
+        case .setUnion, .setIntersection, .setDifference:
             var sets: [[BSONValue]] = []
             for value in values {
                 if isNullish(value) { return .null }
@@ -370,9 +359,9 @@ enum ExpressionOperators {
                 for item in items where !out.contains(where: { BSONComparison.equal($0, item) }) { out.append(item) }
                 return out
             }
-            switch name {
-            case "$setUnion": return .array(unique(sets.flatMap { $0 }))
-            case "$setIntersection":
+            switch op {
+            case .setUnion: return .array(unique(sets.flatMap { $0 }))
+            case .setIntersection:
                 guard var result = sets.first.map(unique) else { return .array([]) }
                 for set in sets.dropFirst() { result = result.filter { item in set.contains { BSONComparison.equal($0, item) } } }
                 return .array(result)
@@ -380,24 +369,27 @@ enum ExpressionOperators {
                 guard sets.count == 2 else { throw arity(name, 2) }
                 return .array(unique(sets[0]).filter { item in !sets[1].contains { BSONComparison.equal($0, item) } })
             }
-        case "$allElementsTrue", "$anyElementTrue":
+        case .allElementsTrue, .anyElementTrue:
             guard case .array(let array)? = values.first ?? nil else { throw QueryError(.location(17040), "\(name)'s argument must be an array") }
-            return .bool(name == "$allElementsTrue" ? array.allSatisfy(\.isTruthy) : array.contains(where: \.isTruthy))
+            return .bool(op == .allElementsTrue ? array.allSatisfy(\.isTruthy) : array.contains(where: \.isTruthy))
         default:
-            if stringOperators.contains(name) { return try applyString(name, values) }
-            if arrayOperators.contains(name) { return try applyArray(name, values) }
-            if mathOperators.contains(name) { return try applyMath(name, values) }
-            if objectOperators.contains(name) { return try applyObject(name, values) }
-            if dateOperators.contains(name) { return try applyDate(name, values) }
-            throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
+            switch op.family {
+            case .string: return try applyString(op, values)
+            case .array: return try applyArray(op, values)
+            case .math: return try applyMath(op, values)
+            case .object: return try applyObject(op, values)
+            case .date: return try applyDate(op, values)
+            case .core, .binding: throw QueryError(.invalidPipelineOperator, "Unrecognized expression '\(name)'")
+            }
         }
     }
 
     static func bind(
-        _ name: String, _ input: Expression, _ variable: String, _ body: Expression, _ extra: Expression?,
+        _ op: ExpressionOperator, _ input: Expression, _ variable: String, _ body: Expression, _ extra: Expression?,
         _ context: ExpressionContext
     ) throws(QueryError) -> BSONValue? {
-        if name == "$let" {
+        let name = op.rawValue
+        if op == .`let` {
             guard case .object(let bindings) = input else { return nil }
             var inner = context
             for (key, expression) in bindings { inner.variables[key] = try expression.evaluate(context) ?? .null }
@@ -405,7 +397,7 @@ enum ExpressionOperators {
         }
         let source = try input.evaluate(context)
         if isNullish(source) { return .null }
-        if name == "$reduce" {
+        if op == .reduce {
             guard case .array(let elements)? = source else {
                 throw QueryError(.location(40080), "$reduce requires that 'input' be an array, found: \(typeName(source))")
             }
@@ -421,7 +413,7 @@ enum ExpressionOperators {
             return accumulated
         }
         guard case .array(let elements)? = source else {
-            throw QueryError(.location(name == "$map" ? 16883 : 28651), "input to \(name) must be an array")
+            throw QueryError(.location(op == .map ? 16883 : 28651), "input to \(name) must be an array")
         }
         var inner = context
         var output: [BSONValue] = []
@@ -429,7 +421,7 @@ enum ExpressionOperators {
         var bytes = 0
         for element in elements {
             inner.variables[variable] = element
-            if name == "$map" {
+            if op == .map {
                 let mapped = try body.evaluate(inner) ?? .null
                 try checkSize(mapped, name, used: &bytes)
                 output.append(mapped)

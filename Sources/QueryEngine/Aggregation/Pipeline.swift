@@ -61,7 +61,7 @@ public struct Pipeline: Sendable {
             rest = rest.dropFirst()
         }
         guard rest.count == 1, case .group(.literal(let id), let accumulators)? = rest.first, accumulators.count == 1,
-            ["$sum", "$count"].contains(accumulators[0].1.name), case .literal(let increment) = accumulators[0].1.argument,
+            [.sum, .count].contains(accumulators[0].1.op), case .literal(let increment) = accumulators[0].1.argument,
             increment.int64Value == 1
         else { return nil }
         return CountShape(filter: filter, id: id, field: accumulators[0].0)
