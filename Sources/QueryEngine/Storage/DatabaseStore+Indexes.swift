@@ -133,6 +133,10 @@ extension DatabaseStore {
     /// The name of the index with `keyPattern`, for `dropIndexes` by key.
     public func indexName(forKeyPattern keyPattern: BSONDocument, on collectionName: String) -> String? {
         if keyPattern == ["_id": .int32(1)] { return "_id_" }
-        return collections[collectionName]?.indexes.first { $0.keyPattern == keyPattern }?.name
+        // A text index also answers to the key `listIndexes` shows for it.
+        let textKey: BSONDocument = ["_fts": .string("text"), "_ftsx": .int32(1)]
+        return collections[collectionName]?.indexes.first { index in
+            index.keyPattern == keyPattern || (index.text != nil && keyPattern == textKey)
+        }?.name
     }
 }

@@ -29,6 +29,33 @@ public struct IndexDescriptor: Sendable {
 
     var tableName: String { "x\(tableId)" }
 
+    /// The index as `listIndexes` shows it: the specification as given, except
+    /// that a text index reads as MongoDB shows one (`key: {_fts: "text", _ftsx: 1}`, every
+    /// field's weight, `default_language`, `language_override`, `textIndexVersion: 3`), so tools
+    /// that compare index lists with MongoDB's (schema sync, migrations) see the same entry.
+    public var listing: BSONDocument {
+        guard let text else { return specification }
+        let textOptions: Set<String> = ["v", "key", "name", "weights", "default_language", "language_override", "textIndexVersion"]
+        var listing: BSONDocument = [
+            "v": specification["v"] ?? .int32(2), "key": .document(["_fts": .string("text"), "_ftsx": .int32(1)]),
+            "name": specification["name"] ?? .string(name),
+        ]
+        for element in specification.elements where !textOptions.contains(element.key) { listing[element.key] = element.value }
+        var weights = BSONDocument()
+        if text.wildcard {
+            weights["$**"] = .int32(1)
+        } else {
+            for (field, weight) in zip(text.fields, text.weights).sorted(by: { $0.0.dotted < $1.0.dotted }) {
+                weights[field.dotted] = .int32(Int32(weight))
+            }
+        }
+        listing["weights"] = .document(weights)
+        listing["default_language"] = .string(text.language)
+        listing["language_override"] = specification["language_override"] ?? .string("language")
+        listing["textIndexVersion"] = .int32(3)
+        return listing
+    }
+
     /// The `{field: 1, …}` key pattern document.
     public var keyPattern: BSONDocument {
         if case .document(let key)? = specification["key"] { return key }

@@ -261,7 +261,7 @@ enum CollectionCommands {
         }
         let specifications = try await executor.read { store throws(QueryError) -> [BSONDocument]? in
             guard let descriptor = store.collection(name) else { return nil }
-            return [DatabaseStore.idIndexSpecification] + descriptor.indexes.map(\.specification)
+            return [DatabaseStore.idIndexSpecification] + descriptor.indexes.map(\.listing)
         }
         guard let specifications else { throw QueryError(.namespaceNotFound, "ns does not exist: \(namespace)") }
         return try await ReadCommands.cursorReply(context, namespace: namespace, documents: specifications)

@@ -75,6 +75,8 @@ def test_weights_wildcard_and_writes(db):
         {"_id": 2, "title": "coffee", "body": "all about tea"},
     ])
     db.posts.create_index([("title", TEXT), ("body", TEXT)], weights={"title": 10})
+    listed = db.posts.index_information()["title_text_body_text"]
+    assert listed["key"] == [("_fts", "text"), ("_ftsx", 1)] and listed["weights"] == {"body": 1, "title": 10}
     ranked = [d["_id"] for d in db.posts.find({"$text": {"$search": "coffee"}}, {"s": {"$meta": "textScore"}}).sort([("s", {"$meta": "textScore"})])]
     assert ranked == [2, 1]
     # The index follows updates and deletes.
@@ -91,6 +93,10 @@ def test_weights_wildcard_and_writes(db):
     db.everything.insert_many([{"_id": 1, "a": {"b": "nested words"}}, {"_id": 2, "c": ["list", "of", "words"]}, {"_id": 3, "n": 5}])
     db.everything.create_index([("$**", TEXT)])
     assert ids(db.everything.find({"$text": {"$search": "words"}})) == [1, 2]
+    assert db.everything.index_information()["$**_text"]["weights"] == {"$**": 1}
+    # The key listIndexes shows drops the index, as in MongoDB.
+    db.command("dropIndexes", "everything", index={"_fts": "text", "_ftsx": 1})
+    assert list(db.everything.index_information()) == ["_id_"]
 
 
 def test_errors(db, articles):
@@ -107,8 +113,12 @@ def test_errors(db, articles):
         list(articles.find({"$text": {"$search": "coffee", "$caseSensitive": True}}))
     plan = articles.find({"$text": {"$search": "coffee"}}).explain()
     assert "TEXT" in str(plan["queryPlanner"]["winningPlan"])
+    # listIndexes shows a text index as MongoDB does.
     index = [i for i in articles.list_indexes() if i["name"] == "subject_text"][0]
-    assert index["key"] == {"_fts": "text", "_ftsx": 1} or index["key"] == {"subject": "text"}
+    assert dict(index) == {
+        "v": 2, "key": {"_fts": "text", "_ftsx": 1}, "name": "subject_text", "weights": {"subject": 1},
+        "default_language": "english", "language_override": "language", "textIndexVersion": 3,
+    }
     # Dropping the index ends text search; a new one (on another field) starts it again.
     articles.drop_index("subject_text")
     with pytest.raises(OperationFailure) as error:
