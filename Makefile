@@ -34,10 +34,12 @@ test-swift:
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
 
 # The pymongo suite, then every official driver's program (Tests/Interop/drivers/*), each against
-# a real server; missing driver packages are installed, or the driver is reported skipped.
+# a real server; missing driver packages are installed, or the driver is reported skipped; then
+# the drivers' unified CRUD spec tests (pymongo's runner, downloaded once into .build-spec-tests).
 test-interop: deps build
 	STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) -m pytest Tests/Interop/python
 	STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) Tests/Interop/run_drivers.py
+	STRATOSDB_BIN=$$($(SWIFT) build --show-bin-path)/stratosdb $(PYTHON) Tests/Interop/unified_crud.py
 
 bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"

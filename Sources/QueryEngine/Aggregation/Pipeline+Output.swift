@@ -142,6 +142,7 @@ extension Pipeline {
         for document in documents {
             try OperationContext.checkpoint()
             var clauses: [Filter] = []
+            var keyValue = BSONDocument()
             for field in specification.on {
                 let value = field.value(in: document)
                 var usable = value != nil && value != .null && value != .undefined
@@ -150,6 +151,7 @@ extension Pipeline {
                     throw QueryError(.location(51132), "$merge write error: 'on' field '\(field.components.joined(separator: "."))' cannot be missing, null, undefined or an array")
                 }
                 clauses.append(.field(field, [.equal(value)]))
+                keyValue[field.dotted] = value
             }
             let matched = try store.matches(in: target, filter: clauses.count == 1 ? clauses[0] : .and(clauses), limit: 1).first
             guard let matched else {
@@ -166,7 +168,13 @@ extension Pipeline {
             switch specification.whenMatched {
             case .keepExisting: continue
             case .fail:
-                throw QueryError(.duplicateKey, "E11000 duplicate key error: $merge found a document in '\(target)' matching a result (whenMatched: fail)")
+                // As a unique index reports it: the `on` fields and this result's values (to the
+                // client only; the message carries no document contents).
+                var keyPattern = BSONDocument()
+                for field in specification.on { keyPattern[field.dotted] = .int32(1) }
+                throw QueryError(
+                    .duplicateKey, "E11000 duplicate key error: $merge found a document in '\(target)' matching a result (whenMatched: fail)",
+                    info: ["keyPattern": .document(keyPattern), "keyValue": .document(keyValue)])
             case .replace:
                 updated = document
                 if let id = existing["_id"] {

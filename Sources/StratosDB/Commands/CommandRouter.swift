@@ -151,8 +151,20 @@ enum CommandRouter {
         }
         let now = context.nowMilliseconds
         let authorizer = server.authorizer
-        // A collection-less aggregate reads no space ($currentOp filters what it shows per principal).
-        if name == "aggregate", context.firstValue.isNumber { return }
+        // A collection-less aggregate reads no space ($currentOp filters what it shows per
+        // principal); one that writes (`$documents` into `$out`/`$merge`) needs write access to
+        // its target collections, as any aggregate does.
+        if name == "aggregate", context.firstValue.isNumber {
+            guard case .array(let stages)? = context.command["pipeline"] else { return }
+            let writes = PipelineReferences(stages).writes
+            guard !writes.isEmpty else { return }
+            let space = try authorizer.resolve(database: context.database, for: principal)
+            for collection in writes {
+                try authorizer.authorize(.write, collection: collection, space: space, principal: principal, nowMilliseconds: now)
+            }
+            context.space = space
+            return
+        }
         switch access {
         case .open, .authenticated:
             return

@@ -417,9 +417,6 @@ enum ReadCommands {
             // Stages that read collections ($lookup, $unionWith) are refused here: no space is
             // resolved or authorized for a collection-less aggregate.
             let pipeline = try Pipeline(stages)
-            guard pipeline.outputTarget == nil else {
-                throw QueryError(.location(40602), "$out and $merge need a collection to aggregate: they are not allowed in a collection-less aggregate")
-            }
             let variables = try letVariables(context)
             let now = context.nowMilliseconds
             // On a heavy-read thread, not the event loop: a pipeline can compute for a while
@@ -439,6 +436,19 @@ enum ReadCommands {
                 throw error
             } catch {
                 throw QueryError(.interruptedAtShutdown, "the server is shutting down")
+            }
+            if pipeline.outputTarget != nil {
+                // `$documents` into `$out`/`$merge` (the router authorized the targets): one write
+                // transaction, as for an aggregate over a collection; the cursor is empty.
+                guard context.space != nil, let writer = try context.executor(create: true) else {
+                    throw QueryError(.unauthorized, "$out and $merge in a collection-less aggregate need a database the caller may write")
+                }
+                try await writer.write(durable: context.isDurableWrite) { store throws(QueryError) in
+                    try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                        try pipeline.applyOutput(documents, store: store, nowMilliseconds: now)
+                    }
+                }
+                return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: [])
             }
             return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
         }

@@ -21,14 +21,26 @@ enum WriteCommands {
         }
         var documents: [BSONDocument] = []
         documents.reserveCapacity(items.count)
+        let allowed = statementFields[key]
         for item in items {
             guard case .document(let document) = item else {
                 throw QueryError(.typeMismatch, "BSON field '\(context.name).\(key)' must be an array of objects")
+            }
+            // As mongod's command parser: a field it does not know fails the whole command (an
+            // option of a newer server, such as 8.0's `sort` in an update, is not ignored).
+            if let allowed, let unknown = document.keys.first(where: { !allowed.contains($0) }) {
+                throw QueryError(.location(40415), "BSON field '\(context.name).\(key).\(unknown)' is an unknown field.")
             }
             documents.append(document)
         }
         return documents
     }
+
+    /// The fields MongoDB 7.0 accepts in each update and delete statement.
+    private static let statementFields: [String: Set<String>] = [
+        "updates": ["q", "u", "c", "upsert", "multi", "arrayFilters", "hint", "collation", "upsertSupplied", "sampleId"],
+        "deletes": ["q", "limit", "hint", "collation", "sampleId"],
+    ]
 
     private static func writeReply(n: Int, errors: [BSONValue], extra: BSONDocument = [:]) -> BSONDocument {
         var reply: BSONDocument = ["n": .int32(Int32(clamping: n))]
@@ -93,9 +105,19 @@ enum WriteCommands {
                 for (index, statement) in updates.enumerated() {
                     do throws(QueryError) {
                         let collation = CollationRequest(explicit: try statementCollation(statement), collection: collection)
-                        let outcome = try Collation.with(collation, in: store) { () throws(QueryError) -> UpdateOutcome in
-                            try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
-                                try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+                        // `c`: the statement's own variables (constants), seen by its pipeline.
+                        var constants: [String: BSONValue] = [:]
+                        switch statement["c"] {
+                        case nil: break
+                        case .document(let specification)?:
+                            constants = try ExpressionScope.evaluate(specification, in: ExpressionContext(root: [:]))
+                        default: throw QueryError(.typeMismatch, "BSON field 'update.updates.c' is the wrong type, expected type 'object'")
+                        }
+                        let outcome = try ExpressionScope.with(variables: constants) { () throws(QueryError) -> UpdateOutcome in
+                            try Collation.with(collation, in: store) { () throws(QueryError) -> UpdateOutcome in
+                                try store.withSavepoint { () throws(QueryError) -> UpdateOutcome in
+                                    try applyUpdate(statement, collection: collection, store: store, nowMilliseconds: now)
+                                }
                             }
                         }
                         matched += outcome.matched

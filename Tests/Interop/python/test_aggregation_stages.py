@@ -154,9 +154,21 @@ def test_hostile_window_arguments_fail_cleanly(db):
         db.command("aggregate", 1, pipeline=[{"$documents": [{"i": i, "pad": "p" * 1000} for i in range(2000)]},
                                              {"$setWindowFields": {"sortBy": {"i": 1}, "output": {"all": {"$push": "$$ROOT"}}}}], cursor={})
     assert error.value.code == 292
-    with pytest.raises(OperationFailure):
-        db.command("aggregate", 1, pipeline=[{"$documents": [{"a": 1}]}, {"$out": "x"}], cursor={})
     assert db.client.admin.command("ping")["ok"] == 1
+
+
+def test_documents_into_out_and_merge(db):
+    # A collection-less aggregate may write its $documents, as in MongoDB 7.0.
+    reply = db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 1, "a": 1}, {"_id": 2, "a": 2}]}, {"$out": "x"}], cursor={})
+    assert reply["cursor"]["firstBatch"] == []
+    assert list(db.x.find().sort("_id", 1)) == [{"_id": 1, "a": 1}, {"_id": 2, "a": 2}]
+    db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 2, "b": 1}, {"_id": 3}]}, {"$merge": {"into": "x"}}], cursor={})
+    assert list(db.x.find().sort("_id", 1)) == [{"_id": 1, "a": 1}, {"_id": 2, "a": 2, "b": 1}, {"_id": 3}]
+    # The drivers' unified CRUD test aggregate-merge-errorResponse: the duplicate key's details reach the client.
+    with pytest.raises(OperationFailure) as error:
+        db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 2}]}, {"$merge": {"into": "x", "whenMatched": "fail"}}], cursor={})
+    assert error.value.code == 11000
+    assert error.value.details["keyPattern"] == {"_id": 1} and error.value.details["keyValue"] == {"_id": 2}
 
 
 def test_range_window_on_a_descending_sort(db):

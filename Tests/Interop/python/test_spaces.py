@@ -299,6 +299,8 @@ FAMILIES = {
     "update": ("write", lambda db: db.users.update_one({"_id": 1}, {"$inc": {"n": 1}})),
     "delete": ("write", lambda db: db.users.delete_one({"_id": 9})),
     "findAndModify": ("write", lambda db: db.users.find_one_and_update({"_id": 2}, {"$set": {"x": 1}})),
+    "aggregate: 1 with $merge": ("write", lambda db: db.command("aggregate", 1, cursor={}, pipeline=[
+        {"$documents": [{"_id": 100, "n": 100}]}, {"$merge": {"into": "users"}}])),
     "createIndexes": ("admin", lambda db: db.users.create_index("n")),
     "dropIndexes": ("admin", lambda db: db.users.drop_indexes()),
     "renameCollection": ("admin", lambda db: db.users.rename("users2")),
