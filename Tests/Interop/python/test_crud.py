@@ -12,6 +12,7 @@ import bson
 import pytest
 from bson import Int64, ObjectId, Timestamp
 from bson.raw_bson import RawBSONDocument
+from pymongo import errors
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, WriteError
 
@@ -727,3 +728,18 @@ def test_issue_example_queries_by_tag_and_counts(users):
     assert sorted(coll.distinct("address.city")) == sorted({u["address"]["city"] for u in data})
     assert coll.estimated_document_count() == len(data)
 
+
+
+def test_update_and_delete_statements_accept_mongodb_7_fields_only(db):
+    db.s.insert_many([{"_id": 1, "x": 1}, {"_id": 2, "x": 2}])
+    # 8.0's `sort` in an update statement: a 7.0 server refuses the command, it does not ignore it.
+    with pytest.raises(errors.OperationFailure) as error:
+        db.command("update", "s", updates=[{"q": {}, "u": {"$set": {"y": 1}}, "sort": {"_id": -1}}])
+    assert error.value.code == 40415 and "update.updates.sort" in error.value.details["errmsg"]
+    with pytest.raises(errors.OperationFailure) as error:
+        db.command("delete", "s", deletes=[{"q": {}, "limit": 1, "bogus": 1}])
+    assert error.value.code == 40415
+    assert db.s.count_documents({"y": 1}) == 0 and db.s.count_documents({}) == 2
+    # `c`: the statement's constants, read by its pipeline update.
+    db.command("update", "s", updates=[{"q": {"_id": 1}, "u": [{"$set": {"y": "$$factor"}}], "c": {"factor": 10}}])
+    assert db.s.find_one({"_id": 1}) == {"_id": 1, "x": 1, "y": 10}
