@@ -19,10 +19,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from pymongo import MongoClient
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONCURRENT_CLIENTS = 8
 
 
 def free_port() -> int:
@@ -74,6 +76,23 @@ def run_workloads(node: Node, ops: int) -> dict[str, tuple[float, float]]:
     timed("insert_one", ops, lambda: [users.insert_one(document(i)) for i in range(ops)])
     timed("find_one by _id", ops, lambda: [users.find_one({"_id": i % ops}) for i in range(ops)])
     timed("update_one $inc", ops, lambda: [users.update_one({"_id": i % ops}, {"$inc": {"age": 1}}) for i in range(ops)])
+    # Concurrent single-document writes: group commit puts several clients' writes in one
+    # transaction, so one signed commit (and one state-map root) serves all of them.
+    clients = [MongoClient(node.uri, directConnection=True, maxPoolSize=1) for _ in range(CONCURRENT_CLIENTS)]
+    per_client = ops // CONCURRENT_CLIENTS
+    base = 10_000_000
+
+    def concurrent_inserts():
+        def work(index):
+            target = clients[index].bench.concurrent
+            for i in range(per_client):
+                target.insert_one(document(base + index * per_client + i))
+        with ThreadPoolExecutor(CONCURRENT_CLIENTS) as pool:
+            list(pool.map(work, range(CONCURRENT_CLIENTS)))
+
+    timed(f"insert_one, {CONCURRENT_CLIENTS} clients", per_client * CONCURRENT_CLIENTS, concurrent_inserts)
+    for other in clients:
+        other.close()
     batches = 20
     timed("insert_many (1000/batch)", batches * 1000,
           lambda: [users.insert_many([document(ops + b * 1000 + i) for i in range(1000)]) for b in range(batches)])
