@@ -23,6 +23,26 @@ extension Pipeline {
             }
             return documents
         }
+        if case .indexStats? = remaining.first {
+            // One document per index, `_id_` first; none for a collection that does not exist.
+            var documents: [BSONDocument] = []
+            if let descriptor = store.collection(collectionName) {
+                let host = IndexUsage.host
+                for listing in [DatabaseStore.idIndexSpecification] + descriptor.indexes.map(\.listing) {
+                    guard case .string(let name)? = listing["name"] else { continue }
+                    let operations = IndexUsage.operations(database: store.name, collection: collectionName, index: name)
+                    documents.append([
+                        "name": .string(name), "key": listing["key"] ?? .document([:]), "host": .string(host),
+                        "accesses": .document(["ops": .int64(operations), "since": .datetime(IndexUsage.since)]),
+                        "spec": .document(listing),
+                    ])
+                }
+            }
+            for stage in remaining.dropFirst() {
+                documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
+            }
+            return documents
+        }
         // count_documents: {$match}, {$group: {_id: <constant>, n: {$sum: 1}}}.
         if let filter = countOnlyFilter {
             return countResult(try store.countMatches(in: collectionName, filter: filter, deadlineNanoseconds: deadlineNanoseconds))
@@ -257,6 +277,8 @@ extension Pipeline {
             return output
         case .collectionStats:
             throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
+        case .indexStats:
+            throw QueryError(.location(40602), "$indexStats is only valid as the first stage in a pipeline")
         case .replaceRoot(let expression):
             var output: [BSONDocument] = []
             for document in documents {

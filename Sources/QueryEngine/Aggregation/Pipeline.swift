@@ -20,6 +20,8 @@ public struct Pipeline: Sendable {
         case replaceRoot(Expression)
         /// `$collStats`; must be the first stage. Drivers use `{count: {}}` for estimated counts.
         case collectionStats(count: Bool, storageStats: Bool)
+        /// `$indexStats`; must be the first stage: one document per index with its use counts.
+        case indexStats
         /// `$lookup` with a sub-pipeline (and `let`), optionally correlated by local/foreign fields.
         case lookupPipeline(from: String, localField: FieldPath?, foreignField: FieldPath?, variables: BSONDocument, pipeline: Pipeline, as: String)
         case facet([(String, Pipeline)])
@@ -103,8 +105,8 @@ public struct Pipeline: Sendable {
                 throw QueryError(.location(40323), "A pipeline stage specification object must contain exactly one field.")
             }
             let argument = stage[0].value
-            if name == "$collStats" && index != 0 {
-                throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
+            if (name == "$collStats" || name == "$indexStats") && index != 0 {
+                throw QueryError(.location(40602), "\(name) is only valid as the first stage in a pipeline")
             }
             if (name == "$out" || name == "$merge") && index != stages.count - 1 {
                 throw QueryError(.location(40601), "\(name) can only be the final stage in the pipeline")
@@ -237,6 +239,11 @@ public struct Pipeline: Sendable {
                 throw QueryError(.location(40415), "BSON field '$collStats.\(key)' is an unknown field.")
             }
             return .collectionStats(count: spec["count"] != nil, storageStats: spec["storageStats"] != nil)
+        case "$indexStats":
+            guard case .document(let spec) = argument, spec.isEmpty else {
+                throw QueryError(.location(28803), "The $indexStats stage specification must be an empty object")
+            }
+            return .indexStats
         default:
             return try parseMoreStage(name, argument)
         }

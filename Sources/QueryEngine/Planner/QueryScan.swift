@@ -64,6 +64,9 @@ public struct QueryScan {
         }
     }
 
+    /// Whether this scan was counted in `IndexUsage`.
+    private var countedUsage = false
+
     /// Whether matches carry the stored bytes undecoded (`ScanMatch.encoded`). Only valid for an
     /// exact plan: the key ranges alone select the answer, so no filter needs the document.
     private var yieldsEncoded = false
@@ -80,6 +83,15 @@ public struct QueryScan {
     /// Calls `body` for each matching document until it returns `false` or the scan ends.
     public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
         try checkStillValid(store)
+        if !countedUsage {
+            // One operation per scan for `$indexStats`, however many batches it returns.
+            countedUsage = true
+            switch plan.access {
+            case .idIndex: IndexUsage.record(database: store.name, collection: collection.name, index: "_id_")
+            case .index(let index, _), .text(let index?, _): IndexUsage.record(database: store.name, collection: collection.name, index: index.name)
+            case .collectionScan, .text(nil, _): break
+            }
+        }
         if filter.hasText {
             // A $text the planner could not make the access path (inside $or, twice): refused.
             _ = try filter.textQuery()

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -79,6 +80,7 @@ public final class WireServer: Service, Sendable {
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
         state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
+        IndexUsage.host = "\(ProcessInfo.processInfo.hostName):\(port)"
         try state.peerNetwork?.start()
         state.ledger?.start()
         onReady(port)

@@ -176,3 +176,28 @@ def test_range_window_on_a_descending_sort(db):
     got = agg(db.w, {"$setWindowFields": {"sortBy": {"x": -1}, "output": {
         "near": {"$push": "$x", "window": {"range": [-1, 1]}}, "same": {"$push": "$x", "window": {"range": [0, 0]}}}}})
     assert [(d["x"], d["same"], sorted(d["near"])) for d in got] == [(3, [3], [2, 3]), (2, [2], [1, 2, 3]), (1, [1], [1, 2])]
+
+
+def test_index_stats(db):
+    db.st.insert_many([{"_id": i, "a": i} for i in range(5)])
+    db.st.create_index("a")
+    def ops():
+        return {d["name"]: d["accesses"]["ops"] for d in db.st.aggregate([{"$indexStats": {}}])}
+    before = ops()
+    list(db.st.find({"a": 3}))
+    list(db.st.find({"a": {"$gte": 0}}).batch_size(1))  # one operation, however many batches
+    db.st.find_one({"_id": 2})
+    after = ops()
+    assert set(after) == {"_id_", "a_1"}
+    assert after["a_1"] - before["a_1"] == 2
+    assert after["_id_"] - before["_id_"] == 1
+    stats = {d["name"]: d for d in db.st.aggregate([{"$indexStats": {}}, {"$sort": {"name": 1}}])}
+    assert stats["a_1"]["key"] == {"a": 1} and stats["a_1"]["spec"] == {"v": 2, "key": {"a": 1}, "name": "a_1"}
+    assert isinstance(stats["a_1"]["accesses"]["since"], datetime.datetime) and ":" in stats["a_1"]["host"]
+    assert list(db.missing.aggregate([{"$indexStats": {}}])) == []
+    with pytest.raises(OperationFailure) as error:
+        list(db.st.aggregate([{"$match": {}}, {"$indexStats": {}}]))
+    assert error.value.code == 40602
+    with pytest.raises(OperationFailure) as error:
+        list(db.st.aggregate([{"$indexStats": {"x": 1}}]))
+    assert error.value.code == 28803
