@@ -2,7 +2,8 @@ import QueryEngine
 
 /// libFuzzer entry point: decode arbitrary bytes as BSON; anything that decodes must re-encode
 /// to bytes that decode to the same document, and parsing it as a filter, update or pipeline
-/// must either succeed or throw, never crash.
+/// (and running the pipeline, and evaluating an `expr` field as an aggregation expression) must
+/// either succeed or throw, never crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
@@ -16,7 +17,14 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         _ = try? update.apply(to: document, position: 0, isInsert: true, nowMilliseconds: 0)
     }
     _ = try? Projection(document).apply(to: document)
-    if case .array(let stages)? = document["pipeline"] { _ = try? Pipeline(stages) }
+    if case .array(let stages)? = document["pipeline"], let pipeline = try? Pipeline(stages) {
+        // Run it too, over the document itself (stages that read collections fail without a store).
+        _ = try? pipeline.run(over: [document], nowMilliseconds: 0)
+    }
+    // An aggregation expression, parsed into its operator tree and evaluated against the document.
+    if let value = document["expr"], let expression = try? Expression(value) {
+        _ = try? expression.evaluate(ExpressionContext(root: document))
+    }
     return 0
 }
 
