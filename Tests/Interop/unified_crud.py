@@ -29,13 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".build-spec-tests"
 SOURCE = CACHE / f"pymongo-{PYMONGO_VERSION}"
 
-# Tests that fail against StratosDB, each with the reason (docs/compatibility.md).
-KNOWN_FAILURES = {
-    "TestUnifiedDbAggregate::test_Aggregate_with_$listLocalSessions":
-        "$listLocalSessions is not supported: the node keeps no logical-session cache",
-    "TestUnifiedDbAggregate::test_Aggregate_with_$listLocalSessions_and_allowDiskUse":
-        "$listLocalSessions is not supported: the node keeps no logical-session cache",
-}
+# Tests that fail against StratosDB, each with the reason (docs/compatibility.md). None today.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def fetch_source() -> Path:

@@ -24,7 +24,15 @@ enum AdminCommands {
         }
         table["whatsmyuri"] = { context in ["you": .string(context.connection.remoteAddress)] }
         table["listDatabases"] = { context in try await listDatabases(context) }
-        table["endSessions"] = { _ in [:] }
+        table["endSessions"] = { context in
+            if case .array(let ended) = context.firstValue {
+                context.server.sessions.end(ids: ended.compactMap { value in
+                    guard case .document(let lsid) = value, case .binary(let id)? = lsid["id"] else { return nil }
+                    return id.data
+                })
+            }
+            return [:]
+        }
         // Sessions are not kept server-side; killing them stops the operations they run: the
         // caller's own, or every one for the node's local owner (as killAllSessions with an
         // empty list does for an administrator in MongoDB).

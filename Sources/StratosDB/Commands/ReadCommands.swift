@@ -406,9 +406,17 @@ enum ReadCommands {
     /// pipeline. Other collection-less stages (`$documents`, …) are not supported.
     static func collectionlessAggregate(_ context: CommandContext) async throws -> BSONDocument {
         guard case .array(let stages)? = context.command["pipeline"], case .document(let first)? = stages.first,
-            first.firstKey == "$currentOp" || first.firstKey == "$documents"
+            ["$currentOp", "$documents", "$listLocalSessions"].contains(first.firstKey)
         else {
-            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp or $documents as its first stage")
+            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp, $documents or $listLocalSessions as its first stage")
+        }
+        if first.firstKey == "$listLocalSessions" {
+            guard context.command["cursor"] != nil else {
+                throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+            }
+            let pipeline = try Pipeline(Array(stages.dropFirst()))
+            let documents = try pipeline.run(over: try localSessions(context, first[0].value), nowMilliseconds: context.nowMilliseconds)
+            return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
         }
         guard context.command["cursor"] != nil || context.command["explain"]?.isTruthy == true else {
             throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
@@ -462,6 +470,35 @@ enum ReadCommands {
         guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
         let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
         return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)
+    }
+
+    /// `$listLocalSessions`: `{}` lists the caller's own sessions; `{allUsers: true}` and
+    /// `{users: [{user, db}]}` list everyone's or the named users', for the node's operator only.
+    private static func localSessions(_ context: CommandContext, _ specification: BSONValue) throws(QueryError) -> [BSONDocument] {
+        guard case .document(let spec) = specification else {
+            throw QueryError(.typeMismatch, "$listLocalSessions options must be specified in an object")
+        }
+        for key in spec.keys where key != "allUsers" && key != "users" {
+            throw QueryError(.location(40415), "BSON field '$listLocalSessions.\(key)' is an unknown field.")
+        }
+        let principal = context.principal
+        let mayListOthers = principal?.isOperator ?? true
+        var named: Set<String>?
+        if case .array(let users)? = spec["users"] {
+            named = Set(users.compactMap { value -> String? in
+                guard case .document(let user) = value, case .string(let name)? = user["user"] else { return nil }
+                return name
+            })
+        }
+        let all = spec["allUsers"]?.isTruthy ?? false
+        if (all || named != nil) && !mayListOthers {
+            throw QueryError(.unauthorized, "only the node's operator may list other users' sessions")
+        }
+        return context.server.sessions.list(nowMilliseconds: context.nowMilliseconds).compactMap { session in
+            if let named { guard named.contains(session.entry.user) else { return nil } }
+            else if !all, let principal { guard session.entry.did == principal.did.string else { return nil } }
+            return LogicalSessions.document(session.id, session.entry)
+        }
     }
 
     /// A query filter whose `$expr`s see the command's `let` variables and `$$NOW` (bound now:

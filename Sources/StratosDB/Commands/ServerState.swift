@@ -79,6 +79,8 @@ final class ServerState: Sendable {
     let cursors = CursorRegistry()
     /// Running commands (currentOp, killOp, cancellation on disconnect and shutdown).
     let operations = OperationRegistry()
+    /// Logical sessions seen (`$listLocalSessions`).
+    let sessions = LogicalSessions()
     /// Open connections per client address (the per-address cap).
     let connectionsPerAddress = Mutex<[String: Int]>([:])
     let clock: any WallClock

@@ -201,3 +201,27 @@ def test_index_stats(db):
     with pytest.raises(OperationFailure) as error:
         list(db.st.aggregate([{"$indexStats": {"x": 1}}]))
     assert error.value.code == 28803
+
+
+def test_list_local_sessions(client, db):
+    with client.start_session() as session:
+        db.sess.insert_one({"a": 1}, session=session)
+        mine = session.session_id["id"]
+        listed = list(db.aggregate([{"$listLocalSessions": {}}], session=session))
+        assert mine in [d["_id"]["id"] for d in listed]
+        entry = next(d for d in listed if d["_id"]["id"] == mine)
+        assert set(entry) == {"_id", "lastUse", "user"} and len(entry["_id"]["uid"]) == 32
+        # The drivers' unified CRUD test db-aggregate: a pipeline after the stage.
+        assert list(db.aggregate([{"$listLocalSessions": {}}, {"$limit": 1}, {"$addFields": {"dummy": "dummy field"}},
+                                  {"$project": {"_id": 0, "dummy": 1}}])) == [{"dummy": "dummy field"}]
+    # endSessions (drivers send it when they close) forgets a session. (Held open while
+    # checking: an ended pymongo session goes back to its pool and may be reused at once.)
+    with client.start_session() as ending, client.start_session() as other:
+        db.sess.find_one({}, session=ending)
+        ended = ending.session_id["id"]
+        client.admin.command("endSessions", [{"id": ended}], session=other)
+        listed = [d["_id"]["id"] for d in db.aggregate([{"$listLocalSessions": {"allUsers": True}}], session=other)]
+        assert ended not in listed and other.session_id["id"] in listed
+    with pytest.raises(OperationFailure) as error:
+        list(db.aggregate([{"$listLocalSessions": {"bogus": 1}}]))
+    assert error.value.code == 40415
