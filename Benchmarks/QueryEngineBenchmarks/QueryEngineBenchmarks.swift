@@ -36,6 +36,21 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("Expression evaluate ($cond, $concat, $year, $map, $setUnion, $sin)", configuration: .init(metrics: [.wallClock, .mallocCountTotal])) { benchmark in
+        // One computed field per operator family, as a $project would evaluate them per document.
+        let expression = try Expression(.document([
+            "x": .document(["$cond": .array([.document(["$gt": .array([.string("$age"), .int32(30)])]), .document(["$add": .array([.string("$age"), .int32(1)])]), .int32(0)])]),
+            "y": .document(["$concat": .array([.document(["$toUpper": .string("$name")]), .string("-"), .document(["$substrCP": .array([.string("$city"), .int32(0), .int32(3)])])])]),
+            "z": .document(["$year": .string("$created")]),
+            "w": .document(["$allElementsTrue": .array([.document(["$map": .document(["input": .string("$tags"), "in": .document(["$ne": .array([.string("$$this"), .string("")])])])])])]),
+            "v": .document(["$setUnion": .array([.string("$tags"), .array([.string("a1")])])]),
+            "u": .document(["$sin": .string("$age")]),
+        ]))
+        for index in benchmark.scaledIterations {
+            blackHole(try expression.evaluate(ExpressionContext(root: documents[index % documents.count])))
+        }
+    }
+
     Benchmark("Update apply ($set, $inc, $push)", configuration: .init(metrics: [.wallClock, .mallocCountTotal])) { benchmark in
         let update = try Update(["$set": .document(["city": .string("Rome")]), "$inc": .document(["visits": .int32(1)]), "$push": .document(["tags": .string("new")])])
         for index in benchmark.scaledIterations {
