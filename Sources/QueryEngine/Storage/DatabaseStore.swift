@@ -46,7 +46,11 @@ public final class DatabaseStore {
     /// Opens or creates the database file.
     /// `reservedBytesPerPage` leaves room at the end of every page for an encrypting VFS (set
     /// before anything is written; an existing file keeps what its header says).
-    public init(name: String, path: String, readOnly: Bool = false, reservedBytesPerPage: Int32 = 0) throws(QueryError) {
+    /// `bulkLoad` opens a new file nobody else sees with its rollback journal in memory instead of
+    /// a write-ahead log, so each page is written (and sealed) once instead of into the log and
+    /// again by a checkpoint; a failure leaves a file to delete, not to recover. The loader turns
+    /// the write-ahead log on when it is done.
+    public init(name: String, path: String, readOnly: Bool = false, reservedBytesPerPage: Int32 = 0, bulkLoad: Bool = false) throws(QueryError) {
         self.name = name
         self.path = path
         connection = try SQLiteConnection(path: path, create: !readOnly)
@@ -64,8 +68,8 @@ public final class DatabaseStore {
         // transaction survive a process crash (it is in the WAL) but not power loss, which
         // `commit(durable: true)` adds by syncing the WAL. See docs/durability.md.
         try connection.execute("""
-            PRAGMA journal_mode=WAL;
-            PRAGMA synchronous=NORMAL;
+            PRAGMA journal_mode=\(bulkLoad ? "MEMORY" : "WAL");
+            PRAGMA synchronous=\(bulkLoad ? "OFF" : "NORMAL");
             PRAGMA temp_store=MEMORY;
             PRAGMA cache_size=-16384;
             PRAGMA wal_autocheckpoint=4000;

@@ -412,11 +412,13 @@ final class SpaceBuilder {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         stratos_vfs_set_key((path as NSString).lastPathComponent, key)
         self.space = space
-        store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()))
+        store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()), bulkLoad: true)
         try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema + GrantLog.schema)
-        // A bulk load into a file nobody sees until `finish`: no sync per transaction and a
-        // large cache; `finish` syncs everything before the file is moved into place.
-        try store.sqlite.execute("PRAGMA synchronous=OFF; PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=0;")
+        // A bulk load into a file nobody sees until `finish` (`bulkLoad`: the rollback journal in
+        // memory, so each page is written and sealed once, and no sync per transaction), with a
+        // large cache; `finish` turns the write-ahead log on and syncs the file before it is moved
+        // into place. A build that fails is deleted, never recovered.
+        try store.sqlite.execute("PRAGMA cache_size=-131072;")
         // A bulk load touches every branch again and again: keep up to 64 K of them (~128 MB)
         // instead of re-reading them from the file after each transaction.
         state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: 65_536)
@@ -456,6 +458,13 @@ final class SpaceBuilder {
         try flushTransaction()
         store.finishJob()
         try store.sqlite.execute("PRAGMA synchronous=FULL")
+        // Built without a journal on disk (`bulkLoad`): the node runs every space in WAL mode.
+        let journal = try store.sqlite.statement("PRAGMA journal_mode=WAL")
+        let mode = try journal.step() ? journal.text(0) : ""
+        journal.reset()  // A statement left open would block the checkpoint below.
+        guard mode == "wal" else {
+            throw QueryError(.internalError, "cannot turn the rebuilt space's write-ahead log on")
+        }
         let checkpoint = try store.sqlite.statement("PRAGMA wal_checkpoint(TRUNCATE)")
         defer { checkpoint.reset() }
         guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
