@@ -405,6 +405,11 @@ final class SpaceBuilder {
     /// The keys that controlled an imported space (nil: rebuilding this node's own history).
     private let controllers: Set<DID>?
     private let path: String
+    /// State-map branches kept in memory while building (about 2 KB each), and how many may wait
+    /// to be written: with the branches one transaction touches (at most 50,000 operations), a
+    /// build peaks at a few hundred MB of branches however large the space.
+    static let cachedBranchesMax = 65_536
+    static let unflushedBranchesMax = 30_000
 
     init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8], controllers: Set<DID>? = nil) throws {
         self.controllers = controllers
@@ -421,7 +426,7 @@ final class SpaceBuilder {
         try store.sqlite.execute("PRAGMA cache_size=-131072;")
         // A bulk load touches every branch again and again: keep up to 64 K of them (~128 MB)
         // instead of re-reading them from the file after each transaction.
-        state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: 65_536)
+        state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: Self.cachedBranchesMax)
     }
 
     /// Replays one commit; returns its operations.
@@ -438,9 +443,10 @@ final class SpaceBuilder {
         }
         let root = try SpaceState(storage: state).apply(operations)
         // Branches are written back once per transaction (sooner on a structural change or when
-        // many wait), as the node's commit log does: a branch near the root changes with every
-        // commit, and writing it each time was most of an import's cost.
-        if state.structureChanged || state.unflushedCount >= CommitLog.unflushedBranchesMax { try state.flush() }
+        // the cache is nearly full), as the node's commit log does: a branch near the root
+        // changes with every commit, and writing it each time was most of an import's cost. (The
+        // node's bound, 4,096 waiting branches, made a large space flush after every commit.)
+        if state.structureChanged || state.unflushedCount >= Self.unflushedBranchesMax { try state.flush() }
         guard root == commit.commit.stateRoot else {
             throw QueryError(.location(7_100_003), "replaying commit \(commit.commit.seq) does not reach its state root")
         }
