@@ -118,6 +118,7 @@ extension DatabaseStore {
         guard let position = descriptor.indexes.firstIndex(where: { $0.name == indexName }) else {
             throw QueryError(.indexNotFound, "index not found with name [\(indexName)]")
         }
+        IndexUsage.forget(database: name, collection: collectionName, index: indexName)
         let index = descriptor.indexes.remove(at: position)
         connection.clearStatementCache()
         try connection.execute("DROP TABLE IF EXISTS \(index.tableName)")

@@ -320,6 +320,7 @@ public final class DatabaseStore {
     @discardableResult
     public func dropCollection(_ name: String) throws(QueryError) -> Bool {
         guard let descriptor = collections[name] else { return false }
+        IndexUsage.forget(database: self.name, collection: name)
         connection.clearStatementCache()
         for index in descriptor.indexes { try connection.execute("DROP TABLE IF EXISTS \(index.tableName)") }
         try connection.execute("DROP TABLE IF EXISTS \(descriptor.tableName)")
@@ -343,6 +344,8 @@ public final class DatabaseStore {
         guard var descriptor = collections[source] else {
             throw QueryError(.namespaceNotFound, "Source collection \(name).\(source) does not exist")
         }
+        IndexUsage.forget(database: name, collection: source)
+        IndexUsage.forget(database: name, collection: target)
         if collections[target] != nil {
             guard dropTarget else { throw QueryError(.namespaceExists, "target namespace exists") }
             try dropCollection(target)

@@ -12,15 +12,27 @@ public enum IndexUsage {
     }
 
     private static let counts = Mutex<[Key: Int64]>([:])
-    /// When counting began (`accesses.since` of every index).
-    static let since = Int64(Date().timeIntervalSince1970 * 1000)
-    private static let hostName = Mutex<String>(ProcessInfo.processInfo.hostName)
+    private static let origin = Mutex<(host: String, since: Int64)>(
+        (ProcessInfo.processInfo.hostName, Int64(Date().timeIntervalSince1970 * 1000)))
 
-    /// `host` of each `$indexStats` result: the node's host name and port (the server sets it when
-    /// it starts listening).
-    public static var host: String {
-        get { hostName.withLock { $0 } }
-        set { hostName.withLock { $0 = newValue } }
+    /// Starts counting now, for a node reachable at `host` (its host name and port).
+    public static func start(host: String, nowMilliseconds: Int64) {
+        origin.withLock { $0 = (host, nowMilliseconds) }
+    }
+
+    /// `host` of each `$indexStats` result.
+    static var host: String { origin.withLock { $0.host } }
+    /// When counting began (`accesses.since`).
+    static var since: Int64 { origin.withLock { $0.since } }
+
+    /// Forgets the counts of an index, or of every index of a collection (`index` nil), when it
+    /// is dropped: one created again under the same name starts from zero, as in MongoDB.
+    static func forget(database: String, collection: String, index: String? = nil) {
+        counts.withLock { counts in
+            counts = counts.filter { key, _ in
+                !(key.database == database && key.collection == collection && (index == nil || key.index == index))
+            }
+        }
     }
 
     /// Counts one operation that read `index` of `collection`.

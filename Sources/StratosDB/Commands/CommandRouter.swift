@@ -59,10 +59,9 @@ enum CommandRouter {
         }
         do {
             try authorize(&context, name: name)
-            if case .document(let lsid)? = command["lsid"], case .binary(let id)? = lsid["id"], id.data.count == 16 {
-                let principal = context.principal
-                server.sessions.touch(
-                    id: id.data, user: principal?.userName ?? "", did: principal?.did.string, nowMilliseconds: context.nowMilliseconds)
+            // Sessions of authenticated principals only: an anonymous client cannot fill the cache.
+            if let principal = context.principal, case .document(let lsid)? = command["lsid"], case .binary(let id)? = lsid["id"], id.data.count == 16 {
+                server.sessions.touch(id: id.data, user: principal.userName, did: principal.did.string, nowMilliseconds: context.nowMilliseconds)
             }
             // `explain` runs the command it holds: that command's collation.
             // (An update's or delete's statements each apply their own, in `WriteCommands`.)

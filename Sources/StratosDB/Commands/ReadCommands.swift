@@ -415,6 +415,9 @@ enum ReadCommands {
                 throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
             }
             let pipeline = try Pipeline(Array(stages.dropFirst()))
+            guard pipeline.outputTarget == nil else {
+                throw QueryError(.location(40602), "$out and $merge are not allowed after $listLocalSessions")
+            }
             let documents = try pipeline.run(over: try localSessions(context, first[0].value), nowMilliseconds: context.nowMilliseconds)
             return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
         }
@@ -425,6 +428,10 @@ enum ReadCommands {
             // Stages that read collections ($lookup, $unionWith) are refused here: no space is
             // resolved or authorized for a collection-less aggregate.
             let pipeline = try Pipeline(stages)
+            if let target = pipeline.outputTarget, let database = target.database, database != context.database {
+                // As for an aggregate over a collection: a database is a space.
+                throw QueryError(.illegalOperation, "$out and $merge write into a collection of this database only (a database is a user's space)")
+            }
             let variables = try letVariables(context)
             let now = context.nowMilliseconds
             // On a heavy-read thread, not the event loop: a pipeline can compute for a while
@@ -445,9 +452,10 @@ enum ReadCommands {
             } catch {
                 throw QueryError(.interruptedAtShutdown, "the server is shutting down")
             }
-            if pipeline.outputTarget != nil {
+            if pipeline.outputTarget != nil, context.command["explain"]?.isTruthy != true {
                 // `$documents` into `$out`/`$merge` (the router authorized the targets): one write
-                // transaction, as for an aggregate over a collection; the cursor is empty.
+                // transaction, as for an aggregate over a collection; the cursor is empty. (An
+                // explain shows the documents and writes nothing.)
                 guard context.space != nil, let writer = try context.executor(create: true) else {
                     throw QueryError(.unauthorized, "$out and $merge in a collection-less aggregate need a database the caller may write")
                 }
@@ -467,6 +475,9 @@ enum ReadCommands {
             throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
         }
         let pipeline = try Pipeline(Array(stages.dropFirst()))
+        guard pipeline.outputTarget == nil else {
+            throw QueryError(.location(40602), "$out and $merge are not allowed after $currentOp")
+        }
         guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
         let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
         return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)

@@ -110,6 +110,9 @@ enum WriteCommands {
                         switch statement["c"] {
                         case nil: break
                         case .document(let specification)?:
+                            guard case .array? = statement["u"] else {
+                                throw QueryError(.location(51198), "Constant values may only be specified for pipeline updates")
+                            }
                             constants = try ExpressionScope.evaluate(specification, in: ExpressionContext(root: [:]))
                         default: throw QueryError(.typeMismatch, "BSON field 'update.updates.c' is the wrong type, expected type 'object'")
                         }

@@ -28,10 +28,12 @@ final class LogicalSessions: Sendable {
                 return
             }
             if sessions.count >= Self.countMax {
+                // Full: idle sessions go, then the oldest until a tenth is free, so this pass runs
+                // at most once per thousand new sessions however many a client sends.
                 sessions = sessions.filter { nowMilliseconds - $0.value.lastUseMilliseconds < Self.idleMilliseconds }
-                // Still full: the oldest tenth goes, so a flood of new ids cannot grow the cache.
-                if sessions.count >= Self.countMax {
-                    let oldest = sessions.sorted { $0.value.lastUseMilliseconds < $1.value.lastUseMilliseconds }.prefix(Self.countMax / 10)
+                let target = Self.countMax - Self.countMax / 10
+                if sessions.count > target {
+                    let oldest = sessions.sorted { $0.value.lastUseMilliseconds < $1.value.lastUseMilliseconds }.prefix(sessions.count - target)
                     for (key, _) in oldest { sessions[key] = nil }
                 }
             }

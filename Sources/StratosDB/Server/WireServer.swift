@@ -80,7 +80,7 @@ public final class WireServer: Service, Sendable {
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
         state.logger.info("listening", metadata: ["stratos_address": "\(configuration.host):\(port)"])
-        IndexUsage.host = "\(ProcessInfo.processInfo.hostName):\(port)"
+        IndexUsage.start(host: "\(ProcessInfo.processInfo.hostName):\(port)", nowMilliseconds: state.clock.nowMilliseconds())
         try state.peerNetwork?.start()
         state.ledger?.start()
         onReady(port)

@@ -305,9 +305,9 @@ public enum SpaceArchiveService {
         let oldKey = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
         var newKey = SecureRandom.bytes(count: 32)
         defer { for index in newKey.indices { newKey[index] = 0 } }
-        // Rebuilt from the commit log under the new key: every state root is checked on the way,
-        // and the new file is in WAL mode from its first page (no rollback journal, which would
-        // hold plaintext page images).
+        // Rebuilt from the commit log under the new key: every state root is checked on the way;
+        // the new file's rollback journal stays in memory while it is built (one on disk would
+        // hold plaintext page images), and it is in WAL mode when done.
         // Until the catalog holds the new key, the space under its old key is kept beside it: if
         // the swap is interrupted, moving `<id>.sqlite.before-rotation` back restores the space.
         let path = node.spacePath(space)

@@ -169,6 +169,15 @@ def test_documents_into_out_and_merge(db):
         db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 2}]}, {"$merge": {"into": "x", "whenMatched": "fail"}}], cursor={})
     assert error.value.code == 11000
     assert error.value.details["keyPattern"] == {"_id": 1} and error.value.details["keyValue"] == {"_id": 2}
+    # Only into this database (a database is a space), and an explain writes nothing.
+    with pytest.raises(OperationFailure) as error:
+        db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 9}]}, {"$out": {"db": "elsewhere", "coll": "x"}}], cursor={})
+    assert error.value.code == 20
+    db.command("aggregate", 1, pipeline=[{"$documents": [{"_id": 9}]}, {"$merge": {"into": "x"}}], explain=True)
+    assert db.x.count_documents({"_id": 9}) == 0
+    with pytest.raises(OperationFailure) as error:
+        db.command("aggregate", 1, pipeline=[{"$listLocalSessions": {}}, {"$out": "x"}], cursor={})
+    assert error.value.code == 40602
 
 
 def test_range_window_on_a_descending_sort(db):
@@ -195,6 +204,10 @@ def test_index_stats(db):
     assert stats["a_1"]["key"] == {"a": 1} and stats["a_1"]["spec"] == {"v": 2, "key": {"a": 1}, "name": "a_1"}
     assert isinstance(stats["a_1"]["accesses"]["since"], datetime.datetime) and ":" in stats["a_1"]["host"]
     assert list(db.missing.aggregate([{"$indexStats": {}}])) == []
+    # A dropped index's counts go with it: created again, it starts from zero.
+    db.st.drop_index("a_1")
+    db.st.create_index("a")
+    assert ops()["a_1"] == 0
     with pytest.raises(OperationFailure) as error:
         list(db.st.aggregate([{"$match": {}}, {"$indexStats": {}}]))
     assert error.value.code == 40602

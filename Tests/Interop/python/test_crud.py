@@ -743,3 +743,5 @@ def test_update_and_delete_statements_accept_mongodb_7_fields_only(db):
     # `c`: the statement's constants, read by its pipeline update.
     db.command("update", "s", updates=[{"q": {"_id": 1}, "u": [{"$set": {"y": "$$factor"}}], "c": {"factor": 10}}])
     assert db.s.find_one({"_id": 1}) == {"_id": 1, "x": 1, "y": 10}
+    reply = db.command("update", "s", updates=[{"q": {"_id": 1}, "u": {"$set": {"y": 1}}, "c": {"factor": 10}}])
+    assert reply["writeErrors"][0]["code"] == 51198 and db.s.find_one({"_id": 1})["y"] == 10
