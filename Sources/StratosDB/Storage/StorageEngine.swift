@@ -43,6 +43,18 @@ final class StorageEngine: Sendable {
         self.spaceKey = spaceKey
         databasesDirectory = (dataDirectory as NSString).appendingPathComponent("databases")
         try FileManager.default.createDirectory(atPath: databasesDirectory, withIntermediateDirectories: true)
+        Self.removeUnfinishedBuilds(in: databasesDirectory)
+    }
+
+    /// Space files an import or rebuild was writing when its process died (`<id>.sqlite.importing-…`,
+    /// `<id>.sqlite.rebuilding`, with their -wal/-shm): never used, only deleted. The node runs
+    /// this when it starts, holding the data directory's lock, so no build can be in progress.
+    /// (`.before-rotation` copies are recovery copies and stay.)
+    private static func removeUnfinishedBuilds(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.contains(".sqlite.importing-") || name.contains(".sqlite.rebuilding") {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
     }
 
     private func path(for database: String) -> String {

@@ -193,7 +193,17 @@ def test_import_into_a_stopped_node_works_offline(exported, tmp_path):
     assert refused.returncode != 0 and "--key" in refused.stderr
     imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
     assert imported.stdout.strip() == space_id and "through the node" not in imported.stderr
+    # What an import or rebuild killed midway leaves behind is deleted when the node starts;
+    # the space itself and a key rotation's recovery copy stay.
+    databases = other.data_dir / "databases"
+    leftovers = [databases / f"{space_id}.sqlite.importing-0123456789abcdef", databases / f"{space_id}.sqlite.importing-0123456789abcdef-wal",
+                 databases / f"{space_id}.sqlite.rebuilding"]
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    (databases / "other.sqlite.before-rotation").write_bytes(b"kept")
     other.start()
+    assert not any(path.exists() for path in leftovers)
+    assert (databases / "other.sqlite.before-rotation").exists() and (databases / f"{space_id}.sqlite").exists()
     try:
         check_imported(other, key_copy, space_id, expected)
     finally:
