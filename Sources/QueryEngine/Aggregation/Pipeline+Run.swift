@@ -156,7 +156,14 @@ extension Pipeline {
             var output: [BSONDocument] = []
             for document in documents {
                 try OperationContext.checkpoint()
-                output.append(try projection.apply(to: document))
+                var projected = try projection.apply(to: document)
+                // A text search's score is metadata in MongoDB, not a field: it survives a
+                // `$project` that does not name it, so a later `$meta` still finds it. (Results
+                // never carry it: the pipeline's output drops it.)
+                if let score = document[TextQuery.scoreField], projected[TextQuery.scoreField] == nil {
+                    projected[TextQuery.scoreField] = score
+                }
+                output.append(projected)
             }
             return output
         case .addFields(let fields):

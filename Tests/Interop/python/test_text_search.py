@@ -65,6 +65,15 @@ def test_relevance_in_find_and_aggregate(articles):
     ]
     top = list(articles.aggregate(pipeline))
     assert len(top) == 2 and top[0]["score"] >= top[1]["score"] and set(top[0]) == {"_id", "subject", "score"}
+    # The score is metadata, as in MongoDB: it survives a $project that does not name it.
+    later = list(articles.aggregate([
+        {"$match": {"$text": {"$search": "cake coffee"}}},
+        {"$project": {"subject": 1}},
+        {"$sort": {"score": {"$meta": "textScore"}}},
+        {"$addFields": {"score": {"$meta": "textScore"}}},
+    ]))
+    assert [d["score"] for d in later] == sorted((d["score"] for d in later), reverse=True) and all(d["score"] > 0 for d in later)
+    assert all(set(d) == {"_id", "subject", "score"} for d in later)
     grouped = list(articles.aggregate([{"$match": {"$text": {"$search": "coffee"}}}, {"$group": {"_id": "$author", "n": {"$sum": 1}}}]))
     assert sorted((d["_id"], d["n"]) for d in grouped) == [("efg", 2), ("xyz", 1)]
 
