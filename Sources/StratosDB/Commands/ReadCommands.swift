@@ -351,10 +351,7 @@ enum ReadCommands {
         if pipeline.startsWithDocuments {
             throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")
         }
-        if let target = pipeline.outputTarget, let database = target.database, database != context.database {
-            // A database is a space: writing into another is an ownership change, not an output.
-            throw QueryError(.illegalOperation, "$out and $merge write into a collection of this database only (a database is a user's space)")
-        }
+        try requireOutputInThisDatabase(pipeline, context)
         let namespace = "\(context.database).\(collection)"
         let now = context.nowMilliseconds
         let variables = try letVariables(context)
@@ -388,127 +385,30 @@ enum ReadCommands {
             throw QueryError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(namespace)] not found.")
         }
         if pipeline.outputTarget != nil {
-            // $out / $merge: the results go into the target in one write transaction (one commit).
             guard let writer = try context.executor(create: true) else { return [:] }
-            let results = documents
-            try await writer.write(durable: context.isDurableWrite) { store throws(QueryError) in
-                try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
-                    try pipeline.applyOutput(results, store: store, nowMilliseconds: now)
-                }
-            }
+            try await writeOutput(pipeline, documents, into: writer, context, variables: variables, now: now)
             documents = []
         }
         return try await cursorReply(context, namespace: namespace, documents: documents)
     }
 
-    /// `{aggregate: 1, pipeline: [{$currentOp: {...}}, ...]}` on admin: the running operations
-    /// the caller may see (as the `currentOp` command shows them), through the rest of the
-    /// pipeline. Other collection-less stages (`$documents`, …) are not supported.
-    static func collectionlessAggregate(_ context: CommandContext) async throws -> BSONDocument {
-        guard case .array(let stages)? = context.command["pipeline"], case .document(let first)? = stages.first,
-            ["$currentOp", "$documents", "$listLocalSessions"].contains(first.firstKey)
-        else {
-            throw QueryError(.invalidNamespace, "collection-less aggregate (aggregate: 1) supports only $currentOp, $documents or $listLocalSessions as its first stage")
+    /// A database is a space: `$out` and `$merge` into another would be an ownership change,
+    /// not an output.
+    static func requireOutputInThisDatabase(_ pipeline: Pipeline, _ context: CommandContext) throws(QueryError) {
+        if let target = pipeline.outputTarget, let database = target.database, database != context.database {
+            throw QueryError(.illegalOperation, "$out and $merge write into a collection of this database only (a database is a user's space)")
         }
-        if first.firstKey == "$listLocalSessions" {
-            guard context.command["cursor"] != nil else {
-                throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
-            }
-            let pipeline = try Pipeline(Array(stages.dropFirst()))
-            guard pipeline.outputTarget == nil else {
-                throw QueryError(.location(40602), "$out and $merge are not allowed after $listLocalSessions")
-            }
-            let documents = try pipeline.run(over: try localSessions(context, first[0].value), nowMilliseconds: context.nowMilliseconds)
-            return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
-        }
-        guard context.command["cursor"] != nil || context.command["explain"]?.isTruthy == true else {
-            throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
-        }
-        if first.firstKey == "$documents" {
-            // Stages that read collections ($lookup, $unionWith) are refused here: no space is
-            // resolved or authorized for a collection-less aggregate.
-            let pipeline = try Pipeline(stages)
-            if let target = pipeline.outputTarget, let database = target.database, database != context.database {
-                // As for an aggregate over a collection: a database is a space.
-                throw QueryError(.illegalOperation, "$out and $merge write into a collection of this database only (a database is a user's space)")
-            }
-            let variables = try letVariables(context)
-            let now = context.nowMilliseconds
-            // On a heavy-read thread, not the event loop: a pipeline can compute for a while
-            // (maxTimeMS and killOp reach it through the bound operation).
-            let operation = OperationRegistry.current
-            let documents: [BSONDocument]
-            do {
-                documents = try await context.server.heavyReadPool.runIfActive { () throws -> [BSONDocument] in
-                    try OperationContext.withCurrent(operation) { () throws(QueryError) -> [BSONDocument] in
-                        try operation?.check()
-                        return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
-                            try pipeline.run(over: [], nowMilliseconds: now)
-                        }
-                    }
-                }
-            } catch let error as QueryError {
-                throw error
-            } catch {
-                throw QueryError(.interruptedAtShutdown, "the server is shutting down")
-            }
-            if pipeline.outputTarget != nil, context.command["explain"]?.isTruthy != true {
-                // `$documents` into `$out`/`$merge` (the router authorized the targets): one write
-                // transaction, as for an aggregate over a collection; the cursor is empty. (An
-                // explain shows the documents and writes nothing.)
-                guard context.space != nil, let writer = try context.executor(create: true) else {
-                    throw QueryError(.unauthorized, "$out and $merge in a collection-less aggregate need a database the caller may write")
-                }
-                try await writer.write(durable: context.isDurableWrite) { store throws(QueryError) in
-                    try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
-                        try pipeline.applyOutput(documents, store: store, nowMilliseconds: now)
-                    }
-                }
-                return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: [])
-            }
-            return try await cursorReply(context, namespace: "\(context.database).$cmd.aggregate", documents: documents)
-        }
-        guard context.database == "admin" else {
-            throw QueryError(.invalidNamespace, "$currentOp must be run against the 'admin' database with {aggregate: 1}")
-        }
-        guard context.command["cursor"] != nil else {
-            throw QueryError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
-        }
-        let pipeline = try Pipeline(Array(stages.dropFirst()))
-        guard pipeline.outputTarget == nil else {
-            throw QueryError(.location(40602), "$out and $merge are not allowed after $currentOp")
-        }
-        guard case .array(let operations)? = OperationCommands.currentOp(context)["inprog"] else { return [:] }
-        let documents = try pipeline.run(over: operations.compactMap(\.documentValue), nowMilliseconds: context.nowMilliseconds)
-        return try await cursorReply(context, namespace: "admin.$cmd.aggregate", documents: documents)
     }
 
-    /// `$listLocalSessions`: `{}` lists the caller's own sessions; `{allUsers: true}` and
-    /// `{users: [{user, db}]}` list everyone's or the named users', for the node's operator only.
-    private static func localSessions(_ context: CommandContext, _ specification: BSONValue) throws(QueryError) -> [BSONDocument] {
-        guard case .document(let spec) = specification else {
-            throw QueryError(.typeMismatch, "$listLocalSessions options must be specified in an object")
-        }
-        for key in spec.keys where key != "allUsers" && key != "users" {
-            throw QueryError(.location(40415), "BSON field '$listLocalSessions.\(key)' is an unknown field.")
-        }
-        let principal = context.principal
-        let mayListOthers = principal?.isOperator ?? true
-        var named: Set<String>?
-        if case .array(let users)? = spec["users"] {
-            named = Set(users.compactMap { value -> String? in
-                guard case .document(let user) = value, case .string(let name)? = user["user"] else { return nil }
-                return name
-            })
-        }
-        let all = spec["allUsers"]?.isTruthy ?? false
-        if (all || named != nil) && !mayListOthers {
-            throw QueryError(.unauthorized, "only the node's operator may list other users' sessions")
-        }
-        return context.server.sessions.list(nowMilliseconds: context.nowMilliseconds).compactMap { session in
-            if let named { guard named.contains(session.entry.user) else { return nil } }
-            else if !all, let principal { guard session.entry.did == principal.did.string else { return nil } }
-            return LogicalSessions.document(session.id, session.entry)
+    /// `$out` / `$merge`: the results go into the target in one write transaction (one commit).
+    static func writeOutput(
+        _ pipeline: Pipeline, _ documents: [BSONDocument], into writer: DatabaseExecutor, _ context: CommandContext,
+        variables: [String: BSONValue], now: Int64
+    ) async throws(QueryError) {
+        try await writer.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) in
+                try pipeline.applyOutput(documents, store: store, nowMilliseconds: now)
+            }
         }
     }
 
