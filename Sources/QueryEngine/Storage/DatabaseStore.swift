@@ -206,6 +206,7 @@ public final class DatabaseStore {
         if durable { try connection.execute("PRAGMA synchronous=FULL") }
         try connection.statement("BEGIN IMMEDIATE").run()
         inTransaction = true
+        durableTransaction = durable
     }
 
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
@@ -234,11 +235,47 @@ public final class DatabaseStore {
     /// Rolls the transaction back.
     public func rollback() {
         if inTransaction {
-            try? connection.execute("ROLLBACK")
-            pendingChanges.removeAll(keepingCapacity: true)
-            inTransaction = false
-            transactionObserver?.didRollBack()
+            rollbackTransaction()
             try? loadCatalog()  // The catalog cache may describe rolled-back changes.
+        }
+    }
+
+    private func rollbackTransaction() {
+        try? connection.execute("ROLLBACK")
+        pendingChanges.removeAll(keepingCapacity: true)
+        inTransaction = false
+        if durableTransaction { try? connection.execute("PRAGMA synchronous=NORMAL") }
+        transactionObserver?.didRollBack()
+    }
+
+    /// Whether the open transaction syncs on commit (`begin(durable:)`).
+    private var durableTransaction = false
+
+    /// Whether a write transaction is open (a failed `runSoleJob` has rolled its back).
+    public var isInWriteTransaction: Bool { inTransaction }
+
+    /// Runs `body` as the only job of the open transaction, without a savepoint of its own: if it
+    /// throws, the whole transaction is rolled back and the error rethrown.
+    ///
+    /// Why not `withSavepoint`: a job's own savepoints (one per document of an insert, per
+    /// statement of an update or delete) are then SQLite's outermost, whose release truncates the
+    /// in-memory sub-journal in constant time. Nested in a job savepoint, every release walks the
+    /// sub-journal the job has built so far (a list of 1 KB chunks holding every page it touched),
+    /// which made an `insert_many` into a collection with a scattered secondary index quadratic
+    /// in its batch (docs/benchmarks.md, "Scale").
+    public func runSoleJob<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
+        precondition(inTransaction, "runSoleJob needs an open transaction")
+        let catalogBefore = collections
+        do {
+            return try body()
+        } catch {
+            if inTransaction {
+                rollbackTransaction()
+                // The job's changes to the catalog cache are undone with it, as `withSavepoint` does.
+                collections = catalogBefore
+                validators = [:]
+            }
+            throw error
         }
     }
 

@@ -131,6 +131,7 @@ final class CommitLog: StoreTransactionObserver {
     /// Applies the transaction's changes to the state map and appends its signed commit; every
     /// so often (`flushEveryCommits`) also writes the changed branches.
     func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError) {
+        stateTouched = true
         let operations = changes.map(CommitOperation.init)
         let payload = CommitOperation.encode(operations)
         let root: [UInt8]
@@ -165,7 +166,14 @@ final class CommitLog: StoreTransactionObserver {
     /// The head before this transaction's append, restored if the transaction rolls back.
     private var headBeforeTransaction: (seq: UInt64, hash: [UInt8])?
 
+    /// Whether this transaction has changed the state map or its cache (`willCommit`, or the
+    /// flush in `willClose`). A transaction rolled back before that (a write that failed, the
+    /// usual case) leaves the cache as valid as it was.
+    private var stateTouched = false
+
     func didRollBack() {
+        guard stateTouched else { return }
+        stateTouched = false
         // The cache may hold this transaction's branches: rebuild it from the log next time.
         state.discard()
         needsCatchUp = true
@@ -175,6 +183,7 @@ final class CommitLog: StoreTransactionObserver {
     }
 
     func didCommit() {
+        stateTouched = false
         if let flushingThrough { flushedSeq = flushingThrough }
         flushingThrough = nil
         if headBeforeTransaction != nil { onCommitted?(space, head.seq, head.hash) }
@@ -186,6 +195,7 @@ final class CommitLog: StoreTransactionObserver {
         guard !needsCatchUp, flushedSeq < head.seq || state.unflushedCount > 0 else { return }
         do {
             try store.begin()
+            stateTouched = true
             do { try state.flush(throughSeq: head.seq) } catch { throw QueryError(.internalError, error.message) }
             flushingThrough = head.seq
             try store.commit(durable: false)

@@ -18,8 +18,9 @@ final class DatabaseExecutor: @unchecked Sendable {
         let isWrite: Bool
         let durable: Bool
         /// Runs the operation and returns the completion to call after the group commits (with the
-        /// commit's error, if any).
-        let execute: (DatabaseStore) -> (QueryError?) -> Void
+        /// commit's error, if any). `sole`: the write is its group's only one and runs without a
+        /// savepoint (`DatabaseStore.runSoleJob`; if it fails, the transaction is rolled back).
+        let execute: (DatabaseStore, _ sole: Bool) -> (QueryError?) -> Void
         /// Completes the job with an error without running it (the transaction could not start).
         let fail: (QueryError) -> Void
     }
@@ -139,30 +140,37 @@ final class DatabaseExecutor: @unchecked Sendable {
         } catch {
             return .failure(error)
         }
-        let outcome: Result<T, QueryError>
-        do {
-            outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
-        } catch {
-            outcome = .failure(error)
-        }
         defer { store.finishJob() }
+        let value: T
+        do {
+            // The transaction's only job: a failure rolls the transaction back.
+            value = try store.runSoleJob { () throws(QueryError) -> T in try body(store) }
+        } catch {
+            return .failure(error)
+        }
         do {
             try store.commit(durable: false)
         } catch {
             store.rollback()
             return .failure(error)
         }
-        return outcome
+        return .success(value)
     }
 
     private func submit<T: Sendable>(
         isWrite: Bool, durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
         let result: Result<T, QueryError> = await withCheckedContinuation { continuation in
-            let job = Job(isWrite: isWrite, durable: durable, execute: { store in
+            let job = Job(isWrite: isWrite, durable: durable, execute: { store, sole in
                 let outcome: Result<T, QueryError>
                 do {
-                    outcome = .success(isWrite ? try store.withSavepoint { () throws(QueryError) -> T in try body(store) } : try body(store))
+                    if !isWrite {
+                        outcome = .success(try body(store))
+                    } else if sole {
+                        outcome = .success(try store.runSoleJob { () throws(QueryError) -> T in try body(store) })
+                    } else {
+                        outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
+                    }
                 } catch let error as QueryError {
                     outcome = .failure(error)
                 } catch {
@@ -215,8 +223,9 @@ final class DatabaseExecutor: @unchecked Sendable {
             var completions: [(QueryError?) -> Void] = []
             do {
                 try store.begin(durable: writes.contains(where: \.durable))
-                for job in writes { completions.append(job.execute(store)) }
-                try store.commit(durable: writes.contains(where: \.durable))
+                for job in writes { completions.append(job.execute(store, writes.count == 1)) }
+                // A sole write that failed has rolled the transaction back: nothing to commit.
+                if store.isInWriteTransaction { try store.commit(durable: writes.contains(where: \.durable)) }
                 for completion in completions { completion(nil) }
             } catch {
                 let error = error
@@ -228,7 +237,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 }
             }
         }
-        for job in jobs where !job.isWrite { job.execute(store)(nil) }
+        for job in jobs where !job.isWrite { job.execute(store, false)(nil) }
         store.finishJob()
     }
 

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 from bson import json_util
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from conftest import server_binary
 
@@ -112,6 +112,43 @@ def test_concurrent_writers_produce_a_verifiable_chain(server_factory, tmp_path)
     reply = db.command("proveRecord", "events", _id="1-5")
     assert reply["space"] == space_id
     (tmp_path / "p.json").write_text(json_util.dumps(reply))
+    assert verify_proof(tmp_path / "p.json").returncode == 0
+
+
+def test_failed_writes_leave_nothing_and_the_chain_carries_on(server_factory, tmp_path):
+    """A write that fails as a whole is rolled back with everything it did (a collection it
+    created, index entries, its commit), and the writes after it commit and prove as before."""
+    srv = server_factory()
+    db = srv.client().profile
+    db.users.create_index("email", unique=True)
+    db.users.insert_many([{"_id": i, "email": f"u{i}@example.org"} for i in range(100)])
+    head = db.command("proveRecord", "users", _id=1)["commit"]["seq"]
+    # Duplicate _id, then a duplicate in the unique secondary index: each insert_one fails whole.
+    for bad in ({"_id": 5, "email": "new@example.org"}, {"_id": 500, "email": "u7@example.org"}):
+        with pytest.raises(DuplicateKeyError):
+            db.users.insert_one(bad)
+    # The first write to a new collection fails: the collection does not appear.
+    with pytest.raises(OperationFailure):
+        db.fresh.insert_one({"_id": [1, 2]})  # an array cannot be an _id
+    assert "fresh" not in db.list_collection_names()
+    assert db.command("proveRecord", "users", _id=1)["commit"]["seq"] == head
+    assert db.users.find_one({"email": "new@example.org"}) is None
+    # Unordered: the good documents of a batch are written, the duplicates reported.
+    with pytest.raises(BulkWriteError) as failure:
+        db.users.insert_many([{"_id": 1000 + i, "email": f"u{i % 3 * 40}@example.org" if i % 10 == 0 else f"n{i}@example.org"}
+                              for i in range(200)], ordered=False)
+    assert failure.value.details["nInserted"] == 180
+    assert db.users.count_documents({}) == 280
+    for key in (0, 1001, 1199):
+        (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=key)))
+        assert verify_proof(tmp_path / "p.json").returncode == 0
+    # The same holds after a restart: the state the commits sign is the data on disk.
+    srv.kill9()
+    srv.start()
+    db = srv.client().profile
+    assert db.users.count_documents({}) == 280
+    assert sorted(db.users.distinct("_id"))[-1] == 1199
+    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=1151)))
     assert verify_proof(tmp_path / "p.json").returncode == 0
 
 
