@@ -207,6 +207,7 @@ public final class DatabaseStore {
         try connection.statement("BEGIN IMMEDIATE").run()
         inTransaction = true
         durableTransaction = durable
+        selfProtectedJobFailed = false
     }
 
     /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
@@ -216,6 +217,9 @@ public final class DatabaseStore {
             // SQLite already rolled the whole transaction back (an I/O error, a full disk): none
             // of it may be acknowledged, and nothing may be appended for it.
             throw QueryError(.location(7_100_011), "the write transaction was aborted by the storage engine; retry the write")
+        }
+        guard !selfProtectedJobFailed else {
+            throw QueryError(.location(7_100_011), "a write in the same group commit failed part-way; retry the write")
         }
         if !pendingChanges.isEmpty, let transactionObserver {
             try transactionObserver.willCommit(self, changes: pendingChanges)
@@ -250,6 +254,23 @@ public final class DatabaseStore {
 
     /// Whether the open transaction syncs on commit (`begin(durable:)`).
     private var durableTransaction = false
+
+    /// Runs a job that wraps each of its writes in a savepoint of its own and throws only before
+    /// writing anything (insert, update and delete, with one savepoint per document or
+    /// statement) without a job savepoint around it, so that its savepoints are SQLite's
+    /// outermost (see `runSoleJob`). Should it throw anyway, `commit` refuses the transaction,
+    /// so the whole group is rolled back rather than partly committed.
+    public func runSelfProtectedJob<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
+        do {
+            return try body()
+        } catch {
+            selfProtectedJobFailed = true
+            throw error
+        }
+    }
+
+    /// Set when a `runSelfProtectedJob` body threw: the transaction may hold part of its writes.
+    private var selfProtectedJobFailed = false
 
     /// Whether a write transaction is open (a failed `runSoleJob` has rolled its back).
     public var isInWriteTransaction: Bool { inTransaction }

@@ -60,7 +60,7 @@ enum WriteCommands {
         guard let executor = try context.executor(create: true) else { return [:] }
         let batch = documents
         let bypass = context.bypassesDocumentValidation
-        let (inserted, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
+        let (inserted, errors) = try await executor.write(durable: context.isDurableWrite, protectsItsWrites: true) { store throws(QueryError) -> (Int, [BSONValue]) in
             store.bypassDocumentValidation = bypass
             defer { store.bypassDocumentValidation = false }
             var inserted = 0
@@ -94,7 +94,7 @@ enum WriteCommands {
         let now = context.nowMilliseconds
         let variables = try ReadCommands.letVariables(context)
         let bypass = context.bypassesDocumentValidation
-        let result = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
+        let result = try await executor.write(durable: context.isDurableWrite, protectsItsWrites: true) { store throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
             store.bypassDocumentValidation = bypass
             defer { store.bypassDocumentValidation = false }
             return try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, Int, [BSONValue], [BSONValue]) in
@@ -238,7 +238,7 @@ enum WriteCommands {
         guard let executor = try context.executor(create: false) else { return ["n": .int32(0)] }
         let variables = try ReadCommands.letVariables(context)
         let now = context.nowMilliseconds
-        let (removed, errors) = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> (Int, [BSONValue]) in
+        let (removed, errors) = try await executor.write(durable: context.isDurableWrite, protectsItsWrites: true) { store throws(QueryError) -> (Int, [BSONValue]) in
             try ExpressionScope.with(variables: variables, now: now) { () throws(QueryError) -> (Int, [BSONValue]) in
                 var removed = 0
                 var errors: [BSONValue] = []

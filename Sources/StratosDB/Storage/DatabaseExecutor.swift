@@ -15,12 +15,24 @@ import Synchronization
 final class DatabaseExecutor: @unchecked Sendable {
     // Safe: `queue` and `state` are only touched under `condition`; `store` only on `thread`.
     private struct Job {
+        /// How a write runs in its group's transaction.
+        enum Isolation {
+            /// The group's only write: no savepoint; a failure rolls the transaction back.
+            case sole
+            /// In a savepoint of its own, undone alone if it fails.
+            case savepoint
+            /// Without a savepoint: the job protects each of its writes itself
+            /// (`DatabaseStore.runSelfProtectedJob`).
+            case selfProtected
+        }
+
         let isWrite: Bool
         let durable: Bool
+        /// The write wraps each of its writes in its own savepoint (`write(protectsItsWrites:)`).
+        let protectsItsWrites: Bool
         /// Runs the operation and returns the completion to call after the group commits (with the
-        /// commit's error, if any). `sole`: the write is its group's only one and runs without a
-        /// savepoint (`DatabaseStore.runSoleJob`; if it fails, the transaction is rolled back).
-        let execute: (DatabaseStore, _ sole: Bool) -> (QueryError?) -> Void
+        /// commit's error, if any).
+        let execute: (DatabaseStore, Isolation) -> (QueryError?) -> Void
         /// Completes the job with an error without running it (the transaction could not start).
         let fail: (QueryError) -> Void
     }
@@ -78,7 +90,7 @@ final class DatabaseExecutor: @unchecked Sendable {
         if ThreadReaders.isEnabled, let reader = ThreadReaders.reader(for: self) {
             return try reader.withReadTransaction(body)
         }
-        return try await submit(isWrite: false, durable: false, body)
+        return try await submit(isWrite: false, durable: false, protectsItsWrites: false, body)
     }
 
     /// Runs a read on a thread of `pool` (through that thread's reader connection), for work
@@ -118,13 +130,18 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// writer busy, queue for the executor, which group-commits them: one fsync for the group.
     /// `inline: false` always queues: for long writes (stored procedures) that must not occupy
     /// the caller's event loop.
+    ///
+    /// `protectsItsWrites`: the body wraps each of its writes in a savepoint of its own and
+    /// catches their errors, so it throws only before writing anything (insert, update, delete).
+    /// It then runs without a savepoint around it even when other writes share its group, which
+    /// keeps its own savepoints cheap (`DatabaseStore.runSoleJob` says why).
     func write<T: Sendable>(
-        durable: Bool, inline: Bool = true, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+        durable: Bool, inline: Bool = true, protectsItsWrites: Bool = false, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
         try checkNotDropped()
         let body = OperationRegistry.bind(body)
         if inline, !durable, let outcome = tryInlineWrite(body) { return try outcome.get() }
-        return try await submit(isWrite: true, durable: durable, body)
+        return try await submit(isWrite: true, durable: durable, protectsItsWrites: protectsItsWrites, body)
     }
 
     /// Runs a write in its own transaction on the calling thread when the writer is idle;
@@ -158,18 +175,20 @@ final class DatabaseExecutor: @unchecked Sendable {
     }
 
     private func submit<T: Sendable>(
-        isWrite: Bool, durable: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
+        isWrite: Bool, durable: Bool, protectsItsWrites: Bool, _ body: @escaping @Sendable (DatabaseStore) throws(QueryError) -> T
     ) async throws(QueryError) -> T {
         let result: Result<T, QueryError> = await withCheckedContinuation { continuation in
-            let job = Job(isWrite: isWrite, durable: durable, execute: { store, sole in
+            let job = Job(isWrite: isWrite, durable: durable, protectsItsWrites: protectsItsWrites, execute: { store, isolation in
                 let outcome: Result<T, QueryError>
                 do {
                     if !isWrite {
                         outcome = .success(try body(store))
-                    } else if sole {
-                        outcome = .success(try store.runSoleJob { () throws(QueryError) -> T in try body(store) })
                     } else {
-                        outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
+                        switch isolation {
+                        case .sole: outcome = .success(try store.runSoleJob { () throws(QueryError) -> T in try body(store) })
+                        case .savepoint: outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
+                        case .selfProtected: outcome = .success(try store.runSelfProtectedJob { () throws(QueryError) -> T in try body(store) })
+                        }
                     }
                 } catch let error as QueryError {
                     outcome = .failure(error)
@@ -223,7 +242,10 @@ final class DatabaseExecutor: @unchecked Sendable {
             var completions: [(QueryError?) -> Void] = []
             do {
                 try store.begin(durable: writes.contains(where: \.durable))
-                for job in writes { completions.append(job.execute(store, writes.count == 1)) }
+                for job in writes {
+                    let isolation: Job.Isolation = writes.count == 1 ? .sole : job.protectsItsWrites ? .selfProtected : .savepoint
+                    completions.append(job.execute(store, isolation))
+                }
                 // A sole write that failed has rolled the transaction back: nothing to commit.
                 if store.isInWriteTransaction { try store.commit(durable: writes.contains(where: \.durable)) }
                 for completion in completions { completion(nil) }
@@ -237,7 +259,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 }
             }
         }
-        for job in jobs where !job.isWrite { job.execute(store, false)(nil) }
+        for job in jobs where !job.isWrite { job.execute(store, .savepoint)(nil) }
         store.finishJob()
     }
 

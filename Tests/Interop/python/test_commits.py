@@ -152,6 +152,45 @@ def test_failed_writes_leave_nothing_and_the_chain_carries_on(server_factory, tm
     assert verify_proof(tmp_path / "p.json").returncode == 0
 
 
+def test_concurrent_batches_with_failures_commit_exactly_their_good_documents(server_factory, tmp_path):
+    """Concurrent unordered batches share group commits; each failing document is undone alone
+    and reported, the rest of every batch is written once, and the indexes agree."""
+    srv = server_factory()
+    srv.client().profile.users.create_index("email", unique=True)
+    srv.client().profile.users.create_index([("city", 1), ("n", 1)])
+    reports, errors = [], []
+
+    def writer(k):
+        try:
+            coll = srv.client().profile.users
+            for batch in range(5):
+                # Ids overlap between writers (each id offered by two of them): one wins.
+                docs = [{"_id": (k // 2) * 10_000 + batch * 100 + i, "email": f"{(k // 2) * 10_000 + batch * 100 + i}@x.org",
+                         "city": ["Oslo", "Lima", "Perth"][i % 3], "n": i} for i in range(100)]
+                try:
+                    reports.append(coll.insert_many(docs, ordered=False).inserted_ids)
+                except BulkWriteError as failure:
+                    reports.append(failure.details["nInserted"])
+                coll.update_many({"n": {"$lt": 5}}, {"$inc": {"bumps": 1}})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    inserted = sum(len(r) if isinstance(r, list) else r for r in reports)
+    db = srv.client().profile
+    assert inserted == 1000 == db.users.count_documents({})
+    assert len(db.users.distinct("email")) == 1000
+    assert db.users.count_documents({"city": "Lima", "n": {"$gte": 0}}) == len([i for i in range(100) if i % 3 == 1]) * 10
+    assert db.users.find_one({"email": "10203@x.org"})["_id"] == 10203
+    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=10203)))
+    assert verify_proof(tmp_path / "p.json").returncode == 0
+
+
 def test_nothing_written_is_readable_from_the_data_directory(server_factory):
     """A secret planted in a document and in an indexed field appears in no file of the data
     directory: the space's file and its write-ahead log are encrypted page by page."""
