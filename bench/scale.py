@@ -147,7 +147,9 @@ def main() -> None:
                 if progress["done"] % 500 == 0:
                     elapsed = time.perf_counter() - started
                     done = progress["done"] * BATCH
-                    print(f"  {small + done:,} documents, {done / elapsed:,.0f} docs/s, RSS {rss_mib(node.pid):.0f} MiB", flush=True)
+                    size, wal = space_files(data_dir)
+                    print(f"  {small + done:,} documents, {done / elapsed:,.0f} docs/s since the start, RSS {rss_mib(node.pid):.0f} MiB, "
+                          f"file {size / 2**30:.2f} GiB, WAL {wal / 2**20:.0f} MiB", flush=True)
 
         with ThreadPoolExecutor(len(clients)) as pool:
             list(pool.map(load, range(len(clients))))
