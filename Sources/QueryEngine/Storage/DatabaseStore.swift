@@ -204,7 +204,12 @@ public final class DatabaseStore {
         precondition(!inTransaction, "transactions do not nest; use savepoints")
         // SQLite refuses to change the safety level inside a transaction, so it is chosen here.
         if durable { try connection.execute("PRAGMA synchronous=FULL") }
-        try connection.statement("BEGIN IMMEDIATE").run()
+        do {
+            try connection.statement("BEGIN IMMEDIATE").run()
+        } catch {
+            if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
+            throw error
+        }
         inTransaction = true
         durableTransaction = durable
         selfProtectedJobFailed = false
@@ -258,13 +263,16 @@ public final class DatabaseStore {
     /// Runs a job that wraps each of its writes in a savepoint of its own and throws only before
     /// writing anything (insert, update and delete, with one savepoint per document or
     /// statement) without a job savepoint around it, so that its savepoints are SQLite's
-    /// outermost (see `runSoleJob`). Should it throw anyway, `commit` refuses the transaction,
-    /// so the whole group is rolled back rather than partly committed.
+    /// outermost (see `runSoleJob`). Should it throw after writing anyway, `commit` refuses the
+    /// transaction, so the whole group is rolled back rather than partly committed. A job that
+    /// throws before writing (interrupted, or past its deadline, before it started) fails alone.
     public func runSelfProtectedJob<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
+        // Every write, the catalog's included, changes rows.
+        let changesBefore = connection.totalChanges
         do {
             return try body()
         } catch {
-            selfProtectedJobFailed = true
+            if connection.totalChanges != changesBefore { selfProtectedJobFailed = true }
             throw error
         }
     }

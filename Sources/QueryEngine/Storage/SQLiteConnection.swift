@@ -100,6 +100,10 @@ public final class SQLiteConnection {
     /// The rowid of the last inserted row.
     public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Rows inserted, updated or deleted through this connection since it opened (statements
+    /// later undone by a savepoint or rollback included).
+    public var totalChanges: Int64 { sqlite3_total_changes64(handle) }
+
     /// Reserves `count` bytes at the end of every page (SQLITE_FCNTL_RESERVE_BYTES), for the
     /// encrypting VFS's nonce and tag. Effective only before the database's first page is written.
     public func reserveBytesPerPage(_ count: Int32) throws(QueryError) {

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Handshake, diagnostics and session commands.
 enum AdminCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["hello"] = { context in try hello(context, legacy: false) }
         table["isMaster"] = { context in try hello(context, legacy: true) }
         table["ping"] = { _ in [:] }

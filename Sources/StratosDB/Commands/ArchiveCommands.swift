@@ -16,7 +16,7 @@ import StratosCore
 ///   in full first (as the offline import does), authorized for the archive's owner, and made
 ///   visible under the storage lock, so no write can create the space's file meanwhile.
 enum ArchiveCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["exportSpace"] = { context in try await exportSpace(context) }
         table["importSpace"] = { context in try await importSpace(context) }
     }

@@ -7,7 +7,7 @@ import StratosCore
 /// SASL authentication (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN with session tokens), logout,
 /// connectionStatus and the user-management commands of the node operator.
 enum AuthenticationCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["saslStart"] = { context in try saslStart(context, command: context.command) }
         table["saslContinue"] = { context in try saslContinue(context) }
         table["authenticate"] = { context in

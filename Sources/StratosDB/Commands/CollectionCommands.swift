@@ -3,7 +3,7 @@ import SpaceOwnership
 
 /// Catalog commands: collections, indexes, statistics.
 enum CollectionCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["listCollections"] = listCollections
         table["create"] = create
         table["collMod"] = collMod

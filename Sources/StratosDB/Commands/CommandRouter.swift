@@ -5,10 +5,10 @@ import SpaceOwnership
 /// Dispatches a command document to its handler and shapes errors as MongoDB does
 /// (`{ok: 0, errmsg, code, codeName}`).
 enum CommandRouter {
-    typealias Handler = @Sendable (CommandContext) async throws -> BSONDocument
+    typealias Handler = CommandTable.DocumentHandler
 
-    static let handlers: [String: Handler] = {
-        var table: [String: Handler] = [:]
+    static let handlers: CommandTable = {
+        var table = CommandTable()
         AdminCommands.register(into: &table)
         AuthenticationCommands.register(into: &table)
         ProofCommands.register(into: &table)
@@ -27,7 +27,14 @@ enum CommandRouter {
     /// Command names are case-sensitive except for the legacy handshake spellings.
     private static let aliases: [String: String] = ["ismaster": "isMaster", "buildinfo": "buildInfo"]
 
-    static func handle(_ received: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState) async -> BSONDocument {
+    static func handle(_ received: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState) async -> CommandReply {
+        switch await run(received, database: database, connection: connection, server: server) {
+        case .success(let reply): reply
+        case .failure(let error): .document(errorReply(error))
+        }
+    }
+
+    private static func run(_ received: BSONDocument, database: String, connection: ConnectionInfo, server: ServerState) async -> Result<CommandReply, QueryError> {
         var command = received
         if command.firstKey == "_id", command.count > 1 {
             // BSON encoders (pymongo's among them) move a top-level `_id` to the front, so
@@ -38,17 +45,17 @@ enum CommandRouter {
             command.append(first.key, first.value)
         }
         guard let rawName = command.firstKey else {
-            return errorReply(QueryError(.failedToParse, "no command name given"))
+            return .failure(QueryError(.failedToParse, "no command name given"))
         }
         let name = aliases[rawName] ?? rawName
-        guard let handler = handlers[name] else {
+        guard let handler = handlers.entry(name) else {
             server.count("unknown")
-            return errorReply(QueryError(.commandNotFound, "no such command: '\(rawName)'"))
+            return .failure(QueryError(.commandNotFound, "no such command: '\(rawName)'"))
         }
         server.count(name)
         if command["startTransaction"] != nil || command["autocommit"] != nil {
             // Running a transaction's writes immediately would make abortTransaction a lie.
-            return errorReply(QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet"))
+            return .failure(QueryError(.illegalOperation, "multi-document transactions are not supported by StratosDB yet"))
         }
         var context = CommandContext(command: command, database: database, connection: connection, server: server)
         let operation = OperationContext()
@@ -82,16 +89,22 @@ enum CommandRouter {
                     connection: connection, principal: context.principal?.did.string ?? "", command: name, namespace: namespace,
                     nowMilliseconds: context.nowMilliseconds, operation: operation)
             }
-            var reply = try await OperationRegistry.$current.withValue(operation) { try await handler(context) }
-            if reply["ok"] == nil && EncodedReply.bytes(of: reply) == nil { reply.append("ok", .double(1)) }
+            let answer = try await OperationRegistry.$current.withValue(operation) { () async throws -> CommandReply in
+                switch handler {
+                case .document(let body): .document(try await body(context))
+                case .reply(let body): try await body(context)
+                }
+            }
+            guard case .document(var reply) = answer else { return .success(answer) }
+            if reply["ok"] == nil { reply.append("ok", .double(1)) }
             if case .document(let concern)? = command["writeConcern"], case .string("anchored")? = concern["w"] {
                 await waitForAnchoring(&reply, context: context, concern: concern)
             }
-            return reply
+            return .success(.document(reply))
         } catch let error as QueryError {
-            return errorReply(error)
+            return .failure(error)
         } catch {
-            return errorReply(QueryError(.internalError, "internal error"))
+            return .failure(QueryError(.internalError, "internal error"))
         }
     }
 
@@ -269,4 +282,35 @@ enum CommandRouter {
         }
         return .document(entry)
     }
+}
+
+/// The command handlers, by name. Most answer a document (`table["ping"] = { _ in [:] }`);
+/// `find` and `getMore` may answer finished bytes (`table.reply("find", find)`).
+struct CommandTable: Sendable {
+    typealias DocumentHandler = @Sendable (CommandContext) async throws -> BSONDocument
+    typealias ReplyHandler = @Sendable (CommandContext) async throws -> CommandReply
+
+    enum Entry: Sendable {
+        case document(DocumentHandler)
+        case reply(ReplyHandler)
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    /// A handler that answers a document.
+    subscript(name: String) -> DocumentHandler? {
+        get {
+            if case .document(let handler)? = entries[name] { return handler }
+            return nil
+        }
+        set { entries[name] = newValue.map(Entry.document) }
+    }
+
+    /// Registers a handler that answers a `CommandReply`.
+    mutating func reply(_ name: String, _ handler: @escaping ReplyHandler) { entries[name] = .reply(handler) }
+
+    func entry(_ name: String) -> Entry? { entries[name] }
+
+    /// Every command name.
+    var keys: Dictionary<String, Entry>.Keys { entries.keys }
 }

@@ -13,7 +13,7 @@ import StratosCore
 /// the login shows the caller holds the key. `stratosdb grant` and `stratosdb revoke` use these
 /// when the node is running.
 enum GrantCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["grantAccess"] = { context in try await grantAccess(context) }
         table["revokeAccess"] = { context in try await revokeAccess(context) }
     }

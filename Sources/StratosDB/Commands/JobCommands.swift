@@ -7,7 +7,7 @@ import StoredProcedures
 /// runs a procedure of the space on the node's scheduler (`JobScheduler`), as the identity that
 /// submitted it, once or every interval, with retries; every attempt leaves a signed result.
 enum JobCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["submitJob"] = submitJob
         table["jobStatus"] = jobStatus
         table["listJobs"] = listJobs

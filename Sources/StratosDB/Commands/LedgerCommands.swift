@@ -8,7 +8,7 @@ import Synchronization
 /// Reading the chain and submitting transactions over the wire protocol:
 /// `ledgerStatus`, `ledgerBlock`, `ledgerAccount`, `submitTransaction`.
 enum LedgerCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["ledgerStatus"] = { context in try status(context) }
         table["ledgerBlock"] = { context in try block(context) }
         table["ledgerAccount"] = { context in try await account(context) }

@@ -6,7 +6,7 @@ import SpaceOwnership
 /// sees and kills every one. Commands are shown by name and namespace only, never with their
 /// arguments (they may hold document contents).
 enum OperationCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["currentOp"] = { context in currentOp(context) }
         table["killOp"] = { context in try killOp(context) }
     }

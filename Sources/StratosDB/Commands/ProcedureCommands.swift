@@ -12,7 +12,7 @@ import StoredProcedures
 /// other writes to that space wait; other spaces are not affected. Fuel bounds its work, and
 /// every host call checks the operation's deadline and `killOp`.
 enum ProcedureCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["createProcedure"] = createProcedure
         table["dropProcedure"] = dropProcedure
         table["listProcedures"] = listProcedures

@@ -5,7 +5,7 @@ import StratosCore
 
 /// `proveRecord`: a document with the proof that it is in the space at the latest commit.
 enum ProofCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["proveRecord"] = { context in try await proveRecord(context) }
     }
 

@@ -9,9 +9,9 @@ extension FindQuery: @unchecked Sendable {}
 
 /// find, getMore, killCursors, count, distinct, aggregate and explain.
 enum ReadCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
-        table["find"] = find
-        table["getMore"] = getMore
+    static func register(into table: inout CommandTable) {
+        table.reply("find", find)
+        table.reply("getMore", getMore)
         table["killCursors"] = killCursors
         table["count"] = count
         table["distinct"] = distinct
@@ -58,12 +58,12 @@ enum ReadCommands {
         }
     }
 
-    static func find(_ context: CommandContext) async throws -> BSONDocument {
+    static func find(_ context: CommandContext) async throws -> CommandReply {
         let collection = try context.collectionName()
         let arguments = try FindArguments(context)
         let namespace = "\(context.database).\(collection)"
         guard let executor = try context.executor(create: false) else {
-            return cursorDocument(id: 0, namespace: namespace, batch: [], first: true)
+            return .document(cursorDocument(id: 0, namespace: namespace, batch: [], first: true))
         }
         let countMax = min(arguments.batchSize ?? ServerLimits.firstBatchCountDefault, arguments.limit ?? Int.max)
         let deadline = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
@@ -79,7 +79,7 @@ enum ReadCommands {
             if query.isHeavy { return (query, nil) }
             return (query, try nextBatch(query, store, countMax: countMax))
         }
-        guard let (query, firstBatch) = planned else { return try await findOnView(context, collection: collection, executor: executor) }
+        guard let (query, firstBatch) = planned else { return .document(try await findOnView(context, collection: collection, executor: executor)) }
         var produced = firstBatch
         if produced == nil {
             produced = try await context.readHeavy(executor) { store throws(QueryError) in
@@ -93,8 +93,8 @@ enum ReadCommands {
             cursorId = try context.server.cursors.register(
                 namespace: namespace, database: context.storageName, owner: context.principalKey, source: .find(query), nowSeconds: context.nowMilliseconds / 1000)
         }
-        if let encoded { return EncodedReply.cursorReply(id: cursorId, namespace: namespace, batch: encoded, first: true) }
-        return cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true)
+        if let encoded { return CommandReply.cursor(id: cursorId, namespace: namespace, batch: encoded, first: true) }
+        return .document(cursorDocument(id: cursorId, namespace: namespace, batch: batch, first: true))
     }
 
     /// `find` on a view: the view's stages, then the query's as stages, run as an aggregation.
@@ -201,7 +201,7 @@ enum ReadCommands {
         return (batch, index)
     }
 
-    static func getMore(_ context: CommandContext) async throws -> BSONDocument {
+    static func getMore(_ context: CommandContext) async throws -> CommandReply {
         guard case .int64(let id) = context.firstValue else {
             throw QueryError(.typeMismatch, "Field 'getMore' must be of type long in: { getMore: ... }")
         }
@@ -228,7 +228,7 @@ enum ReadCommands {
                 cursor.source = .buffered(documents, offset: consumed)
                 let exhausted = consumed >= documents.count
                 context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
-                return cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false)
+                return .document(cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false))
             case .find(let query):
                 guard let executor = try context.server.storage.executor(cursor.database, create: false) else {
                     context.server.cursors.checkIn(cursor, exhausted: true, nowSeconds: now)
@@ -246,9 +246,9 @@ enum ReadCommands {
                 let exhausted = query.isExhausted
                 context.server.cursors.checkIn(cursor, exhausted: exhausted, nowSeconds: now)
                 if let encoded {
-                    return EncodedReply.cursorReply(id: exhausted ? 0 : id, namespace: namespace, batch: encoded, first: false)
+                    return CommandReply.cursor(id: exhausted ? 0 : id, namespace: namespace, batch: encoded, first: false)
                 }
-                return cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false)
+                return .document(cursorDocument(id: exhausted ? 0 : id, namespace: namespace, batch: batch, first: false))
             }
         } catch {
             context.server.cursors.checkIn(cursor, exhausted: true, nowSeconds: now)

@@ -4,7 +4,7 @@ import QueryEngine
 /// executor (one savepoint per statement inside the group commit), so ordered batches stop at
 /// the first error and everything before it is kept, as in MongoDB.
 enum WriteCommands {
-    static func register(into table: inout [String: CommandRouter.Handler]) {
+    static func register(into table: inout CommandTable) {
         table["insert"] = insert
         table["update"] = update
         table["delete"] = delete

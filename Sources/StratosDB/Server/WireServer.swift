@@ -170,7 +170,8 @@ public final class WireServer: Service, Sendable {
                         if reply.readableBytes >= ServerLimits.replyBytesCounted {
                             let hold = try? OperationContext.holdMemory(reply.readableBytes)
                             if hold == nil, let header = WireCodec.requestHeader(frame) {
-                                let refusal = CommandRouter.errorReply(QueryError(.exceededMemoryLimitNodeWide, "the node's memory for replies and queries is in use; retry later"))
+                                let refusal = CommandReply.document(
+                                    CommandRouter.errorReply(QueryError(.exceededMemoryLimitNodeWide, "the node's memory for replies and queries is in use; retry later")))
                                 try await outbound.write(WireCodec.encodeMessageReply(refusal, responseTo: header.requestId, requestId: responseId, allocator: allocator))
                                 continue
                             }
@@ -193,7 +194,7 @@ public final class WireServer: Service, Sendable {
     private func handle(_ frame: ByteBuffer, connection: ConnectionInfo, responseId: Int32, allocator: ByteBufferAllocator) async -> ByteBuffer? {
         switch WireCodec.decode(frame) {
         case .failure(let failure):
-            let reply = CommandRouter.errorReply(failure.error)
+            let reply = CommandReply.document(CommandRouter.errorReply(failure.error))
             return failure.isLegacyQuery
                 ? WireCodec.encodeLegacyReply(reply, responseTo: failure.requestId, requestId: responseId, allocator: allocator)
                 : WireCodec.encodeMessageReply(reply, responseTo: failure.requestId, requestId: responseId, allocator: allocator)
@@ -201,11 +202,11 @@ public final class WireServer: Service, Sendable {
             switch request.kind {
             case .message(let command, let moreToCome, let checksum):
                 guard case .string(let database)? = command["$db"] else {
-                    let reply = CommandRouter.errorReply(QueryError(.location(40571), "OP_MSG requests require a $db argument"))
+                    let reply = CommandReply.document(CommandRouter.errorReply(QueryError(.location(40571), "OP_MSG requests require a $db argument")))
                     return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
                 }
                 guard !database.isEmpty else {
-                    let reply = CommandRouter.errorReply(QueryError(.invalidNamespace, "Invalid database name: ''"))
+                    let reply = CommandReply.document(CommandRouter.errorReply(QueryError(.invalidNamespace, "Invalid database name: ''")))
                     return moreToCome ? nil : WireCodec.encodeMessageReply(reply, responseTo: request.requestId, requestId: responseId, allocator: allocator)
                 }
                 let reply = await CommandRouter.handle(command, database: database, connection: connection, server: state)

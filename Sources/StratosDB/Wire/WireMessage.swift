@@ -164,12 +164,12 @@ enum WireCodec {
 
     // MARK: - Replies
 
-    /// An OP_MSG reply with one body section.
-    /// An OP_MSG reply; with `checksum`, it carries a CRC-32C (the request carried one).
+    /// An OP_MSG reply with one body section; with `checksum`, it carries a CRC-32C (the request
+    /// carried one).
     static func encodeMessageReply(
-        _ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator, checksum: Bool = false
+        _ reply: CommandReply, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator, checksum: Bool = false
     ) -> ByteBuffer {
-        let bytes = EncodedReply.bytes(of: document) ?? document.bsonBytes
+        let bytes = reply.bsonBytes
         let length = headerSize + 5 + bytes.count + (checksum ? 4 : 0)
         var buffer = allocator.buffer(capacity: length)
         buffer.writeInteger(Int32(length), endianness: .little)
@@ -187,8 +187,8 @@ enum WireCodec {
     }
 
     /// An OP_REPLY carrying one document, the answer to a legacy OP_QUERY command.
-    static func encodeLegacyReply(_ document: BSONDocument, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bytes = EncodedReply.bytes(of: document) ?? document.bsonBytes
+    static func encodeLegacyReply(_ reply: CommandReply, responseTo: Int32, requestId: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let bytes = reply.bsonBytes
         let length = headerSize + 20 + bytes.count
         var buffer = allocator.buffer(capacity: length)
         buffer.writeInteger(Int32(length), endianness: .little)

@@ -191,6 +191,64 @@ def test_concurrent_batches_with_failures_commit_exactly_their_good_documents(se
     assert verify_proof(tmp_path / "p.json").returncode == 0
 
 
+def test_a_write_that_fails_after_writing_is_undone_whole(server_factory, tmp_path):
+    """A unique index whose build meets a duplicate has written its table and some keys by
+    then: all of it goes, and the space carries on."""
+    srv = server_factory()
+    db = srv.client().profile
+    db.users.insert_many([{"_id": i, "email": f"u{i % 150}@example.org"} for i in range(200)])
+    with pytest.raises(OperationFailure) as failure:
+        db.users.create_index("email", unique=True)
+    assert failure.value.code == 11000
+    assert list(db.users.index_information()) == ["_id_"]
+    db.users.create_index("email")
+    db.users.insert_one({"_id": 500, "email": "u1@example.org"})
+    assert db.users.count_documents({"email": "u1@example.org"}) == 3
+    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=500)))
+    assert verify_proof(tmp_path / "p.json").returncode == 0
+
+
+def test_a_write_that_expires_in_the_queue_fails_alone(server_factory):
+    """Writes queued behind a long batch share its successors' group commits; one whose
+    maxTimeMS passes while it waits fails with MaxTimeMSExpired, and only it."""
+    srv = server_factory()
+    errors, expired, steady = [], [], []
+
+    def long_batches():
+        coll = srv.client().profile.bulk
+        for batch in range(4):
+            coll.insert_many([{"_id": batch * 5000 + i, "pad": "x" * 200} for i in range(5000)])
+
+    def impatient(k):
+        db = srv.client().profile
+        for i in range(40):
+            try:
+                db.command("insert", "quick", documents=[{"_id": f"{k}-{i}"}], maxTimeMS=1)
+            except OperationFailure as exc:
+                (expired if exc.code == 50 else errors).append(exc)
+
+    def patient():
+        coll = srv.client().profile.steady
+        for i in range(150):
+            try:
+                coll.insert_one({"_id": i})
+                steady.append(i)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=long_batches), threading.Thread(target=patient)]
+    threads += [threading.Thread(target=impatient, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    db = srv.client().profile
+    assert db.steady.count_documents({}) == 150 == len(steady)
+    assert db.bulk.count_documents({}) == 20_000
+    assert db.quick.count_documents({}) == 120 - len(expired)
+
+
 def test_nothing_written_is_readable_from_the_data_directory(server_factory):
     """A secret planted in a document and in an indexed field appears in no file of the data
     directory: the space's file and its write-ahead log are encrypted page by page."""

@@ -1,29 +1,26 @@
 import QueryEngine
 
-/// A reply whose BSON bytes are already built, carried through the command router as a
-/// one-field document under a key no real document can have (BSON keys cannot contain NUL).
+/// What a command answers: a document, or a reply whose BSON bytes are already built.
 ///
 /// Cursor replies for exact scans are assembled from the stored documents' bytes without
-/// decoding them (`FindQuery.nextEncodedBatch`); this is how those bytes reach the socket.
-enum EncodedReply {
-    private static let key = "\u{0}stratos.encoded"
+/// decoding them (`FindQuery.nextEncodedBatch`, `CommandReply.cursor`); they reach the socket as
+/// they are. Every other reply is a document, which the router completes (`ok: 1`) before it is
+/// encoded.
+enum CommandReply: Sendable {
+    case document(BSONDocument)
+    case encoded([UInt8])
 
-    /// Wraps finished reply bytes.
-    static func wrap(_ bytes: [UInt8]) -> BSONDocument {
-        [key: .binary(BSONBinary(subtype: 0, data: bytes))]
-    }
-
-    /// The finished bytes, when `document` is a wrapped reply.
-    static func bytes(of document: BSONDocument) -> [UInt8]? {
-        guard document.count == 1, document.firstKey == key, case .binary(let binary) = document[0].value else {
-            return nil
+    /// The reply's BSON bytes.
+    var bsonBytes: [UInt8] {
+        switch self {
+        case .document(let document): document.bsonBytes
+        case .encoded(let bytes): bytes
         }
-        return binary.data
     }
 
     /// `{cursor: {firstBatch|nextBatch: [...], id, ns}, ok: 1}` with the batch's documents copied
     /// in as stored.
-    static func cursorReply(id: Int64, namespace: String, batch: [[UInt8]], first: Bool) -> BSONDocument {
+    static func cursor(id: Int64, namespace: String, batch: [[UInt8]], first: Bool) -> CommandReply {
         var documents: [UInt8] = []
         documents.reserveCapacity(batch.reduce(16) { $0 + $1.count + 8 })
         appendDocument(to: &documents) { array in
@@ -54,7 +51,7 @@ enum EncodedReply {
             appendCString("ok", to: &outer)
             appendLittleEndian((1.0 as Double).bitPattern, to: &outer)
         }
-        return wrap(reply)
+        return .encoded(reply)
     }
 
     private static func appendDocument(to bytes: inout [UInt8], _ body: (inout [UInt8]) -> Void) {
