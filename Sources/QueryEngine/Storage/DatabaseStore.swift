@@ -267,12 +267,14 @@ public final class DatabaseStore {
     /// transaction, so the whole group is rolled back rather than partly committed. A job that
     /// throws before writing (interrupted, or past its deadline, before it started) fails alone.
     public func runSelfProtectedJob<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
-        // Every write, the catalog's included, changes rows.
+        // Row changes (the catalog's included) and recorded changes (a space's own records)
+        // tell whether the job wrote anything before it threw.
         let changesBefore = connection.totalChanges
+        let recordedBefore = pendingChanges.count
         do {
             return try body()
         } catch {
-            if connection.totalChanges != changesBefore { selfProtectedJobFailed = true }
+            if connection.totalChanges != changesBefore || pendingChanges.count != recordedBefore { selfProtectedJobFailed = true }
             throw error
         }
     }
@@ -291,7 +293,7 @@ public final class DatabaseStore {
     /// in-memory sub-journal in constant time. Nested in a job savepoint, every release walks the
     /// sub-journal the job has built so far (a list of 1 KB chunks holding every page it touched),
     /// which made an `insert_many` into a collection with a scattered secondary index quadratic
-    /// in its batch (docs/benchmarks.md, "Scale").
+    /// in its batch (docs/benchmarks.md, "Bulk loads").
     public func runSoleJob<T>(_ body: () throws(QueryError) -> T) throws(QueryError) -> T {
         precondition(inTransaction, "runSoleJob needs an open transaction")
         let catalogBefore = collections

@@ -5,8 +5,6 @@ import SpaceOwnership
 /// Dispatches a command document to its handler and shapes errors as MongoDB does
 /// (`{ok: 0, errmsg, code, codeName}`).
 enum CommandRouter {
-    typealias Handler = CommandTable.DocumentHandler
-
     static let handlers: CommandTable = {
         var table = CommandTable()
         AdminCommands.register(into: &table)
@@ -297,7 +295,8 @@ struct CommandTable: Sendable {
 
     private var entries: [String: Entry] = [:]
 
-    /// A handler that answers a document.
+    /// A handler that answers a document (nil for a name registered with `reply`: look names up
+    /// with `entry`).
     subscript(name: String) -> DocumentHandler? {
         get {
             if case .document(let handler)? = entries[name] { return handler }

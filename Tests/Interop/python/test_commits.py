@@ -210,7 +210,8 @@ def test_a_write_that_fails_after_writing_is_undone_whole(server_factory, tmp_pa
 
 def test_a_write_that_expires_in_the_queue_fails_alone(server_factory):
     """Writes queued behind a long batch share its successors' group commits; one whose
-    maxTimeMS passes while it waits fails with MaxTimeMSExpired, and only it."""
+    maxTimeMS passes while it waits fails with MaxTimeMSExpired, and only it. (How many expire,
+    and in which groups, depends on timing; what must hold is that no other write fails.)"""
     srv = server_factory()
     errors, expired, steady = [], [], []
 
