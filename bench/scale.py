@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from spaces_overhead import free_port  # noqa: E402
+from spaces_overhead import Node, cpu_seconds  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 BATCH = 1000
 CITIES = ["London", "Paris", "Tokyo", "Lagos", "Lima", "Oslo", "Perth", "Quito"]
@@ -42,11 +40,6 @@ def profile(n: int) -> dict:
     return {"_id": n, "name": f"Person {n}", "email": f"person{n:09d}@example.org", "city": CITIES[n % len(CITIES)],
             "age": 18 + n % 70, "address": {"street": f"{n % 977} Example Street", "postcode": f"{n % 99999:05d}"},
             "bio": "b" * 800}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def rss_mib(pid: int) -> float:
@@ -117,12 +110,10 @@ def main() -> None:
 
     work = tempfile.mkdtemp(prefix="stratos-scale-", dir=args.tmpdir)
     data_dir = os.path.join(work, "data")
-    node = subprocess.Popen([args.stratosdb_bin, "serve", "--data-dir", data_dir, "--port", str(free_port()), "--log-level", "error"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = Node(args.stratosdb_bin, data_dir, baseline=False)
+    node = server.process
     try:
-        line = node.stdout.readline()
-        uri = line.split("ready: ")[1].split(" ")[0]
-        clients = [MongoClient(uri, directConnection=True, maxPoolSize=1) for _ in range(max(1, args.clients))]
+        clients = [MongoClient(server.uri, directConnection=True, maxPoolSize=1) for _ in range(max(1, args.clients))]
         users = clients[0].profiles.users
         users.create_index("email", unique=True)
         users.create_index([("city", 1), ("age", 1)])
@@ -201,9 +192,8 @@ def main() -> None:
         for client in clients:
             client.close()
     finally:
-        node.send_signal(signal.SIGTERM)
         try:
-            node.wait(timeout=120)
+            server.stop()
         except subprocess.TimeoutExpired:
             node.kill()
         shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,7 @@ import Testing
         try store.createIndex(["key": .document(["email": .int32(1)]), "name": .string("email_1"), "unique": .bool(true)], on: "users")
         try store.createIndex(["key": .document(["age": .int32(-1)]), "name": .string("age_-1")], on: "users")
         try store.createIndex(["key": .document(["tags": .int32(1)]), "name": .string("tags_1")], on: "users")
-        try store.commit(durable: false)
+        try store.commit()
         return store
     }
 
@@ -86,7 +86,7 @@ import Testing
         } throws: { error in
             (error as? QueryError)?.code.number == 11000
         }
-        try store.commit(durable: false)
+        try store.commit()
         #expect(try store.count("users") == 200)
     }
 
@@ -120,7 +120,7 @@ import Testing
         }
         try store.createIndex(["key": .document(["email": .int32(1)]), "name": .string("email_1"), "unique": .bool(true)], on: "users")
         try store.createIndex(["key": .document(["tags": .int32(1)]), "name": .string("tags_1")], on: "users")
-        try store.commit(durable: false)
+        try store.commit()
         let sort: SortSpecification? = filter.keys.first == "_id" ? try SortSpecification(["_id": .int32(1)]) : nil
         let skip = filter.keys.first == "email" ? 0 : 2  // The email filter matches one document.
         let encodedQuery = FindQuery(collection: store.collection("users"), filter: try Filter(filter), sort: sort, projection: nil, skip: skip, limit: 30)

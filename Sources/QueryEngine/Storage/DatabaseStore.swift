@@ -66,7 +66,7 @@ public final class DatabaseStore {
         }
         // WAL lets readers run while a writer commits; synchronous=NORMAL makes a committed
         // transaction survive a process crash (it is in the WAL) but not power loss, which
-        // `commit(durable: true)` adds by syncing the WAL. See docs/durability.md.
+        // a transaction begun with `begin(durable: true)` adds by syncing the WAL at its commit. See docs/durability.md.
         try connection.execute("""
             PRAGMA journal_mode=\(bulkLoad ? "MEMORY" : "WAL");
             PRAGMA synchronous=\(bulkLoad ? "OFF" : "NORMAL");
@@ -204,19 +204,20 @@ public final class DatabaseStore {
         precondition(!inTransaction, "transactions do not nest; use savepoints")
         // SQLite refuses to change the safety level inside a transaction, so it is chosen here.
         if durable { try connection.execute("PRAGMA synchronous=FULL") }
+        durableTransaction = durable
         do {
             try connection.statement("BEGIN IMMEDIATE").run()
         } catch {
-            if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
+            restoreSynchronous()
             throw error
         }
         inTransaction = true
-        durableTransaction = durable
         selfProtectedJobFailed = false
     }
 
-    /// Commits. With `durable`, the write-ahead log is synced to stable storage before returning.
-    public func commit(durable: Bool) throws(QueryError) {
+    /// Commits. A transaction begun `durable` has its write-ahead log synced to stable storage
+    /// before this returns.
+    public func commit() throws(QueryError) {
         precondition(inTransaction)
         guard connection.isInTransaction else {
             // SQLite already rolled the whole transaction back (an I/O error, a full disk): none
@@ -233,8 +234,7 @@ public final class DatabaseStore {
         pendingChanges.removeAll(keepingCapacity: true)
         inTransaction = false
         transactionObserver?.didCommit()
-        // The transaction is committed: failing to restore the setting must not report it failed.
-        if durable { try? connection.execute("PRAGMA synchronous=NORMAL") }
+        restoreSynchronous()
     }
 
     /// Resets every cached statement so none holds a read snapshot (which would block WAL
@@ -253,12 +253,19 @@ public final class DatabaseStore {
         try? connection.execute("ROLLBACK")
         pendingChanges.removeAll(keepingCapacity: true)
         inTransaction = false
-        if durableTransaction { try? connection.execute("PRAGMA synchronous=NORMAL") }
+        restoreSynchronous()
         transactionObserver?.didRollBack()
     }
 
     /// Whether the open transaction syncs on commit (`begin(durable:)`).
     private var durableTransaction = false
+
+    /// Returns a durable transaction's connection to `synchronous=NORMAL` once it has ended. A
+    /// failure to do so must not report the transaction failed: it only costs speed.
+    private func restoreSynchronous() {
+        if durableTransaction { try? connection.execute("PRAGMA synchronous=NORMAL") }
+        durableTransaction = false
+    }
 
     /// Runs a job that wraps each of its writes in a savepoint of its own and throws only before
     /// writing anything (insert, update and delete, with one savepoint per document or

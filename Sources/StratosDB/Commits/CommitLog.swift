@@ -198,7 +198,7 @@ final class CommitLog: StoreTransactionObserver {
             stateTouched = true
             do { try state.flush(throughSeq: head.seq) } catch { throw QueryError(.internalError, error.message) }
             flushingThrough = head.seq
-            try store.commit(durable: false)
+            try store.commit()
         } catch {
             store.rollback()  // The log still holds every commit: the next open replays them.
         }

@@ -157,7 +157,7 @@ extension GrantLog {
             try store.begin(durable: true)
             do {
                 try append(differences.forLog, to: store)
-                try store.commit(durable: true)
+                try store.commit()
             } catch {
                 store.rollback()
                 throw error

@@ -488,7 +488,7 @@ final class SpaceBuilder {
     private func flushTransaction() throws {
         guard pending > 0 else { return }
         try state.flush()
-        try store.commit(durable: false)
+        try store.commit()
         pending = 0
         pendingOperations = 0
     }

@@ -30,9 +30,9 @@ final class DatabaseExecutor: @unchecked Sendable {
         let durable: Bool
         /// The write wraps each of its writes in its own savepoint (`write(protectsItsWrites:)`).
         let protectsItsWrites: Bool
-        /// Runs the operation and returns the completion to call after the group commits (with the
-        /// commit's error, if any).
-        let execute: (DatabaseStore, Isolation) -> (QueryError?) -> Void
+        /// Runs the operation (a write with its isolation, a read with none) and returns the
+        /// completion to call after the group commits (with the commit's error, if any).
+        let execute: (DatabaseStore, Isolation?) -> (QueryError?) -> Void
         /// Completes the job with an error without running it (the transaction could not start).
         let fail: (QueryError) -> Void
     }
@@ -166,7 +166,7 @@ final class DatabaseExecutor: @unchecked Sendable {
             return .failure(error)
         }
         do {
-            try store.commit(durable: false)
+            try store.commit()
         } catch {
             store.rollback()
             return .failure(error)
@@ -181,14 +181,11 @@ final class DatabaseExecutor: @unchecked Sendable {
             let job = Job(isWrite: isWrite, durable: durable, protectsItsWrites: protectsItsWrites, execute: { store, isolation in
                 let outcome: Result<T, QueryError>
                 do {
-                    if !isWrite {
-                        outcome = .success(try body(store))
-                    } else {
-                        switch isolation {
-                        case .sole: outcome = .success(try store.runSoleJob { () throws(QueryError) -> T in try body(store) })
-                        case .savepoint: outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
-                        case .selfProtected: outcome = .success(try store.runSelfProtectedJob { () throws(QueryError) -> T in try body(store) })
-                        }
+                    switch isolation {
+                    case nil: outcome = .success(try body(store))
+                    case .sole: outcome = .success(try store.runSoleJob { () throws(QueryError) -> T in try body(store) })
+                    case .savepoint: outcome = .success(try store.withSavepoint { () throws(QueryError) -> T in try body(store) })
+                    case .selfProtected: outcome = .success(try store.runSelfProtectedJob { () throws(QueryError) -> T in try body(store) })
                     }
                 } catch let error as QueryError {
                     outcome = .failure(error)
@@ -247,7 +244,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                     completions.append(job.execute(store, isolation))
                 }
                 // A sole write that failed has rolled the transaction back: nothing to commit.
-                if store.isInWriteTransaction { try store.commit(durable: writes.contains(where: \.durable)) }
+                if store.isInWriteTransaction { try store.commit() }
                 for completion in completions { completion(nil) }
             } catch {
                 let error = error
@@ -259,7 +256,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 }
             }
         }
-        for job in jobs where !job.isWrite { job.execute(store, .savepoint)(nil) }
+        for job in jobs where !job.isWrite { job.execute(store, nil)(nil) }
         store.finishJob()
     }
 

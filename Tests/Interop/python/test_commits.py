@@ -20,6 +20,21 @@ def verify_proof(path, *extra) -> subprocess.CompletedProcess:
     return subprocess.run([str(server_binary()), "verify-proof", str(path), *extra], capture_output=True, text=True, timeout=60)
 
 
+def run_together(*targets) -> None:
+    """Runs each callable in a thread of its own, all at once, and waits for every one."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def assert_proof_verifies(tmp_path, reply) -> None:
+    """`stratosdb verify-proof` accepts a proveRecord answer."""
+    (tmp_path / "p.json").write_text(json_util.dumps(reply))
+    assert verify_proof(tmp_path / "p.json").returncode == 0
+
+
 def space_file(srv, space_id: str):
     return srv.data_dir / "databases" / f"{space_id}.sqlite"
 
@@ -92,17 +107,12 @@ def test_concurrent_writers_produce_a_verifiable_chain(server_factory, tmp_path)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*(lambda n=n: writer(n) for n in range(4)))
     assert errors == []
     db = srv.client().profile
     assert db.events.count_documents({}) == 800
     for key in ("0-0", "3-199", "2-100"):
-        (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "events", _id=key)))
-        assert verify_proof(tmp_path / "p.json").returncode == 0
+        assert_proof_verifies(tmp_path, db.command("proveRecord", "events", _id=key))
     # The chain survives a crash: kill -9 and reopen, the head still matches the data.
     space_id = db.command("proveRecord", "events", _id="0-0")["space"]
     srv.kill9()
@@ -111,8 +121,7 @@ def test_concurrent_writers_produce_a_verifiable_chain(server_factory, tmp_path)
     assert db.events.count_documents({}) == 800
     reply = db.command("proveRecord", "events", _id="1-5")
     assert reply["space"] == space_id
-    (tmp_path / "p.json").write_text(json_util.dumps(reply))
-    assert verify_proof(tmp_path / "p.json").returncode == 0
+    assert_proof_verifies(tmp_path, reply)
 
 
 def test_failed_writes_leave_nothing_and_the_chain_carries_on(server_factory, tmp_path):
@@ -140,16 +149,14 @@ def test_failed_writes_leave_nothing_and_the_chain_carries_on(server_factory, tm
     assert failure.value.details["nInserted"] == 180
     assert db.users.count_documents({}) == 280
     for key in (0, 1001, 1199):
-        (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=key)))
-        assert verify_proof(tmp_path / "p.json").returncode == 0
+        assert_proof_verifies(tmp_path, db.command("proveRecord", "users", _id=key))
     # The same holds after a restart: the state the commits sign is the data on disk.
     srv.kill9()
     srv.start()
     db = srv.client().profile
     assert db.users.count_documents({}) == 280
     assert sorted(db.users.distinct("_id"))[-1] == 1199
-    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=1151)))
-    assert verify_proof(tmp_path / "p.json").returncode == 0
+    assert_proof_verifies(tmp_path, db.command("proveRecord", "users", _id=1151))
 
 
 def test_concurrent_batches_with_failures_commit_exactly_their_good_documents(server_factory, tmp_path):
@@ -175,11 +182,7 @@ def test_concurrent_batches_with_failures_commit_exactly_their_good_documents(se
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*(lambda k=k: writer(k) for k in range(4)))
     assert errors == []
     inserted = sum(len(r) if isinstance(r, list) else r for r in reports)
     db = srv.client().profile
@@ -187,8 +190,7 @@ def test_concurrent_batches_with_failures_commit_exactly_their_good_documents(se
     assert len(db.users.distinct("email")) == 1000
     assert db.users.count_documents({"city": "Lima", "n": {"$gte": 0}}) == len([i for i in range(100) if i % 3 == 1]) * 10
     assert db.users.find_one({"email": "10203@x.org"})["_id"] == 10203
-    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=10203)))
-    assert verify_proof(tmp_path / "p.json").returncode == 0
+    assert_proof_verifies(tmp_path, db.command("proveRecord", "users", _id=10203))
 
 
 def test_a_write_that_fails_after_writing_is_undone_whole(server_factory, tmp_path):
@@ -204,8 +206,7 @@ def test_a_write_that_fails_after_writing_is_undone_whole(server_factory, tmp_pa
     db.users.create_index("email")
     db.users.insert_one({"_id": 500, "email": "u1@example.org"})
     assert db.users.count_documents({"email": "u1@example.org"}) == 3
-    (tmp_path / "p.json").write_text(json_util.dumps(db.command("proveRecord", "users", _id=500)))
-    assert verify_proof(tmp_path / "p.json").returncode == 0
+    assert_proof_verifies(tmp_path, db.command("proveRecord", "users", _id=500))
 
 
 def test_a_write_that_expires_in_the_queue_fails_alone(server_factory):
@@ -237,12 +238,7 @@ def test_a_write_that_expires_in_the_queue_fails_alone(server_factory):
             except Exception as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
-    threads = [threading.Thread(target=long_batches), threading.Thread(target=patient)]
-    threads += [threading.Thread(target=impatient, args=(k,)) for k in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(long_batches, patient, *(lambda k=k: impatient(k) for k in range(3)))
     assert errors == []
     db = srv.client().profile
     assert db.steady.count_documents({}) == 150 == len(steady)
