@@ -35,6 +35,8 @@ let package = Package(
         // PCRE2, MongoDB's regular expression engine (with match and depth limits).
         .systemLibrary(
             name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // Snowball's stemmers, MongoDB's text-search stemming for its fifteen languages (no pkg-config file).
+        .systemLibrary(name: "CStemmer", providers: [.apt(["libstemmer-dev"])]),
         // Intel's IEEE 754-2008 decimal library, MongoDB's own decimal128 arithmetic (no pkg-config file).
         .systemLibrary(name: "CDecimal", providers: [.apt(["libintelrdfpmath-dev"])]),
         // ICU's collation service (Debian's libicu-dev), for MongoDB's `collation`, behind a C
@@ -50,7 +52,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "QueryEngine",
-            dependencies: ["StratosCore", "CSQLite", "CPCRE2", "CDecimal", "CStratosCollation"],
+            dependencies: ["StratosCore", "CSQLite", "CPCRE2", "CDecimal", "CStemmer", "CStratosCollation"],
             swiftSettings: strictSettings),
         .target(
             name: "SpaceOwnership",

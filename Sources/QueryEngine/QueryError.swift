@@ -48,6 +48,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let indexOptionsConflict = Code(85, "IndexOptionsConflict")
         public static let indexKeySpecsConflict = Code(86, "IndexKeySpecsConflict")
         public static let invalidPipelineOperator = Code(168, "InvalidPipelineOperator")
+        public static let noQueryExecutionPlans = Code(291, "NoQueryExecutionPlans")
         public static let exceededMemoryLimit = Code(292, "QueryExceededMemoryLimitNoDiskUseAllowed")
         public static let duplicateKey = Code(11000, "DuplicateKey")
         public static let maxTimeMSExpired = Code(50, "MaxTimeMSExpired")

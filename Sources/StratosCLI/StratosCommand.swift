@@ -105,6 +105,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: .hidden) var failPoint: [String] = []
 
+    @Flag(name: .long, help: "Offer MongoDB's test commands (configureFailPoint with failCommand) for drivers' own test suites. Loopback only.")
+    var enableTestCommands = false
+
     @Option(name: .long, help: "Port for the validator network (on the --bind address); without it the node runs its chain alone.")
     var peerPort: Int?
 
@@ -142,6 +145,7 @@ struct Serve: AsyncParsableCommand {
         guard failPoint.isEmpty || (isLoopback && loopbackPeers) else {
             throw ValidationError("--fail-point is for tests, on loopback addresses only (--bind and --peers)")
         }
+        guard !enableTestCommands || isLoopback else { throw ValidationError("--enable-test-commands is for tests, on loopback addresses only") }
         guard failPoint.allSatisfy({ $0 == "job-verifier-disagrees" }) else { throw ValidationError("unknown --fail-point (job-verifier-disagrees)") }
         guard isLoopback || ((allowPlaintext || tlsCert != nil) && !devInsecure && !benchmarkBaseline) else {
             if devInsecure || benchmarkBaseline { throw ValidationError("--dev-insecure turns authentication off, so it only listens on loopback addresses") }
@@ -186,6 +190,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.documentsExaminedMax = maxDocumentsExamined
         configuration.failPoints = Set(failPoint)
+        configuration.testCommandsEnabled = enableTestCommands
         guard ttlMonitorSleepSecs >= 1 else { throw ValidationError("--ttl-monitor-sleep-secs must be at least 1") }
         configuration.ttlMonitorSleepSeconds = ttlMonitorSleepSecs
         configuration.procedureLimits.fuelMax = procedureFuelMax

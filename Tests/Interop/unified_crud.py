@@ -63,7 +63,8 @@ def main() -> int:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="stratos-unified-") as data:
         node = subprocess.Popen(
-            [binary, "serve", "--data-dir", data, "--port", str(port), "--dev-insecure", "--log-level", "error"],
+            [binary, "serve", "--data-dir", data, "--port", str(port), "--dev-insecure", "--enable-test-commands",
+             "--log-level", "error"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             if "ready: " not in (node.stdout.readline() if node.stdout else ""):

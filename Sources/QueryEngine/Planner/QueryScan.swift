@@ -23,7 +23,7 @@ public struct QueryScan {
     private var lastRid: Int64 = 0
     private var seen: Set<Int64> = []
     /// A text search's matches (row id, score) in row-id order, and how many were visited.
-    private var textMatches: [(rid: Int64, score: Double)]?
+    private var textMatches: [Int64]?
     private var textOffset = 0
     private var textChecked = false
     /// Whether every candidate has been visited.
@@ -108,24 +108,31 @@ public struct QueryScan {
         }
     }
 
-    /// `$text`: the FTS5 table gives the matching row ids and their BM25 relevance; each
-    /// document then carries its score (`TextQuery.scoreField`) through the rest of the filter.
+    /// `$text`: the FTS5 table gives the row ids of the documents holding a searched term;
+    /// each document is checked against the whole search and carries its score
+    /// (`TextQuery.scoreField`) through the rest of the filter.
     private mutating func scanText(
         _ store: DatabaseStore, _ index: IndexDescriptor?, _ query: TextQuery, _ body: (ScanMatch) throws(QueryError) -> Bool
     ) throws(QueryError) -> Bool {
         guard let index, let text = index.text else {
             throw QueryError(.location(27), "text index required for $text query")
         }
+        let conjuncts = QueryPlanner.conjunctsByPath(filter)
+        for prefix in text.prefixFields where !(conjuncts[prefix.dotted] ?? []).contains(where: { if case .equal = $0 { true } else { false } }) {
+            throw QueryError(
+                .noQueryExecutionPlans,
+                "failed to use text index to satisfy $text query (if text index is compound, are equality predicates given for all prefix fields?)")
+        }
+        let search = TextSearch(query, index: text)
         if textMatches == nil {
-            var found: [(rid: Int64, score: Double)] = []
-            if let expression = query.matchExpression {
-                let select = try store.connection.statement(
-                    "SELECT rowid, -bm25(\(index.tableName), \(text.bm25Weights)) FROM \(index.tableName) WHERE \(index.tableName) MATCH ?1 ORDER BY rowid")
+            var found: [Int64] = []
+            if let expression = search.matchExpression {
+                let select = try store.connection.statement("SELECT rowid FROM \(index.tableName) WHERE \(index.tableName) MATCH ?1 ORDER BY rowid")
                 select.bind(1, expression)
                 defer { select.reset() }
                 while try select.step() {
                     if found.count & 1023 == 0 { try OperationContext.checkpoint() }
-                    found.append((select.int64(0), select.double(1)))
+                    found.append(select.int64(0))
                 }
             }
             textMatches = found
@@ -140,11 +147,11 @@ public struct QueryScan {
             ? try store.connection.statement("SELECT 1 FROM \(index.tableName) WHERE \(index.tableName) MATCH ?1 AND rowid = ?2") : nil
         defer { still?.reset() }
         while let matches = textMatches, textOffset < matches.count {
-            let (rid, score) = matches[textOffset]
+            let rid = matches[textOffset]
             textOffset += 1
             documentsExamined += 1
             try OperationContext.checkpoint()
-            if let still, let expression = query.matchExpression {
+            if let still, let expression = search.matchExpression {
                 still.bind(1, expression)
                 still.bind(2, rid)
                 let present = try still.step()
@@ -155,8 +162,8 @@ public struct QueryScan {
             guard try fetch.step() else { continue }  // Deleted since the search (a later batch).
             var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
             fetch.reset()
-            // BM25, scaled to read like MongoDB's scores (only the order within a query compares).
-            document[TextQuery.scoreField] = .double(score * 1_000_000)
+            guard search.matches(document) else { continue }
+            document[TextQuery.scoreField] = .double(search.score(of: document))
             var position: Int?
             RegexFailure.reset()
             let matched = filter.matches(document, position: &position)

@@ -1,38 +1,45 @@
 import Foundation
 
-/// Text search (`$text` with a text index) on SQLite's FTS5.
+/// Text search (`$text` with a text index), as MongoDB's text index version 3 answers it.
 ///
-/// A text index is an FTS5 table (`x<id>`, rowid = the document's row id) with one column per
-/// indexed field (one for `$**`), tokenized by `unicode61` with diacritics removed, and by
-/// the Porter stemmer for English (the default language). `$text` searches it: any of the
-/// terms, every quoted phrase, none of the `-negated` terms, English stop words dropped. The
-/// relevance (`{$meta: "textScore"}`) is FTS5's BM25 with the index's field weights.
+/// A text index is an FTS5 table (`x<id>`, rowid = the document's row id) holding, for each
+/// document, the distinct terms of its indexed strings as `TextAnalyzer` reads them in the
+/// document's language (case-folded, without diacritics, stop words dropped, stemmed by
+/// Snowball). `$text` asks FTS5 for the documents holding any searched term; each is then
+/// checked for the search's phrases, negations and case or diacritic sensitivity against its
+/// own text, and scored with MongoDB's relevance formula (`TextIndexSpec.score`).
 public struct TextIndexSpec: Sendable, Hashable {
     /// Indexed fields and their weights (empty with `wildcard`).
     public let fields: [FieldPath]
     public let weights: [Double]
     /// `$**`: every string in the document.
     public let wildcard: Bool
-    public let language: String
+    /// The index's default language.
+    public let language: TextLanguage
+    /// The field a document names its own language in (`language_override`, default `language`).
+    public let languageOverride: String
+    /// A compound text index's ordinary fields before the text fields: a `$text` search must
+    /// give each an equality, as MongoDB requires.
+    public let prefixFields: [FieldPath]
 
-    /// MongoDB's languages with stemming in MongoDB; here English gets the Porter stemmer and
-    /// the others are tokenized without stemming ("none").
-    static let languages: Set<String> = [
-        "none", "danish", "dutch", "english", "finnish", "french", "german", "hungarian", "italian", "norwegian", "portuguese",
-        "romanian", "russian", "spanish", "swedish", "turkish", "da", "nl", "en", "fi", "fr", "de", "hu", "it", "nb", "pt", "ro", "ru",
-        "es", "sv", "tr",
-    ]
-
-    /// Parses a text index's specification (`key` values all `"text"`), or nil for another kind.
+    /// Parses a text index's specification (some `key` value `"text"`), or nil for another kind.
     static func parse(_ specification: BSONDocument, key: BSONDocument) throws(QueryError) -> TextIndexSpec? {
         guard key.elements.contains(where: { $0.value == .string("text") }) else { return nil }
         var fields: [FieldPath] = []
+        var prefixFields: [FieldPath] = []
         var wildcard = false
+        var section = 0  // 0: prefix, 1: text fields, 2: suffix
         for element in key.elements {
-            guard element.value == .string("text") else {
-                throw QueryError(.cannotCreateIndex, "compound text indexes (text and other fields) are not supported by StratosDB yet")
+            if element.value == .string("text") {
+                guard section < 2 else { throw QueryError(.cannotCreateIndex, "the text fields of a text index must be next to each other") }
+                section = 1
+                if element.key == "$**" { wildcard = true } else { fields.append(try FieldPath(element.key)) }
+                continue
             }
-            if element.key == "$**" { wildcard = true } else { fields.append(try FieldPath(element.key)) }
+            guard element.value.isNumber, let direction = element.value.doubleValue, direction == 1 || direction == -1 else {
+                throw QueryError(.cannotCreateIndex, "a compound text index's other fields must be 1 or -1")
+            }
+            if section == 0 { prefixFields.append(try FieldPath(element.key)) } else { section = 2 }
         }
         guard !(wildcard && !fields.isEmpty) else {
             throw QueryError(.cannotCreateIndex, "a text index on $** cannot name other fields")
@@ -51,58 +58,48 @@ public struct TextIndexSpec: Sendable, Hashable {
                 }
             }
         }
-        var language = "english"
+        var language = TextLanguage.english
         if let given = specification["default_language"] {
-            guard case .string(let name) = given, languages.contains(name) else {
+            guard case .string(let name) = given, let chosen = TextLanguage(name) else {
                 throw QueryError(.cannotCreateIndex, "unsupported default_language for a text index")
             }
-            language = name
+            language = chosen
         }
-        return TextIndexSpec(fields: fields, weights: weights, wildcard: wildcard, language: language)
-    }
-
-    var stems: Bool { language == "english" || language == "en" }
-
-    /// The FTS5 table of the index.
-    func createStatement(table: String) -> String {
-        let columns = wildcard ? ["c0"] : fields.indices.map { "c\($0)" }
-        let tokenizer = stems ? "porter unicode61 remove_diacritics 2" : "unicode61 remove_diacritics 2"
-        return "CREATE VIRTUAL TABLE \(table) USING fts5(\(columns.joined(separator: ", ")), tokenize='\(tokenizer)')"
-    }
-
-    /// The text of each column for `document`: the strings at each field (array elements
-    /// included), or every string of the document for `$**`.
-    func columns(for document: BSONDocument) -> [String] {
-        if wildcard {
-            var strings: [String] = []
-            func collect(_ value: BSONValue) {
-                switch value {
-                case .string(let text): strings.append(text.replacingOccurrences(of: "\u{0}", with: " "))
-                case .document(let inner): for element in inner.elements where element.key != "_id" { collect(element.value) }
-                case .array(let elements): elements.forEach(collect)
-                default: break
-                }
+        var languageOverride = "language"
+        if let given = specification["language_override"] {
+            guard case .string(let name) = given, !name.isEmpty, !name.hasPrefix("$"), !name.contains(".") else {
+                throw QueryError(.cannotCreateIndex, "language_override must be a field name")
             }
-            collect(.document(document))
-            return [strings.joined(separator: " ")]
+            languageOverride = name
         }
-        return fields.map { path in
-            path.leafValues(in: document).compactMap { value -> String? in
-                if case .string(let text)? = value { return text.replacingOccurrences(of: "\u{0}", with: " ") }
-                return nil
-            }.joined(separator: " ")
-        }
+        return TextIndexSpec(
+            fields: fields, weights: weights, wildcard: wildcard, language: language, languageOverride: languageOverride,
+            prefixFields: prefixFields)
     }
 
-    /// The BM25 column weights, for `bm25(table, …)`.
-    var bm25Weights: String { (wildcard ? [1.0] : weights).map { String(Int($0)) }.joined(separator: ", ") }
+    /// The FTS5 table of the index: one column of space-separated terms, without positions
+    /// (phrases are checked against the documents themselves).
+    func createStatement(table: String) -> String {
+        "CREATE VIRTUAL TABLE \(table) USING fts5(\(Self.termsColumn), tokenize='ascii', detail='none')"
+    }
+
+    /// The column name that tells a current text index table from one written before terms
+    /// were analyzed (`DatabaseStore.rebuildOutdatedTextIndexes`).
+    static let termsColumn = "terms"
 }
 
-/// A `$text` query: `{$search, $language, $caseSensitive, $diacriticSensitive}`.
+/// A `$text` query: `{$search, $language, $caseSensitive, $diacriticSensitive}`, as written.
+/// Its words become terms only against an index (`TextSearch`), whose default language applies
+/// when the query names none.
 public struct TextQuery: Sendable {
-    public let terms: [String]
+    /// Words to find, those inside phrases included.
+    public let words: [String]
     public let phrases: [String]
-    public let negated: [String]
+    public let negatedWords: [String]
+    public let negatedPhrases: [String]
+    public let language: TextLanguage?
+    public let caseSensitive: Bool
+    public let diacriticSensitive: Bool
 
     /// The document field a text search's matches carry their score in while they move through
     /// a query (`{$meta: "textScore"}` reads it; results leave without it).
@@ -113,53 +110,59 @@ public struct TextQuery: Sendable {
         for key in spec.keys where !["$search", "$language", "$caseSensitive", "$diacriticSensitive"].contains(key) {
             throw QueryError(.badValue, "$text has an unknown field: \(key)")
         }
-        guard case .string(let search)? = spec["$search"] else { throw QueryError(.badValue, "$text requires a $search string") }
-        for flag in ["$caseSensitive", "$diacriticSensitive"] where spec[flag]?.isTruthy == true {
-            throw QueryError(.badValue, "\(flag): true is not supported by StratosDB yet (text search ignores case and diacritics)")
+        guard case .string(let search)? = spec["$search"] else { throw QueryError(.typeMismatch, "$search requires a string value") }
+        func flag(_ name: String) throws(QueryError) -> Bool {
+            guard let given = spec[name] else { return false }
+            guard case .bool(let value) = given else { throw QueryError(.typeMismatch, "\(name) requires a boolean value") }
+            return value
         }
-        if let language = spec["$language"] {
-            guard case .string(let name) = language, TextIndexSpec.languages.contains(name) else {
-                throw QueryError(.badValue, "$text: unsupported $language")
-            }
+        caseSensitive = try flag("$caseSensitive")
+        diacriticSensitive = try flag("$diacriticSensitive")
+        if let given = spec["$language"] {
+            guard case .string(let name) = given else { throw QueryError(.typeMismatch, "$language requires a string value") }
+            guard let chosen = TextLanguage(name) else { throw QueryError(.badValue, "unsupported language: \"\(name)\" for $language") }
+            language = chosen
+        } else {
+            language = nil
         }
-        var terms: [String] = []
+        var words: [String] = []
         var phrases: [String] = []
-        var negated: [String] = []
+        var negatedWords: [String] = []
         var negatedPhrases: [String] = []
         // As MongoDB reads a search: quoted phrases (a `-` just before the quote negates one),
-        // and words split at every character that is not a letter or digit; `-word` negates
-        // the word's pieces; English stop words take no part. NUL counts as a space.
+        // whose words are also searched; words split at every character that is not a letter
+        // or digit; `-word` negates the word's pieces. NUL counts as a space.
         let text = search.replacingOccurrences(of: "\u{0}", with: " ")
         let parts = text.split(separator: "\"", omittingEmptySubsequences: false)
         for (index, part) in parts.enumerated() {
             if index % 2 == 1 {
-                let pieces = Self.pieces(of: part)
+                let pieces = TextAnalyzer.words(part)
                 guard !pieces.isEmpty else { continue }
-                let phrase = pieces.joined(separator: " ")
                 let previous = parts[index - 1]
                 if previous.hasSuffix("-") && (previous.count == 1 || previous.dropLast().last?.isWhitespace == true) {
-                    negatedPhrases.append(phrase)
+                    negatedPhrases.append(String(part))
                 } else {
-                    phrases.append(phrase)
+                    phrases.append(String(part))
+                    words += pieces.map(String.init)
                 }
                 continue
             }
             for word in part.split(whereSeparator: \.isWhitespace) {
                 let negative = word.hasPrefix("-")
-                for piece in Self.pieces(of: negative ? word.dropFirst() : word[...]) where !Self.stopWords.contains(piece.lowercased()) {
-                    if negative { negated.append(piece) } else { terms.append(piece) }
-                }
+                let pieces = TextAnalyzer.words(negative ? word.dropFirst() : word[...]).map(String.init)
+                if negative { negatedWords += pieces } else { words += pieces }
             }
         }
         func unique(_ list: [String]) -> [String] {
             var seen: Set<String> = []
-            return list.filter { seen.insert($0.lowercased()).inserted }
+            return list.filter { seen.insert($0).inserted }
         }
-        self.terms = unique(terms)
+        self.words = unique(words)
         self.phrases = unique(phrases)
-        self.negated = unique(negated) + unique(negatedPhrases)
+        self.negatedWords = unique(negatedWords)
+        self.negatedPhrases = unique(negatedPhrases)
         // FTS5's query parser is quadratic in the number of terms: a bound keeps one query short.
-        guard self.terms.count + self.phrases.count + self.negated.count <= Self.termsMax else {
+        guard self.words.count + self.phrases.count + self.negatedWords.count + self.negatedPhrases.count <= Self.termsMax else {
             throw QueryError(.badValue, "$text: a search holds at most \(Self.termsMax) distinct terms and phrases")
         }
     }
@@ -179,33 +182,76 @@ public struct TextQuery: Sendable {
         for element in document.elements where element.key != scoreField { output.append(element.key, strip(element.value)) }
         return output
     }
+}
 
-    /// The runs of letters and digits of `text`.
-    static func pieces(of text: Substring) -> [String] {
-        text.split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+/// A `$text` query read against one text index: its terms in the search's language.
+struct TextSearch {
+    let index: TextIndexSpec
+    /// The searched terms as the index holds them (case-folded, without diacritics): what FTS5
+    /// looks up and what the score counts.
+    let terms: Set<String>
+    /// Terms, negated terms and phrases as the search compares them (sensitive to case or
+    /// diacritics when it asks to be).
+    private let sensitiveTerms: Set<String>
+    private let negatedTerms: Set<String>
+    private let negatedIndexTerms: Set<String>
+    private let phrases: [String]
+    private let negatedPhrases: [String]
+    private let isSensitive: Bool
+    private let analyzer: TextAnalyzer
+
+    init(_ query: TextQuery, index: TextIndexSpec) {
+        self.index = index
+        let language = query.language ?? index.language
+        let plain = TextAnalyzer(language: language)
+        let sensitive = TextAnalyzer(language: language, caseSensitive: query.caseSensitive, diacriticSensitive: query.diacriticSensitive)
+        analyzer = sensitive
+        isSensitive = query.caseSensitive || query.diacriticSensitive
+        terms = Set(query.words.compactMap { plain.term($0) })
+        sensitiveTerms = Set(query.words.compactMap { sensitive.term($0) })
+        negatedTerms = Set(query.negatedWords.compactMap { sensitive.term($0) })
+        negatedIndexTerms = Set(query.negatedWords.compactMap { plain.term($0) })
+        phrases = query.phrases.map { sensitive.fold($0) }
+        negatedPhrases = query.negatedPhrases.map { sensitive.fold($0) }
     }
 
-    /// The FTS5 MATCH expression; nil when nothing can match (no positive term).
+    /// The FTS5 MATCH expression; nil when nothing can match (no term to find).
     var matchExpression: String? {
         func quoted(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-        // With phrases, every phrase must be there (the terms then only add to the score).
-        let positive = phrases.isEmpty ? terms.map(quoted).joined(separator: " OR ") : phrases.map(quoted).joined(separator: " AND ")
-        guard !positive.isEmpty else { return nil }
-        guard !negated.isEmpty else { return positive }
-        return "(\(positive)) NOT (\(negated.map(quoted).joined(separator: " OR ")))"
+        guard !terms.isEmpty else { return nil }
+        let positive = terms.sorted().map(quoted).joined(separator: " OR ")
+        // Without case or diacritic sensitivity, the index's terms decide negations exactly.
+        guard !isSensitive, !negatedIndexTerms.isEmpty else { return positive }
+        return "(\(positive)) NOT (\(negatedIndexTerms.sorted().map(quoted).joined(separator: " OR ")))"
     }
 
-    /// English stop words that do not take part in a search (as MongoDB drops them).
-    static let stopWords: Set<String> = [
-        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been",
-        "before", "being", "below", "between", "both", "but", "by", "can", "did", "do", "does", "doing", "down", "during", "each", "few",
-        "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
-        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of",
-        "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
-        "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
-        "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
-        "whom", "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
-    ]
+    /// Whether a document the index found matches the whole search: some term (as sensitive as
+    /// asked), no negated term, every phrase and no negated phrase in one of its strings.
+    func matches(_ document: BSONDocument) -> Bool {
+        guard isSensitive || !phrases.isEmpty || !negatedPhrases.isEmpty else { return true }
+        let indexed = (try? index.strings(of: document)) ?? []
+        let strings = indexed.map(\.text)
+        if isSensitive {
+            var found = false
+            for string in indexed {
+                let reader = TextAnalyzer(
+                    language: string.language, caseSensitive: analyzer.caseSensitive, diacriticSensitive: analyzer.diacriticSensitive)
+                for term in reader.terms(of: string.text) {
+                    if negatedTerms.contains(term) { return false }
+                    if sensitiveTerms.contains(term) { found = true }
+                }
+            }
+            guard found else { return false }
+        }
+        guard !phrases.isEmpty || !negatedPhrases.isEmpty else { return true }
+        let folded = strings.map { analyzer.fold($0) }
+        for phrase in phrases where !folded.contains(where: { $0.contains(phrase) }) { return false }
+        for phrase in negatedPhrases where folded.contains(where: { $0.contains(phrase) }) { return false }
+        return true
+    }
+
+    /// MongoDB's relevance of a matching document.
+    func score(of document: BSONDocument) -> Double { index.score(of: document, terms: terms) }
 }
 
 extension Filter {

@@ -70,9 +70,10 @@ extension DatabaseStore {
         try validate(new, in: collectionName, previous: old)
         for index in descriptor.indexes {
             if let text = index.text {
-                if text.columns(for: old) != text.columns(for: new) {
+                let newTerms = try text.indexedTerms(of: new)
+                if (try? text.indexedTerms(of: old, strict: false)) != newTerms {
                     try removeText(index, rid: rid)
-                    try indexText(index, rid: rid, document: new)
+                    try writeTerms(newTerms, index: index, rid: rid)
                 }
                 continue
             }
@@ -142,16 +143,18 @@ extension DatabaseStore {
         }
     }
 
-    /// Writes a document's text into a text index's FTS5 table (row id = the document's).
+    /// Writes a document's terms into a text index's FTS5 table (row id = the document's). A
+    /// language override naming no language refuses the write (17262), as in MongoDB.
     func indexText(_ index: IndexDescriptor, rid: Int64, document: BSONDocument) throws(QueryError) {
         guard let text = index.text else { return }
-        let columns = text.columns(for: document)
-        guard columns.contains(where: { !$0.isEmpty }) else { return }
-        let placeholders = columns.indices.map { "?\($0 + 2)" }.joined(separator: ", ")
-        let names = columns.indices.map { "c\($0)" }.joined(separator: ", ")
-        let statement = try connection.statement("INSERT INTO \(index.tableName)(rowid, \(names)) VALUES (?1, \(placeholders))")
+        try writeTerms(try text.indexedTerms(of: document), index: index, rid: rid)
+    }
+
+    func writeTerms(_ terms: [String], index: IndexDescriptor, rid: Int64) throws(QueryError) {
+        guard !terms.isEmpty else { return }
+        let statement = try connection.statement("INSERT INTO \(index.tableName)(rowid, \(TextIndexSpec.termsColumn)) VALUES (?1, ?2)")
         statement.bind(1, rid)
-        for (position, column) in columns.enumerated() { statement.bind(Int32(position + 2), column) }
+        statement.bind(2, terms.joined(separator: " "))
         try statement.run()
     }
 

@@ -101,6 +101,42 @@ extension DatabaseStore {
         } while rows.count == 512
     }
 
+    /// Rebuilds, once, each text index written before terms were analyzed as MongoDB analyzes
+    /// them (an FTS5 table of raw text, one column per field, stemmed by Porter): its table is
+    /// dropped and filled again from the documents, in one transaction.
+    func rebuildOutdatedTextIndexes() throws(QueryError) {
+        let schema = try connection.statement("SELECT sql FROM sqlite_master WHERE name = ?1")
+        for collection in collections.values {
+            for index in collection.indexes {
+                guard let text = index.text else { continue }
+                schema.bind(1, index.tableName)
+                let current = try schema.step() && schema.text(0).contains("fts5(\(TextIndexSpec.termsColumn),")
+                schema.reset()
+                guard !current else { continue }
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    connection.resetStatements()
+                    connection.clearStatementCache()
+                    try connection.execute("DROP TABLE IF EXISTS \(index.tableName)")
+                    try connection.execute(text.createStatement(table: index.tableName))
+                    // Documents stored before language overrides were checked read in the
+                    // index's default language rather than stopping the file from opening.
+                    let scan = try connection.statement("SELECT rid, doc FROM \(collection.tableName)")
+                    defer { scan.reset() }
+                    while try scan.step() {
+                        let document = try scan.withBlob(1) { buffer throws(QueryError) in try BSONDecoder.decode(buffer) }
+                        let terms = try text.indexedTerms(of: document, strict: false)
+                        try writeTerms(terms, index: index, rid: scan.int64(0))
+                    }
+                    try connection.execute("COMMIT")
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
     private func allocateTableId() -> Int64 {
         let statement = try? connection.statement(
             "SELECT max(m) FROM (SELECT max(table_id) AS m FROM stratos_collections UNION ALL SELECT max(table_id) FROM stratos_indexes)")
@@ -135,9 +171,8 @@ extension DatabaseStore {
     public func indexName(forKeyPattern keyPattern: BSONDocument, on collectionName: String) -> String? {
         if keyPattern == ["_id": .int32(1)] { return "_id_" }
         // A text index also answers to the key `listIndexes` shows for it.
-        let textKey: BSONDocument = ["_fts": .string("text"), "_ftsx": .int32(1)]
         return collections[collectionName]?.indexes.first { index in
-            index.keyPattern == keyPattern || (index.text != nil && keyPattern == textKey)
+            index.keyPattern == keyPattern || (index.text != nil && keyPattern == index.listedTextKey)
         }?.name
     }
 }

@@ -89,6 +89,7 @@ public final class DatabaseStore {
             try connection.execute("ALTER TABLE \(table) ADD COLUMN decimal_keys INTEGER NOT NULL DEFAULT 1")
         }
         try loadCatalog()
+        try rebuildOutdatedTextIndexes()
     }
 
     private func hasColumn(_ table: String, _ column: String) throws(QueryError) -> Bool {

@@ -27,7 +27,7 @@ public struct IndexDescriptor: Sendable {
     /// A text index (`{field: "text"}`, `{"$**": "text"}`): an FTS5 table, no keys (`TextSearch`).
     public let text: TextIndexSpec?
 
-    var tableName: String { "x\(tableId)" }
+    package var tableName: String { "x\(tableId)" }
 
     /// The index as `listIndexes` shows it: the specification as given, except
     /// that a text index reads as MongoDB shows one (`key: {_fts: "text", _ftsx: 1}`, every
@@ -37,8 +37,7 @@ public struct IndexDescriptor: Sendable {
         guard let text else { return specification }
         let textOptions: Set<String> = ["v", "key", "name", "weights", "default_language", "language_override", "textIndexVersion"]
         var listing: BSONDocument = [
-            "v": specification["v"] ?? .int32(2), "key": .document(["_fts": .string("text"), "_ftsx": .int32(1)]),
-            "name": specification["name"] ?? .string(name),
+            "v": specification["v"] ?? .int32(2), "key": .document(listedTextKey), "name": specification["name"] ?? .string(name),
         ]
         for element in specification.elements where !textOptions.contains(element.key) { listing[element.key] = element.value }
         var weights = BSONDocument()
@@ -50,10 +49,29 @@ public struct IndexDescriptor: Sendable {
             }
         }
         listing["weights"] = .document(weights)
-        listing["default_language"] = .string(text.language)
+        listing["default_language"] = specification["default_language"] ?? .string(text.language.name)
         listing["language_override"] = specification["language_override"] ?? .string("language")
         listing["textIndexVersion"] = .int32(3)
         return listing
+    }
+
+    /// A text index's key as MongoDB lists it: its text fields become `_fts: "text", _ftsx: 1`
+    /// between a compound index's other fields.
+    var listedTextKey: BSONDocument {
+        var key = BSONDocument()
+        var textPlaced = false
+        for element in keyPattern.elements {
+            guard element.value == .string("text") else {
+                key.append(element.key, element.value)
+                continue
+            }
+            if !textPlaced {
+                key.append("_fts", .string("text"))
+                key.append("_ftsx", .int32(1))
+                textPlaced = true
+            }
+        }
+        return key
     }
 
     /// The `{field: 1, …}` key pattern document.

@@ -34,6 +34,9 @@ final class ConnectionSession: Sendable {
         var nextConversationId: Int32 = 1
         var failures = 0
         var mustClose = false
+        var closeWithoutReply = false
+        /// The application name the client gave in its handshake (`client.application.name`).
+        var appName: String?
     }
 
     private let state = Mutex(State())
@@ -104,4 +107,16 @@ final class ConnectionSession: Sendable {
 
     /// Whether the connection must close after its current reply.
     var mustClose: Bool { state.withLock { $0.mustClose } }
+
+    /// Closes the connection without answering the current command (a test fail point).
+    func closeWithoutReplying() { state.withLock { $0.closeWithoutReply = true } }
+
+    /// Whether the current command's reply must be dropped and the connection closed.
+    var closesWithoutReply: Bool { state.withLock { $0.closeWithoutReply } }
+
+    /// The application name from the client's handshake.
+    var appName: String? {
+        get { state.withLock { $0.appName } }
+        set { state.withLock { $0.appName = newValue } }
+    }
 }

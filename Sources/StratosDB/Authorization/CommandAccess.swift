@@ -33,6 +33,8 @@ enum CommandAccess: Sendable {
             // The chain is public; a signed transaction carries its own authority.
             "currentOp", "killOp",
             "ledgerStatus", "ledgerBlock", "ledgerAccount", "ledgerTransaction", "ledgerData", "submitTransaction",
+            // A test command (`serve --enable-test-commands`): the handler admits the operator only.
+            "configureFailPoint",
         ] { table[name] = .authenticated }
         for name in ["find", "count", "distinct", "aggregate", "listIndexes", "collStats", "proveRecord"] { table[name] = .collection(.read) }
         for name in ["listCollections", "dbStats"] { table[name] = .space(.read) }

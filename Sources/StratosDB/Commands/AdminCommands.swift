@@ -73,6 +73,11 @@ enum AdminCommands {
     }
 
     private static func hello(_ context: CommandContext, legacy: Bool) throws(QueryError) -> BSONDocument {
+        if case .document(let client)? = context.command["client"], case .document(let application)? = client["application"],
+            case .string(let name)? = application["name"]
+        {
+            context.connection.session.appName = String(name.prefix(128))
+        }
         var reply = BSONDocument()
         if legacy {
             reply["ismaster"] = .bool(true)
@@ -199,8 +204,9 @@ enum AdminCommands {
             "cursorTimeoutMillis": .int64(ServerLimits.cursorIdleTimeoutSeconds * 1000),
             "authenticationMechanisms": .array([.string("SCRAM-SHA-1"), .string("SCRAM-SHA-256"), .string("PLAIN")]),
             // Read by test harnesses and tools (pymongo's own suite reads enableTestCommands):
-            // StratosDB has no test-only commands, no API-version requirement and no table-scan ban.
-            "enableTestCommands": .bool(false),
+            // test commands only with `serve --enable-test-commands`; no API-version requirement
+            // and no table-scan ban.
+            "enableTestCommands": .bool(context.server.configuration.testCommandsEnabled),
             "requireApiVersion": .bool(false),
             "notablescan": .bool(false),
             "logLevel": .int32(0),

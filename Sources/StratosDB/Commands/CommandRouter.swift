@@ -19,6 +19,7 @@ enum CommandRouter {
         CollectionCommands.register(into: &table)
         WriteCommands.register(into: &table)
         ReadCommands.register(into: &table)
+        TestCommands.register(into: &table)
         return table
     }()
 
@@ -64,6 +65,20 @@ enum CommandRouter {
         }
         do {
             try authorize(&context, name: name)
+            var injectedConcernError: BSONDocument?
+            if server.configuration.testCommandsEnabled, let fault = server.commandFailPoint.fire(for: name, appName: connection.session.appName) {
+                if fault.blockMilliseconds > 0 { try? await Task.sleep(for: .milliseconds(fault.blockMilliseconds)) }
+                if fault.closeConnection {
+                    connection.session.closeWithoutReplying()
+                    return .failure(QueryError(.internalError, "connection closed by the failCommand fail point"))
+                }
+                if let code = fault.errorCode {
+                    var info = BSONDocument()
+                    if !fault.errorLabels.isEmpty { info["errorLabels"] = .array(fault.errorLabels) }
+                    return .failure(QueryError(CommandFailPoint.code(code), "Failing command via 'failCommand' failpoint", info: info.isEmpty ? nil : info))
+                }
+                injectedConcernError = fault.writeConcernError
+            }
             // Sessions of authenticated principals only: an anonymous client cannot fill the cache.
             if let principal = context.principal, case .document(let lsid)? = command["lsid"], case .binary(let id)? = lsid["id"], id.data.count == 16 {
                 server.sessions.touch(id: id.data, user: principal.userName, did: principal.did.string, nowMilliseconds: context.nowMilliseconds)
@@ -94,6 +109,7 @@ enum CommandRouter {
                 }
             }
             guard case .document(var reply) = answer else { return .success(answer) }
+            if let injectedConcernError { reply["writeConcernError"] = .document(injectedConcernError) }
             if reply["ok"] == nil { reply.append("ok", .double(1)) }
             if case .document(let concern)? = command["writeConcern"], case .string("anchored")? = concern["w"] {
                 await waitForAnchoring(&reply, context: context, concern: concern)

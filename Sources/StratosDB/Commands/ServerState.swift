@@ -47,6 +47,9 @@ public struct ServerConfiguration: Sendable {
     /// Faults to inject, for tests only (`serve --fail-point`, loopback only):
     /// `job-verifier-disagrees` makes this node's verdicts on other nodes' jobs wrong.
     public var failPoints: Set<String> = []
+    /// `serve --enable-test-commands` (loopback only): MongoDB's test commands
+    /// (`configureFailPoint` with `failCommand`), for drivers' own test suites.
+    public var testCommandsEnabled = false
 
     /// Creates a configuration.
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 27017, syncFull: Bool = false, authenticationDisabled: Bool = false) {
@@ -77,6 +80,8 @@ final class ServerState: Sendable {
     let configuration: ServerConfiguration
     let storage: StorageEngine
     let cursors = CursorRegistry()
+    /// The `failCommand` fail point (test commands only).
+    let commandFailPoint = CommandFailPoint()
     /// Running commands (currentOp, killOp, cancellation on disconnect and shutdown).
     let operations = OperationRegistry()
     /// Logical sessions seen (`$listLocalSessions`).

@@ -163,7 +163,9 @@ public final class WireServer: Service, Sendable {
                     responseId &+= 1
                     state.networkRequests.wrappingAdd(1, ordering: .relaxed)
                     state.networkBytesIn.wrappingAdd(Int64(frame.readableBytes), ordering: .relaxed)
-                    if let reply = await handle(frame, connection: info, responseId: responseId, allocator: allocator) {
+                    let answer = await handle(frame, connection: info, responseId: responseId, allocator: allocator)
+                    if info.session.closesWithoutReply { break }
+                    if let reply = answer {
                         state.networkBytesOut.wrappingAdd(Int64(reply.readableBytes), ordering: .relaxed)
                         // A reply counts against the node-wide memory cap until it is written;
                         // past the cap the client gets ExceededMemoryLimit (146) instead.

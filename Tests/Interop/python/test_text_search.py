@@ -118,8 +118,12 @@ def test_errors(db, articles):
     assert error.value.code == 85
     with pytest.raises(OperationFailure):
         list(articles.find({"$or": [{"$text": {"$search": "coffee"}}, {"views": 5}]}))
-    with pytest.raises(OperationFailure):
-        list(articles.find({"$text": {"$search": "coffee", "$caseSensitive": True}}))
+    with pytest.raises(OperationFailure) as error:
+        list(articles.find({"$text": {"$search": "coffee", "$caseSensitive": 1}}))
+    assert error.value.code == 14
+    with pytest.raises(OperationFailure) as error:
+        list(articles.find({"$text": {"$search": "coffee", "$language": "klingon"}}))
+    assert error.value.code == 2
     plan = articles.find({"$text": {"$search": "coffee"}}).explain()
     assert "TEXT" in str(plan["queryPlanner"]["winningPlan"])
     # listIndexes shows a text index as MongoDB does.
@@ -159,3 +163,108 @@ def test_search_syntax_as_mongodb_reads_it(articles, db):
     articles.aggregate([{"$match": {"$text": {"$search": "coffee"}}}, {"$group": {"_id": None, "all": {"$push": "$$ROOT"}}}, {"$out": "saved"}])
     saved = db.saved.find_one()
     assert len(saved["all"]) == 3 and all(set(d) == {"_id", "subject", "author", "views"} for d in saved["all"])
+
+
+def scored(collection, search, **options):
+    """(_id, score) of each match, best first, as the manual prints them."""
+    query = {"$text": {"$search": search, **options}}
+    cursor = collection.find(query, {"score": {"$meta": "textScore"}}).sort([("score", {"$meta": "textScore"}), ("_id", 1)])
+    return [(d["_id"], round(d["score"], 6)) for d in cursor]
+
+
+def test_manual_examples_languages_case_and_diacritics(articles):
+    # The $text reference page's examples, with the results it prints.
+    assert ids(articles.find({"$text": {"$search": "leche", "$language": "es"}})) == [5, 8]
+    assert ids(articles.find({"$text": {"$search": "сы́рники CAFÉS"}})) == [5, 6, 8]
+    assert ids(articles.find({"$text": {"$search": "Coffee", "$caseSensitive": True}})) == [2]
+    assert ids(articles.find({"$text": {"$search": '"Café Con Leche"', "$caseSensitive": True}})) == [5]
+    assert ids(articles.find({"$text": {"$search": "Coffee -shop", "$caseSensitive": True}})) == [2]
+    assert ids(articles.find({"$text": {"$search": "CAFÉ", "$diacriticSensitive": True}})) == [5]
+    assert ids(articles.find({"$text": {"$search": "leches -cafés", "$diacriticSensitive": True}})) == [8]
+    # A phrase is matched in the text as written (case and diacritics aside), not by stems.
+    assert ids(articles.find({"$text": {"$search": '"cafe con"'}})) == [5, 8]
+    assert ids(articles.find({"$text": {"$search": '"coffee shops"'}})) == []
+
+
+def test_scores_are_mongodbs(articles, db):
+    # MongoDB's numbers: "Baking a cake" scores 0.75 for "cake" (two words that are not stop
+    # words, one of them the term); a one-word subject scores 1, or 1.1 when the word is its
+    # own stem.
+    assert scored(articles, "cake") == [(3, 0.75)]
+    assert scored(articles, "coffee") == [(1, 1.0), (2, 0.75), (7, 0.75)]
+    assert scored(articles, "baking") == [(4, 1.0), (3, 0.75)]
+    db.words.insert_many([{"_id": 1, "t": "cake"}, {"_id": 2, "t": "cake cake cake"}, {"_id": 3, "t": ["cake", "tea cake"]}])
+    db.words.create_index([("t", TEXT)])
+    # A repeated term adds 1, 1/2, 1/4, ...; each array element is scored on its own.
+    assert scored(db.words, "cake") == [(3, 1.85), (2, 1.75), (1, 1.1)]
+    # Weights multiply, and the terms of one search add up.
+    db.posts.insert_many([{"_id": 1, "title": "green tea", "body": "tea from the hills"}])
+    db.posts.create_index([("title", TEXT), ("body", TEXT)], weights={"title": 3})
+    assert scored(db.posts, "tea") == [(1, 3 * 0.75 + 0.75)]
+    assert scored(db.posts, "green hills tea") == [(1, 3 * 0.75 * 2 + 0.75 * 2)]
+    # In an aggregation too, sorted by score.
+    top = list(articles.aggregate([
+        {"$match": {"$text": {"$search": "coffee cake"}}},
+        {"$sort": {"score": {"$meta": "textScore"}, "_id": 1}},
+        {"$project": {"_id": 1, "score": {"$meta": "textScore"}}},
+    ]))
+    assert [(d["_id"], d["score"]) for d in top] == [(1, 1.0), (2, 0.75), (3, 0.75), (7, 0.75)]
+
+
+def test_language_override_and_stemming_in_other_languages(db):
+    quotes = db.quotes
+    quotes.insert_many([
+        {"_id": 1, "language": "portuguese", "original": "A sorte protege os audazes.",
+         "translation": [{"language": "english", "quote": "Fortune favors the bold."},
+                         {"language": "spanish", "quote": "La suerte protege a los audaces."}]},
+        {"_id": 2, "language": "spanish", "original": "Nada hay más surrealista que la realidad.",
+         "translation": [{"language": "english", "quote": "There is nothing more surreal than reality."}]},
+        {"_id": 3, "original": "is this a dagger which I see before me.",
+         "translation": {"language": "german", "quote": "Ist dies ein Dolch, den ich vor mir sehe."}},
+    ])
+    quotes.create_index([("original", TEXT), ("translation.quote", TEXT)])
+    # Each string is stemmed in the language of the nearest document that names one.
+    assert ids(quotes.find({"$text": {"$search": "realidad", "$language": "es"}})) == [2]
+    assert ids(quotes.find({"$text": {"$search": "favoring"}})) == [1]
+    assert ids(quotes.find({"$text": {"$search": "protegem", "$language": "pt"}})) == [1]
+    assert ids(quotes.find({"$text": {"$search": "dolche", "$language": "de"}})) == [3]
+    # An index with its own default language and override field.
+    db.notes.insert_many([{"_id": 1, "text": "les chevaux mangent"}, {"_id": 2, "text": "the horses eat", "idioma": "english"}])
+    db.notes.create_index([("text", TEXT)], default_language="french", language_override="idioma")
+    assert ids(db.notes.find({"$text": {"$search": "cheval"}})) == [1]
+    assert ids(db.notes.find({"$text": {"$search": "horse", "$language": "english"}})) == [2]
+    listed = db.notes.index_information()["text_text"]
+    assert listed["default_language"] == "french" and listed["language_override"] == "idioma"
+    # "none": no stemming, no stop words.
+    db.plain.insert_many([{"_id": 1, "s": "the running man"}])
+    db.plain.create_index([("s", TEXT)], default_language="none")
+    assert ids(db.plain.find({"$text": {"$search": "run"}})) == []
+    assert ids(db.plain.find({"$text": {"$search": "the"}})) == [1]
+    assert scored(db.plain, "running") == [(1, round(0.5 / 3 + 0.5, 6))]
+    # A document naming a language text search does not know is refused, as in MongoDB.
+    with pytest.raises(OperationFailure) as error:
+        db.notes.insert_one({"text": "hello", "idioma": "klingon"})
+    assert error.value.code == 17262
+    assert db.notes.count_documents({}) == 2
+
+
+def test_compound_text_index(db):
+    db.shop.insert_many([
+        {"_id": 1, "dept": "kitchen", "desc": "steel coffee maker", "price": 30},
+        {"_id": 2, "dept": "kitchen", "desc": "coffee grinder", "price": 20},
+        {"_id": 3, "dept": "garden", "desc": "coffee plant", "price": 10},
+    ])
+    db.shop.create_index([("dept", 1), ("desc", TEXT), ("price", 1)])
+    listed = db.shop.index_information()["dept_1_desc_text_price_1"]
+    assert listed["key"] == [("dept", 1), ("_fts", "text"), ("_ftsx", 1), ("price", 1)]
+    assert ids(db.shop.find({"dept": "kitchen", "$text": {"$search": "coffee"}})) == [1, 2]
+    assert ids(db.shop.find({"dept": "garden", "$text": {"$search": "coffee"}, "price": {"$lt": 20}})) == [3]
+    # MongoDB needs an equality on every field before the text fields.
+    with pytest.raises(OperationFailure) as error:
+        list(db.shop.find({"$text": {"$search": "coffee"}}))
+    assert error.value.code == 291
+    with pytest.raises(OperationFailure) as error:
+        list(db.shop.find({"dept": {"$in": ["kitchen"]}, "$text": {"$search": "coffee"}}))
+    assert error.value.code == 291
+    db.command("dropIndexes", "shop", index={"dept": 1, "_fts": "text", "_ftsx": 1, "price": 1})
+    assert list(db.shop.index_information()) == ["_id_"]

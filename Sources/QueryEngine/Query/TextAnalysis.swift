@@ -1,0 +1,220 @@
+import CStemmer
+import Foundation
+import Synchronization
+
+/// A language of text search: MongoDB's fifteen languages with stemming, and `"none"`.
+///
+/// A language is given by name or by code (`"english"`, `"en"`), in any case; its words are
+/// stemmed by Snowball's stemmer for it (Debian's libstemmer, the stemmers MongoDB uses).
+public struct TextLanguage: Sendable, Hashable {
+    /// The language's name (`"english"`, …, or `"none"`).
+    public let name: String
+
+    private static let codes: [String: String] = [
+        "da": "danish", "nl": "dutch", "en": "english", "fi": "finnish", "fr": "french", "de": "german", "hu": "hungarian",
+        "it": "italian", "nb": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian", "es": "spanish", "sv": "swedish",
+        "tr": "turkish",
+    ]
+    private static let names = Set(codes.values).union(["none"])
+
+    public static let english = TextLanguage(checked: "english")
+    public static let none = TextLanguage(checked: "none")
+
+    private init(checked name: String) { self.name = name }
+
+    /// The language with this name or code, or nil for one text search does not know.
+    public init?(_ given: String) {
+        let lowered = given.lowercased()
+        guard let name = Self.codes[lowered] ?? (Self.names.contains(lowered) ? lowered : nil) else { return nil }
+        self.name = name
+    }
+
+    /// Words that take no part in a search or a score. MongoDB drops stop words in every
+    /// language; StratosDB has a list for English only (the others keep every word).
+    var stopWords: Set<String> { name == "english" ? TextAnalyzer.englishStopWords : [] }
+}
+
+/// Snowball's stemmers, one per language, made when first needed and kept for the process.
+/// A stemmer keeps state between calls, so each is used under a lock (a stem takes well under
+/// a microsecond; searches and index writes stem a few words each).
+enum Snowball {
+    private static let stemmers = Mutex<[String: OpaquePointer]>([:])
+
+    /// The stem of `word` (lowercase UTF-8) in `language`; the word itself for `"none"`.
+    static func stem(_ word: String, language: TextLanguage) -> String {
+        guard language != .none, !word.isEmpty else { return word }
+        return stemmers.withLock { table -> String in
+            let stemmer: OpaquePointer
+            if let made = table[language.name] {
+                stemmer = made
+            } else {
+                guard let made = sb_stemmer_new(language.name, "UTF_8") else { return word }
+                table[language.name] = made
+                stemmer = made
+            }
+            var copy = word
+            return copy.withUTF8 { bytes -> String in
+                guard let count = Int32(exactly: bytes.count),
+                    let stem = sb_stemmer_stem(stemmer, bytes.baseAddress, count)
+                else { return word }
+                return String(decoding: UnsafeBufferPointer(start: stem, count: Int(sb_stemmer_length(stemmer))), as: UTF8.self)
+            }
+        }
+    }
+}
+
+/// How text search reads a text, as MongoDB's text index version 3 does: words are the runs of
+/// letters and digits; each is case-folded and stripped of diacritics (unless the search is
+/// case- or diacritic-sensitive); stop words are dropped; the rest are stemmed.
+struct TextAnalyzer {
+    let language: TextLanguage
+    var caseSensitive = false
+    var diacriticSensitive = false
+
+    /// The words of `text`: every character that is not a letter or a digit separates words.
+    static func words(_ text: some StringProtocol) -> [Substring] {
+        String(text).split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+    }
+
+    /// `text` folded as the search compares it.
+    func fold(_ text: some StringProtocol) -> String {
+        var folded = String(text)
+        if !caseSensitive {
+            // Turkish has a dotted and a dotless i; other languages fold `I` to `i`.
+            if language.name == "turkish" {
+                folded = folded.replacingOccurrences(of: "I", with: "ı").replacingOccurrences(of: "İ", with: "i")
+            }
+            folded = folded.lowercased()
+        }
+        return diacriticSensitive ? folded : Self.strippingDiacritics(folded)
+    }
+
+    /// `text` without its combining marks (`é` reads as `e`).
+    static func strippingDiacritics(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.decomposedStringWithCanonicalMapping.unicodeScalars where scalar.properties.generalCategory != .nonspacingMark {
+            scalars.append(scalar)
+        }
+        return String(scalars).precomposedStringWithCanonicalMapping
+    }
+
+    /// The term a word stands for, or nil for a stop word.
+    func term(_ word: some StringProtocol) -> String? {
+        let folded = fold(word)
+        let plain = caseSensitive || diacriticSensitive ? TextAnalyzer(language: language).fold(word) : folded
+        if language.stopWords.contains(plain) { return nil }
+        return Snowball.stem(folded, language: language)
+    }
+
+    /// The terms of `text`, in order, repeats included.
+    func terms(of text: String) -> [String] { Self.words(text).compactMap { term($0) } }
+
+    /// English stop words, as MongoDB drops them from documents and searches.
+    static let englishStopWords: Set<String> = [
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been",
+        "before", "being", "below", "between", "both", "but", "by", "can", "did", "do", "does", "doing", "down", "during", "each", "few",
+        "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of",
+        "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
+        "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
+        "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
+        "whom", "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
+    ]
+}
+
+extension TextIndexSpec {
+    /// One string the index holds: its field's weight, and the language it is read in.
+    struct IndexedString {
+        let text: String
+        let weight: Double
+        let language: TextLanguage
+    }
+
+    /// Each string the index holds of `document` (every element of an array on its own), in the
+    /// language of the nearest document around it that names one in its `language_override`
+    /// field (by default `language`), else the index's default language. `strict` refuses a
+    /// language field naming no language (17262), as MongoDB refuses such a write; otherwise
+    /// such a field is passed over.
+    func strings(of document: BSONDocument, strict: Bool = false) throws(QueryError) -> [IndexedString] {
+        var found: [IndexedString] = []
+        func language(of inner: BSONDocument, around: TextLanguage) throws(QueryError) -> TextLanguage {
+            guard let given = inner[languageOverride] else { return around }
+            if case .string(let name) = given, let chosen = TextLanguage(name) { return chosen }
+            guard !strict else {
+                throw QueryError(.location(17262), "language override unsupported for a text index (field '\(languageOverride)')")
+            }
+            return around
+        }
+        func walk(_ value: BSONValue, _ rest: ArraySlice<String>, _ around: TextLanguage, _ weight: Double) throws(QueryError) {
+            switch value {
+            case .string(let text) where rest.isEmpty: found.append(IndexedString(text: text, weight: weight, language: around))
+            case .document(let inner) where !rest.isEmpty:
+                guard let next = inner[rest.first!] else { return }
+                try walk(next, rest.dropFirst(), try language(of: inner, around: around), weight)
+            case .array(let elements): for element in elements { try walk(element, rest, around, weight) }
+            default: break
+            }
+        }
+        func collect(_ value: BSONValue, _ around: TextLanguage) throws(QueryError) {
+            switch value {
+            case .string(let text): found.append(IndexedString(text: text, weight: 1, language: around))
+            case .document(let inner):
+                let chosen = try language(of: inner, around: around)
+                for element in inner.elements where element.key != "_id" && element.key != languageOverride { try collect(element.value, chosen) }
+            case .array(let elements): for element in elements { try collect(element, around) }
+            default: break
+            }
+        }
+        if wildcard {
+            try collect(.document(document), self.language)
+            return found
+        }
+        let top = try language(of: document, around: self.language)
+        for (path, weight) in zip(fields, weights) {
+            guard let first = document[path.components[0]] else { continue }
+            try walk(first, path.components.dropFirst(), top, weight)
+        }
+        return found
+    }
+
+    /// The distinct terms the index holds for `document` (its FTS5 row), each string read in
+    /// its language, case-folded and without diacritics.
+    func indexedTerms(of document: BSONDocument, strict: Bool = true) throws(QueryError) -> [String] {
+        var seen: Set<String> = []
+        var terms: [String] = []
+        for string in try strings(of: document, strict: strict) {
+            let analyzer = TextAnalyzer(language: string.language)
+            for term in analyzer.terms(of: string.text) where seen.insert(term).inserted { terms.append(term) }
+        }
+        return terms
+    }
+
+    /// MongoDB's relevance of `document` for a search's `terms`.
+    ///
+    /// Each string scores each of its terms: `weight × frequency × (0.5 + 0.5 × count / words)`,
+    /// where a term's `count`-th occurrence adds `1 / 2^(count-1)` to its frequency and `words`
+    /// counts the string's words that are not stop words; a term that is the whole string scores
+    /// 1.1 times that. The document's score is the sum over the searched terms.
+    func score(of document: BSONDocument, terms: Set<String>) -> Double {
+        var total = 0.0
+        for string in (try? strings(of: document)) ?? [] {
+            let analyzer = TextAnalyzer(language: string.language)
+            var found: [String: (count: Int, frequency: Double)] = [:]
+            var words = 0
+            for word in TextAnalyzer.words(string.text) {
+                guard let term = analyzer.term(word) else { continue }
+                words += 1
+                guard terms.contains(term) else { continue }
+                let seen = found[term] ?? (0, 0)
+                found[term] = (seen.count + 1, seen.frequency + 1 / Double(1 << min(seen.count, 62)))
+            }
+            for (term, seen) in found {
+                let coefficient = 0.5 * Double(seen.count) / Double(words) + 0.5
+                let whole = string.text.utf8.count == term.utf8.count && string.text.lowercased() == term
+                total += string.weight * seen.frequency * coefficient * (whole ? 1.1 : 1)
+            }
+        }
+        return total
+    }
+}
