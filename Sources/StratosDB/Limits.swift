@@ -31,6 +31,9 @@ public enum ServerLimits {
     /// Bytes in one reply batch: replies must stay under the 16 MiB document limit with room for
     /// the envelope.
     public static let batchBytesMax = 16 * 1024 * 1024 - 16 * 1024
+    /// How often a tailable `awaitData` cursor's getMore looks for new documents while it waits
+    /// (it waits at most its `maxTimeMS`, 1 s by default, capped at 60 s).
+    public static let tailablePollMilliseconds = 20
     /// Open databases (each holds a SQLite connection and a thread).
     public static let openDatabasesMax = 2_000
 

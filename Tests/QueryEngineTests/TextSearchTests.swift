@@ -54,4 +54,19 @@ import Testing
         #expect(try search(reopened, "horse") == [.int32(2)])
         #expect(try search(reopened, "cheval", language: "fr") == [.int32(1)])
     }
+
+    /// History written before language overrides were checked replays: a document whose
+    /// `language` names no language is indexed in the default language instead of failing the
+    /// rebuild of its space; a new write of the same document is refused.
+    @Test func replayedHistoryToleratesAnUnknownLanguage() throws {
+        let directory = try TemporaryDirectory()
+        let store = try makeStore(directory)
+        let document: BSONDocument = ["_id": .int32(3), "body": .string("Python snakes"), "language": .string("python")]
+        try store.begin()
+        // A write runs in a savepoint (as every command's write does): refused, it leaves nothing.
+        #expect(throws: QueryError.self) { try store.withSavepoint { () throws(QueryError) in try store.insert(document, into: "notes") } }
+        try store.replay(.put(collection: "notes", idKey: IndexKey.encode(.int32(3)), document: document.bsonBytes))
+        try store.commit()
+        #expect(try search(store, "snake") == [.int32(3)])
+    }
 }

@@ -38,9 +38,16 @@ public final class FindQuery {
         limitRemaining = limit
     }
 
+    /// A tailable cursor's query (`find` with `tailable` on a capped collection): it stays open
+    /// at the end of the collection, and each batch continues after the last document returned.
+    public var isTailable = false
+    /// Whether a tailable cursor's getMore waits for new documents (`awaitData`).
+    public var awaitsData = false
+
     /// Whether no more documents will come.
     public var isExhausted: Bool {
         if limitRemaining == 0 { return true }
+        if isTailable { return false }
         if let sortedBuffer { return sortedOffset >= sortedBuffer.count }
         return scan.isFinished
     }
@@ -126,6 +133,7 @@ public final class FindQuery {
         _ output: (ScanMatch) throws(QueryError) -> (Output, Int)
     ) throws(QueryError) -> [Output] {
         guard limitRemaining != 0 else { return [] }
+        if isTailable { scan.resumeTailing() }
         var batch: [Output] = []
         var bytes = 0
         var skip = skipRemaining

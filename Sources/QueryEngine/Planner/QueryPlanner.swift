@@ -13,6 +13,11 @@ public enum QueryPlanner {
                 access: .text(collection.indexes.first { $0.text != nil }, query), descending: false, providesSort: false, isExact: false,
                 needsDeduplication: false)
         }
+        // `{$natural: 1}` / `{$natural: -1}`: the documents in insertion order (row ids grow), or
+        // the reverse, whatever the filter.
+        if let sort, sort.keys.count == 1, sort.keys[0].path.dotted == "$natural" {
+            return QueryPlan(access: .collectionScan, descending: !sort.keys[0].ascending, providesSort: true, isExact: false, needsDeduplication: false)
+        }
         let conjuncts = conjunctsByPath(filter)
         let residualFree = isConjunctionOfFields(filter)
         var best: (score: Int, plan: QueryPlan)?

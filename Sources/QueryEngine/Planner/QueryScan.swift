@@ -80,6 +80,13 @@ public struct QueryScan {
         try run(store, body)
     }
 
+    /// A tailable cursor's scan: after it has reached the end of the collection, the next
+    /// batch continues after the last document it saw (a collection scan in insertion order).
+    public mutating func resumeTailing() {
+        guard isFinished, case .collectionScan = plan.access, !plan.descending else { return }
+        isFinished = false
+    }
+
     /// Calls `body` for each matching document until it returns `false` or the scan ends.
     public mutating func run(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) {
         try checkStillValid(store)
@@ -199,8 +206,11 @@ public struct QueryScan {
     }
 
     private mutating func scanCollection(_ store: DatabaseStore, _ body: (ScanMatch) throws(QueryError) -> Bool) throws(QueryError) -> Bool {
-        let statement = try store.connection.statement("SELECT rid, doc FROM \(collection.tableName) WHERE rid > ? ORDER BY rid")
-        statement.bind(1, lastRid)
+        let statement = try store.connection.statement(
+            plan.descending
+                ? "SELECT rid, doc FROM \(collection.tableName) WHERE rid < ? ORDER BY rid DESC"
+                : "SELECT rid, doc FROM \(collection.tableName) WHERE rid > ? ORDER BY rid")
+        statement.bind(1, plan.descending && lastRid == 0 ? Int64.max : lastRid)
         while try statement.step() {
             let rid = statement.int64(0)
             lastRid = rid

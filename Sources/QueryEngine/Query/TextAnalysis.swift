@@ -34,31 +34,27 @@ public struct TextLanguage: Sendable, Hashable {
     var stopWords: Set<String> { name == "english" ? TextAnalyzer.englishStopWords : [] }
 }
 
-/// Snowball's stemmers, one per language, made when first needed and kept for the process.
-/// A stemmer keeps state between calls, so each is used under a lock (a stem takes well under
-/// a microsecond; searches and index writes stem a few words each).
+/// Snowball's stemmers, made when first needed and kept for the process. A stemmer keeps state
+/// between calls, so each is used by one thread at a time: a thread takes one from its
+/// language's pool (or makes one), stems without a lock, and gives it back.
 enum Snowball {
-    private static let stemmers = Mutex<[String: OpaquePointer]>([:])
+    /// A stemmer handle. Safe to send: a handle is in the pool or with the one thread using it.
+    private struct Stemmer: @unchecked Sendable {
+        let handle: OpaquePointer
+    }
+
+    private static let pools = Mutex<[String: [Stemmer]]>([:])
 
     /// The stem of `word` (lowercase UTF-8) in `language`; the word itself for `"none"`.
     static func stem(_ word: String, language: TextLanguage) -> String {
         guard language != .none, !word.isEmpty else { return word }
-        return stemmers.withLock { table -> String in
-            let stemmer: OpaquePointer
-            if let made = table[language.name] {
-                stemmer = made
-            } else {
-                guard let made = sb_stemmer_new(language.name, "UTF_8") else { return word }
-                table[language.name] = made
-                stemmer = made
-            }
-            var copy = word
-            return copy.withUTF8 { bytes -> String in
-                guard let count = Int32(exactly: bytes.count),
-                    let stem = sb_stemmer_stem(stemmer, bytes.baseAddress, count)
-                else { return word }
-                return String(decoding: UnsafeBufferPointer(start: stem, count: Int(sb_stemmer_length(stemmer))), as: UTF8.self)
-            }
+        let taken = pools.withLock { pools in pools[language.name]?.popLast() }
+        guard let stemmer = taken ?? sb_stemmer_new(language.name, "UTF_8").map(Stemmer.init) else { return word }
+        defer { pools.withLock { pools in pools[language.name, default: []].append(stemmer) } }
+        var copy = word
+        return copy.withUTF8 { bytes -> String in
+            guard let count = Int32(exactly: bytes.count), let stem = sb_stemmer_stem(stemmer.handle, bytes.baseAddress, count) else { return word }
+            return String(decoding: UnsafeBufferPointer(start: stem, count: Int(sb_stemmer_length(stemmer.handle))), as: UTF8.self)
         }
     }
 }
@@ -71,9 +67,25 @@ struct TextAnalyzer {
     var caseSensitive = false
     var diacriticSensitive = false
 
-    /// The words of `text`: every character that is not a letter or a digit separates words.
-    static func words(_ text: some StringProtocol) -> [Substring] {
-        String(text).split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+    /// The words of `text`, split where MongoDB's text tokenizer splits: at white space,
+    /// dashes, quotation marks, terminal punctuation and pattern syntax characters
+    /// (ASCII punctuation but `_`, and symbols such as `©` or `×`), and at NUL. Everything else
+    /// belongs to a word: letters, digits, `_`, symbols and emoji; in English also `'` (so
+    /// `don't` is one word).
+    func words(_ text: some StringProtocol) -> [Substring] {
+        let keepsApostrophe = language == .english
+        return String(text).split(whereSeparator: { (character: Character) -> Bool in
+            character.unicodeScalars.contains { (scalar: Unicode.Scalar) -> Bool in Self.separates(scalar, keepingApostrophe: keepsApostrophe) }
+        })
+    }
+
+    /// Whether MongoDB's tokenizer splits words at `scalar`.
+    private static func separates(_ scalar: Unicode.Scalar, keepingApostrophe: Bool) -> Bool {
+        if keepingApostrophe && scalar == "'" { return false }
+        if scalar.value == 0 { return true }
+        let properties = scalar.properties
+        return properties.isWhitespace || properties.isDash || properties.isQuotationMark
+            || properties.isTerminalPunctuation || properties.isPatternSyntax || properties.isPatternWhitespace
     }
 
     /// `text` folded as the search compares it.
@@ -108,18 +120,34 @@ struct TextAnalyzer {
     }
 
     /// The terms of `text`, in order, repeats included.
-    func terms(of text: String) -> [String] { Self.words(text).compactMap { term($0) } }
+    func terms(of text: String) -> [String] { words(text).compactMap { term($0) } }
+
+    /// A term as the FTS5 table holds it. The table's `ascii` tokenizer splits at ASCII
+    /// characters other than letters and digits, and a term may hold some (`_`, `'`): each is
+    /// written as a private-use character instead, on both the index's side and the search's.
+    static func ftsToken(_ term: String) -> String {
+        guard term.utf8.contains(where: { $0 < 0x80 && !(($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7a) && !($0 >= 0x30 && $0 <= 0x39) }) else {
+            return term
+        }
+        var scalars = String.UnicodeScalarView()
+        for scalar in term.unicodeScalars {
+            let value = scalar.value
+            let plain = value >= 0x80 || (value >= 0x30 && value <= 0x39) || ((value | 0x20) >= 0x61 && (value | 0x20) <= 0x7a)
+            scalars.append(plain ? scalar : Unicode.Scalar(0xF0000 + value)!)
+        }
+        return String(scalars)
+    }
 
     /// English stop words, as MongoDB drops them from documents and searches.
     static let englishStopWords: Set<String> = [
         "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been",
-        "before", "being", "below", "between", "both", "but", "by", "can", "did", "do", "does", "doing", "down", "during", "each", "few",
+        "before", "being", "below", "between", "both", "but", "by", "cannot", "could", "did", "do", "does", "doing", "down", "during", "each", "few",
         "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
-        "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of",
-        "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
+        "i", "if", "in", "into", "is", "it", "its", "itself", "me", "more", "most", "my", "myself", "no", "nor", "not", "of",
+        "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
         "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
         "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
-        "whom", "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
+        "whom", "why", "with", "would", "you", "your", "yours", "yourself", "yourselves",
     ]
 }
 
@@ -142,6 +170,9 @@ extension TextIndexSpec {
             guard let given = inner[languageOverride] else { return around }
             if case .string(let name) = given, let chosen = TextLanguage(name) { return chosen }
             guard !strict else {
+                guard case .string = given else {
+                    throw QueryError(.location(17261), "found language override field in document with non-string type (field '\(languageOverride)')")
+                }
                 throw QueryError(.location(17262), "language override unsupported for a text index (field '\(languageOverride)')")
             }
             return around
@@ -202,7 +233,7 @@ extension TextIndexSpec {
             let analyzer = TextAnalyzer(language: string.language)
             var found: [String: (count: Int, frequency: Double)] = [:]
             var words = 0
-            for word in TextAnalyzer.words(string.text) {
+            for word in analyzer.words(string.text) {
                 guard let term = analyzer.term(word) else { continue }
                 words += 1
                 guard terms.contains(term) else { continue }

@@ -65,16 +65,23 @@ public struct TextIndexSpec: Sendable, Hashable {
             }
             language = chosen
         }
+        // Checked when an index is created (`checkLanguageOverride`); an index stored before
+        // that was checked reads as the default field name rather than failing to load.
         var languageOverride = "language"
-        if let given = specification["language_override"] {
-            guard case .string(let name) = given, !name.isEmpty, !name.hasPrefix("$"), !name.contains(".") else {
-                throw QueryError(.cannotCreateIndex, "language_override must be a field name")
-            }
-            languageOverride = name
-        }
+        if case .string(let name)? = specification["language_override"], Self.isFieldName(name) { languageOverride = name }
         return TextIndexSpec(
             fields: fields, weights: weights, wildcard: wildcard, language: language, languageOverride: languageOverride,
             prefixFields: prefixFields)
+    }
+
+    private static func isFieldName(_ name: String) -> Bool { !name.isEmpty && !name.hasPrefix("$") && !name.contains(".") }
+
+    /// Refuses a new text index whose `language_override` is not a plain field name.
+    static func checkLanguageOverride(_ specification: BSONDocument) throws(QueryError) {
+        guard let given = specification["language_override"] else { return }
+        guard case .string(let name) = given, isFieldName(name) else {
+            throw QueryError(.cannotCreateIndex, "language_override must be a field name (a string, not empty, without '$' or '.')")
+        }
     }
 
     /// The FTS5 table of the index: one column of space-separated terms, without positions
@@ -92,9 +99,10 @@ public struct TextIndexSpec: Sendable, Hashable {
 /// Its words become terms only against an index (`TextSearch`), whose default language applies
 /// when the query names none.
 public struct TextQuery: Sendable {
-    /// Words to find, those inside phrases included.
+    /// Text whose words are searched for (the words of phrases included), split at white space.
     public let words: [String]
     public let phrases: [String]
+    /// Text whose words must not appear.
     public let negatedWords: [String]
     public let negatedPhrases: [String]
     public let language: TextLanguage?
@@ -129,28 +137,35 @@ public struct TextQuery: Sendable {
         var phrases: [String] = []
         var negatedWords: [String] = []
         var negatedPhrases: [String] = []
-        // As MongoDB reads a search: quoted phrases (a `-` just before the quote negates one),
-        // whose words are also searched; words split at every character that is not a letter
-        // or digit; `-word` negates the word's pieces. NUL counts as a space.
+        // As MongoDB reads a search: quoted phrases (a `-` just before the quote, at the start or
+        // after white space, negates one), whose words are also searched; an unclosed quote
+        // makes no phrase; `-text` negates the words of its text. Words are split later, in the
+        // search's language (`TextSearch`). NUL counts as a space.
         let text = search.replacingOccurrences(of: "\u{0}", with: " ")
         let parts = text.split(separator: "\"", omittingEmptySubsequences: false)
-        for (index, part) in parts.enumerated() {
-            if index % 2 == 1 {
-                let pieces = TextAnalyzer.words(part)
-                guard !pieces.isEmpty else { continue }
-                let previous = parts[index - 1]
-                if previous.hasSuffix("-") && (previous.count == 1 || previous.dropLast().last?.isWhitespace == true) {
-                    negatedPhrases.append(String(part))
+        func addWords(_ part: Substring) {
+            for chunk in part.split(whereSeparator: \.isWhitespace) {
+                if chunk.hasPrefix("-") {
+                    if chunk.count > 1 { negatedWords.append(String(chunk.dropFirst())) }
                 } else {
-                    phrases.append(String(part))
-                    words += pieces.map(String.init)
+                    words.append(String(chunk))
                 }
+            }
+        }
+        for (index, part) in parts.enumerated() {
+            guard index % 2 == 1, index < parts.count - 1 else {
+                // Outside quotes, or after a quote that is never closed.
+                addWords(part)
                 continue
             }
-            for word in part.split(whereSeparator: \.isWhitespace) {
-                let negative = word.hasPrefix("-")
-                let pieces = TextAnalyzer.words(negative ? word.dropFirst() : word[...]).map(String.init)
-                if negative { negatedWords += pieces } else { words += pieces }
+            guard part.contains(where: { !$0.isWhitespace }) else { continue }
+            let previous = parts[index - 1]
+            let negated = previous.hasSuffix("-") && (previous.count == 1 ? index == 1 : previous.dropLast().last?.isWhitespace == true)
+            if negated {
+                negatedPhrases.append(String(part))
+            } else {
+                phrases.append(String(part))
+                words.append(String(part))
             }
         }
         func unique(_ list: [String]) -> [String] {
@@ -207,17 +222,19 @@ struct TextSearch {
         let sensitive = TextAnalyzer(language: language, caseSensitive: query.caseSensitive, diacriticSensitive: query.diacriticSensitive)
         analyzer = sensitive
         isSensitive = query.caseSensitive || query.diacriticSensitive
-        terms = Set(query.words.compactMap { plain.term($0) })
-        sensitiveTerms = Set(query.words.compactMap { sensitive.term($0) })
-        negatedTerms = Set(query.negatedWords.compactMap { sensitive.term($0) })
-        negatedIndexTerms = Set(query.negatedWords.compactMap { plain.term($0) })
+        let words = query.words.flatMap { plain.words($0) }
+        let negatedWords = query.negatedWords.flatMap { plain.words($0) }
+        terms = Set(words.compactMap { plain.term($0) })
+        sensitiveTerms = Set(words.compactMap { sensitive.term($0) })
+        negatedTerms = Set(negatedWords.compactMap { sensitive.term($0) })
+        negatedIndexTerms = Set(negatedWords.compactMap { plain.term($0) })
         phrases = query.phrases.map { sensitive.fold($0) }
         negatedPhrases = query.negatedPhrases.map { sensitive.fold($0) }
     }
 
     /// The FTS5 MATCH expression; nil when nothing can match (no term to find).
     var matchExpression: String? {
-        func quoted(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        func quoted(_ term: String) -> String { "\"" + TextAnalyzer.ftsToken(term).replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
         guard !terms.isEmpty else { return nil }
         let positive = terms.sorted().map(quoted).joined(separator: " OR ")
         // Without case or diacritic sensitivity, the index's terms decide negations exactly.

@@ -40,6 +40,13 @@ extension DatabaseStore {
         let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
         let idKey = IndexKey.encode(id)
         let bytes = document.bsonBytes
+        let capped = descriptor.capped
+        if let capped {
+            guard bytes.count <= capped.bytes else {
+                throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
+            }
+            _ = try cappedUsage(descriptor)
+        }
         statement.bind(1, idKey)
         statement.bind(2, bytes)
         do {
@@ -58,6 +65,10 @@ extension DatabaseStore {
             try addKeys(keys, rid: rid, index: index, collection: collectionName, document: document, holdsDecimal: holdsDecimal)
         }
         record(.put(collection: collectionName, idKey: idKey, document: bytes))
+        if let capped {
+            try adjustCappedUsage(descriptor, documents: 1, bytes: Int64(bytes.count))
+            try enforceCap(descriptor, limits: capped, newest: rid, size: Int64(bytes.count))
+        }
         return rid
     }
 
@@ -68,9 +79,10 @@ extension DatabaseStore {
         try DatabaseStore.validateForStorage(new)
         guard let descriptor = collections[collectionName] else { return }
         try validate(new, in: collectionName, previous: old)
+        if descriptor.capped != nil { _ = try cappedUsage(descriptor) }
         for index in descriptor.indexes {
             if let text = index.text {
-                let newTerms = try text.indexedTerms(of: new)
+                let newTerms = try text.indexedTerms(of: new, strict: !bypassDocumentValidation)
                 if (try? text.indexedTerms(of: old, strict: false)) != newTerms {
                     try removeText(index, rid: rid)
                     try writeTerms(newTerms, index: index, rid: rid)
@@ -91,11 +103,13 @@ extension DatabaseStore {
         statement.bind(2, rid)
         try statement.run()
         if let id = new["_id"] { record(.put(collection: collectionName, idKey: IndexKey.encode(id), document: bytes)) }
+        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: 0, bytes: Int64(bytes.count - old.encodedSize)) }
     }
 
     /// Deletes the document at `rid`.
     public func delete(rid: Int64, document: BSONDocument, from collectionName: String) throws(QueryError) {
         guard let descriptor = collections[collectionName] else { return }
+        if descriptor.capped != nil { _ = try cappedUsage(descriptor) }
         for index in descriptor.indexes {
             if index.text != nil {
                 try removeText(index, rid: rid)
@@ -107,6 +121,7 @@ extension DatabaseStore {
         statement.bind(1, rid)
         try statement.run()
         if let id = document["_id"] { record(.delete(collection: collectionName, idKey: IndexKey.encode(id))) }
+        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: -1, bytes: -Int64(document.encodedSize)) }
     }
 
     /// The number of documents in a collection.
@@ -144,17 +159,19 @@ extension DatabaseStore {
     }
 
     /// Writes a document's terms into a text index's FTS5 table (row id = the document's). A
-    /// language override naming no language refuses the write (17262), as in MongoDB.
+    /// language override naming no language refuses a new write (17261, 17262), as in MongoDB;
+    /// replayed history (stored before overrides were checked) reads such a string in the
+    /// language around it.
     func indexText(_ index: IndexDescriptor, rid: Int64, document: BSONDocument) throws(QueryError) {
         guard let text = index.text else { return }
-        try writeTerms(try text.indexedTerms(of: document), index: index, rid: rid)
+        try writeTerms(try text.indexedTerms(of: document, strict: !bypassDocumentValidation), index: index, rid: rid)
     }
 
     func writeTerms(_ terms: [String], index: IndexDescriptor, rid: Int64) throws(QueryError) {
         guard !terms.isEmpty else { return }
         let statement = try connection.statement("INSERT INTO \(index.tableName)(rowid, \(TextIndexSpec.termsColumn)) VALUES (?1, ?2)")
         statement.bind(1, rid)
-        statement.bind(2, terms.joined(separator: " "))
+        statement.bind(2, terms.map(TextAnalyzer.ftsToken).joined(separator: " "))
         try statement.run()
     }
 

@@ -15,6 +15,7 @@ extension DatabaseStore {
             spec["collation"] = .document(fallback.document)
         }
         let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
+        if candidate.text != nil && !bypassDocumentValidation { try TextIndexSpec.checkLanguageOverride(spec) }
         if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
             guard !candidate.unique || candidate.name == "_id_" else {
                 throw QueryError(.invalidOptions, "The field 'unique' is not valid for an _id index specification")
@@ -22,6 +23,9 @@ extension DatabaseStore {
             return false  // The _id index always exists.
         }
         let descriptor = try collectionForWrite(collectionName)
+        if descriptor.capped != nil, spec["expireAfterSeconds"] != nil {
+            throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection")
+        }
         for existing in descriptor.indexes {
             // Indexes on the same key with different collations are different indexes.
             let sameKey = existing.keyPattern == candidate.keyPattern && existing.collation == candidate.collation
@@ -99,6 +103,38 @@ extension DatabaseStore {
                 }
             }
         } while rows.count == 512
+    }
+
+    /// `collMod` with `index: {name or keyPattern, expireAfterSeconds}`: makes a single-field index
+    /// a TTL index, or changes a TTL index's lifetime. Returns the lifetime it had (nil when it
+    /// was not a TTL index). A replayed history records it as the index dropped and created
+    /// again with its new specification.
+    public func setIndexExpiry(_ seconds: Int64, index indexName: String, on collectionName: String) throws(QueryError) -> Int64? {
+        guard var descriptor = collections[collectionName] else { throw QueryError(.namespaceNotFound, "ns does not exist") }
+        guard let position = descriptor.indexes.firstIndex(where: { $0.name == indexName }) else {
+            throw QueryError(.indexNotFound, "cannot find index \(indexName) for ns \(name).\(collectionName)")
+        }
+        let current = descriptor.indexes[position]
+        guard descriptor.capped == nil else { throw QueryError(.invalidOptions, "Cannot make a TTL index on a capped collection") }
+        guard current.fields.count == 1, current.text == nil else {
+            throw QueryError(.invalidOptions, "no expireAfterSeconds field to update: the index has more than one field")
+        }
+        var specification = current.specification
+        let previous = specification["expireAfterSeconds"]?.int64Value
+        specification["expireAfterSeconds"] = seconds <= Int64(Int32.max) ? .int32(Int32(clamping: seconds)) : .int64(seconds)
+        var updated = try IndexDescriptor(specification: specification, tableId: current.tableId, isMultikey: current.isMultikey)
+        updated.holdsDecimals = current.holdsDecimals
+        updated.collation = current.collation
+        let statement = try connection.statement("UPDATE stratos_indexes SET spec = ?1 WHERE table_id = ?2")
+        statement.bind(1, specification.bsonBytes)
+        statement.bind(2, current.tableId)
+        try statement.run()
+        descriptor.indexes[position] = updated
+        collections[collectionName] = descriptor
+        try bumpCatalogGeneration()
+        record(.dropIndex(collection: collectionName, name: indexName))
+        record(.createIndex(collection: collectionName, specification: specification.bsonBytes))
+        return previous
     }
 
     /// Rebuilds, once, each text index written before terms were analyzed as MongoDB analyzes

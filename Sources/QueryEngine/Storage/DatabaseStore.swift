@@ -78,6 +78,7 @@ public final class DatabaseStore {
                 decimal_keys INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS stratos_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             INSERT OR IGNORE INTO stratos_meta(key, value) VALUES ('catalog_generation', 0);
+            CREATE TABLE IF NOT EXISTS stratos_capped_usage(collection TEXT PRIMARY KEY, documents INTEGER NOT NULL, bytes INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS stratos_indexes(
                 collection TEXT NOT NULL, name TEXT NOT NULL, table_id INTEGER NOT NULL UNIQUE,
                 spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, decimal_keys INTEGER NOT NULL DEFAULT 0,
@@ -406,6 +407,7 @@ public final class DatabaseStore {
         let deleteIndexes = try connection.statement("DELETE FROM stratos_indexes WHERE collection = ?")
         deleteIndexes.bind(1, name)
         try deleteIndexes.run()
+        try forgetCappedUsage([name])
         collections[name] = nil
         validators[name] = nil
         connection.clearStatementCache()
@@ -432,6 +434,7 @@ public final class DatabaseStore {
             statement.bind(2, source)
             try statement.run()
         }
+        try forgetCappedUsage([source, target])
         collections[source] = nil
         descriptor = CollectionDescriptor(
             name: target, tableId: descriptor.tableId, options: descriptor.options, uuid: descriptor.uuid,

@@ -41,7 +41,10 @@ enum CommandAccess: Sendable {
         for name in ["insert", "update", "delete"] { table[name] = .collection(.write) }
         // findAndModify returns the documents it changes, so it needs read as well as write.
         for name in ["findAndModify", "findandmodify"] { table[name] = .collection([.read, .write]) }
-        for name in ["create", "drop", "createIndexes", "dropIndexes", "deleteIndexes", "renameCollection", "collMod"] {
+        for name in [
+            "create", "drop", "createIndexes", "dropIndexes", "deleteIndexes", "renameCollection", "collMod", "convertToCapped",
+            "cloneCollectionAsCapped",
+        ] {
             table[name] = .collection(.admin)
         }
         // Stored procedures: changing them is an admin's; running and listing them needs execute

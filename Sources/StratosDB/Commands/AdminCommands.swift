@@ -58,9 +58,11 @@ enum AdminCommands {
         table["getLog"] = { _ in ["totalLinesWritten": .int32(0), "log": .array([])] }
         table["getFreeMonitoringStatus"] = { _ in ["state": .string("disabled")] }
         table["features"] = { _ in [:] }
-        table["listCommands"] = { _ in
+        table["listCommands"] = { context in
             var commands = BSONDocument()
-            for name in CommandRouter.handlers.keys.sorted() { commands[name] = .document(["help": .string("")]) }
+            for name in CommandRouter.handlers.keys.sorted() where context.server.configuration.testCommandsEnabled || !TestCommands.names.contains(name) {
+                commands[name] = .document(["help": .string("")])
+            }
             return ["commands": .document(commands)]
         }
     }
@@ -73,11 +75,6 @@ enum AdminCommands {
     }
 
     private static func hello(_ context: CommandContext, legacy: Bool) throws(QueryError) -> BSONDocument {
-        if case .document(let client)? = context.command["client"], case .document(let application)? = client["application"],
-            case .string(let name)? = application["name"]
-        {
-            context.connection.session.appName = String(name.prefix(128))
-        }
         var reply = BSONDocument()
         if legacy {
             reply["ismaster"] = .bool(true)

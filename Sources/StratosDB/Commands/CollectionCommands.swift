@@ -7,6 +7,8 @@ enum CollectionCommands {
         table["listCollections"] = listCollections
         table["create"] = create
         table["collMod"] = collMod
+        table["convertToCapped"] = convertToCapped
+        table["cloneCollectionAsCapped"] = cloneCollectionAsCapped
         table["drop"] = drop
         table["dropDatabase"] = dropDatabase
         table["renameCollection"] = renameCollection
@@ -54,6 +56,7 @@ enum CollectionCommands {
             options[element.key] = element.value
         }
         _ = try CollectionValidator(options: options)  // A bad validator fails here, not at the first write.
+        _ = try CappedLimits.parse(options)
         if let given = options["collation"] {
             // Stored as MongoDB reports it (every field); `simple` is no collation.
             options["collation"] = try Collation.parse(given).map { .document($0.document) }
@@ -76,25 +79,117 @@ enum CollectionCommands {
     }
 
     /// `collMod`: changes a collection's validation (`validator`, `validationLevel`,
-    /// `validationAction`). The new options are a recorded change of the space (a commit).
+    /// `validationAction`), a capped collection's bounds (`cappedSize`, `cappedMax`), or an
+    /// index's TTL (`index: {name or keyPattern, expireAfterSeconds}`).
     static func collMod(_ context: CommandContext) async throws -> BSONDocument {
         let name = try context.collectionName(forWrite: true)
         var changes = BSONDocument()
+        var indexChange: BSONDocument?
         for element in context.command.elements.dropFirst()
         where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
-            guard ["validator", "validationLevel", "validationAction"].contains(element.key) else {
-                throw QueryError(.invalidOptions, "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel and validationAction are)")
+            switch element.key {
+            case "validator", "validationLevel", "validationAction", "cappedSize", "cappedMax":
+                changes[element.key] = element.value
+            case "index":
+                guard case .document(let spec) = element.value else { throw QueryError(.typeMismatch, "collMod's 'index' must be an object") }
+                indexChange = spec
+            default:
+                throw QueryError(
+                    .invalidOptions,
+                    "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel, validationAction, cappedSize, cappedMax and index with expireAfterSeconds are)")
             }
-            changes[element.key] = element.value
         }
         guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
         let requested = changes
-        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+        let requestedIndex = indexChange
+        return try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> BSONDocument in
             guard let existing = store.collection(name) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
+            var reply = BSONDocument()
+            if let requestedIndex {
+                reply = try modifyIndex(requestedIndex, of: existing, in: store)
+            }
+            guard !requested.isEmpty else { return reply }
             var options = existing.options
-            for element in requested.elements { options[element.key] = element.value }
+            for element in requested.elements {
+                switch element.key {
+                case "cappedSize", "cappedMax":
+                    guard existing.capped != nil else { throw QueryError(.invalidOptions, "\(element.key) can only be set on a capped collection") }
+                    options[element.key == "cappedSize" ? "size" : "max"] = element.value
+                default:
+                    options[element.key] = element.value
+                }
+            }
+            if existing.capped != nil { _ = try CappedLimits.parse(options) }
             if case .document(let validator)? = options["validator"], validator.isEmpty { _ = options.removeValue(forKey: "validator") }
             try store.setCollectionOptions(name, options: options)
+            return reply
+        }
+    }
+
+    /// collMod's `index`: an index by `name` or `keyPattern`, and its new `expireAfterSeconds`.
+    private static func modifyIndex(_ spec: BSONDocument, of collection: CollectionDescriptor, in store: DatabaseStore) throws(QueryError) -> BSONDocument {
+        let indexName: String
+        switch (spec["name"], spec["keyPattern"]) {
+        case (.string(let given)?, nil): indexName = given
+        case (nil, .document(let pattern)?):
+            guard let found = store.indexName(forKeyPattern: pattern, on: collection.name) else {
+                throw QueryError(.indexNotFound, "cannot find index for ns \(store.name).\(collection.name)")
+            }
+            indexName = found
+        default: throw QueryError(.invalidOptions, "collMod's 'index' must name the index by exactly one of 'name' or 'keyPattern'")
+        }
+        for key in spec.keys where !["name", "keyPattern", "expireAfterSeconds"].contains(key) {
+            throw QueryError(.invalidOptions, "collMod's 'index' option '\(key)' is not supported by StratosDB yet (expireAfterSeconds is)")
+        }
+        guard let given = spec["expireAfterSeconds"] else { throw QueryError(.invalidOptions, "no expireAfterSeconds field to update") }
+        guard given.isNumber, let seconds = given.int64Value, (0...Int64(Int32.max)).contains(seconds) else {
+            throw QueryError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be an integer from 0 to 2147483647")
+        }
+        guard indexName != "_id_" else { throw QueryError(.invalidOptions, "The field 'expireAfterSeconds' is not valid for an _id index") }
+        var reply = BSONDocument()
+        if let previous = try store.setIndexExpiry(seconds, index: indexName, on: collection.name) {
+            reply["expireAfterSeconds_old"] = .int64(previous)
+        }
+        reply["expireAfterSeconds_new"] = .int64(seconds)
+        return reply
+    }
+
+    /// `{convertToCapped: name, size, max}`.
+    static func convertToCapped(_ context: CommandContext) async throws -> BSONDocument {
+        let name = try context.collectionName(forWrite: true)
+        guard let size = context.command["size"] else { throw QueryError(.invalidOptions, "convertToCapped requires 'size'") }
+        let max = context.command["max"]
+        guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "source collection does not exist") }
+        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            try store.convertToCapped(name, size: size, max: max)
+        }
+        return [:]
+    }
+
+    /// `{cloneCollectionAsCapped: source, toCollection: target, size, max}`: a new capped
+    /// collection holding the source's documents in insertion order, as far as they fit.
+    static func cloneCollectionAsCapped(_ context: CommandContext) async throws -> BSONDocument {
+        let source = try context.collectionName()
+        guard case .string(let target)? = context.command["toCollection"] else {
+            throw QueryError(.typeMismatch, "cloneCollectionAsCapped requires 'toCollection', a collection name")
+        }
+        try NamespaceRules.validateCollection(target)
+        guard let size = context.command["size"] else { throw QueryError(.invalidOptions, "cloneCollectionAsCapped requires 'size'") }
+        var options: BSONDocument = ["capped": .bool(true), "size": size]
+        if let max = context.command["max"] { options["max"] = max }
+        _ = try CappedLimits.parse(options)
+        guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "source collection does not exist") }
+        let finalOptions = options
+        try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            guard let descriptor = store.collection(source), !descriptor.isView else {
+                throw QueryError(.namespaceNotFound, "source collection \(context.database).\(source) does not exist")
+            }
+            guard store.collection(target) == nil else { throw QueryError(.namespaceExists, "target collection \(context.database).\(target) already exists") }
+            try store.createCollection(target, options: finalOptions)
+            for match in try store.matches(in: source, filter: .alwaysTrue, sort: try SortSpecification(["$natural": .int32(1)])) {
+                try OperationContext.checkpoint()
+                try store.insert(match.document, into: target)
+            }
         }
         return [:]
     }
@@ -165,21 +260,26 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "Collection [\(namespace)] not found.")
         }
-        let stats = try await executor.read { store throws(QueryError) -> (Int, Int, [String])? in
+        let stats = try await executor.read { store throws(QueryError) -> (Int, Int, [String], CappedLimits?)? in
             guard let descriptor = store.collection(name) else { return nil }
-            return (try store.count(name), try store.dataSize(name), ["_id_"] + descriptor.indexes.map(\.name))
+            return (try store.count(name), try store.dataSize(name), ["_id_"] + descriptor.indexes.map(\.name), descriptor.capped)
         }
-        guard let (count, size, indexNames) = stats else {
+        guard let (count, size, indexNames, capped) = stats else {
             throw QueryError(.namespaceNotFound, "Collection [\(namespace)] not found.")
         }
         var indexSizes = BSONDocument()
         for index in indexNames { indexSizes[index] = .int32(0) }
-        return [
+        var reply: BSONDocument = [
             "ns": .string(namespace), "count": .int32(Int32(clamping: count)), "size": .int64(Int64(size)),
             "avgObjSize": .int32(Int32(clamping: count == 0 ? 0 : size / count)), "storageSize": .int64(Int64(size)),
             "nindexes": .int32(Int32(indexNames.count)), "totalIndexSize": .int32(0), "indexSizes": .document(indexSizes),
-            "capped": .bool(false),
+            "capped": .bool(capped != nil),
         ]
+        if let capped {
+            if let documents = capped.documents { reply["max"] = .int64(documents) }
+            reply["maxSize"] = .int64(capped.bytes)
+        }
+        return reply
     }
 
     static func dbStats(_ context: CommandContext) async throws -> BSONDocument {

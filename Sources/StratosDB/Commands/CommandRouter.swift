@@ -65,6 +65,13 @@ enum CommandRouter {
         }
         do {
             try authorize(&context, name: name)
+            // The handshake names the client's application (read by the failCommand fail point,
+            // which applies to the handshake itself too).
+            if name == "hello" || name == "isMaster", case .document(let client)? = command["client"],
+                case .document(let application)? = client["application"], case .string(let appName)? = application["name"]
+            {
+                connection.session.appName = String(appName.prefix(128))
+            }
             var injectedConcernError: BSONDocument?
             if server.configuration.testCommandsEnabled, let fault = server.commandFailPoint.fire(for: name, appName: connection.session.appName) {
                 if fault.blockMilliseconds > 0 { try? await Task.sleep(for: .milliseconds(fault.blockMilliseconds)) }
@@ -228,6 +235,8 @@ enum CommandRouter {
                 }
             } else if case .string(let collection) = context.firstValue {
                 collections.append(collection)
+                // cloneCollectionAsCapped writes a second collection of the space.
+                if name == "cloneCollectionAsCapped", case .string(let target)? = context.command["toCollection"] { collections.append(target) }
             }
             if name == "aggregate", case .array(let stages)? = context.command["pipeline"] {
                 let referenced = PipelineReferences(stages)

@@ -28,6 +28,9 @@ enum ReadCommands {
         var limit: Int?
         var batchSize: Int?
         var singleBatch = false
+        /// A tailable cursor (capped collections only), and whether its getMores wait for data.
+        var tailable = false
+        var awaitData = false
 
         init(_ context: CommandContext) throws(QueryError) {
             if let filter = try context.document("filter") {
@@ -55,6 +58,17 @@ enum ReadCommands {
                 self.batchSize = Int(clamping: batchSize)
             }
             singleBatch = singleBatch || (context.command["singleBatch"]?.isTruthy ?? false)
+            tailable = context.command["tailable"]?.isTruthy ?? false
+            awaitData = context.command["awaitData"]?.isTruthy ?? false
+            if awaitData && !tailable { throw QueryError(.failedToParse, "Cannot set 'awaitData' without also setting 'tailable'") }
+            if tailable {
+                if singleBatch { throw QueryError(.failedToParse, "Cannot set 'singleBatch' option for a tailable cursor") }
+                if let sort, sort.keys.count != 1 || sort.keys[0].path.dotted != "$natural" || !sort.keys[0].ascending {
+                    throw QueryError(.badValue, "error processing query: cannot use tailable option with a sort other than {$natural: 1}")
+                }
+                // A tailable cursor follows insertion order: a collection scan, whatever the filter.
+                sort = try SortSpecification(["$natural": .int32(1)])
+            }
         }
     }
 
@@ -70,9 +84,14 @@ enum ReadCommands {
         // Plan, and for light queries produce the first batch, on this thread in one read.
         let planned = try await executor.read { store throws(QueryError) -> (FindQuery, Batch?)? in
             if store.collection(collection)?.isView == true { return nil }
+            if arguments.tailable && store.collection(collection)?.capped == nil {
+                throw QueryError(.badValue, "error processing query: tailable cursor requested on non capped collection")
+            }
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
+            query.isTailable = arguments.tailable
+            query.awaitsData = arguments.awaitData
             query.deadlineNanoseconds = deadline
             // batchSize 0 opens the cursor without returning documents, as MongoDB does.
             if countMax == 0 { return (query, Batch(documents: [], encoded: nil)) }
@@ -235,12 +254,26 @@ enum ReadCommands {
                     throw QueryError(.cursorNotFound, "cursor id \(id) not found")
                 }
                 let limit = countMax == 0 ? Int.max : countMax
-                query.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
-                let produced = query.isHeavy
-                    ? try await context.readHeavy(executor) { store throws(QueryError) in
-                        try nextBatch(query, store, countMax: limit)
+                // An awaitData cursor's maxTimeMS is how long a getMore waits for new documents
+                // (1 s by default), not a deadline that fails it.
+                let waitMilliseconds = query.awaitsData ? max(0, try context.integer("maxTimeMS") ?? 1_000) : 0
+                if query.awaitsData { OperationRegistry.current?.deadlineNanoseconds = nil }
+                query.deadlineNanoseconds = query.awaitsData ? nil : MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+                func read() async throws -> Batch {
+                    query.isHeavy
+                        ? try await context.readHeavy(executor) { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
+                        : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
+                }
+                var produced = try await read()
+                if waitMilliseconds > 0 {
+                    let until = MonotonicTime.nowNanoseconds() + UInt64(min(waitMilliseconds, 60_000)) * 1_000_000
+                    while produced.documents.isEmpty && (produced.encoded?.isEmpty ?? true) && MonotonicTime.nowNanoseconds() < until
+                        && !Task.isCancelled
+                    {
+                        try? await Task.sleep(for: .milliseconds(ServerLimits.tailablePollMilliseconds))
+                        produced = try await read()
                     }
-                    : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
+                }
                 let batch = produced.documents
                 let encoded = produced.encoded
                 let exhausted = query.isExhausted

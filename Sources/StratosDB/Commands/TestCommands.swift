@@ -5,6 +5,9 @@ import Synchronization
 /// (loopback only): the drivers' own test suites use them to make the server fail on purpose.
 /// Without the flag they do not exist (59), as on a mongod without `enableTestCommands`.
 enum TestCommands {
+    /// The test commands (listed by `listCommands` only when they are offered).
+    static let names: Set<String> = ["configureFailPoint"]
+
     static func register(into table: inout CommandTable) {
         table["configureFailPoint"] = { context in try configureFailPoint(context) }
     }

@@ -268,3 +268,26 @@ def test_compound_text_index(db):
     assert error.value.code == 291
     db.command("dropIndexes", "shop", index={"dept": 1, "_fts": "text", "_ftsx": 1, "price": 1})
     assert list(db.shop.index_information()) == ["_id_"]
+
+
+def test_words_split_as_mongodb_splits_them(db):
+    db.code.insert_many([
+        {"_id": 1, "s": "snake_case names"},
+        {"_id": 2, "s": "snake case"},
+        {"_id": 3, "s": "I don't know"},
+        {"_id": 4, "s": "well-known fact"},
+    ])
+    db.code.create_index([("s", TEXT)])
+    # `_` and (in English) `'` belong to words; dashes and other punctuation split them.
+    assert ids(db.code.find({"$text": {"$search": "snake_case"}})) == [1]
+    assert ids(db.code.find({"$text": {"$search": "snake"}})) == [2]
+    assert ids(db.code.find({"$text": {"$search": "don't"}})) == [3]
+    assert ids(db.code.find({"$text": {"$search": "known"}})) == [4]
+    assert ids(db.code.find({"$text": {"$search": "well-known"}})) == [4]
+    # An unclosed quote makes no phrase; a `-` after a closing quote negates nothing.
+    assert ids(db.code.find({"$text": {"$search": 'snake "case names'}})) == [1, 2]
+    assert ids(db.code.find({"$text": {"$search": '"snake"-"case"'}})) == [2]
+    # A language field that is not a string is refused with MongoDB's code.
+    with pytest.raises(OperationFailure) as error:
+        db.code.insert_one({"s": "x", "language": 5})
+    assert error.value.code == 17261
