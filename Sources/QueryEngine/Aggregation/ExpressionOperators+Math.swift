@@ -18,12 +18,24 @@ extension ExpressionOperators {
             guard base > 0, base != 1 else {
                 throw QueryError(.location(28759), "$log's base must be a positive number not equal to 1, but is \(Conversions.formatDouble(base))")
             }
+            // A decimal operand makes the logarithm a decimal, as in MongoDB.
+            if case .decimal128 = values[0], let number = Decimal128(values[0]!, exactDouble: false), let radix = Decimal128(values[1]!, exactDouble: false) {
+                return .decimal128(number.naturalLogarithm / radix.naturalLogarithm)
+            }
+            if case .decimal128 = values[1], let number = Decimal128(values[0]!, exactDouble: false), let radix = Decimal128(values[1]!, exactDouble: false) {
+                return .decimal128(number.naturalLogarithm / radix.naturalLogarithm)
+            }
             return .double(Foundation.log(x) / Foundation.log(base))
         case .atan2:
             guard values.count == 2 else { throw arity(name, 2) }
             if isNullish(values[0]) || isNullish(values[1]) { return .null }
             guard let y = values[0]?.doubleValue, let x = values[1]?.doubleValue else {
                 throw QueryError(.location(51044), "$atan2 only supports numeric types, not \(typeName(values[0])) and \(typeName(values[1]))")
+            }
+            if values.contains(where: { if case .decimal128? = $0 { true } else { false } }),
+                let decimalY = Decimal128(values[0]!, exactDouble: false), let decimalX = Decimal128(values[1]!, exactDouble: false)
+            {
+                return .decimal128(decimalY.arcTangent(over: decimalX))
             }
             return .double(Foundation.atan2(y, x))
         case .bitAnd, .bitOr, .bitXor:
@@ -69,6 +81,27 @@ extension ExpressionOperators {
             if let (range, finiteOnly) = bounded, !x.isNaN, finiteOnly ? x.isInfinite : !range.contains(x) {
                 let shown = range.upperBound.isInfinite && !finiteOnly ? "[1,inf]" : finiteOnly ? "(-inf,inf)" : "[-1,1]"
                 throw QueryError(.location(50989), "cannot apply \(name) to \(Conversions.formatDouble(x)), value must be in \(shown)")
+            }
+            if case .decimal128(let decimal) = value {
+                // A decimal stays a decimal (Intel's library, as MongoDB computes it).
+                let function: Decimal128.Trigonometric? = switch op {
+                case .sin: .sin
+                case .cos: .cos
+                case .tan: .tan
+                case .asin: .asin
+                case .acos: .acos
+                case .atan: .atan
+                case .sinh: .sinh
+                case .cosh: .cosh
+                case .tanh: .tanh
+                case .asinh: .asinh
+                case .acosh: .acosh
+                case .atanh: .atanh
+                default: nil
+                }
+                if let function { return .decimal128(decimal.apply(function)) }
+                let degrees = Decimal128(Int64(180))
+                return .decimal128(op == .degreesToRadians ? decimal * Decimal128.pi / degrees : decimal * degrees / Decimal128.pi)
             }
             let result: Double = switch op {
             case .sin: sin(x)

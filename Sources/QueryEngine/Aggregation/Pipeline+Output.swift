@@ -107,6 +107,9 @@ extension Pipeline {
         case .out(let collection, _)?:
             // The target is replaced, keeping its options (validator) and indexes, as MongoDB does.
             let previous = store.collection(collection)
+            if previous?.capped != nil {
+                throw QueryError(.location(17152), "namespace '\(store.name).\(collection)' is capped so it can't be used for $out")
+            }
             if previous != nil { try store.dropCollection(collection) }
             try store.createCollection(collection, options: previous?.options ?? BSONDocument(), allowExisting: true)
             for index in previous?.indexes ?? [] { try store.createIndex(index.specification, on: collection) }

@@ -54,14 +54,19 @@ extension Pipeline {
             for key in spec.keys where !["groupBy", "buckets", "output", "granularity"].contains(key) {
                 throw QueryError(.location(40245), "Unrecognized option to $bucketAuto: \(key).")
             }
-            if spec["granularity"] != nil {
-                throw QueryError(.location(40257), "$bucketAuto's 'granularity' (preferred number series) is not supported by StratosDB yet")
+            var granularity: GranularityRounder?
+            if let given = spec["granularity"] {
+                guard case .string(let name) = given else {
+                    throw QueryError(.location(40261), "The $bucketAuto 'granularity' field must be a string, but found type: \(given.typeAlias)")
+                }
+                granularity = try GranularityRounder(name)
             }
             let groupBy = try groupByExpression(spec["groupBy"], "$bucketAuto", code: 40239)
             guard let count = spec["buckets"], count.isNumber, let buckets = count.int64Value, buckets > 0, buckets <= Int32.max else {
                 throw QueryError(.location(40243), "The $bucketAuto 'buckets' field must be greater than 0")
             }
-            return .bucketAuto(groupBy: groupBy, buckets: Int(buckets), output: try bucketOutput(spec["output"], "$bucketAuto"))
+            return .bucketAuto(
+                groupBy: groupBy, buckets: Int(buckets), output: try bucketOutput(spec["output"], "$bucketAuto"), granularity: granularity)
         case "$sample":
             guard case .document(let spec) = argument else { throw QueryError(.location(28745), "the $sample stage specification must be an object") }
             guard let size = spec["size"], size.isNumber, let count = size.int64Value else {
@@ -179,11 +184,13 @@ extension Pipeline {
             }
             if let fallback, let fallbackStates { results.append(Self.bucketDocument(id: fallback, output, fallbackStates)) }
             return results
-        case .bucketAuto(let groupBy, let buckets, let output):
+        case .bucketAuto(let groupBy, let buckets, let output, let granularity):
             var keyed: [(key: BSONValue, document: BSONDocument)] = []
             for document in documents {
                 try OperationContext.checkpoint()
-                keyed.append((try groupBy.evaluate(context(document)) ?? .null, document))
+                let key = try groupBy.evaluate(context(document)) ?? .null
+                if granularity != nil { try GranularityRounder.check(key) }
+                keyed.append((key, document))
             }
             let sorted = keyed.enumerated().sorted { a, b in
                 let order = BSONComparison.compare(a.element.key, b.element.key)
@@ -192,11 +199,19 @@ extension Pipeline {
             guard !sorted.isEmpty else { return [] }
             let approximate = max(1, Int((Double(sorted.count) / Double(buckets)).rounded()))
             var ranges: [Range<Int>] = []
+            var roundedMaxima: [BSONValue] = []
             var start = 0
             while start < sorted.count {
                 var end = ranges.count + 1 == buckets ? sorted.count : min(sorted.count, start + approximate)
                 // Equal values stay in one bucket.
                 while end < sorted.count, BSONComparison.compare(sorted[end].key, sorted[end - 1].key) == 0 { end += 1 }
+                if let granularity {
+                    // The bucket ends at its largest value rounded up: the values below that
+                    // boundary join it too.
+                    let boundary = granularity.roundUp(sorted[end - 1].key)
+                    while end < sorted.count, BSONComparison.compare(sorted[end].key, boundary) < 0 { end += 1 }
+                    roundedMaxima.append(boundary)
+                }
                 ranges.append(start..<end)
                 start = end
             }
@@ -207,8 +222,18 @@ extension Pipeline {
                     let ctx = context(item.document)
                     for (position, accumulator) in output.enumerated() { try states[position].add(try accumulator.1.argument.evaluate(ctx)) }
                 }
-                let upper = index + 1 < ranges.count ? sorted[ranges[index + 1].lowerBound].key : sorted[range.upperBound - 1].key
-                results.append(Self.bucketDocument(id: .document(["min": sorted[range.lowerBound].key, "max": upper]), output, states))
+                let bounds: (min: BSONValue, max: BSONValue)
+                if let granularity {
+                    // Buckets meet: each starts where the one before ends; the first starts at its
+                    // smallest value rounded down.
+                    bounds = (index == 0 ? granularity.roundDown(sorted[0].key) : roundedMaxima[index - 1], roundedMaxima[index])
+                } else {
+                    bounds = (
+                        sorted[range.lowerBound].key,
+                        index + 1 < ranges.count ? sorted[ranges[index + 1].lowerBound].key : sorted[range.upperBound - 1].key
+                    )
+                }
+                results.append(Self.bucketDocument(id: .document(["min": bounds.min, "max": bounds.max]), output, states))
             }
             return results
         case .sample(let size):

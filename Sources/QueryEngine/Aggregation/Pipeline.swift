@@ -26,7 +26,7 @@ public struct Pipeline: Sendable {
         case lookupPipeline(from: String, localField: FieldPath?, foreignField: FieldPath?, variables: BSONDocument, pipeline: Pipeline, as: String)
         case facet([(String, Pipeline)])
         case bucket(groupBy: Expression, boundaries: [BSONValue], defaultBucket: BSONValue?, output: [(String, Accumulator)])
-        case bucketAuto(groupBy: Expression, buckets: Int, output: [(String, Accumulator)])
+        case bucketAuto(groupBy: Expression, buckets: Int, output: [(String, Accumulator)], granularity: GranularityRounder?)
         case sample(Int)
         case unionWith(collection: String, pipeline: Pipeline?)
         case documents(Expression)

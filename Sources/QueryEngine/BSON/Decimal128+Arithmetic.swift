@@ -106,6 +106,36 @@ extension Decimal128 {
     public var naturalLogarithm: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_log(bid, &f)) }
     public var logarithm10: Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_log10(bid, &f)) }
 
+    /// Trigonometric and hyperbolic functions in decimal (`$sin` … `$atanh` of a decimal).
+    public enum Trigonometric: Sendable {
+        case sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh
+    }
+
+    public func apply(_ function: Trigonometric) -> Decimal128 {
+        var f: UInt32 = 0
+        let result: stratos_decimal = switch function {
+        case .sin: stratos_dec_sin(bid, &f)
+        case .cos: stratos_dec_cos(bid, &f)
+        case .tan: stratos_dec_tan(bid, &f)
+        case .asin: stratos_dec_asin(bid, &f)
+        case .acos: stratos_dec_acos(bid, &f)
+        case .atan: stratos_dec_atan(bid, &f)
+        case .sinh: stratos_dec_sinh(bid, &f)
+        case .cosh: stratos_dec_cosh(bid, &f)
+        case .tanh: stratos_dec_tanh(bid, &f)
+        case .asinh: stratos_dec_asinh(bid, &f)
+        case .acosh: stratos_dec_acosh(bid, &f)
+        case .atanh: stratos_dec_atanh(bid, &f)
+        }
+        return Decimal128(result)
+    }
+
+    /// The angle of the point (x: `x`, y: `self`), as `$atan2`.
+    public func arcTangent(over x: Decimal128) -> Decimal128 { var f: UInt32 = 0; return Decimal128(stratos_dec_atan2(bid, x.bid, &f)) }
+
+    /// π to 34 digits.
+    public static let pi = Decimal128(parsing: "3.141592653589793238462643383279503")!
+
     public enum Rounding { case floor, ceiling, towardZero, nearestEven }
 
     /// Rounds to a whole number.

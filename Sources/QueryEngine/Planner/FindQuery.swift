@@ -133,7 +133,7 @@ public final class FindQuery {
         _ output: (ScanMatch) throws(QueryError) -> (Output, Int)
     ) throws(QueryError) -> [Output] {
         guard limitRemaining != 0 else { return [] }
-        if isTailable { scan.resumeTailing() }
+        if isTailable { try scan.resumeTailing(store) }
         var batch: [Output] = []
         var bytes = 0
         var skip = skipRemaining

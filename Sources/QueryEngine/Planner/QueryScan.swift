@@ -82,8 +82,20 @@ public struct QueryScan {
 
     /// A tailable cursor's scan: after it has reached the end of the collection, the next
     /// batch continues after the last document it saw (a collection scan in insertion order).
-    public mutating func resumeTailing() {
+    /// When that document is gone (removed to keep the collection within its bounds, or
+    /// deleted), the cursor fails with `CappedPositionLost` (136), as MongoDB's does, rather
+    /// than go on from a position that no longer says what it has returned.
+    public mutating func resumeTailing(_ store: DatabaseStore) throws(QueryError) {
         guard isFinished, case .collectionScan = plan.access, !plan.descending else { return }
+        try checkStillValid(store)
+        if lastRid > 0 {
+            let present = try store.connection.statement("SELECT 1 FROM \(collection.tableName) WHERE rid = ?1")
+            present.bind(1, lastRid)
+            defer { present.reset() }
+            guard try present.step() else {
+                throw QueryError(.named(136, "CappedPositionLost"), "CollectionScan died due to position in capped collection being deleted")
+            }
+        }
         isFinished = false
     }
 

@@ -38,36 +38,50 @@ extension CollectionDescriptor {
 }
 
 extension DatabaseStore {
-    /// Documents and stored bytes of a capped collection, from `stratos_capped_usage` (kept in
-    /// the same transactions as the documents); counted once for a collection without a row
-    /// (one made capped by a version that did not bound it).
-    func cappedUsage(_ collection: CollectionDescriptor) throws(QueryError) -> (documents: Int64, bytes: Int64) {
-        let select = try connection.statement("SELECT documents, bytes FROM stratos_capped_usage WHERE collection = ?1")
+    /// Documents and stored bytes of a capped collection, and the highest row id it has used,
+    /// from `stratos_capped_usage` (kept in the same transactions as the documents); counted
+    /// once for a collection without a row (one made capped by a version that did not bound it).
+    func cappedUsage(_ collection: CollectionDescriptor) throws(QueryError) -> (documents: Int64, bytes: Int64, lastRid: Int64) {
+        let select = try connection.statement("SELECT documents, bytes, last_rid FROM stratos_capped_usage WHERE collection = ?1")
         select.bind(1, collection.name)
         if try select.step() {
             defer { select.reset() }
-            return (select.int64(0), select.int64(1))
+            return (select.int64(0), select.int64(1), select.int64(2))
         }
         select.reset()
-        let count = try connection.statement("SELECT count(*), coalesce(sum(length(doc)), 0) FROM \(collection.tableName)")
+        let count = try connection.statement("SELECT count(*), coalesce(sum(length(doc)), 0), coalesce(max(rid), 0) FROM \(collection.tableName)")
         defer { count.reset() }
         _ = try count.step()
-        let usage = (documents: count.int64(0), bytes: count.int64(1))
-        let insert = try connection.statement("INSERT INTO stratos_capped_usage(collection, documents, bytes) VALUES (?1, ?2, ?3)")
+        let usage = (documents: count.int64(0), bytes: count.int64(1), lastRid: count.int64(2))
+        let insert = try connection.statement("INSERT INTO stratos_capped_usage(collection, documents, bytes, last_rid) VALUES (?1, ?2, ?3, ?4)")
         insert.bind(1, collection.name)
         insert.bind(2, usage.documents)
         insert.bind(3, usage.bytes)
+        insert.bind(4, usage.lastRid)
         try insert.run()
         return usage
     }
 
-    /// Counts a write to a capped collection. The write calls `cappedUsage` before it changes
-    /// anything, so a collection without a row is counted as it was before the write.
-    func adjustCappedUsage(_ collection: CollectionDescriptor, documents: Int64, bytes: Int64) throws(QueryError) {
-        let update = try connection.statement("UPDATE stratos_capped_usage SET documents = documents + ?2, bytes = bytes + ?3 WHERE collection = ?1")
+    /// The row id of the next document of a capped collection: past every row id it has used.
+    func nextCappedRid(_ collection: CollectionDescriptor) throws(QueryError) -> Int64 {
+        let newest = try connection.statement("SELECT coalesce(max(rid), 0) FROM \(collection.tableName)")
+        defer { newest.reset() }
+        _ = try newest.step()
+        return max(newest.int64(0), try cappedUsage(collection).lastRid) + 1
+    }
+
+    /// Counts a write to a capped collection (`lastRid`: an insert's row id). The write calls
+    /// `cappedUsage` before it changes anything, so a collection without a row is counted as it
+    /// was before the write.
+    func adjustCappedUsage(_ collection: CollectionDescriptor, documents: Int64, bytes: Int64, lastRid: Int64?) throws(QueryError) {
+        let update = try connection.statement("""
+            UPDATE stratos_capped_usage SET documents = documents + ?2, bytes = bytes + ?3, last_rid = max(last_rid, ?4)
+            WHERE collection = ?1
+            """)
         update.bind(1, collection.name)
         update.bind(2, documents)
         update.bind(3, bytes)
+        update.bind(4, lastRid ?? 0)
         try update.run()
     }
 
@@ -119,5 +133,36 @@ extension DatabaseStore {
         try setCollectionOptions(name, options: options)
         guard let capped = collections[name] else { return }
         try enforceCap(capped, limits: limits, newest: -1, size: 0)
+    }
+}
+
+extension DatabaseStore {
+    /// `cloneCollectionAsCapped`: a new capped collection `target` holding the newest documents
+    /// of `source` that fit its bounds, in insertion order. Only those are read into memory
+    /// (newest first, until the bounds are reached) and written.
+    public func cloneCollectionAsCapped(_ source: String, to target: String, options: BSONDocument) throws(QueryError) {
+        guard let descriptor = collections[source], !descriptor.isView else {
+            throw QueryError(.namespaceNotFound, "source collection \(self.name).\(source) does not exist")
+        }
+        guard collections[target] == nil else { throw QueryError(.namespaceExists, "target collection \(self.name).\(target) already exists") }
+        guard let limits = try CappedLimits.parse(options) else { return }
+        var kept: [[UInt8]] = []
+        var bytes: Int64 = 0
+        let scan = try connection.statement("SELECT doc FROM \(descriptor.tableName) ORDER BY rid DESC")
+        while try scan.step() {
+            if kept.count & 255 == 0 { try OperationContext.checkpoint() }
+            if let most = limits.documents, kept.count >= most { break }
+            let document = scan.blob(0)
+            guard bytes + Int64(document.count) <= limits.bytes else { break }
+            try OperationContext.reserveMemory(document.count)
+            bytes += Int64(document.count)
+            kept.append(document)
+        }
+        scan.reset()
+        try createCollection(target, options: options)
+        for document in kept.reversed() {
+            try OperationContext.checkpoint()
+            try insert(try BSONDecoder.decode(document), into: target)
+        }
     }
 }

@@ -37,18 +37,25 @@ extension DatabaseStore {
         try DatabaseStore.validateForStorage(document)
         let descriptor = try collectionForWrite(collectionName)
         try validate(document, in: collectionName, previous: nil)
-        let statement = try connection.statement("INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?, ?)")
         let idKey = IndexKey.encode(id)
         let bytes = document.bsonBytes
         let capped = descriptor.capped
         if let capped {
-            guard bytes.count <= capped.bytes else {
+            guard bytes.count <= capped.bytes || isReplaying else {
                 throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
             }
             _ = try cappedUsage(descriptor)
         }
+        // A capped collection's row ids only grow, even past deleted documents, so a tailable
+        // cursor that resumes after its last row id misses nothing.
+        let cappedRid = capped == nil ? nil : try nextCappedRid(descriptor)
+        let statement = try connection.statement(
+            cappedRid == nil
+                ? "INSERT INTO \(descriptor.tableName)(id_key, doc) VALUES (?1, ?2)"
+                : "INSERT INTO \(descriptor.tableName)(id_key, doc, rid) VALUES (?1, ?2, ?3)")
         statement.bind(1, idKey)
         statement.bind(2, bytes)
+        if let cappedRid { statement.bind(3, cappedRid) }
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {
@@ -66,8 +73,9 @@ extension DatabaseStore {
         }
         record(.put(collection: collectionName, idKey: idKey, document: bytes))
         if let capped {
-            try adjustCappedUsage(descriptor, documents: 1, bytes: Int64(bytes.count))
-            try enforceCap(descriptor, limits: capped, newest: rid, size: Int64(bytes.count))
+            try adjustCappedUsage(descriptor, documents: 1, bytes: Int64(bytes.count), lastRid: rid)
+            // Replayed history holds the evictions it made as deletes of their own.
+            if !isReplaying { try enforceCap(descriptor, limits: capped, newest: rid, size: Int64(bytes.count)) }
         }
         return rid
     }
@@ -82,7 +90,7 @@ extension DatabaseStore {
         if descriptor.capped != nil { _ = try cappedUsage(descriptor) }
         for index in descriptor.indexes {
             if let text = index.text {
-                let newTerms = try text.indexedTerms(of: new, strict: !bypassDocumentValidation)
+                let newTerms = try text.indexedTerms(of: new, strict: !isReplaying)
                 if (try? text.indexedTerms(of: old, strict: false)) != newTerms {
                     try removeText(index, rid: rid)
                     try writeTerms(newTerms, index: index, rid: rid)
@@ -103,7 +111,7 @@ extension DatabaseStore {
         statement.bind(2, rid)
         try statement.run()
         if let id = new["_id"] { record(.put(collection: collectionName, idKey: IndexKey.encode(id), document: bytes)) }
-        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: 0, bytes: Int64(bytes.count - old.encodedSize)) }
+        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: 0, bytes: Int64(bytes.count - old.encodedSize), lastRid: nil) }
     }
 
     /// Deletes the document at `rid`.
@@ -121,7 +129,7 @@ extension DatabaseStore {
         statement.bind(1, rid)
         try statement.run()
         if let id = document["_id"] { record(.delete(collection: collectionName, idKey: IndexKey.encode(id))) }
-        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: -1, bytes: -Int64(document.encodedSize)) }
+        if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: -1, bytes: -Int64(document.encodedSize), lastRid: nil) }
     }
 
     /// The number of documents in a collection.
@@ -164,7 +172,7 @@ extension DatabaseStore {
     /// language around it.
     func indexText(_ index: IndexDescriptor, rid: Int64, document: BSONDocument) throws(QueryError) {
         guard let text = index.text else { return }
-        try writeTerms(try text.indexedTerms(of: document, strict: !bypassDocumentValidation), index: index, rid: rid)
+        try writeTerms(try text.indexedTerms(of: document, strict: !isReplaying), index: index, rid: rid)
     }
 
     func writeTerms(_ terms: [String], index: IndexDescriptor, rid: Int64) throws(QueryError) {

@@ -15,7 +15,7 @@ extension DatabaseStore {
             spec["collation"] = .document(fallback.document)
         }
         let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
-        if candidate.text != nil && !bypassDocumentValidation { try TextIndexSpec.checkLanguageOverride(spec) }
+        if candidate.text != nil && !isReplaying { try TextIndexSpec.checkLanguageOverride(spec) }
         if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
             guard !candidate.unique || candidate.name == "_id_" else {
                 throw QueryError(.invalidOptions, "The field 'unique' is not valid for an _id index specification")
@@ -23,7 +23,7 @@ extension DatabaseStore {
             return false  // The _id index always exists.
         }
         let descriptor = try collectionForWrite(collectionName)
-        if descriptor.capped != nil, spec["expireAfterSeconds"] != nil {
+        if descriptor.capped != nil, spec["expireAfterSeconds"] != nil, !isReplaying {
             throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection")
         }
         for existing in descriptor.indexes {
@@ -115,7 +115,7 @@ extension DatabaseStore {
             throw QueryError(.indexNotFound, "cannot find index \(indexName) for ns \(name).\(collectionName)")
         }
         let current = descriptor.indexes[position]
-        guard descriptor.capped == nil else { throw QueryError(.invalidOptions, "Cannot make a TTL index on a capped collection") }
+        guard descriptor.capped == nil else { throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection") }
         guard current.fields.count == 1, current.text == nil else {
             throw QueryError(.invalidOptions, "no expireAfterSeconds field to update: the index has more than one field")
         }

@@ -6,7 +6,11 @@ extension DatabaseStore {
         // History is replayed as it was written: validators apply to new writes, not to it.
         let bypassed = bypassDocumentValidation
         bypassDocumentValidation = true
-        defer { bypassDocumentValidation = bypassed }
+        isReplaying = true
+        defer {
+            bypassDocumentValidation = bypassed
+            isReplaying = false
+        }
         switch change {
         case .put(let collection, let idKey, let bytes):
             let document = try BSONDecoder.decode(bytes)

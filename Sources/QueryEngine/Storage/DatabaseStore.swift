@@ -15,6 +15,10 @@ public final class DatabaseStore {
     private var validators: [String: CollectionValidator?] = [:]
     /// Skips document validation (`bypassDocumentValidation`, and replaying history).
     public var bypassDocumentValidation = false
+    /// Set while replaying recorded history (`replay`): what the history recorded is applied as
+    /// it was, without checks added since it was written (text languages, capped bounds, whose
+    /// evictions the history holds as deletes of their own).
+    var isReplaying = false
     private var nextTableId: Int64 = 1
     private var inTransaction = false
 
@@ -78,7 +82,8 @@ public final class DatabaseStore {
                 decimal_keys INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS stratos_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             INSERT OR IGNORE INTO stratos_meta(key, value) VALUES ('catalog_generation', 0);
-            CREATE TABLE IF NOT EXISTS stratos_capped_usage(collection TEXT PRIMARY KEY, documents INTEGER NOT NULL, bytes INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS stratos_capped_usage(
+                collection TEXT PRIMARY KEY, documents INTEGER NOT NULL, bytes INTEGER NOT NULL, last_rid INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS stratos_indexes(
                 collection TEXT NOT NULL, name TEXT NOT NULL, table_id INTEGER NOT NULL UNIQUE,
                 spec BLOB NOT NULL, multikey INTEGER NOT NULL DEFAULT 0, decimal_keys INTEGER NOT NULL DEFAULT 0,

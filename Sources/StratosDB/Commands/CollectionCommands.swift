@@ -102,6 +102,10 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
         let requested = changes
         let requestedIndex = indexChange
+        if requestedIndex != nil {
+            // The TTL monitor visits the databases that have a TTL index.
+            try context.server.catalog.noteTTLDatabase(context.storageName)
+        }
         return try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) -> BSONDocument in
             guard let existing = store.collection(name) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
             var reply = BSONDocument()
@@ -128,6 +132,9 @@ enum CollectionCommands {
 
     /// collMod's `index`: an index by `name` or `keyPattern`, and its new `expireAfterSeconds`.
     private static func modifyIndex(_ spec: BSONDocument, of collection: CollectionDescriptor, in store: DatabaseStore) throws(QueryError) -> BSONDocument {
+        for key in spec.keys where !["name", "keyPattern", "expireAfterSeconds"].contains(key) {
+            throw QueryError(.invalidOptions, "collMod's 'index' option '\(key)' is not supported by StratosDB yet (expireAfterSeconds is)")
+        }
         let indexName: String
         switch (spec["name"], spec["keyPattern"]) {
         case (.string(let given)?, nil): indexName = given
@@ -137,9 +144,6 @@ enum CollectionCommands {
             }
             indexName = found
         default: throw QueryError(.invalidOptions, "collMod's 'index' must name the index by exactly one of 'name' or 'keyPattern'")
-        }
-        for key in spec.keys where !["name", "keyPattern", "expireAfterSeconds"].contains(key) {
-            throw QueryError(.invalidOptions, "collMod's 'index' option '\(key)' is not supported by StratosDB yet (expireAfterSeconds is)")
         }
         guard let given = spec["expireAfterSeconds"] else { throw QueryError(.invalidOptions, "no expireAfterSeconds field to update") }
         guard given.isNumber, let seconds = given.int64Value, (0...Int64(Int32.max)).contains(seconds) else {
@@ -181,15 +185,7 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "source collection does not exist") }
         let finalOptions = options
         try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
-            guard let descriptor = store.collection(source), !descriptor.isView else {
-                throw QueryError(.namespaceNotFound, "source collection \(context.database).\(source) does not exist")
-            }
-            guard store.collection(target) == nil else { throw QueryError(.namespaceExists, "target collection \(context.database).\(target) already exists") }
-            try store.createCollection(target, options: finalOptions)
-            for match in try store.matches(in: source, filter: .alwaysTrue, sort: try SortSpecification(["$natural": .int32(1)])) {
-                try OperationContext.checkpoint()
-                try store.insert(match.document, into: target)
-            }
+            try store.cloneCollectionAsCapped(source, to: target, options: finalOptions)
         }
         return [:]
     }

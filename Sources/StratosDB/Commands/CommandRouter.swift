@@ -253,6 +253,10 @@ enum CommandRouter {
             for collection in collections {
                 try authorizer.authorize(action, collection: collection, space: space, principal: principal, nowMilliseconds: now)
             }
+            // A clone gives its target's readers the source's documents: its caller must read them.
+            if name == "cloneCollectionAsCapped", let source = collections.first {
+                try authorizer.authorize(.read, collection: source, space: space, principal: principal, nowMilliseconds: now)
+            }
             context.space = space
         }
     }

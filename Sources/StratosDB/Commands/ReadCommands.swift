@@ -84,14 +84,16 @@ enum ReadCommands {
         // Plan, and for light queries produce the first batch, on this thread in one read.
         let planned = try await executor.read { store throws(QueryError) -> (FindQuery, Batch?)? in
             if store.collection(collection)?.isView == true { return nil }
-            if arguments.tailable && store.collection(collection)?.capped == nil {
-                throw QueryError(.badValue, "error processing query: tailable cursor requested on non capped collection")
+            if arguments.tailable, let target = store.collection(collection) {
+                guard target.capped != nil else { throw QueryError(.badValue, "error processing query: tailable cursor requested on non capped collection") }
+                guard !arguments.filter.hasText else { throw QueryError(.badValue, "error processing query: $text cannot be used with a tailable cursor") }
             }
             let query = FindQuery(
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
-            query.isTailable = arguments.tailable
-            query.awaitsData = arguments.awaitData
+            // (A missing collection has nothing to follow: an empty, closed cursor.)
+            query.isTailable = arguments.tailable && store.collection(collection) != nil
+            query.awaitsData = arguments.awaitData && query.isTailable
             query.deadlineNanoseconds = deadline
             // batchSize 0 opens the cursor without returning documents, as MongoDB does.
             if countMax == 0 { return (query, Batch(documents: [], encoded: nil)) }
@@ -257,20 +259,32 @@ enum ReadCommands {
                 // An awaitData cursor's maxTimeMS is how long a getMore waits for new documents
                 // (1 s by default), not a deadline that fails it.
                 let waitMilliseconds = query.awaitsData ? max(0, try context.integer("maxTimeMS") ?? 1_000) : 0
-                if query.awaitsData { OperationRegistry.current?.deadlineNanoseconds = nil }
+                if query.isTailable && !query.awaitsData && context.command["maxTimeMS"] != nil {
+                    throw QueryError(.badValue, "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
+                }
+                if query.awaitsData {
+                    // Its maxTimeMS is a wait, not a deadline; the node's default for reads still bounds each read.
+                    OperationRegistry.current?.deadlineNanoseconds = MonotonicTime.deadline(
+                        afterMilliseconds: context.server.configuration.defaultReadTimeMilliseconds)
+                }
                 query.deadlineNanoseconds = query.awaitsData ? nil : MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
                 func read() async throws -> Batch {
                     query.isHeavy
                         ? try await context.readHeavy(executor) { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
                         : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
                 }
+                var seenCommits = executor.commits.load(ordering: .acquiring)
                 var produced = try await read()
                 if waitMilliseconds > 0 {
+                    // Reads again only after a write committed to the database.
                     let until = MonotonicTime.nowNanoseconds() + UInt64(min(waitMilliseconds, 60_000)) * 1_000_000
                     while produced.documents.isEmpty && (produced.encoded?.isEmpty ?? true) && MonotonicTime.nowNanoseconds() < until
                         && !Task.isCancelled
                     {
                         try? await Task.sleep(for: .milliseconds(ServerLimits.tailablePollMilliseconds))
+                        let commits = executor.commits.load(ordering: .acquiring)
+                        guard commits != seenCommits else { continue }
+                        seenCommits = commits
                         produced = try await read()
                     }
                 }

@@ -47,6 +47,9 @@ final class DatabaseExecutor: @unchecked Sendable {
     /// Set by `dropDatabase` before it shuts the executor down: work that arrives after fails
     /// with DatabaseDropPending (215) instead of reaching a file about to be removed.
     let isDropped = Atomic<Bool>(false)
+    /// Write transactions committed since the database opened: a tailable cursor waiting for
+    /// documents reads again only when this moves.
+    let commits = Atomic<UInt64>(0)
     private let store: DatabaseStore
     /// Held while the write connection is in use, by the executor thread for a group or by a
     /// caller running an uncontended write inline.
@@ -171,6 +174,7 @@ final class DatabaseExecutor: @unchecked Sendable {
             store.rollback()
             return .failure(error)
         }
+        commits.wrappingAdd(1, ordering: .releasing)
         return .success(value)
     }
 
@@ -245,6 +249,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 }
                 // A sole write that failed has rolled the transaction back: nothing to commit.
                 if store.isInWriteTransaction { try store.commit() }
+                commits.wrappingAdd(1, ordering: .releasing)
                 for completion in completions { completion(nil) }
             } catch {
                 let error = error

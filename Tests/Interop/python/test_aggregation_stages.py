@@ -238,3 +238,29 @@ def test_list_local_sessions(client, db):
     with pytest.raises(OperationFailure) as error:
         list(db.aggregate([{"$listLocalSessions": {"bogus": 1}}]))
     assert error.value.code == 40415
+
+
+def test_bucket_auto_granularity(db):
+    # The manual's example: 100 documents, five buckets on the R20 series.
+    db.things.insert_many([{"_id": i} for i in range(100)])
+    got = list(db.things.aggregate([{"$bucketAuto": {"groupBy": "$_id", "buckets": 5, "granularity": "R20"}}]))
+    assert [(d["_id"]["min"], d["_id"]["max"], d["count"]) for d in got] == [
+        (0, 20, 20), (20, 40, 20), (40, 63, 23), (63, 90, 27), (90, 100, 10)]
+    # Powers of two keep integers; buckets meet at the rounded boundaries.
+    got = list(db.things.aggregate([{"$bucketAuto": {"groupBy": {"$add": ["$_id", 1]}, "buckets": 3, "granularity": "POWERSOF2"}}]))
+    assert [(d["_id"]["min"], d["_id"]["max"]) for d in got] == [(0.5, 64), (64, 128)]
+    assert sum(d["count"] for d in got) == 100
+    # E-series boundaries; 1-2-5.
+    got = list(db.things.aggregate([{"$match": {"_id": {"$gte": 1}}}, {"$bucketAuto": {"groupBy": "$_id", "buckets": 2, "granularity": "1-2-5"}}]))
+    # Rounding 50 up to 100 takes every value into the first bucket: fewer buckets, as MongoDB warns.
+    assert [(d["_id"]["min"], d["_id"]["max"], d["count"]) for d in got] == [(0.5, 100, 99)]
+    got = list(db.things.aggregate([{"$match": {"_id": {"$gte": 10, "$lt": 20}}}, {"$bucketAuto": {"groupBy": "$_id", "buckets": 2, "granularity": "E12"}}]))
+    assert [(d["_id"]["min"], d["_id"]["max"]) for d in got] == [(8.2, 15.0), (15.0, 22.0)]
+    for bad, code in [({"granularity": "R7"}, 40257), ({"granularity": 5}, 40261)]:
+        with pytest.raises(OperationFailure) as error:
+            list(db.things.aggregate([{"$bucketAuto": {"groupBy": "$_id", "buckets": 2, **bad}}]))
+        assert error.value.code == code
+    db.mixed.insert_many([{"v": 1}, {"v": "x"}, {"v": -3}])
+    with pytest.raises(OperationFailure) as error:
+        list(db.mixed.aggregate([{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "R5"}}]))
+    assert error.value.code in (40258, 40260)

@@ -102,6 +102,10 @@ def test_tailable_cursors_follow_new_documents(db):
     assert found == {"_id": 4} and time.monotonic() - started < 4.5
     # Without new documents it answers an empty batch after its wait, and stays open.
     assert next_or_none(waiting) is None and waiting.alive
+    # Row ids only grow: a document inserted after the newest one was deleted is still seen.
+    events.delete_one({"_id": 4})
+    events.insert_one({"_id": 5})
+    assert next_or_none(cursor) == {"_id": 5}
     cursor.close()
     waiting.close()
     with pytest.raises(OperationFailure) as error:
@@ -138,3 +142,46 @@ def test_collmod_changes_a_ttl_index(db):
     for bad in [{"name": "nope", "expireAfterSeconds": 1}, {"name": "created_1", "expireAfterSeconds": -1}, {"name": "created_1"}]:
         with pytest.raises(OperationFailure):
             db.command("collMod", "sessions", index=bad)
+
+
+def test_a_tailable_cursor_whose_position_was_removed_fails(db):
+    ring = db.create_collection("ring", capped=True, size=100_000, max=3)
+    ring.insert_many([{"_id": i} for i in range(3)])
+    reply = db.command("find", "ring", tailable=True)
+    assert [d["_id"] for d in reply["cursor"]["firstBatch"]] == [0, 1, 2] and reply["cursor"]["id"] != 0
+    # Three more inserts remove every document the cursor had returned, its position too.
+    ring.insert_many([{"_id": i} for i in range(3, 6)])
+    with pytest.raises(OperationFailure) as error:
+        db.command("getMore", reply["cursor"]["id"], collection="ring")
+    assert error.value.code == 136
+    # pymongo reads that error as the end of a tailable cursor.
+    cursor = ring.find(cursor_type=CursorType.TAILABLE)
+    assert [next(cursor)["_id"] for _ in range(3)] == [3, 4, 5]
+    ring.insert_many([{"_id": i} for i in range(6, 9)])
+    assert next_or_none(cursor) is None and not cursor.alive
+    # A non-awaitData tailable getMore takes no maxTimeMS, as in MongoDB.
+    reply = db.command("find", "ring", tailable=True)
+    with pytest.raises(OperationFailure) as error:
+        db.command("getMore", reply["cursor"]["id"], collection="ring", maxTimeMS=100)
+    assert error.value.code == 2
+    # $out cannot replace a capped collection; a missing collection tails nothing.
+    with pytest.raises(OperationFailure) as error:
+        list(db.ring.aggregate([{"$match": {}}, {"$out": "ring"}]))
+    assert error.value.code == 17152
+    assert list(db.nothing.find(cursor_type=CursorType.TAILABLE)) == []
+
+
+def test_collmod_ttl_index_expires_documents(server_factory):
+    import datetime
+
+    node = server_factory("--ttl-monitor-sleep-secs", "1")
+    db = node.client().app
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    db.sessions.insert_many([{"_id": 1, "seen": old}, {"_id": 2, "seen": datetime.datetime.now(datetime.timezone.utc)}])
+    db.sessions.create_index("seen")
+    db.command("collMod", "sessions", index={"keyPattern": {"seen": 1}, "expireAfterSeconds": 600})
+    deadline = time.monotonic() + 30
+    while db.sessions.count_documents({}) != 1:
+        assert time.monotonic() < deadline, "the TTL monitor never removed the expired session"
+        time.sleep(0.2)
+    assert db.sessions.find_one()["_id"] == 2

@@ -136,3 +136,24 @@ def test_round_place_and_decimal_strings_are_checked(db):
     for text in ("1e5e5", ".", "", "1.2.3", "e5", "--1"):
         assert one(db, {"$convert": {"input": text, "to": "decimal", "onError": "bad"}}) == "bad", text
     assert one(db, {"$toDecimal": "-1.5E+3"}) == D("-1.5E+3")
+
+
+def test_logarithms_and_trigonometry_of_decimals_stay_decimal(db):
+    import decimal
+
+    def close(value, expected):
+        assert isinstance(value, D), value
+        return abs(value.to_decimal() - decimal.Decimal(expected)) < decimal.Decimal("1e-30")
+
+    half_pi = "1.570796326794896619231321691639751"
+    assert close(one(db, {"$asin": D("1")}), half_pi)
+    assert close(one(db, {"$acos": D("0")}), half_pi)
+    assert close(one(db, {"$atan2": [D("1"), 0]}), half_pi)
+    assert close(one(db, {"$sin": D("0")}), "0")
+    assert close(one(db, {"$cosh": D("0")}), "1")
+    assert close(one(db, {"$degreesToRadians": D("90")}), half_pi)
+    assert close(one(db, {"$radiansToDegrees": D(half_pi)}), "90")
+    assert close(one(db, {"$log": [D("1000"), 10]}), "3")
+    assert close(one(db, {"$log": [8, D("2")]}), "3")
+    # Doubles stay doubles.
+    assert isinstance(one(db, {"$sin": 0.5}), float) and isinstance(one(db, {"$log": [8, 2]}), float)
