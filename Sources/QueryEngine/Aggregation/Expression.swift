@@ -301,7 +301,7 @@ extension Filter {
     /// Whether the filter holds an `$expr` (only those can use variables).
     public var containsExpression: Bool {
         switch self {
-        case .alwaysTrue, .text: return false
+        case .alwaysTrue, .text, .jsonSchema: return false
         case .and(let clauses), .or(let clauses), .nor(let clauses): return clauses.contains { $0.containsExpression }
         case .expression: return true
         case .field(_, let operators): return operators.contains { $0.containsExpression }
@@ -311,7 +311,7 @@ extension Filter {
     /// The filter with every `$expr`'s variables and `$$NOW` bound (see `Expression.binding`).
     public func binding(_ variables: [String: BSONValue], now: Int64) -> Filter {
         switch self {
-        case .alwaysTrue, .text: return self
+        case .alwaysTrue, .text, .jsonSchema: return self
         case .and(let clauses): return .and(clauses.map { $0.binding(variables, now: now) })
         case .or(let clauses): return .or(clauses.map { $0.binding(variables, now: now) })
         case .nor(let clauses): return .nor(clauses.map { $0.binding(variables, now: now) })

@@ -35,6 +35,12 @@ extension Filter {
         case .text:
             // Only the text index's matches reach here (the planner makes $text its access path).
             return document[TextQuery.scoreField] != nil
+        case .jsonSchema(let schema):
+            // A text search's score rides in the document; the schema sees the document as stored.
+            guard document[TextQuery.scoreField] != nil else { return schema.accepts(.document(document)) }
+            var stored = document
+            stored.removeValue(forKey: TextQuery.scoreField)
+            return schema.accepts(.document(stored))
         }
     }
 

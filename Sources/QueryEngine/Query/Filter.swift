@@ -9,6 +9,8 @@ public indirect enum Filter: Sendable {
     /// `$text`: answered by the collection's text index (`QueryScan`), true for every document
     /// the index returns.
     case text(TextQuery)
+    /// `$jsonSchema`: the document matches the schema (the one validators use).
+    case jsonSchema(JSONSchema)
 
     /// One operator applied to the values at a path.
     public enum FieldOperator: Sendable {
@@ -75,8 +77,11 @@ public indirect enum Filter: Sendable {
                 return .alwaysTrue
             case "$text":
                 return .text(try TextQuery(value))
-            case "$where", "$jsonSchema":
-                throw QueryError(.badValue, "\(key) is not supported by StratosDB")
+            case "$jsonSchema":
+                guard case .document(let schema) = value else { throw QueryError(.typeMismatch, "$jsonSchema must be an object") }
+                return .jsonSchema(try JSONSchema(schema))
+            case "$where":
+                throw QueryError(.badValue, "$where is not supported by StratosDB (it runs JavaScript)")
             default:
                 throw QueryError(.badValue, "unknown top level operator: \(key)")
             }

@@ -139,3 +139,32 @@ def test_validator_survives_a_restart(server_factory):
     with pytest.raises(WriteError):
         db.students.insert_one({"name": "x"})
     db.students.insert_one(dict(GOOD))
+
+
+def test_json_schema_in_queries(db):
+    # The manual's "Query Conditions" example: find the documents a schema accepts.
+    db.inventory.insert_many([
+        {"item": "journal", "qty": 25, "size": {"h": 14, "w": 21, "uom": "cm"}, "instock": True},
+        {"item": "notebook", "qty": 50, "size": {"h": 8.5, "w": 11, "uom": "in"}, "instock": True},
+        {"item": "paper", "qty": 100, "size": {"h": 8.5, "w": 11, "uom": "in"}, "instock": 1},
+        {"item": "planner", "qty": 75, "size": {"h": 22.85, "w": 30, "uom": "cm"}, "instock": 1},
+        {"item": "postcard", "qty": 45, "size": {"h": 10, "w": 15.25, "uom": "cm"}, "instock": True},
+        {"item": "apple", "qty": 45, "status": "A", "instock": True},
+        {"item": "pears", "qty": 50, "status": "A", "instock": True},
+    ])
+    schema = {"required": ["item", "qty", "instock"], "properties": {
+        "item": {"bsonType": "string"}, "qty": {"bsonType": "int"},
+        "size": {"bsonType": "object", "required": ["uom"], "properties": {"uom": {"bsonType": "string"}, "h": {"bsonType": "double"}, "w": {"bsonType": "double"}}},
+        "instock": {"bsonType": "bool"}}}
+    found = sorted(d["item"] for d in db.inventory.find({"$jsonSchema": schema}))
+    assert found == ["apple", "pears"]
+    # With $nor: the documents that do not match.
+    assert db.inventory.count_documents({"$nor": [{"$jsonSchema": schema}]}) == 5
+    # Combined with other conditions, in aggregation too.
+    assert [d["item"] for d in db.inventory.aggregate([{"$match": {"$jsonSchema": schema, "qty": {"$gt": 45}}}])] == ["pears"]
+    with pytest.raises(OperationFailure) as error:
+        list(db.inventory.find({"$jsonSchema": {"bsonType": "nonsense"}}))
+    assert error.value.code == 2
+    with pytest.raises(OperationFailure) as error:
+        list(db.inventory.find({"$where": "this.qty > 1"}))
+    assert error.value.code == 2
