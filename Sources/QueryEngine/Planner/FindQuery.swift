@@ -19,7 +19,9 @@ public final class FindQuery {
     private let collation: Collation?
     /// Whether results keep a text search's score field (an aggregation's later stages read it;
     /// a find's results leave without it).
-    public var keepsTextScore = false
+    public var keepsTextScore = false {
+        didSet { if keepsTextScore { scan.scoresText = true } }
+    }
     private var isText: Bool { if case .text = plan.access { true } else { false } }
 
     /// Plans a query over `collection` (nil when the collection does not exist: an empty result).
@@ -41,6 +43,13 @@ public final class FindQuery {
     /// A tailable cursor's query (`find` with `tailable` on a capped collection): it stays open
     /// at the end of the collection, and each batch continues after the last document returned.
     public var isTailable = false
+    /// Whether a text search's results carry their relevance (false when neither the sort nor the
+    /// projection asks for `{$meta: "textScore"}`: scoring is most of a text search's work).
+    public var scoresText: Bool {
+        get { scan.scoresText }
+        set { scan.scoresText = newValue || keepsTextScore }
+    }
+
     /// Whether a tailable cursor's getMore waits for new documents (`awaitData`).
     public var awaitsData = false
 
@@ -206,6 +215,8 @@ extension DatabaseStore {
         guard let descriptor = collections[collectionName] else { return [] }
         let plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
         var scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
+        // Writes keep no score: only a sort by relevance reads it.
+        scan.scoresText = sort?.keys.contains { $0.path.components == [TextQuery.scoreField] } ?? false
         var results: [ScanMatch] = []
         if let sort, !plan.providesSort {
             try scan.run(self) { match throws(QueryError) in
@@ -242,6 +253,7 @@ extension DatabaseStore {
         guard let descriptor = collections[collectionName] else { return 0 }
         var scan = QueryScan(plan: QueryPlanner.plan(filter: filter, sort: nil, collection: descriptor), filter: filter, collection: descriptor)
         scan.deadlineNanoseconds = deadlineNanoseconds
+        scan.scoresText = false
         var total = 0
         try scan.run(self) { _ throws(QueryError) in
             total += 1

@@ -26,6 +26,9 @@ public struct QueryScan {
     private var textMatches: [Int64]?
     private var textOffset = 0
     private var textChecked = false
+    /// Whether a text search's matches carry MongoDB's relevance (`{$meta: "textScore"}` reads
+    /// it); without it they carry 0, which nothing reads (counts, writes, finds without `$meta`).
+    public var scoresText = true
     /// Whether every candidate has been visited.
     public private(set) var isFinished = false
     /// Index keys or documents examined so far (`explain`'s `totalDocsExamined`).
@@ -182,7 +185,7 @@ public struct QueryScan {
             var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
             fetch.reset()
             guard search.matches(document) else { continue }
-            document[TextQuery.scoreField] = .double(search.score(of: document))
+            document[TextQuery.scoreField] = .double(scoresText ? search.score(of: document) : 0)
             var position: Int?
             RegexFailure.reset()
             let matched = filter.matches(document, position: &position)

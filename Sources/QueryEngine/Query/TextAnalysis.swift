@@ -39,23 +39,34 @@ public struct TextLanguage: Sendable, Hashable {
 /// language's pool (or makes one), stems without a lock, and gives it back.
 enum Snowball {
     /// A stemmer handle. Safe to send: a handle is in the pool or with the one thread using it.
-    private struct Stemmer: @unchecked Sendable {
-        let handle: OpaquePointer
+    struct Stemmer: @unchecked Sendable {
+        fileprivate let handle: OpaquePointer?
+
+        /// The stem of `word` (lowercase UTF-8 bytes); the word itself without a stemmer.
+        func stem(_ word: UnsafeBufferPointer<UInt8>) -> String {
+            guard let handle, let count = Int32(exactly: word.count), count > 0, let stem = sb_stemmer_stem(handle, word.baseAddress, count) else {
+                return String(decoding: word, as: UTF8.self)
+            }
+            return String(decoding: UnsafeBufferPointer(start: stem, count: Int(sb_stemmer_length(handle))), as: UTF8.self)
+        }
+
+        func stem(_ word: String) -> String {
+            var copy = word
+            return copy.withUTF8 { stem($0) }
+        }
     }
 
     private static let pools = Mutex<[String: [Stemmer]]>([:])
 
-    /// The stem of `word` (lowercase UTF-8) in `language`; the word itself for `"none"`.
-    static func stem(_ word: String, language: TextLanguage) -> String {
-        guard language != .none, !word.isEmpty else { return word }
+    /// Runs `body` with a stemmer for `language` of its own (none for `"none"`).
+    static func withStemmer<T>(_ language: TextLanguage, _ body: (Stemmer) throws -> T) rethrows -> T {
+        guard language != .none else { return try body(Stemmer(handle: nil)) }
         let taken = pools.withLock { pools in pools[language.name]?.popLast() }
-        guard let stemmer = taken ?? sb_stemmer_new(language.name, "UTF_8").map(Stemmer.init) else { return word }
-        defer { pools.withLock { pools in pools[language.name, default: []].append(stemmer) } }
-        var copy = word
-        return copy.withUTF8 { bytes -> String in
-            guard let count = Int32(exactly: bytes.count), let stem = sb_stemmer_stem(stemmer.handle, bytes.baseAddress, count) else { return word }
-            return String(decoding: UnsafeBufferPointer(start: stem, count: Int(sb_stemmer_length(stemmer.handle))), as: UTF8.self)
+        guard let stemmer = taken ?? sb_stemmer_new(language.name, "UTF_8").map({ Stemmer(handle: $0) }) else {
+            return try body(Stemmer(handle: nil))
         }
+        defer { pools.withLock { pools in pools[language.name, default: []].append(stemmer) } }
+        return try body(stemmer)
     }
 }
 
@@ -80,7 +91,7 @@ struct TextAnalyzer {
     }
 
     /// Whether MongoDB's tokenizer splits words at `scalar`.
-    private static func separates(_ scalar: Unicode.Scalar, keepingApostrophe: Bool) -> Bool {
+    fileprivate static func separates(_ scalar: Unicode.Scalar, keepingApostrophe: Bool) -> Bool {
         if keepingApostrophe && scalar == "'" { return false }
         if scalar.value == 0 { return true }
         let properties = scalar.properties
@@ -113,14 +124,60 @@ struct TextAnalyzer {
 
     /// The term a word stands for, or nil for a stop word.
     func term(_ word: some StringProtocol) -> String? {
+        Snowball.withStemmer(language) { term(word, stemmer: $0) }
+    }
+
+    private func term(_ word: some StringProtocol, stemmer: Snowball.Stemmer) -> String? {
         let folded = fold(word)
         let plain = caseSensitive || diacriticSensitive ? TextAnalyzer(language: language).fold(word) : folded
         if language.stopWords.contains(plain) { return nil }
-        return Snowball.stem(folded, language: language)
+        return stemmer.stem(folded)
     }
 
-    /// The terms of `text`, in order, repeats included.
-    func terms(of text: String) -> [String] { words(text).compactMap { term($0) } }
+    /// The terms of `text`, in order, repeats included (stop words left out).
+    func terms(of text: String) -> [String] {
+        Snowball.withStemmer(language) { stemmer in
+            // ASCII text (most text) is read byte by byte; the rest word by word.
+            if language.name != "turkish", text.utf8.allSatisfy({ $0 < 0x80 }) { return asciiTerms(of: text, stemmer: stemmer) }
+            return words(text).compactMap { term($0, stemmer: stemmer) }
+        }
+    }
+
+    /// Whether each ASCII character belongs to words (`separates` for the rest of Unicode).
+    private static let asciiWordCharacters: [Bool] = (0..<128).map { !separates(Unicode.Scalar(UInt8($0)), keepingApostrophe: false) }
+
+    /// `terms(of:)` for ASCII text: the same words, folds, stop words and stems.
+    private func asciiTerms(of text: String, stemmer: Snowball.Stemmer) -> [String] {
+        var terms: [String] = []
+        var copy = text
+        let keepsApostrophe = language == .english
+        let stopWords = language.stopWords
+        copy.withUTF8 { bytes in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { word in
+                var length = 0
+                func finish() {
+                    guard length > 0 else { return }
+                    defer { length = 0 }
+                    let folded = UnsafeBufferPointer(rebasing: word[0..<length])
+                    if !stopWords.isEmpty {
+                        let plain = caseSensitive ? String(decoding: folded, as: UTF8.self).lowercased() : String(decoding: folded, as: UTF8.self)
+                        if stopWords.contains(plain) { return }
+                    }
+                    terms.append(stemmer.stem(folded))
+                }
+                for byte in bytes {
+                    if Self.asciiWordCharacters[Int(byte)] || (keepsApostrophe && byte == 0x27) {
+                        word[length] = !caseSensitive && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+                        length += 1
+                    } else {
+                        finish()
+                    }
+                }
+                finish()
+            }
+        }
+        return terms
+    }
 
     /// A term as the FTS5 table holds it. The table's `ascii` tokenizer splits at ASCII
     /// characters other than letters and digits, and a term may hold some (`_`, `'`): each is
@@ -232,11 +289,9 @@ extension TextIndexSpec {
         for string in (try? strings(of: document)) ?? [] {
             let analyzer = TextAnalyzer(language: string.language)
             var found: [String: (count: Int, frequency: Double)] = [:]
-            var words = 0
-            for word in analyzer.words(string.text) {
-                guard let term = analyzer.term(word) else { continue }
-                words += 1
-                guard terms.contains(term) else { continue }
+            let all = analyzer.terms(of: string.text)
+            let words = all.count
+            for term in all where terms.contains(term) {
                 let seen = found[term] ?? (0, 0)
                 found[term] = (seen.count + 1, seen.frequency + 1 / Double(1 << min(seen.count, 62)))
             }

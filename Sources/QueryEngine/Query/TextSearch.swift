@@ -261,10 +261,34 @@ struct TextSearch {
             guard found else { return false }
         }
         guard !phrases.isEmpty || !negatedPhrases.isEmpty else { return true }
-        let folded = strings.map { analyzer.fold($0) }
-        for phrase in phrases where !folded.contains(where: { $0.contains(phrase) }) { return false }
-        for phrase in negatedPhrases where folded.contains(where: { $0.contains(phrase) }) { return false }
+        for phrase in phrases where !strings.contains(where: { contains($0, phrase) }) { return false }
+        for phrase in negatedPhrases where strings.contains(where: { contains($0, phrase) }) { return false }
         return true
+    }
+
+    /// Whether `text`, folded as the search folds, holds `phrase` (already folded). ASCII text
+    /// is compared byte by byte, lowercased on the fly, without making a folded copy.
+    private func contains(_ text: String, _ phrase: String) -> Bool {
+        guard text.utf8.allSatisfy({ $0 < 0x80 }), phrase.utf8.allSatisfy({ $0 < 0x80 }), analyzer.language.name != "turkish" else {
+            return analyzer.fold(text).contains(phrase)
+        }
+        let lower = !analyzer.caseSensitive
+        var haystack = text
+        var needle = phrase
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard !n.isEmpty else { return true }
+                guard h.count >= n.count else { return false }
+                func folded(_ byte: UInt8) -> UInt8 { lower && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+                let first = n[0]
+                for start in 0...(h.count - n.count) where folded(h[start]) == first {
+                    var offset = 1
+                    while offset < n.count && folded(h[start + offset]) == n[offset] { offset += 1 }
+                    if offset == n.count { return true }
+                }
+                return false
+            }
+        }
     }
 
     /// MongoDB's relevance of a matching document.

@@ -28,6 +28,8 @@ enum ReadCommands {
         var limit: Int?
         var batchSize: Int?
         var singleBatch = false
+        /// Whether the sort or the projection reads a text search's relevance (`$meta`).
+        var asksForTextScore = false
         /// A tailable cursor (capped collections only), and whether its getMores wait for data.
         var tailable = false
         var awaitData = false
@@ -37,9 +39,13 @@ enum ReadCommands {
                 filterDocument = filter
                 self.filter = try ReadCommands.boundFilter(filter, context)
             }
-            if let sort = try context.document("sort"), !sort.isEmpty { self.sort = try SortSpecification(sort) }
+            if let sort = try context.document("sort"), !sort.isEmpty {
+                self.sort = try SortSpecification(sort)
+                asksForTextScore = ReadCommands.mentionsMeta(.document(sort))
+            }
             if let projection = try context.document("projection"), !projection.isEmpty {
                 self.projection = try Projection(projection)
+                asksForTextScore = asksForTextScore || ReadCommands.mentionsMeta(.document(projection))
             }
             if let skip = try context.integer("skip") {
                 guard skip >= 0 else { throw QueryError(.location(51024), "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
@@ -92,6 +98,7 @@ enum ReadCommands {
                 collection: store.collection(collection), filter: arguments.filter, sort: arguments.sort,
                 projection: arguments.projection, skip: arguments.skip, limit: arguments.limit)
             // (A missing collection has nothing to follow: an empty, closed cursor.)
+            query.scoresText = arguments.asksForTextScore
             query.isTailable = arguments.tailable && store.collection(collection) != nil
             query.awaitsData = arguments.awaitData && query.isTailable
             query.deadlineNanoseconds = deadline
@@ -164,6 +171,15 @@ enum ReadCommands {
     }
 
     /// One batch of a find cursor: decoded documents, or stored bytes for exact scans.
+    /// Whether a sort or projection holds `$meta` anywhere.
+    static func mentionsMeta(_ value: BSONValue) -> Bool {
+        switch value {
+        case .document(let document): document.elements.contains { $0.key == "$meta" || mentionsMeta($0.value) }
+        case .array(let elements): elements.contains(where: mentionsMeta)
+        default: false
+        }
+    }
+
     struct Batch: Sendable {
         var documents: [BSONDocument]
         var encoded: [[UInt8]]?
