@@ -37,7 +37,7 @@ public enum QueryPlanner {
 
         // Sparse and partial indexes leave documents out, so a plan on them could miss matches
         // (for example `{field: null}` must find documents without the field).
-        for index in collection.indexes where index.partialFilter == nil && !index.sparse {
+        for index in collection.indexes where index.partialFilter == nil && !index.sparse && !index.isHidden {
             guard let candidate = planIndex(index, conjuncts: conjuncts, residualFree: residualFree, sort: sort) else { continue }
             if best == nil || candidate.score > best!.score { best = candidate }
         }
@@ -48,7 +48,7 @@ public enum QueryPlanner {
                 best = (1, QueryPlan(access: .idIndex([.everything]), descending: !sort.keys[0].ascending, providesSort: true, isExact: false, needsDeduplication: false))
             }
             for index in collection.indexes
-            where index.partialFilter == nil && !index.sparse && !index.isMultikey && !index.holdsDecimals && index.collation == Collation.active {
+            where index.partialFilter == nil && !index.sparse && !index.isHidden && !index.isMultikey && !index.holdsDecimals && index.collation == Collation.active {
                 var plan = QueryPlan(access: .index(index, [.everything]), descending: false, providesSort: false, isExact: false, needsDeduplication: false)
                 applySort(sort, fields: index.fields, equalityPrefix: 0, intervals: [.everything], multikey: false, to: &plan)
                 if plan.providesSort && best == nil { best = (1, plan) }

@@ -105,23 +105,31 @@ extension DatabaseStore {
         } while rows.count == 512
     }
 
-    /// `collMod` with `index: {name or keyPattern, expireAfterSeconds}`: makes a single-field index
-    /// a TTL index, or changes a TTL index's lifetime. Returns the lifetime it had (nil when it
-    /// was not a TTL index). A replayed history records it as the index dropped and created
-    /// again with its new specification.
-    public func setIndexExpiry(_ seconds: Int64, index indexName: String, on collectionName: String) throws(QueryError) -> Int64? {
+    /// `collMod` with `index: {name or keyPattern, expireAfterSeconds, hidden}`: changes a TTL
+    /// index's lifetime or makes a single-field index a TTL index, and hides an index from the
+    /// planner or shows it again. Returns the values it had (nil for an option it did not have).
+    /// A replayed history records it as the index dropped and created again with its new
+    /// specification.
+    public func modifyIndex(
+        _ indexName: String, on collectionName: String, expireAfterSeconds seconds: Int64?, hidden: Bool?
+    ) throws(QueryError) -> (expireAfterSeconds: Int64?, hidden: Bool) {
         guard var descriptor = collections[collectionName] else { throw QueryError(.namespaceNotFound, "ns does not exist") }
         guard let position = descriptor.indexes.firstIndex(where: { $0.name == indexName }) else {
             throw QueryError(.indexNotFound, "cannot find index \(indexName) for ns \(name).\(collectionName)")
         }
         let current = descriptor.indexes[position]
-        guard descriptor.capped == nil else { throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection") }
-        guard current.fields.count == 1, current.text == nil else {
-            throw QueryError(.invalidOptions, "no expireAfterSeconds field to update: the index has more than one field")
-        }
         var specification = current.specification
-        let previous = specification["expireAfterSeconds"]?.int64Value
-        specification["expireAfterSeconds"] = seconds <= Int64(Int32.max) ? .int32(Int32(clamping: seconds)) : .int64(seconds)
+        let previous = (expireAfterSeconds: specification["expireAfterSeconds"]?.int64Value, hidden: current.isHidden)
+        if let seconds {
+            guard descriptor.capped == nil else { throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection") }
+            guard current.fields.count == 1, current.text == nil else {
+                throw QueryError(.invalidOptions, "no expireAfterSeconds field to update: the index has more than one field")
+            }
+            specification["expireAfterSeconds"] = seconds <= Int64(Int32.max) ? .int32(Int32(clamping: seconds)) : .int64(seconds)
+        }
+        if let hidden {
+            if hidden { specification["hidden"] = .bool(true) } else { specification.removeValue(forKey: "hidden") }
+        }
         var updated = try IndexDescriptor(specification: specification, tableId: current.tableId, isMultikey: current.isMultikey)
         updated.holdsDecimals = current.holdsDecimals
         updated.collation = current.collation

@@ -114,6 +114,10 @@ public struct IndexDescriptor: Sendable {
                 throw QueryError(.invalidIndexSpecificationOption, "The field 'expireAfterSeconds' is not valid for an _id index specification")
             }
         }
+        if let hidden = specification["hidden"] {
+            guard case .bool = hidden else { throw QueryError(.typeMismatch, "The field 'hidden' must be a boolean") }
+            guard name != "_id_" else { throw QueryError(.badValue, "can't hide _id index") }
+        }
         self.name = name
         self.fields = fields
         self.unique = specification["unique"]?.isTruthy ?? false
@@ -129,6 +133,10 @@ public struct IndexDescriptor: Sendable {
         // Checked when the index is created; a stored one is taken as it is (unreadable: none).
         collation = tableId < 0 ? try Collation.parse(specification["collation"]) : ((try? Collation.parse(specification["collation"], checkingLocale: false)) ?? nil)
     }
+
+    /// A hidden index (`hidden: true`): kept up to date and enforcing its uniqueness, but never
+    /// chosen by the planner, so a user can see what dropping it would do before dropping it.
+    public var isHidden: Bool { specification["hidden"] == .bool(true) }
 
     /// A TTL index's field and lifetime in seconds (`expireAfterSeconds`), nil for other indexes.
     public var timeToLive: (path: FieldPath, seconds: Int64)? {

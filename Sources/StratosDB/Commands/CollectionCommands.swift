@@ -88,7 +88,7 @@ enum CollectionCommands {
         for element in context.command.elements.dropFirst()
         where !["writeConcern", "lsid", "$db", "$clusterTime", "$readPreference", "comment", "txnNumber", "apiVersion"].contains(element.key) {
             switch element.key {
-            case "validator", "validationLevel", "validationAction", "cappedSize", "cappedMax":
+            case "validator", "validationLevel", "validationAction", "cappedSize", "cappedMax", "viewOn", "pipeline":
                 changes[element.key] = element.value
             case "index":
                 guard case .document(let spec) = element.value else { throw QueryError(.typeMismatch, "collMod's 'index' must be an object") }
@@ -96,7 +96,15 @@ enum CollectionCommands {
             default:
                 throw QueryError(
                     .invalidOptions,
-                    "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel, validationAction, cappedSize, cappedMax and index with expireAfterSeconds are)")
+                    "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel, validationAction, cappedSize, cappedMax, viewOn with pipeline, and index with expireAfterSeconds or hidden are)")
+            }
+        }
+        if case .string(let source)? = changes["viewOn"], let principal = context.principal, let space = context.space {
+            // A view shows what it reads: whoever redefines it must be able to read all of it.
+            var reads = [source]
+            if case .array(let stages)? = changes["pipeline"] { reads += PipelineReferences(stages).reads }
+            for collection in reads {
+                try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
             }
         }
         guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
@@ -113,6 +121,20 @@ enum CollectionCommands {
                 reply = try modifyIndex(requestedIndex, of: existing, in: store)
             }
             guard !requested.isEmpty else { return reply }
+            if requested["viewOn"] != nil || requested["pipeline"] != nil {
+                // A view's new definition: both fields, as MongoDB requires; nothing else.
+                guard existing.isView else { throw QueryError(.invalidOptions, "'viewOn' and 'pipeline' can only be changed on a view") }
+                guard requested["viewOn"] != nil, requested["pipeline"] != nil, requested.count == 2 else {
+                    throw QueryError(.invalidOptions, "collMod of a view must give both 'viewOn' and 'pipeline', and nothing else")
+                }
+                var options = existing.options
+                options["viewOn"] = requested["viewOn"]
+                options["pipeline"] = requested["pipeline"]
+                try DatabaseStore.validateView(options: options)
+                try store.setCollectionOptions(name, options: options)
+                return reply
+            }
+            guard !existing.isView else { throw QueryError(.invalidOptions, "a view has no validation or bounds: collMod of a view changes 'viewOn' and 'pipeline'") }
             var options = existing.options
             for element in requested.elements {
                 switch element.key {
@@ -130,10 +152,11 @@ enum CollectionCommands {
         }
     }
 
-    /// collMod's `index`: an index by `name` or `keyPattern`, and its new `expireAfterSeconds`.
+    /// collMod's `index`: an index by `name` or `keyPattern`, and its new `expireAfterSeconds`
+    /// and/or `hidden`; the reply gives each option's old and new value, as MongoDB's does.
     private static func modifyIndex(_ spec: BSONDocument, of collection: CollectionDescriptor, in store: DatabaseStore) throws(QueryError) -> BSONDocument {
-        for key in spec.keys where !["name", "keyPattern", "expireAfterSeconds"].contains(key) {
-            throw QueryError(.invalidOptions, "collMod's 'index' option '\(key)' is not supported by StratosDB yet (expireAfterSeconds is)")
+        for key in spec.keys where !["name", "keyPattern", "expireAfterSeconds", "hidden"].contains(key) {
+            throw QueryError(.invalidOptions, "collMod's 'index' option '\(key)' is not supported by StratosDB yet (expireAfterSeconds and hidden are)")
         }
         let indexName: String
         switch (spec["name"], spec["keyPattern"]) {
@@ -145,16 +168,30 @@ enum CollectionCommands {
             indexName = found
         default: throw QueryError(.invalidOptions, "collMod's 'index' must name the index by exactly one of 'name' or 'keyPattern'")
         }
-        guard let given = spec["expireAfterSeconds"] else { throw QueryError(.invalidOptions, "no expireAfterSeconds field to update") }
-        guard given.isNumber, let seconds = given.int64Value, (0...Int64(Int32.max)).contains(seconds) else {
-            throw QueryError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be an integer from 0 to 2147483647")
+        var seconds: Int64?
+        if let given = spec["expireAfterSeconds"] {
+            guard given.isNumber, let value = given.int64Value, (0...Int64(Int32.max)).contains(value) else {
+                throw QueryError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be an integer from 0 to 2147483647")
+            }
+            seconds = value
         }
-        guard indexName != "_id_" else { throw QueryError(.invalidOptions, "The field 'expireAfterSeconds' is not valid for an _id index") }
+        var hidden: Bool?
+        if let given = spec["hidden"] {
+            guard case .bool(let value) = given else { throw QueryError(.typeMismatch, "collMod's 'index.hidden' must be a boolean") }
+            hidden = value
+        }
+        guard seconds != nil || hidden != nil else { throw QueryError(.invalidOptions, "no expireAfterSeconds or hidden field to update") }
+        guard indexName != "_id_" else { throw QueryError(.badValue, "cannot modify the _id index") }
+        let previous = try store.modifyIndex(indexName, on: collection.name, expireAfterSeconds: seconds, hidden: hidden)
         var reply = BSONDocument()
-        if let previous = try store.setIndexExpiry(seconds, index: indexName, on: collection.name) {
-            reply["expireAfterSeconds_old"] = .int64(previous)
+        if let seconds {
+            if let old = previous.expireAfterSeconds { reply["expireAfterSeconds_old"] = .int64(old) }
+            reply["expireAfterSeconds_new"] = .int64(seconds)
         }
-        reply["expireAfterSeconds_new"] = .int64(seconds)
+        if let hidden {
+            reply["hidden_old"] = .bool(previous.hidden)
+            reply["hidden_new"] = .bool(hidden)
+        }
         return reply
     }
 

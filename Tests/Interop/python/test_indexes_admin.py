@@ -316,3 +316,46 @@ def test_explain_unindexed_filter_is_a_collection_scan(db, users):
 def test_cursor_explain_helper(users):
     explanation = users.find({"email": "user3@x.org"}).explain()
     assert "IXSCAN" in str(explanation["queryPlanner"]["winningPlan"])
+
+
+def test_hidden_indexes_are_kept_but_not_used(db):
+    db.scores.insert_many([{"_id": i, "player": f"p{i % 10}", "points": i} for i in range(100)])
+    db.scores.create_index("player", hidden=True)
+    db.scores.create_index("points", unique=True)
+    # Hidden: listed with hidden: true, not chosen by the planner, still maintained.
+    assert db.scores.index_information()["player_1"]["hidden"] is True
+    assert "IXSCAN" not in str(db.scores.find({"player": "p3"}).explain()["queryPlanner"]["winningPlan"])
+    # collMod hides and unhides (db.collection.hideIndex / unhideIndex), answering old and new.
+    reply = db.command("collMod", "scores", index={"name": "player_1", "hidden": False})
+    assert reply["hidden_old"] is True and reply["hidden_new"] is False
+    assert "IXSCAN" in str(db.scores.find({"player": "p3"}).explain()["queryPlanner"]["winningPlan"])
+    assert sorted(d["_id"] for d in db.scores.find({"player": "p3"})) == list(range(3, 100, 10))
+    reply = db.command("collMod", "scores", index={"keyPattern": {"points": 1}, "hidden": True})
+    assert reply == {"hidden_old": False, "hidden_new": True, "ok": 1.0}
+    # A hidden unique index still enforces uniqueness.
+    with pytest.raises(OperationFailure) as error:
+        db.scores.insert_one({"_id": 1000, "points": 5})
+    assert error.value.code == 11000
+    assert db.scores.count_documents({"points": {"$gte": 90}}) == 10
+    with pytest.raises(OperationFailure) as error:
+        db.scores.create_index("x", hidden="yes")
+    assert error.value.code == 14
+    with pytest.raises(OperationFailure):
+        db.command("collMod", "scores", index={"name": "_id_", "hidden": True})
+
+
+def test_collmod_redefines_a_view(db):
+    db.products.insert_many([{"_id": 1, "qty": 5}, {"_id": 2, "qty": 50}, {"_id": 3, "qty": 500}])
+    db.command("create", "lowStock", viewOn="products", pipeline=[{"$match": {"qty": {"$lt": 10}}}])
+    assert [d["_id"] for d in db.lowStock.find()] == [1]
+    db.command("collMod", "lowStock", viewOn="products", pipeline=[{"$match": {"qty": {"$lt": 100}}}])
+    assert sorted(d["_id"] for d in db.lowStock.find()) == [1, 2]
+    with pytest.raises(OperationFailure) as error:
+        db.command("collMod", "lowStock", pipeline=[])
+    assert error.value.code == 72
+    with pytest.raises(OperationFailure) as error:
+        db.command("collMod", "products", viewOn="lowStock", pipeline=[])
+    assert error.value.code == 72
+    with pytest.raises(OperationFailure) as error:
+        db.command("collMod", "lowStock", viewOn="products", pipeline=[{"$out": "x"}])
+    assert error.value.code == 167

@@ -122,7 +122,7 @@ def test_a_bad_validator_is_refused_when_created(db, validator, code):
 def test_collmod_refuses_unsupported_options_and_missing_collections(db):
     db.create_collection("c")
     with pytest.raises(OperationFailure) as error:
-        db.command("collMod", "c", index={"keyPattern": {"a": 1}, "hidden": True})
+        db.command("collMod", "c", index={"keyPattern": {"a": 1}, "prepareUnique": True})
     assert error.value.code == 72
     with pytest.raises(OperationFailure) as error:
         db.command("collMod", "missing", validator={"a": 1})
