@@ -10,7 +10,7 @@ public enum QueryPlanner {
         // `$text` has one access path: the collection's text index (FTS5), then the filter.
         if let query = (try? filter.textQuery()) ?? nil {
             return QueryPlan(
-                access: .text(collection.indexes.first { $0.text != nil }, query), descending: false, providesSort: false, isExact: false,
+                access: .text(collection.indexes.first { $0.text != nil && !$0.isHidden }, query), descending: false, providesSort: false, isExact: false,
                 needsDeduplication: false)
         }
         // `{$natural: 1}` / `{$natural: -1}`: the documents in insertion order (row ids grow), or

@@ -185,7 +185,8 @@ public struct QueryScan {
             var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
             fetch.reset()
             guard search.matches(document) else { continue }
-            document[TextQuery.scoreField] = .double(scoresText ? search.score(of: document) : 0)
+            // An `$expr` in the filter may read the score too.
+            document[TextQuery.scoreField] = .double(scoresText || filter.containsExpression ? search.score(of: document) : 0)
             var position: Int?
             RegexFailure.reset()
             let matched = filter.matches(document, position: &position)

@@ -16,6 +16,13 @@ extension DatabaseStore {
         }
         let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
         if candidate.text != nil && !isReplaying { try TextIndexSpec.checkLanguageOverride(spec) }
+        if case .document(let partial)? = spec["partialFilterExpression"], !isReplaying, Self.holdsUnindexableOperator(partial) {
+            throw QueryError(.cannotCreateIndex, "unsupported expression in partial index: $jsonSchema, $text, $expr, $where and geo operators cannot filter an index")
+        }
+        if let hidden = spec["hidden"], !isReplaying {
+            guard case .bool = hidden else { throw QueryError(.typeMismatch, "The field 'hidden' must be a boolean") }
+            guard candidate.name != "_id_" && candidate.keyPattern != ["_id": .int32(1)] else { throw QueryError(.badValue, "can't hide _id index") }
+        }
         if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
             guard !candidate.unique || candidate.name == "_id_" else {
                 throw QueryError(.invalidOptions, "The field 'unique' is not valid for an _id index specification")
@@ -127,9 +134,11 @@ extension DatabaseStore {
             }
             specification["expireAfterSeconds"] = seconds <= Int64(Int32.max) ? .int32(Int32(clamping: seconds)) : .int64(seconds)
         }
-        if let hidden {
+        if let hidden, hidden != current.isHidden {
             if hidden { specification["hidden"] = .bool(true) } else { specification.removeValue(forKey: "hidden") }
         }
+        // Nothing to change (hiding a hidden index): nothing recorded, as MongoDB does nothing.
+        guard specification != current.specification else { return previous }
         var updated = try IndexDescriptor(specification: specification, tableId: current.tableId, isMultikey: current.isMultikey)
         updated.holdsDecimals = current.holdsDecimals
         updated.collation = current.collation
@@ -143,6 +152,18 @@ extension DatabaseStore {
         record(.dropIndex(collection: collectionName, name: indexName))
         record(.createIndex(collection: collectionName, specification: specification.bsonBytes))
         return previous
+    }
+
+    /// Whether a partial index's filter uses an operator MongoDB refuses there.
+    static func holdsUnindexableOperator(_ filter: BSONDocument) -> Bool {
+        filter.elements.contains { element in
+            if ["$jsonSchema", "$text", "$expr", "$where", "$near", "$nearSphere", "$geoWithin", "$geoIntersects"].contains(element.key) { return true }
+            switch element.value {
+            case .document(let inner): return holdsUnindexableOperator(inner)
+            case .array(let items): return items.contains { $0.documentValue.map(holdsUnindexableOperator) ?? false }
+            default: return false
+            }
+        }
     }
 
     /// Rebuilds, once, each text index written before terms were analyzed as MongoDB analyzes

@@ -41,6 +41,19 @@ extension DatabaseStore {
         }
     }
 
+    /// Refuses a redefinition of view `name` that would make it read itself through the chain of
+    /// views it is defined on (`GraphContainsCycle`, 5, as MongoDB). A view's pipeline cannot
+    /// read another view (`$lookup` and the like refuse views), so the chain is the only path.
+    public func refuseViewCycle(_ name: String, source: BSONValue?) throws(QueryError) {
+        guard case .string(var current)? = source else { return }
+        var seen: Set<String> = []
+        while true {
+            guard current != name else { throw QueryError(.named(5, "GraphContainsCycle"), "View cycle detected: \(self.name).\(name) reads itself") }
+            guard seen.insert(current).inserted, case .string(let underneath)? = collections[current]?.options["viewOn"] else { return }
+            current = underneath
+        }
+    }
+
     /// Checks a view definition given to `create`.
     public static func validateView(options: BSONDocument) throws(QueryError) {
         guard let source = options["viewOn"] else { return }

@@ -114,10 +114,6 @@ public struct IndexDescriptor: Sendable {
                 throw QueryError(.invalidIndexSpecificationOption, "The field 'expireAfterSeconds' is not valid for an _id index specification")
             }
         }
-        if let hidden = specification["hidden"] {
-            guard case .bool = hidden else { throw QueryError(.typeMismatch, "The field 'hidden' must be a boolean") }
-            guard name != "_id_" else { throw QueryError(.badValue, "can't hide _id index") }
-        }
         self.name = name
         self.fields = fields
         self.unique = specification["unique"]?.isTruthy ?? false
@@ -136,6 +132,8 @@ public struct IndexDescriptor: Sendable {
 
     /// A hidden index (`hidden: true`): kept up to date and enforcing its uniqueness, but never
     /// chosen by the planner, so a user can see what dropping it would do before dropping it.
+    /// (`hidden` is checked when an index is created; an older stored value that is not `true`
+    /// reads as not hidden.)
     public var isHidden: Bool { specification["hidden"] == .bool(true) }
 
     /// A TTL index's field and lifetime in seconds (`expireAfterSeconds`), nil for other indexes.

@@ -19,15 +19,15 @@ public struct CollectionValidator: Sendable {
             throw QueryError(.typeMismatch, "'validator' must be an object")
         }
         guard !document.isEmpty, level != .off else { return nil }
+        // A top-level schema reports the rules a document broke (errInfo); one nested in `$and`,
+        // `$or` or `$nor` is a query operator like the others.
         var schema: JSONSchema?
-        if case .document(let schemaDocument)? = document.removeValue(forKey: "$jsonSchema") {
+        if let given = document.removeValue(forKey: "$jsonSchema") {
+            guard case .document(let schemaDocument) = given else { throw QueryError(.typeMismatch, "$jsonSchema must be an object") }
             schema = try JSONSchema(schemaDocument)
         }
         for key in ["$where", "$text", "$near", "$nearSphere"] where document[key] != nil {
             throw QueryError(.invalidOptions, "\(key) is not allowed in collection validators")
-        }
-        if Self.nestedSchema(document) {
-            throw QueryError(.badValue, "$jsonSchema is supported at the top level of a validator only")
         }
         filter = try Filter(document)
         self.schema = schema
@@ -49,17 +49,6 @@ public struct CollectionValidator: Sendable {
             throw QueryError(.badValue, "Enumeration value '\(value.stringValue ?? value.typeAlias)' for field 'validationAction' is not a valid value.")
         }
         return action
-    }
-
-    private static func nestedSchema(_ document: BSONDocument) -> Bool {
-        document.elements.contains { element in
-            if element.key == "$jsonSchema" { return true }
-            switch element.value {
-            case .document(let inner): return nestedSchema(inner)
-            case .array(let items): return items.contains { item in item.documentValue.map(nestedSchema) ?? false }
-            default: return false
-            }
-        }
     }
 
     /// What `document` fails, in MongoDB's `errInfo.details` shape; nil when it passes.

@@ -247,7 +247,9 @@ public indirect enum JSONSchema: Sendable {
         case (.maxProperties(let maximum), .document(let document)):
             return document.count <= maximum ? nil : ["operatorName": .string("maxProperties"), "specifiedAs": .document(["maxProperties": .int64(Int64(maximum))]), "reason": .string("specified number of properties was not satisfied"), "numberOfProperties": .int64(Int64(document.count))]
         case (.enumeration(let allowed), _):
-            return allowed.contains { BSONComparison.equal($0, value) && $0.canonicalRank == value.canonicalRank } ? nil : ["operatorName": .string("enum"), "reason": .string("value was not found in enum"), "consideredType": type]
+            // Compared without collation, as MongoDB's `enum` does (a query's collation does not apply).
+            let found = Collation.with(nil) { () -> Bool in allowed.contains { BSONComparison.equal($0, value) && $0.canonicalRank == value.canonicalRank } }
+            return found ? nil : ["operatorName": .string("enum"), "reason": .string("value was not found in enum"), "consideredType": type]
         case (.minimum(let bound, let exclusive), _) where value.isNumber:
             let order = BSONComparison.compare(value, bound)
             return (exclusive ? order > 0 : order >= 0) ? nil : ["operatorName": .string("minimum"), "specifiedAs": .document(["minimum": bound]), "reason": .string("comparison failed"), "consideredType": type]

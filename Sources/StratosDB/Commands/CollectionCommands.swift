@@ -131,6 +131,7 @@ enum CollectionCommands {
                 options["viewOn"] = requested["viewOn"]
                 options["pipeline"] = requested["pipeline"]
                 try DatabaseStore.validateView(options: options)
+                try store.refuseViewCycle(name, source: options["viewOn"])
                 try store.setCollectionOptions(name, options: options)
                 return reply
             }
@@ -188,7 +189,7 @@ enum CollectionCommands {
             if let old = previous.expireAfterSeconds { reply["expireAfterSeconds_old"] = .int64(old) }
             reply["expireAfterSeconds_new"] = .int64(seconds)
         }
-        if let hidden {
+        if let hidden, hidden != previous.hidden {
             reply["hidden_old"] = .bool(previous.hidden)
             reply["hidden_new"] = .bool(hidden)
         }

@@ -170,7 +170,6 @@ enum ReadCommands {
         }
     }
 
-    /// One batch of a find cursor: decoded documents, or stored bytes for exact scans.
     /// Whether a sort or projection holds `$meta` anywhere.
     static func mentionsMeta(_ value: BSONValue) -> Bool {
         switch value {
@@ -180,6 +179,7 @@ enum ReadCommands {
         }
     }
 
+    /// One batch of a find cursor: decoded documents, or stored bytes for exact scans.
     struct Batch: Sendable {
         var documents: [BSONDocument]
         var encoded: [[UInt8]]?

@@ -359,3 +359,24 @@ def test_collmod_redefines_a_view(db):
     with pytest.raises(OperationFailure) as error:
         db.command("collMod", "lowStock", viewOn="products", pipeline=[{"$out": "x"}])
     assert error.value.code == 167
+
+
+def test_hidden_text_index_and_view_cycles(db):
+    db.notes.insert_one({"t": "hello world"})
+    db.notes.create_index([("t", "text")], hidden=True)
+    with pytest.raises(OperationFailure) as error:
+        list(db.notes.find({"$text": {"$search": "hello"}}))
+    assert error.value.code == 27
+    # Hiding a hidden index changes nothing and says nothing of it.
+    assert "hidden_old" not in db.command("collMod", "notes", index={"name": "t_text", "hidden": True})
+    db.command("collMod", "notes", index={"name": "t_text", "hidden": False})
+    assert len(list(db.notes.find({"$text": {"$search": "hello"}}))) == 1
+    db.command("create", "a", viewOn="notes", pipeline=[])
+    db.command("create", "b", viewOn="a", pipeline=[])
+    with pytest.raises(OperationFailure) as error:
+        db.command("collMod", "a", viewOn="b", pipeline=[])
+    assert error.value.code == 5
+    with pytest.raises(OperationFailure) as error:
+        db.command("collMod", "a", viewOn="a", pipeline=[])
+    assert error.value.code == 5
+    assert len(list(db.b.find())) == 1

@@ -111,7 +111,7 @@ def test_warn_action_and_bypass_let_writes_through(db, server):
     ({"$jsonSchema": {"bsonType": "nonsense"}}, 2),
     ({"$jsonSchema": {"required": []}}, 2),
     ({"$where": "true"}, 72),
-    ({"$and": [{"$jsonSchema": {}}]}, 2),
+    ({"$jsonSchema": 5}, 14),
 ])
 def test_a_bad_validator_is_refused_when_created(db, validator, code):
     with pytest.raises(OperationFailure) as error:
@@ -168,3 +168,19 @@ def test_json_schema_in_queries(db):
     with pytest.raises(OperationFailure) as error:
         list(db.inventory.find({"$where": "this.qty > 1"}))
     assert error.value.code == 2
+
+
+def test_a_json_schema_nested_in_a_validator(db):
+    db.create_collection("orders", validator={"$or": [{"$jsonSchema": {"required": ["sku"]}}, {"legacy": True}]})
+    db.orders.insert_one({"sku": "a1"})
+    db.orders.insert_one({"legacy": True})
+    with pytest.raises(WriteError) as error:
+        db.orders.insert_one({"qty": 1})
+    assert error.value.code == 121
+    # A schema's enum ignores collation, as MongoDB's does.
+    db.words.insert_one({"a": "str"})
+    assert db.words.count_documents({"$jsonSchema": {"properties": {"a": {"enum": ["STR"]}}}}, collation={"locale": "en", "strength": 1}) == 0
+    # Not in a partial index.
+    with pytest.raises(OperationFailure) as error:
+        db.words.create_index("a", partialFilterExpression={"$jsonSchema": {"required": ["a"]}})
+    assert error.value.code == 67
