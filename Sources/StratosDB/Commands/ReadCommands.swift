@@ -67,6 +67,9 @@ enum ReadCommands {
             tailable = context.command["tailable"]?.isTruthy ?? false
             awaitData = context.command["awaitData"]?.isTruthy ?? false
             if awaitData && !tailable { throw QueryError(.failedToParse, "Cannot set 'awaitData' without also setting 'tailable'") }
+            if asksForTextScore && !filter.hasText {
+                throw QueryError(.badValue, "query requires text score metadata, but it is not available")
+            }
             if tailable {
                 if singleBatch { throw QueryError(.failedToParse, "Cannot set 'singleBatch' option for a tailable cursor") }
                 if let sort, sort.keys.count != 1 || sort.keys[0].path.dotted != "$natural" || !sort.keys[0].ascending {
@@ -170,11 +173,14 @@ enum ReadCommands {
         }
     }
 
-    /// Whether a sort or projection holds `$meta` anywhere.
-    static func mentionsMeta(_ value: BSONValue) -> Bool {
+    /// Whether a sort, projection or pipeline holds `$meta` anywhere.
+    static func mentionsMeta(_ value: BSONValue) -> Bool { mentions("$meta", value) }
+
+    /// Whether `value` holds the key `key` at any depth.
+    static func mentions(_ key: String, _ value: BSONValue) -> Bool {
         switch value {
-        case .document(let document): document.elements.contains { $0.key == "$meta" || mentionsMeta($0.value) }
-        case .array(let elements): elements.contains(where: mentionsMeta)
+        case .document(let document): document.elements.contains { $0.key == key || mentions(key, $0.value) }
+        case .array(let elements): elements.contains { mentions(key, $0) }
         default: false
         }
     }
@@ -413,6 +419,10 @@ enum ReadCommands {
         let pipeline = try Pipeline(stages)
         if pipeline.startsWithDocuments {
             throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")
+        }
+        // A relevance needs a text search, as in MongoDB.
+        if mentionsMeta(.array(stages)) && !mentions("$text", .array(stages)) {
+            throw QueryError(.location(40218), "query requires text score metadata, but it is not available")
         }
         try requireOutputInThisDatabase(pipeline, context)
         let namespace = "\(context.database).\(collection)"

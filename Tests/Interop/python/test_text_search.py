@@ -291,3 +291,16 @@ def test_words_split_as_mongodb_splits_them(db):
     with pytest.raises(OperationFailure) as error:
         db.code.insert_one({"s": "x", "language": 5})
     assert error.value.code == 17261
+
+
+def test_a_relevance_needs_a_text_search(db):
+    db.plain.insert_one({"a": "coffee"})
+    with pytest.raises(OperationFailure) as error:
+        list(db.plain.find({}, {"s": {"$meta": "textScore"}}))
+    assert error.value.code == 2
+    with pytest.raises(OperationFailure) as error:
+        list(db.plain.find({}).sort([("s", {"$meta": "textScore"})]))
+    assert error.value.code == 2
+    with pytest.raises(OperationFailure) as error:
+        list(db.plain.aggregate([{"$project": {"s": {"$meta": "textScore"}}}]))
+    assert error.value.code == 40218
