@@ -112,7 +112,7 @@ extension Pipeline {
             }
             if previous != nil { try store.dropCollection(collection) }
             try store.createCollection(collection, options: previous?.options ?? BSONDocument(), allowExisting: true)
-            for index in previous?.indexes ?? [] { try store.createIndex(index.specification, on: collection) }
+            for index in previous?.indexes ?? [] { try store.createIndex(index.specification, on: collection, checkingOptions: false) }
             for document in documents {
                 try OperationContext.checkpoint()
                 do { try store.insert(withID(document), into: collection) } catch let error where error.code == .duplicateKey {

@@ -83,14 +83,16 @@ public struct QueryScan {
         try run(store, body)
     }
 
-    /// A tailable cursor's scan: after it has reached the end of the collection, the next
-    /// batch continues after the last document it saw (a collection scan in insertion order).
+    /// A tailable cursor's scan, before each batch: after it has reached the end of the
+    /// collection, the batch continues after the last document it saw (a collection scan in insertion order).
     /// When that document is gone (removed to keep the collection within its bounds, or
     /// deleted), the cursor fails with `CappedPositionLost` (136), as MongoDB's does, rather
     /// than go on from a position that no longer says what it has returned.
     public mutating func resumeTailing(_ store: DatabaseStore) throws(QueryError) {
-        guard isFinished, case .collectionScan = plan.access, !plan.descending else { return }
+        guard case .collectionScan = plan.access, !plan.descending else { return }
         try checkStillValid(store)
+        // Checked before every batch, not only at the end of the collection: a slow reader whose
+        // last batch stopped midway can be overtaken by the bound too.
         if lastRid > 0 {
             let present = try store.connection.statement("SELECT 1 FROM \(collection.tableName) WHERE rid = ?1")
             present.bind(1, lastRid)
@@ -99,7 +101,7 @@ public struct QueryScan {
                 throw QueryError(.named(136, "CappedPositionLost"), "CollectionScan died due to position in capped collection being deleted")
             }
         }
-        isFinished = false
+        if isFinished { isFinished = false }
     }
 
     /// Calls `body` for each matching document until it returns `false` or the scan ends.

@@ -149,6 +149,7 @@ extension DatabaseStore {
         var kept: [[UInt8]] = []
         var bytes: Int64 = 0
         let scan = try connection.statement("SELECT doc FROM \(descriptor.tableName) ORDER BY rid DESC")
+        defer { scan.reset() }
         while try scan.step() {
             if kept.count & 255 == 0 { try OperationContext.checkpoint() }
             if let most = limits.documents, kept.count >= most { break }

@@ -5,7 +5,9 @@ extension DatabaseStore {
 
     /// Creates an index from a `createIndexes` entry. Returns `false` when an identical index exists.
     @discardableResult
-    public func createIndex(_ specification: BSONDocument, on collectionName: String) throws(QueryError) -> Bool {
+    /// `checkingOptions: false` takes a specification that was accepted before (`$out` re-creating
+    /// its target's indexes) without the checks added since it was stored.
+    public func createIndex(_ specification: BSONDocument, on collectionName: String, checkingOptions: Bool = true) throws(QueryError) -> Bool {
         var spec = specification
         if spec["v"] == nil { spec.prepend("v", .int32(2)) }
         // The index's collation, as MongoDB reports it (every field), or the collection's default.
@@ -15,13 +17,16 @@ extension DatabaseStore {
             spec["collation"] = .document(fallback.document)
         }
         let candidate = try IndexDescriptor(specification: spec, tableId: -1, isMultikey: false)
-        if candidate.text != nil && !isReplaying { try TextIndexSpec.checkLanguageOverride(spec) }
-        if case .document(let partial)? = spec["partialFilterExpression"], !isReplaying, Self.holdsUnindexableOperator(partial) {
+        let checks = checkingOptions && !isReplaying
+        if candidate.text != nil && checks { try TextIndexSpec.checkLanguageOverride(spec) }
+        if case .document(let partial)? = spec["partialFilterExpression"], checks, Self.holdsUnindexableOperator(partial) {
             throw QueryError(.cannotCreateIndex, "unsupported expression in partial index: $jsonSchema, $text, $expr, $where and geo operators cannot filter an index")
         }
-        if let hidden = spec["hidden"], !isReplaying {
-            guard case .bool = hidden else { throw QueryError(.typeMismatch, "The field 'hidden' must be a boolean") }
-            guard candidate.name != "_id_" && candidate.keyPattern != ["_id": .int32(1)] else { throw QueryError(.badValue, "can't hide _id index") }
+        if let hidden = spec["hidden"], checks {
+            guard case .bool(let hides) = hidden else { throw QueryError(.typeMismatch, "The field 'hidden' must be a boolean") }
+            guard !hides || (candidate.name != "_id_" && candidate.keyPattern != ["_id": .int32(1)]) else {
+                throw QueryError(.badValue, "can't hide _id index")
+            }
         }
         if candidate.name == "_id_" || candidate.keyPattern == ["_id": .int32(1)] {
             guard !candidate.unique || candidate.name == "_id_" else {
@@ -30,7 +35,7 @@ extension DatabaseStore {
             return false  // The _id index always exists.
         }
         let descriptor = try collectionForWrite(collectionName)
-        if descriptor.capped != nil, spec["expireAfterSeconds"] != nil, !isReplaying {
+        if descriptor.capped != nil, spec["expireAfterSeconds"] != nil, checks {
             throw QueryError(.cannotCreateIndex, "Cannot create TTL index on a capped collection")
         }
         for existing in descriptor.indexes {

@@ -284,14 +284,15 @@ enum ReadCommands {
                 if query.isTailable && !query.awaitsData && context.command["maxTimeMS"] != nil {
                     throw QueryError(.badValue, "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
                 }
-                if query.awaitsData {
-                    // Its maxTimeMS is a wait, not a deadline; the node's default for reads still bounds each read.
-                    OperationRegistry.current?.deadlineNanoseconds = MonotonicTime.deadline(
-                        afterMilliseconds: context.server.configuration.defaultReadTimeMilliseconds)
-                }
                 query.deadlineNanoseconds = query.awaitsData ? nil : MonotonicTime.deadline(afterMilliseconds: try context.integer("maxTimeMS"))
+                let defaultReadTime = context.server.configuration.defaultReadTimeMilliseconds
                 func read() async throws -> Batch {
-                    query.isHeavy
+                    if query.awaitsData {
+                        // Its maxTimeMS is a wait, not a deadline; the node's default for reads
+                        // still bounds each read, counted from that read's start.
+                        OperationRegistry.current?.deadlineNanoseconds = MonotonicTime.deadline(afterMilliseconds: defaultReadTime)
+                    }
+                    return query.isHeavy
                         ? try await context.readHeavy(executor) { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
                         : try await executor.read { store throws(QueryError) in try nextBatch(query, store, countMax: limit) }
                 }

@@ -154,9 +154,17 @@ def test_a_tailable_cursor_whose_position_was_removed_fails(db):
     with pytest.raises(OperationFailure) as error:
         db.command("getMore", reply["cursor"]["id"], collection="ring")
     assert error.value.code == 136
+    # A slow reader stopped midway (batch size) is overtaken too: its next batch fails.
+    ring.insert_many([{"_id": i} for i in range(100, 103)])
+    reply = db.command("find", "ring", tailable=True, batchSize=1)
+    assert [d["_id"] for d in reply["cursor"]["firstBatch"]] == [100]
+    ring.insert_many([{"_id": i} for i in range(103, 106)])
+    with pytest.raises(OperationFailure) as error:
+        db.command("getMore", reply["cursor"]["id"], collection="ring")
+    assert error.value.code == 136
     # pymongo reads that error as the end of a tailable cursor.
     cursor = ring.find(cursor_type=CursorType.TAILABLE)
-    assert [next(cursor)["_id"] for _ in range(3)] == [3, 4, 5]
+    assert [next(cursor)["_id"] for _ in range(3)] == [103, 104, 105]
     ring.insert_many([{"_id": i} for i in range(6, 9)])
     assert next_or_none(cursor) is None and not cursor.alive
     # A non-awaitData tailable getMore takes no maxTimeMS, as in MongoDB.
