@@ -176,10 +176,10 @@ enum ReadCommands {
     /// Whether a sort, projection or pipeline holds `$meta` anywhere.
     static func mentionsMeta(_ value: BSONValue) -> Bool { mentions("$meta", value) }
 
-    /// Whether `value` holds the key `key` at any depth.
+    /// Whether `value` holds the key `key` at any depth (not inside a `$literal`, which is data).
     static func mentions(_ key: String, _ value: BSONValue) -> Bool {
         switch value {
-        case .document(let document): document.elements.contains { $0.key == key || mentions(key, $0.value) }
+        case .document(let document): document.elements.contains { $0.key == key || ($0.key != "$literal" && mentions(key, $0.value)) }
         case .array(let elements): elements.contains { mentions(key, $0) }
         default: false
         }

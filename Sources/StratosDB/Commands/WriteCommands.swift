@@ -277,6 +277,12 @@ enum WriteCommands {
         let returnNew = context.command["new"]?.isTruthy ?? false
         let upsert = context.command["upsert"]?.isTruthy ?? false
         let projection = try context.document("fields").flatMap { document throws(QueryError) in document.isEmpty ? nil : try Projection(document) }
+        // A relevance needs a text search, as in `find`.
+        if ReadCommands.mentionsMeta(.array([context.command["sort"] ?? .null, context.command["fields"] ?? .null])),
+            !ReadCommands.mentions("$text", .document(query))
+        {
+            throw QueryError(.badValue, "query requires text score metadata, but it is not available")
+        }
         let updateValue = context.command["update"]
         let arrayFilters = context.command["arrayFilters"]
         if remove && updateValue != nil {

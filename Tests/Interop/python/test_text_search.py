@@ -304,3 +304,8 @@ def test_a_relevance_needs_a_text_search(db):
     with pytest.raises(OperationFailure) as error:
         list(db.plain.aggregate([{"$project": {"s": {"$meta": "textScore"}}}]))
     assert error.value.code == 40218
+    with pytest.raises(OperationFailure) as error:
+        db.plain.find_one_and_update({}, {"$set": {"b": 1}}, sort=[("s", {"$meta": "textScore"})])
+    assert error.value.code == 2
+    # A $meta inside $literal is data, not a request for a score.
+    assert list(db.plain.aggregate([{"$project": {"_id": 0, "m": {"$literal": {"$meta": "x"}}}}])) == [{"m": {"$meta": "x"}}]
