@@ -148,6 +148,8 @@ public struct QueryScan {
                 "failed to use text index to satisfy $text query (if text index is compound, are equality predicates given for all prefix fields?)")
         }
         let search = TextSearch(query, index: text)
+        // An `$expr` in the filter may read the score too.
+        let scoring = scoresText || filter.containsExpression
         if textMatches == nil {
             var found: [Int64] = []
             if let expression = search.matchExpression {
@@ -186,9 +188,14 @@ public struct QueryScan {
             guard try fetch.step() else { continue }  // Deleted since the search (a later batch).
             var document = try fetch.withBlob(0) { bytes throws(QueryError) in try BSONDecoder.decode(bytes) }
             fetch.reset()
-            guard search.matches(document) else { continue }
-            // An `$expr` in the filter may read the score too.
-            document[TextQuery.scoreField] = .double(scoresText || filter.containsExpression ? search.score(of: document) : 0)
+            // The document's indexed strings, read once for the checks and the score.
+            var score = 0.0
+            if search.readsText || scoring {
+                let strings = (try? search.index.strings(of: document)) ?? []
+                guard !search.readsText || search.matches(strings) else { continue }
+                if scoring { score = search.score(of: strings) }
+            }
+            document[TextQuery.scoreField] = .double(score)
             var position: Int?
             RegexFailure.reset()
             let matched = filter.matches(document, position: &position)

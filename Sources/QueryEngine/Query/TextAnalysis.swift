@@ -284,9 +284,9 @@ extension TextIndexSpec {
     /// where a term's `count`-th occurrence adds `1 / 2^(count-1)` to its frequency and `words`
     /// counts the string's words that are not stop words; a term that is the whole string scores
     /// 1.1 times that. The document's score is the sum over the searched terms.
-    func score(of document: BSONDocument, terms: Set<String>) -> Double {
+    func score(of strings: [IndexedString], terms: Set<String>) -> Double {
         var total = 0.0
-        for string in (try? strings(of: document)) ?? [] {
+        for string in strings {
             let analyzer = TextAnalyzer(language: string.language)
             var found: [String: (count: Int, frequency: Double)] = [:]
             let all = analyzer.terms(of: string.text)

@@ -242,11 +242,15 @@ struct TextSearch {
         return "(\(positive)) NOT (\(negatedIndexTerms.sorted().map(quoted).joined(separator: " OR ")))"
     }
 
-    /// Whether a document the index found matches the whole search: some term (as sensitive as
-    /// asked), no negated term, every phrase and no negated phrase in one of its strings.
-    func matches(_ document: BSONDocument) -> Bool {
-        guard isSensitive || !phrases.isEmpty || !negatedPhrases.isEmpty else { return true }
-        let indexed = (try? index.strings(of: document)) ?? []
+    /// Whether a document the index found matches the whole search, given its indexed strings:
+    /// some term (as sensitive as asked), no negated term, every phrase and no negated phrase in
+    /// one of its strings.
+    /// Whether deciding a match reads the document's text (phrases, case or diacritic
+    /// sensitivity); otherwise the index's answer is the whole answer.
+    var readsText: Bool { isSensitive || !phrases.isEmpty || !negatedPhrases.isEmpty }
+
+    func matches(_ indexed: [TextIndexSpec.IndexedString]) -> Bool {
+        guard readsText else { return true }
         let strings = indexed.map(\.text)
         if isSensitive {
             var found = false
@@ -291,8 +295,8 @@ struct TextSearch {
         }
     }
 
-    /// MongoDB's relevance of a matching document.
-    func score(of document: BSONDocument) -> Double { index.score(of: document, terms: terms) }
+    /// MongoDB's relevance of a matching document, from its indexed strings.
+    func score(of strings: [TextIndexSpec.IndexedString]) -> Double { index.score(of: strings, terms: terms) }
 }
 
 extension Filter {

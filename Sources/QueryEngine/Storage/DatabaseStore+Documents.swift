@@ -40,14 +40,12 @@ extension DatabaseStore {
         let idKey = IndexKey.encode(id)
         let bytes = document.bsonBytes
         let capped = descriptor.capped
-        if let capped {
-            guard bytes.count <= capped.bytes || isReplaying else {
-                throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
-            }
-            _ = try cappedUsage(descriptor)
+        if let capped, bytes.count > capped.bytes, !isReplaying {
+            throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
         }
         // A capped collection's row ids only grow, even past deleted documents, so a tailable
-        // cursor that resumes after its last row id misses nothing.
+        // cursor that resumes after its last row id misses nothing. (Reading the next one also
+        // counts the collection's usage before this write, when it has no count yet.)
         let cappedRid = capped == nil ? nil : try nextCappedRid(descriptor)
         let statement = try connection.statement(
             cappedRid == nil

@@ -48,6 +48,17 @@ enum CollectionCommands {
         return try await ReadCommands.cursorReply(context, namespace: "\(context.database).$cmd.listCollections", documents: entries)
     }
 
+    /// A view shows what it reads: whoever defines one (`create`, `collMod`) must be able to
+    /// read its source and every collection its pipeline reads.
+    private static func authorizeViewSources(_ definition: BSONDocument, _ context: CommandContext) throws(QueryError) {
+        guard case .string(let source)? = definition["viewOn"], let principal = context.principal, let space = context.space else { return }
+        var reads = [source]
+        if case .array(let stages)? = definition["pipeline"] { reads += PipelineReferences(stages).reads }
+        for collection in reads {
+            try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
+        }
+    }
+
     static func create(_ context: CommandContext) async throws -> BSONDocument {
         let name = try context.collectionName(forWrite: true)
         var options = BSONDocument()
@@ -62,14 +73,7 @@ enum CollectionCommands {
             options["collation"] = try Collation.parse(given).map { .document($0.document) }
         }
         try DatabaseStore.validateView(options: options)
-        if case .string(let source)? = options["viewOn"], let principal = context.principal, let space = context.space {
-            // A view shows what it reads: its creator must be able to read all of it.
-            var reads = [source]
-            if case .array(let stages)? = options["pipeline"] { reads += PipelineReferences(stages).reads }
-            for collection in reads {
-                try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
-            }
-        }
+        try authorizeViewSources(options, context)
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
@@ -99,14 +103,7 @@ enum CollectionCommands {
                     "collMod option '\(element.key)' is not supported by StratosDB yet (validator, validationLevel, validationAction, cappedSize, cappedMax, viewOn with pipeline, and index with expireAfterSeconds or hidden are)")
             }
         }
-        if case .string(let source)? = changes["viewOn"], let principal = context.principal, let space = context.space {
-            // A view shows what it reads: whoever redefines it must be able to read all of it.
-            var reads = [source]
-            if case .array(let stages)? = changes["pipeline"] { reads += PipelineReferences(stages).reads }
-            for collection in reads {
-                try context.server.authorizer.authorize(.read, collection: collection, space: space, principal: principal, nowMilliseconds: context.nowMilliseconds)
-            }
-        }
+        try authorizeViewSources(changes, context)
         guard let executor = try context.executor(create: false) else { throw QueryError(.namespaceNotFound, "ns does not exist") }
         let requested = changes
         let requestedIndex = indexChange
