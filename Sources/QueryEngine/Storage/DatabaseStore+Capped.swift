@@ -86,11 +86,8 @@ extension DatabaseStore {
     }
 
     /// After an insert (row `newest`) into a capped collection: removes the oldest documents
-    /// while the collection is past a bound. A document larger than the whole bound is refused.
-    func enforceCap(_ collection: CollectionDescriptor, limits: CappedLimits, newest: Int64, size: Int64) throws(QueryError) {
-        guard size <= limits.bytes else {
-            throw QueryError(.badValue, "document is larger than capped size \(size) > \(limits.bytes)")
-        }
+    /// while the collection is past a bound (`insert` refuses a document larger than the bound).
+    func enforceCap(_ collection: CollectionDescriptor, limits: CappedLimits, newest: Int64) throws(QueryError) {
         let oldest = try connection.statement("SELECT rid, doc FROM \(collection.tableName) WHERE rid <> ?1 ORDER BY rid LIMIT 1")
         while true {
             let usage = try cappedUsage(collection)
@@ -132,7 +129,7 @@ extension DatabaseStore {
         try forgetCappedUsage([name])
         try setCollectionOptions(name, options: options)
         guard let capped = collections[name] else { return }
-        try enforceCap(capped, limits: limits, newest: -1, size: 0)
+        try enforceCap(capped, limits: limits, newest: -1)
     }
 }
 
@@ -159,7 +156,7 @@ extension DatabaseStore {
             bytes += Int64(document.count)
             kept.append(document)
         }
-        scan.reset()
+        scan.reset()  // Before the target's table is created: SQLite refuses schema changes under a running statement.
         try createCollection(target, options: options)
         for document in kept.reversed() {
             try OperationContext.checkpoint()

@@ -73,7 +73,7 @@ extension DatabaseStore {
         if let capped {
             try adjustCappedUsage(descriptor, documents: 1, bytes: Int64(bytes.count), lastRid: rid)
             // Replayed history holds the evictions it made as deletes of their own.
-            if !isReplaying { try enforceCap(descriptor, limits: capped, newest: rid, size: Int64(bytes.count)) }
+            if !isReplaying { try enforceCap(descriptor, limits: capped, newest: rid) }
         }
         return rid
     }
