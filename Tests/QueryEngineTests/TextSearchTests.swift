@@ -65,7 +65,7 @@ import Testing
         try store.begin()
         // A write runs in a savepoint (as every command's write does): refused, it leaves nothing.
         #expect(throws: QueryError.self) { try store.withSavepoint { () throws(QueryError) in try store.insert(document, into: "notes") } }
-        try store.replay(.put(collection: "notes", idKey: IndexKey.encode(.int32(3)), document: document.bsonBytes))
+        try store.replay(.put(collection: "notes", idKey: IndexKey.idKey(.int32(3)), document: document.bsonBytes))
         try store.commit()
         #expect(try search(store, "snake") == [.int32(3)])
     }

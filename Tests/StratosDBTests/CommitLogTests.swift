@@ -112,7 +112,7 @@ import Testing
         // The next commit builds on the replayed state: its root must be right, or the reopen below fails.
         _ = try await reopened.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(1000)], into: "users") }
         let proof = try await reopened.read { store throws(QueryError) in
-            do throws(StratosError) { return try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: "users", idKey: IndexKey.encode(.int32(299))) } catch {
+            do throws(StratosError) { return try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: "users", idKey: IndexKey.idKey(.int32(299))) } catch {
                 throw QueryError(.internalError, error.message)
             }
         }

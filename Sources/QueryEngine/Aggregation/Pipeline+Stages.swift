@@ -437,7 +437,7 @@ struct GraphLookupSpecification: Sendable {
             if let restriction { filter = .and([filter, restriction]) }
             var next: [BSONValue] = []
             for match in try store.matches(in: from, filter: filter) {
-                let key = IndexKey.encode(match.document["_id"] ?? .null)
+                let key = IndexKey.idKey(match.document["_id"] ?? .null)
                 guard seen.insert(key).inserted else { continue }
                 var result = match.document
                 if let depthField { result[depthField] = .int64(Int64(depth)) }

@@ -47,10 +47,10 @@ public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     /// The nearest `Double`, or `nil` never (NaN and infinities map to their Double forms).
     public var doubleValue: Double? { exactDoubleValue }
 
-    /// The double that index keys and `_id` keys hold for a decimal (`IndexKey`): computed by
-    /// hand, and within a few units in the last place of the nearest double. It is part of the
-    /// file format (document keys, index entries and the state map hold it), so it stays as it
-    /// is; changing it needs a key-format version and a migration (docs/compatibility.md).
+    /// The double that `_id` keys hold for a decimal (`IndexKey.idKey`): computed by hand, and
+    /// within a few units in the last place of the nearest double. It is part of the file and
+    /// history format (the documents' `id_key`, the state map and every signed commit hold it),
+    /// so it stays as it is. Secondary indexes key decimals exactly (`IndexKey.decimalKey`).
     var keyDoubleValue: Double {
         if isNaN { return .nan }
         if isInfinite { return isNegative ? -.infinity : .infinity }

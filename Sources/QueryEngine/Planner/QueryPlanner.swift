@@ -24,7 +24,7 @@ public enum QueryPlanner {
 
         // The _id index.
         let collated = Collation.active != nil
-        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals) {
+        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals, idKeys: true) {
             let exact = residualFree && conjuncts.count == 1 && ranges.exact
             var plan = QueryPlan(
                 access: .idIndex(ranges.intervals), descending: false, providesSort: false, isExact: exact,
@@ -48,7 +48,7 @@ public enum QueryPlanner {
                 best = (1, QueryPlan(access: .idIndex([.everything]), descending: !sort.keys[0].ascending, providesSort: true, isExact: false, needsDeduplication: false))
             }
             for index in collection.indexes
-            where index.partialFilter == nil && !index.sparse && !index.isHidden && !index.isMultikey && !index.holdsDecimals && index.collation == Collation.active {
+            where index.partialFilter == nil && !index.sparse && !index.isHidden && !index.isMultikey && !index.holdsInexactKeys && index.collation == Collation.active {
                 var plan = QueryPlan(access: .index(index, [.everything]), descending: false, providesSort: false, isExact: false, needsDeduplication: false)
                 applySort(sort, fields: index.fields, equalityPrefix: 0, intervals: [.everything], multikey: false, to: &plan)
                 if plan.providesSort && best == nil { best = (1, plan) }
@@ -68,7 +68,7 @@ public enum QueryPlanner {
         for field in index.fields {
             guard let operators = conjuncts[field.path.dotted],
                 let ranges = ranges(
-                    for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsDecimals, collation: index.collation)
+                    for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsInexactKeys, collation: index.collation)
             else { break }
             usedFields += 1
             exact = exact && ranges.exact
@@ -91,7 +91,7 @@ public enum QueryPlanner {
         var plan = QueryPlan(
             access: .index(index, scanIntervals), descending: false, providesSort: false, isExact: exact,
             needsDeduplication: index.isMultikey || scanIntervals.count > 1)
-        if !index.holdsDecimals && index.collation == Collation.active {
+        if !index.holdsInexactKeys && index.collation == Collation.active {
             applySort(sort, fields: index.fields, equalityPrefix: equalityFields, intervals: scanIntervals, multikey: index.isMultikey, to: &plan)
         }
         var score = equalityFields * 10 + (usedFields - equalityFields) * 5
@@ -157,27 +157,36 @@ public enum QueryPlanner {
     }
 
     /// Key ranges implied by the operators on one field, or `nil` when none helps.
-    /// `decimals`: the index holds decimal keys, whose stored doubles are only near their values,
-    /// so every numeric bound becomes a window around it and the plan is never exact.
+    /// `decimals`: the index holds a number whose key is not exact (`IndexKey.decimalKey`), so
+    /// every numeric bound becomes a window around it and the plan is never exact. A decimal
+    /// bound that has no exact key becomes a window too.
+    ///
+    /// `idKeys`: the ranges are for the `_id` index, whose keys are `IndexKey.idKey`: a decimal
+    /// there is keyed by a double near it, so decimal bounds are windows.
     ///
     /// `collation`: the index's. Its string keys answer only a query under the same collation
     /// (the one active on this thread); other string bounds cannot use it.
     static func ranges(
-        for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false, collation: Collation? = nil
+        for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false, idKeys: Bool = false,
+        collation: Collation? = nil
     ) -> Ranges? {
         let sameCollation = collation == Collation.active
-        func encode(_ value: BSONValue) -> [UInt8] { IndexKey.encode(value, collation: collation) }
+        func encode(_ value: BSONValue) -> [UInt8] { idKeys ? IndexKey.idKey(value) : IndexKey.encode(value, collation: collation) }
+        func needsWindow(_ value: BSONValue) -> Bool {
+            guard value.isNumber else { return false }
+            guard case .decimal128(let decimal) = value else { return decimals }
+            return decimals || idKeys || !IndexKey.decimalKey(decimal).exact
+        }
         var points: [[UInt8]]?
         var lower: (key: [UInt8], tag: UInt8)?
         var upper: (key: [UInt8], tag: UInt8)?
         var exact = true
         for fieldOperator in operators {
             switch fieldOperator {
-            case .equal(let value) where value.isNumber && (value.isDecimal || decimals) && !(value.doubleValue?.isNaN ?? true):
-                // Equal decimals (19.99 and 19.990) may hold slightly different keys: a window.
+            case .equal(let value) where needsWindow(value) && !(value.doubleValue?.isNaN ?? true):
                 exact = false
                 guard lower == nil, upper == nil, points == nil else { continue }
-                let window = numericWindow(value)
+                let window = numericWindow(value, idKeys: idKeys)
                 lower = (window.low, IndexKey.numberTag)
                 upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
@@ -189,10 +198,10 @@ public enum QueryPlanner {
                     continue
                 }
                 let key = encode(value)
-                if !isExactlyEncoded(value) { exact = false }
+                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
-                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: { $0.isDecimal || (decimals && $0.isNumber) }),
+                guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: needsWindow),
                     sameCollation || !values.contains(where: \.containsString)
                 else {
                     exact = false
@@ -204,7 +213,7 @@ public enum QueryPlanner {
                         exact = false
                         keys.append(IndexKey.encode(.undefined))
                     }
-                    if !isExactlyEncoded(value) { exact = false }
+                    if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
                     keys.append(encode(value))
                 }
                 let sorted = Array(Set(keys)).sorted { $0.lexicographicallyPrecedes($1) }
@@ -212,27 +221,27 @@ public enum QueryPlanner {
             case .greaterThan(let value), .greaterThanOrEqual(let value):
                 guard isRangeOperand(value), lower == nil, !(multikey && upper != nil), sameCollation || !value.containsString else { exact = false; continue }
                 let key = encode(value)
-                if value.isDecimal || (decimals && value.isNumber) {
+                if needsWindow(value) {
                     exact = false
-                    lower = (numericWindow(value).low, value.canonicalRank)
+                    lower = (numericWindow(value, idKeys: idKeys).low, value.canonicalRank)
                 } else if case .greaterThan = fieldOperator {
                     lower = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     lower = (key, value.canonicalRank)
                 }
-                if !isExactlyEncoded(value) { exact = false }
+                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
             case .lessThan(let value), .lessThanOrEqual(let value):
                 guard isRangeOperand(value), upper == nil, !(multikey && lower != nil), sameCollation || !value.containsString else { exact = false; continue }
                 let key = encode(value)
-                if value.isDecimal || (decimals && value.isNumber) {
+                if needsWindow(value) {
                     exact = false
-                    upper = (numericWindow(value).high, value.canonicalRank)
+                    upper = (numericWindow(value, idKeys: idKeys).high, value.canonicalRank)
                 } else if case .lessThanOrEqual = fieldOperator {
                     upper = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     upper = (key, value.canonicalRank)
                 }
-                if !isExactlyEncoded(value) { exact = false }
+                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
             default:
                 exact = false
             }
@@ -257,12 +266,14 @@ public enum QueryPlanner {
         return Ranges(intervals: [KeyInterval(lower: invertedLow, upper: invertedHigh)], exact: false, isPoint: false)
     }
 
-    /// Keys around a number wide enough for every decimal of about its value: a decimal's key
-    /// holds a double computed by hand, within a few units in the last place of its value
-    /// (`Decimal128.keyDoubleValue`), and below about 1e-270 that double loses its precision
-    /// altogether. The filter then decides exactly.
-    static func numericWindow(_ value: BSONValue) -> (low: [UInt8], high: [UInt8]) {
-        let center: Double = if case .decimal128(let decimal) = value { decimal.keyDoubleValue } else { value.doubleValue ?? 0 }
+    /// Keys around a number wide enough for every number keyed near its value: an `_id` key
+    /// holds a double computed by hand for a decimal, within a few units in the last place of
+    /// its value (`Decimal128.keyDoubleValue`), and below about 1e-270 that double loses its
+    /// precision altogether; an inexact key of an index (`IndexKey.decimalKey`) holds the
+    /// nearest double with a residual. The filter then decides exactly.
+    static func numericWindow(_ value: BSONValue, idKeys: Bool) -> (low: [UInt8], high: [UInt8]) {
+        let center: Double =
+            if case .decimal128(let decimal) = value { idKeys ? decimal.keyDoubleValue : decimal.exactDoubleValue } else { value.doubleValue ?? 0 }
         var low = center
         var high = center
         for _ in 0..<8 {
@@ -296,9 +307,10 @@ public enum QueryPlanner {
 
     /// Whether equal keys imply equal values (decimals round through double; documents hold
     /// nested numbers whose types the key does not keep apart).
-    private static func isExactlyEncoded(_ value: BSONValue) -> Bool {
+    private static func isExactlyEncoded(_ value: BSONValue, idKeys: Bool) -> Bool {
         switch value {
-        case .decimal128, .document, .null: false
+        case .decimal128: !idKeys && IndexKey.isExact(value)
+        case .document, .null: false
         case .double(let number): !number.isNaN
         default: true
         }

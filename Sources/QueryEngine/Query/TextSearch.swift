@@ -328,3 +328,18 @@ extension Filter {
         }
     }
 }
+
+extension DatabaseStore {
+    /// `document` with the relevance a `$text` filter gives it (`TextQuery.scoreField`, which
+    /// `{$meta: "textScore"}` reads), for a command that found it through a text search but
+    /// returns it by another path (`findAndModify`). Unchanged without a `$text` filter or a
+    /// text index.
+    public func withTextScore(_ document: BSONDocument, filter: Filter, collection: String) throws(QueryError) -> BSONDocument {
+        guard let query = try filter.textQuery(), let index = self.collection(collection)?.indexes.first(where: { $0.text != nil })?.text
+        else { return document }
+        let search = TextSearch(query, index: index)
+        var scored = document
+        scored[TextQuery.scoreField] = .double(search.score(of: (try? index.strings(of: document)) ?? []))
+        return scored
+    }
+}

@@ -10,7 +10,9 @@ public struct CollectionDescriptor: Sendable {
     public let uuid: [UInt8]
     /// Secondary indexes (the `_id` index is implicit).
     public internal(set) var indexes: [IndexDescriptor]
-    /// Whether some document's `_id` is or holds a decimal (see `IndexDescriptor.holdsDecimals`).
+    /// Whether some document's `_id` is or holds a decimal: its key (`IndexKey.idKey`) holds a
+    /// double near the decimal, so the planner widens numeric bounds on `_id`, re-checks every
+    /// document, and does not take the `_id` order as the sort.
     public internal(set) var idHoldsDecimals = false
 
     package var tableName: String { "c\(tableId)" }

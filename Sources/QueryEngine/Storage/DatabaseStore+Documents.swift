@@ -37,7 +37,7 @@ extension DatabaseStore {
         try DatabaseStore.validateForStorage(document)
         let descriptor = try collectionForWrite(collectionName)
         try validate(document, in: collectionName, previous: nil)
-        let idKey = IndexKey.encode(id)
+        let idKey = IndexKey.idKey(id)
         let bytes = document.bsonBytes
         let capped = descriptor.capped
         if let capped, bytes.count > capped.bytes, !isReplaying {
@@ -66,8 +66,8 @@ extension DatabaseStore {
                 try indexText(index, rid: rid, document: document)
                 continue
             }
-            let (keys, holdsDecimal) = try index.keys(for: document, detectingDecimals: !index.holdsDecimals)
-            try addKeys(keys, rid: rid, index: index, collection: collectionName, document: document, holdsDecimal: holdsDecimal)
+            let (keys, inexact) = try index.keys(for: document, detectingInexact: !index.holdsInexactKeys)
+            try addKeys(keys, rid: rid, index: index, collection: collectionName, document: document, inexact: inexact)
         }
         record(.put(collection: collectionName, idKey: idKey, document: bytes))
         if let capped {
@@ -96,19 +96,19 @@ extension DatabaseStore {
                 continue
             }
             let oldKeys = try index.keys(for: old)
-            let (newKeys, holdsDecimal) = try index.keys(for: new, detectingDecimals: !index.holdsDecimals)
+            let (newKeys, inexact) = try index.keys(for: new, detectingInexact: !index.holdsInexactKeys)
             if oldKeys == newKeys { continue }
             let removed = oldKeys.filter { !newKeys.contains($0) }
             let added = newKeys.filter { !oldKeys.contains($0) }
             try removeKeys(removed, rid: rid, index: index)
-            try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, holdsDecimal: holdsDecimal, totalKeys: newKeys.count)
+            try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, inexact: inexact, totalKeys: newKeys.count)
         }
         let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
         let bytes = new.bsonBytes
         statement.bind(1, bytes)
         statement.bind(2, rid)
         try statement.run()
-        if let id = new["_id"] { record(.put(collection: collectionName, idKey: IndexKey.encode(id), document: bytes)) }
+        if let id = new["_id"] { record(.put(collection: collectionName, idKey: IndexKey.idKey(id), document: bytes)) }
         if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: 0, bytes: Int64(bytes.count - old.encodedSize), lastRid: nil) }
     }
 
@@ -126,7 +126,7 @@ extension DatabaseStore {
         let statement = try connection.statement("DELETE FROM \(descriptor.tableName) WHERE rid = ?")
         statement.bind(1, rid)
         try statement.run()
-        if let id = document["_id"] { record(.delete(collection: collectionName, idKey: IndexKey.encode(id))) }
+        if let id = document["_id"] { record(.delete(collection: collectionName, idKey: IndexKey.idKey(id))) }
         if descriptor.capped != nil { try adjustCappedUsage(descriptor, documents: -1, bytes: -Int64(document.encodedSize), lastRid: nil) }
     }
 
@@ -147,11 +147,11 @@ extension DatabaseStore {
     }
 
     private func addKeys(
-        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, holdsDecimal: Bool,
+        _ keys: [[UInt8]], rid: Int64, index: IndexDescriptor, collection: String, document: BSONDocument, inexact: Bool,
         totalKeys: Int? = nil
     ) throws(QueryError) {
         if (totalKeys ?? keys.count) > 1 && !index.isMultikey { try markMultikey(index, collection: collection) }
-        if holdsDecimal && !index.holdsDecimals { try markDecimalKeys(index, collection: collection) }
+        if inexact && !index.holdsInexactKeys { try markInexactKeys(index, collection: collection) }
         let statement = try connection.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?, ?)")
         for key in keys {
             statement.bind(1, key)
@@ -196,10 +196,11 @@ extension DatabaseStore {
         }
     }
 
-    /// Records that `index` holds a decimal key (`IndexDescriptor.holdsDecimals`), for this and
-    /// every other connection (the catalog generation moves).
-    func markDecimalKeys(_ index: IndexDescriptor, collection: String) throws(QueryError) {
-        try markIndex(index, collection: collection, "decimal_keys = decimal_keys | 1") { $0.holdsDecimals = true }
+    /// Records that `index` holds an inexact key (`IndexDescriptor.holdsInexactKeys`), for this
+    /// and every other connection (the catalog generation moves). Flag 4 says the index keys
+    /// decimals exactly (`DatabaseStore.loadCatalog`), so it is not rebuilt at the next open.
+    func markInexactKeys(_ index: IndexDescriptor, collection: String) throws(QueryError) {
+        try markIndex(index, collection: collection, "decimal_keys = decimal_keys | 5") { $0.holdsInexactKeys = true }
     }
 
     private func markIdDecimals(_ collection: String) throws(QueryError) {
@@ -216,7 +217,7 @@ extension DatabaseStore {
 
     /// Records a fact about an index's keys in its catalog row (`assignment`, SQL) and in the
     /// cached descriptor (`update`); the catalog generation moves, so readers reload it.
-    private func markIndex(
+    func markIndex(
         _ index: IndexDescriptor, collection: String, _ assignment: String, _ update: (inout IndexDescriptor) -> Void
     ) throws(QueryError) {
         let statement = try connection.statement("UPDATE stratos_indexes SET \(assignment) WHERE table_id = ?")

@@ -69,7 +69,7 @@ extension DatabaseStore {
         record.bind(2, index.name)
         record.bind(3, tableId)
         record.bind(4, spec.bsonBytes)
-        record.bind(5, Int64(index.collation == nil ? 0 : 2))  // Flags: see `loadCatalog`.
+        record.bind(5, Int64(index.collation == nil ? 4 : 6))  // Flags: see `loadCatalog`.
         try record.run()
         var updated = descriptor
         updated.indexes.append(index)
@@ -100,9 +100,9 @@ extension DatabaseStore {
                     try indexText(index, rid: rid, document: document)
                     continue
                 }
-                let current = collections[collection.name]?.indexes.last
-                let (keys, holdsDecimal) = try index.keys(for: document, detectingDecimals: current?.holdsDecimals == false)
-                if holdsDecimal { try markDecimalKeys(index, collection: collection.name) }
+                let current = collections[collection.name]?.indexes.first { $0.tableId == index.tableId }
+                let (keys, inexact) = try index.keys(for: document, detectingInexact: current?.holdsInexactKeys == false)
+                if inexact { try markInexactKeys(index, collection: collection.name) }
                 if keys.count > 1, current?.isMultikey == false { try markMultikey(index, collection: collection.name) }
                 for key in keys {
                     insert.bind(1, key)
@@ -145,7 +145,7 @@ extension DatabaseStore {
         // Nothing to change (hiding a hidden index): nothing recorded, as MongoDB does nothing.
         guard specification != current.specification else { return previous }
         var updated = try IndexDescriptor(specification: specification, tableId: current.tableId, isMultikey: current.isMultikey)
-        updated.holdsDecimals = current.holdsDecimals
+        updated.holdsInexactKeys = current.holdsInexactKeys
         updated.collation = current.collation
         let statement = try connection.statement("UPDATE stratos_indexes SET spec = ?1 WHERE table_id = ?2")
         statement.bind(1, specification.bsonBytes)
@@ -199,6 +199,35 @@ extension DatabaseStore {
                         try writeTerms(terms, index: index, rid: scan.int64(0))
                     }
                     try connection.execute("COMMIT")
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Rebuilds, once, each index written when a decimal's key was a nearby double (catalog
+    /// flag 1 without 4): its keys are written again by `IndexKey.encode`, which places every
+    /// decimal exactly, and the index stops being treated as approximate unless a key still is.
+    /// A unique index whose exact keys would collide (a decimal and an integer of the same
+    /// value above 2^53, which the old keys told apart) stays as it was, still approximate.
+    func rebuildApproximateIndexes() throws(QueryError) {
+        let outdated = try connection.statement("SELECT table_id FROM stratos_indexes WHERE decimal_keys & 5 = 1")
+        var tableIds: Set<Int64> = []
+        while try outdated.step() { tableIds.insert(outdated.int64(0)) }
+        outdated.reset()
+        for collection in collections.values {
+            for index in collection.indexes where tableIds.contains(index.tableId) && index.text == nil {
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    try connection.execute("DELETE FROM \(index.tableName)")
+                    try markIndex(index, collection: collection.name, "decimal_keys = (decimal_keys & ~1) | 4") { $0.holdsInexactKeys = false }
+                    try backfill(index, collection: collections[collection.name] ?? collection)
+                    try connection.execute("COMMIT")
+                } catch let error where error.code == .duplicateKey {
+                    try? connection.execute("ROLLBACK")
+                    try loadCatalog()
                 } catch {
                     try? connection.execute("ROLLBACK")
                     throw error

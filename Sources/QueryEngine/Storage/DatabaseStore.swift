@@ -96,6 +96,7 @@ public final class DatabaseStore {
         }
         try loadCatalog()
         try rebuildOutdatedTextIndexes()
+        try rebuildApproximateIndexes()
     }
 
     private func hasColumn(_ table: String, _ column: String) throws(QueryError) -> Bool {
@@ -174,7 +175,7 @@ public final class DatabaseStore {
         record(.setCollectionOptions(name: name, options: options.bsonBytes))
     }
 
-    private func loadCatalog() throws(QueryError) {
+    func loadCatalog() throws(QueryError) {
         let statement = try connection.statement("SELECT name, table_id, options, uuid, decimal_keys FROM stratos_collections")
         var loaded: [String: CollectionDescriptor] = [:]
         while try statement.step() {
@@ -191,11 +192,13 @@ public final class DatabaseStore {
             let tableId = indexStatement.int64(1)
             let spec = try BSONDecoder.decode(indexStatement.blob(2))
             var index = try IndexDescriptor(specification: spec, tableId: tableId, isMultikey: indexStatement.int64(3) != 0)
-            // `decimal_keys` holds flags: 1, some key holds a decimal; 2, string keys are the
-            // collation's sort keys (an index created before that keeps byte keys, whatever its
-            // specification says).
+            // `decimal_keys` holds flags: 1, some key is inexact (`IndexDescriptor.holdsInexactKeys`),
+            // or, without flag 4, some key holds a decimal keyed by a nearby double (the format
+            // before decimals were keyed exactly, rebuilt at open: `rebuildApproximateIndexes`);
+            // 2, string keys are the collation's sort keys (an index created before that keeps
+            // byte keys, whatever its specification says); 4, decimals are keyed exactly.
             let flags = indexStatement.int64(4)
-            index.holdsDecimals = flags & 1 != 0
+            index.holdsInexactKeys = flags & 1 != 0
             if flags & 2 == 0 { index.collation = nil }
             loaded[collection]?.indexes.append(index)
             nextTableId = max(nextTableId, tableId + 1)

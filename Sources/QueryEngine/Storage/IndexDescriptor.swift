@@ -14,10 +14,11 @@ public struct IndexDescriptor: Sendable {
     let tableId: Int64
     /// Whether some document produced more than one key (an array in an indexed field).
     public internal(set) var isMultikey: Bool
-    /// Whether some key holds a decimal. A decimal's key holds a nearby double (the key format
-    /// predates exact decimals), so keys of such an index only narrow a search: the planner
-    /// widens numeric bounds, re-checks every document, and does not take its order as the sort.
-    public internal(set) var holdsDecimals = false
+    /// Whether some key holds a number no key can place exactly (a decimal with a fraction
+    /// between 2^53 and 2^63 in magnitude, or beyond the doubles' normal range:
+    /// `IndexKey.decimalKey`). Keys of such an index only narrow a search: the planner widens
+    /// numeric bounds, re-checks every document, and does not take its order as the sort.
+    public internal(set) var holdsInexactKeys = false
     /// The specification as the user gave it, returned by `listIndexes`.
     public let specification: BSONDocument
     /// The index's collation: its string keys are ICU sort keys, usable by queries with the
@@ -148,12 +149,12 @@ public struct IndexDescriptor: Sendable {
     /// The keys `document` contributes, deduplicated; empty when the document is not indexed
     /// (sparse or partial). Throws for parallel arrays, as MongoDB does.
     func keys(for document: BSONDocument) throws(QueryError) -> [[UInt8]] {
-        try keys(for: document, detectingDecimals: false).keys
+        try keys(for: document, detectingInexact: false).keys
     }
 
-    /// The keys, and with `detectingDecimals` whether an indexed value is or holds a decimal
-    /// (`holdsDecimals`), found in the same walk over the document.
-    func keys(for document: BSONDocument, detectingDecimals: Bool) throws(QueryError) -> (keys: [[UInt8]], holdsDecimal: Bool) {
+    /// The keys, and with `detectingInexact` whether an indexed value has an inexact key
+    /// (`holdsInexactKeys`), found in the same walk over the document.
+    func keys(for document: BSONDocument, detectingInexact: Bool) throws(QueryError) -> (keys: [[UInt8]], inexact: Bool) {
         if text != nil { return ([], false) }  // Its FTS5 table is written by `DatabaseStore.indexText`.
         // Under the index's own collation, whatever the command's (MongoDB's rule): the same
         // document always gets the same keys.
@@ -161,15 +162,17 @@ public struct IndexDescriptor: Sendable {
         var perField: [[BSONValue]] = []
         var arrayFields = 0
         var allMissing = true
-        var holdsDecimal = false
+        var inexact = false
         for field in fields {
             let values = IndexDescriptor.keyValues(field.path, in: document)
             if values.present { allMissing = false }
             if values.values.count > 1 { arrayFields += 1 }
-            if detectingDecimals && !holdsDecimal { holdsDecimal = values.values.contains(where: \.containsDecimal) }
+            if detectingInexact && !inexact {
+                inexact = values.values.contains { $0.containsDecimal && !IndexKey.isExact($0) }
+            }
             perField.append(values.values)
         }
-        if sparse && allMissing { return ([], holdsDecimal) }
+        if sparse && allMissing { return ([], inexact) }
         if arrayFields > 1 {
             throw QueryError(.location(171), "cannot index parallel arrays [\(fields.map(\.path.dotted).joined(separator: "] ["))]")
         }
@@ -189,7 +192,7 @@ public struct IndexDescriptor: Sendable {
             var seen = Set<[UInt8]>()
             keys = keys.filter { seen.insert($0).inserted }
         }
-        return (keys, holdsDecimal)
+        return (keys, inexact)
     }
 
     /// The values a path contributes to an index: array elements rather than arrays, `null` for

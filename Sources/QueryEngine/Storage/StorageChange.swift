@@ -2,7 +2,7 @@
 /// each committed transaction into one entry of the space's commit log (ARCHITECTURE §5).
 ///
 /// Together, the changes of every commit rebuild the database: documents by their `_id` key
-/// (`IndexKey.encode`), collections with their options, and index specifications.
+/// (`IndexKey.idKey`), collections with their options, and index specifications.
 public enum StorageChange: Sendable, Hashable {
     /// A document inserted or replaced (its full BSON bytes).
     case put(collection: String, idKey: [UInt8], document: [UInt8])

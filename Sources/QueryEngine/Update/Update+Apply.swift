@@ -316,6 +316,6 @@ extension Update {
     /// Whether an update leaves `_id` as it was: the same type and the same stored key, compared
     /// byte for byte (never under a collation: "ABC" is another document than "abc").
     static func sameId(_ a: BSONValue, _ b: BSONValue) -> Bool {
-        a.typeByte == b.typeByte && IndexKey.encode(a) == IndexKey.encode(b)
+        a.typeByte == b.typeByte && IndexKey.idKey(a) == IndexKey.idKey(b)
     }
 }

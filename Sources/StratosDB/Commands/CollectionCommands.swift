@@ -77,6 +77,7 @@ enum CollectionCommands {
         guard let executor = try context.executor(create: true) else { return [:] }
         let finalOptions = options
         _ = try await executor.write(durable: context.isDurableWrite) { store throws(QueryError) in
+            if store.collection(name) == nil { try store.refuseViewCycle(name, source: finalOptions["viewOn"]) }
             try store.createCollection(name, options: finalOptions, allowExisting: true)
         }
         return [:]

@@ -20,7 +20,7 @@ enum ProofCommands {
         guard let executor = try context.executor(create: false) else {
             throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)")
         }
-        let idKey = IndexKey.encode(id)
+        let idKey = IndexKey.idKey(id)
         // Off the event loop: the proof replays the commits since the state map's last write-back.
         let bundle: RecordProofBundle? = try await context.readHeavy(executor) { store throws(QueryError) -> RecordProofBundle? in
             guard let descriptor = store.collection(collection) else { return nil }

@@ -278,6 +278,7 @@ enum WriteCommands {
         let upsert = context.command["upsert"]?.isTruthy ?? false
         let projection = try context.document("fields").flatMap { document throws(QueryError) in document.isEmpty ? nil : try Projection(document) }
         // A relevance needs a text search, as in `find`.
+        let scoresText = ReadCommands.mentionsMeta(context.command["fields"] ?? .null)
         if ReadCommands.mentionsMeta(.array([context.command["sort"] ?? .null, context.command["fields"] ?? .null])),
             !ReadCommands.mentions("$text", .document(query))
         {
@@ -311,7 +312,9 @@ enum WriteCommands {
                         return ["lastErrorObject": .document(["n": .int32(0)]), "value": .null]
                     }
                     try store.delete(rid: match.rid, document: match.document, from: collection)
-                    let value = try projection?.apply(to: match.document) ?? match.document
+                    let found = scoresText ? try store.withTextScore(match.document, filter: filter, collection: collection) : match.document
+                    var value = try projection?.apply(to: found) ?? match.document
+                    value.removeValue(forKey: TextQuery.scoreField)
                     return ["lastErrorObject": .document(["n": .int32(1)]), "value": .document(value)]
                 }
                 var statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
@@ -322,8 +325,14 @@ enum WriteCommands {
                 if let id = outcome.upsertedId { lastError["upserted"] = id }
                 let chosen = returnNew ? outcome.after : outcome.before
                 var value = BSONValue.null
-                if let chosen, !(outcome.upsertedId != nil && !returnNew) {
-                    value = .document(try projection?.apply(to: chosen) ?? chosen)
+                if var chosen, !(outcome.upsertedId != nil && !returnNew) {
+                    // The relevance is the matched document's, as the search found it.
+                    if scoresText, let before = outcome.before, let score = try store.withTextScore(before, filter: filter, collection: collection)[TextQuery.scoreField] {
+                        chosen[TextQuery.scoreField] = score
+                    }
+                    var projected = try projection?.apply(to: chosen) ?? chosen
+                    projected.removeValue(forKey: TextQuery.scoreField)
+                    value = .document(projected)
                 }
                 return ["lastErrorObject": .document(lastError), "value": value]
             }

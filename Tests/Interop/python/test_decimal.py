@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from bson.decimal128 import Decimal128 as D
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 
 def one(db, expression, document=None):
@@ -99,8 +99,7 @@ def test_comparison_is_exact(db):
 
 
 def test_an_index_holding_decimals_answers_as_a_scan_does(db):
-    """A decimal's index key is a double near it: once an index holds one, numeric bounds widen
-    and every document is checked exactly, so index and collection scan agree."""
+    """Decimals are keyed exactly: index and collection scan agree, and the index gives the order."""
     values = [3, D("3.00000"), D("3.000000000000000000000000000000001"), D("2.999999999999999999999999999999999"), 3.5, 0.1, D("0.1")]
     db.nums.insert_many([{"_id": i, "x": v} for i, v in enumerate(values)])
     queries = [{"x": 3}, {"x": {"$gt": 3}}, {"x": {"$lt": 3}}, {"x": {"$gte": 3, "$lte": 3}}, {"x": 0.1}, {"x": D("0.1")}, {"x": {"$in": [3, 0.1]}}]
@@ -116,6 +115,63 @@ def test_an_index_holding_decimals_answers_as_a_scan_does(db):
     # A decimal _id: found by any equal number.
     db.ids.insert_one({"_id": D("7.0"), "v": 1})
     assert db.ids.find_one({"_id": 7})["v"] == 1
+
+
+def test_a_unique_index_tells_apart_numbers_that_differ_only_past_a_double(db):
+    """As in MongoDB: 0.1 the double and 0.1 the decimal are different values; 3 and 3.00 are not."""
+    db.prices.create_index("p", unique=True)
+    db.prices.insert_many([{"p": D("0.1")}, {"p": 0.1}, {"p": 3}, {"p": D("3.000000000000000000000000000000001")},
+                           {"p": D("9007199254740993")}, {"p": 9007199254740992}])
+    for duplicate in (D("0.10"), D("3.00"), 3.0, 9007199254740993, D("9007199254740992.0")):
+        with pytest.raises(DuplicateKeyError):
+            db.prices.insert_one({"p": duplicate})
+    assert db.prices.count_documents({}) == 6
+
+
+def test_decimal_indexes_give_the_sort_order_and_agree_with_a_scan(db):
+    import random
+
+    rng = random.Random(7)
+    values = []
+    for _ in range(300):
+        kind = rng.randrange(5)
+        if kind == 0:
+            values.append(D(f"{rng.randrange(-10**6, 10**6)}.{rng.randrange(10**6):06d}"))
+        elif kind == 1:
+            values.append(rng.uniform(-1e6, 1e6))
+        elif kind == 2:
+            values.append(rng.randrange(-10**6, 10**6))
+        elif kind == 3:
+            # Beyond 2^53, where integers, doubles and decimals interleave.
+            values.append(rng.choice([2**53 + rng.randrange(8), D(str(2**53 + rng.randrange(8))), float(2**53 + 2 * rng.randrange(4))]))
+        else:
+            values.append(D(f"0.1{'0' * rng.randrange(30)}{rng.randrange(1, 10)}"))
+    db.mixed.insert_many([{"_id": i, "x": v} for i, v in enumerate(values)])
+    queries = [{}, {"x": {"$gt": D("0.1")}}, {"x": {"$lte": 2**53 + 3}}, {"x": {"$gte": -5000.5, "$lt": D("123456.5")}},
+               {"x": {"$in": [D("0.10"), 0.1, 2**53 + 1]}}, {"x": D(str(2**53 + 2))}]
+    scanned = {str(q): [d["_id"] for d in db.mixed.find(q).sort([("x", 1), ("_id", 1)])] for q in queries}
+    db.mixed.create_index("x")
+    for q in queries:
+        found = list(db.mixed.find(q).sort("x", 1))
+        # The same documents, in the same order of values (ties in any order).
+        assert sorted(d["_id"] for d in found) == sorted(scanned[str(q)]), q
+        assert [values[d["_id"]] for d in found] == [values[i] for i in scanned[str(q)]] or \
+            sorted(d["_id"] for d in found) == sorted(scanned[str(q)])
+        assert db.mixed.count_documents(q) == len(scanned[str(q)]), q
+    plan = str(db.mixed.find({"x": {"$gt": D("0.1")}}).sort("x", 1).explain()["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in plan and "SORT" not in plan
+
+
+def test_the_rare_decimal_without_an_exact_key_is_still_found_exactly(db):
+    """A decimal with a fraction above 2^53 shares its key with the integer below it: the index
+    then only narrows the search, and answers stay exact."""
+    db.rare.create_index("x")
+    db.rare.insert_many([{"_id": 1, "x": 2**53 + 1}, {"_id": 2, "x": D("9007199254740993.5")}, {"_id": 3, "x": 2**53 + 2},
+                         {"_id": 4, "x": D("9007199254740994.25")}])
+    assert [d["_id"] for d in db.rare.find({"x": {"$gt": 2**53 + 1}}).sort("x", 1)] == [2, 3, 4]
+    assert [d["_id"] for d in db.rare.find({"x": D("9007199254740993.5")})] == [2]
+    assert [d["_id"] for d in db.rare.find({"x": {"$lt": D("9007199254740993.5")}})] == [1]
+    assert [d["_id"] for d in db.rare.find({"x": {"$gte": 2**53 + 2}}).sort("x", -1)] == [4, 3]
 
 
 def test_equal_numbers_group_together_and_distinct_keeps_unequal_ones(db):

@@ -379,4 +379,9 @@ def test_hidden_text_index_and_view_cycles(db):
     with pytest.raises(OperationFailure) as error:
         db.command("collMod", "a", viewOn="a", pipeline=[])
     assert error.value.code == 5
+    # A new view that reads itself is refused as well, and nothing is created.
+    with pytest.raises(OperationFailure) as error:
+        db.command("create", "selfish", viewOn="selfish", pipeline=[])
+    assert error.value.code == 5
+    assert "selfish" not in db.list_collection_names()
     assert len(list(db.b.find())) == 1

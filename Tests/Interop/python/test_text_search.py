@@ -97,6 +97,14 @@ def test_weights_wildcard_and_writes(db):
     assert sorted(d["n"] for d in stored) == [4, 4]
     found = db.posts.find_one_and_update({"$text": {"$search": "tea"}, "_id": 2}, {"$set": {"cold": False}}, return_document=True)
     assert "cold" in found and not any(key.startswith("$__") for key in found)
+    # findAndModify returns the relevance a projection asks for, of the document the search found.
+    scored = db.posts.find_one_and_update({"$text": {"$search": "tea"}, "_id": 2}, {"$set": {"cold": True}},
+                                          projection={"s": {"$meta": "textScore"}, "cold": 1}, return_document=True)
+    expected = db.posts.find_one({"$text": {"$search": "tea"}, "_id": 2}, {"s": {"$meta": "textScore"}})["s"]
+    assert scored["cold"] is True and scored["s"] == expected > 0 and set(scored) == {"_id", "s", "cold"}
+    removed = db.posts.find_one_and_delete({"$text": {"$search": "tea"}, "_id": 1}, projection={"s": {"$meta": "textScore"}, "title": 0})
+    assert removed["s"] > 0 and "title" not in removed and not any(key.startswith("$__") for key in removed)
+    db.posts.insert_one({"_id": 1, "title": "Coffee", "body": "all about milk tea"})
     db.posts.delete_one({"_id": 2})
     assert ids(db.posts.find({"$text": {"$search": "coffee tea"}})) == [1]
     db.everything.insert_many([{"_id": 1, "a": {"b": "nested words"}}, {"_id": 2, "c": ["list", "of", "words"]}, {"_id": 3, "n": 5}])
