@@ -29,9 +29,19 @@ public struct TextLanguage: Sendable, Hashable {
         self.name = name
     }
 
-    /// Words that take no part in a search or a score. MongoDB drops stop words in every
-    /// language; StratosDB has a list for English only (the others keep every word).
-    var stopWords: Set<String> { name == "english" ? TextAnalyzer.englishStopWords : [] }
+    /// Words that take no part in a search or a score, folded as searches compare words
+    /// (lowercase, without diacritics): MongoDB's list for English, Snowball's for the others
+    /// (`StopWords.swift`); none for Romanian (Snowball has no list) or `"none"`.
+    var stopWords: Set<String> { Self.stopWordSets[name] ?? [] }
+
+    private static let stopWordSets: [String: Set<String>] = {
+        var sets = ["english": TextAnalyzer.englishStopWords]
+        for (name, words) in snowballStopWords {
+            let folder = TextAnalyzer(language: TextLanguage(checked: name))
+            sets[name] = Set(words.split(whereSeparator: \.isWhitespace).map { folder.fold($0) })
+        }
+        return sets
+    }()
 }
 
 /// Snowball's stemmers, made when first needed and kept for the process. A stemmer keeps state

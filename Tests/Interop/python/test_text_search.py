@@ -243,6 +243,17 @@ def test_language_override_and_stemming_in_other_languages(db):
     assert ids(db.notes.find({"$text": {"$search": "horse", "$language": "english"}})) == [2]
     listed = db.notes.index_information()["text_text"]
     assert listed["default_language"] == "french" and listed["language_override"] == "idioma"
+    # Each language drops its stop words, from documents, searches and scores.
+    db.notes.insert_one({"_id": 4, "text": "le chat et la souris"})
+    assert ids(db.notes.find({"$text": {"$search": "le et la"}})) == []
+    assert scored(db.notes, "chat") == [(4, 0.75)]
+    db.notes.delete_one({"_id": 4})
+    assert ids(db.notes.find({"$text": {"$search": "the", "$language": "english"}})) == []
+    db.notes.insert_one({"_id": 3, "text": "Él y ella están aquí", "idioma": "spanish"})
+    assert ids(db.notes.find({"$text": {"$search": "él están", "$language": "es"}})) == []
+    assert ids(db.notes.find({"$text": {"$search": "aquí", "$language": "es"}})) == [3]
+    assert scored(db.notes, "aquí", **{"$language": "es"}) == [(3, 1.0)]
+    db.notes.delete_one({"_id": 3})
     # "none": no stemming, no stop words.
     db.plain.insert_many([{"_id": 1, "s": "the running man"}])
     db.plain.create_index([("s", TEXT)], default_language="none")
