@@ -45,6 +45,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let optionNotSupportedOnView = Code(167, "OptionNotSupportedOnView")
         public static let viewDepthLimitExceeded = Code(165, "ViewDepthLimitExceeded")
         public static let invalidNamespace = Code(73, "InvalidNamespace")
+        public static let conversionFailure = Code(241, "ConversionFailure")
         public static let indexOptionsConflict = Code(85, "IndexOptionsConflict")
         public static let indexKeySpecsConflict = Code(86, "IndexKeySpecsConflict")
         public static let invalidPipelineOperator = Code(168, "InvalidPipelineOperator")

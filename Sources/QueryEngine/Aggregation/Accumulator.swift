@@ -81,29 +81,38 @@ public struct Accumulator: Sendable {
         case .median, .percentile:
             let spec = try Self.spec(document[0].value, name, allowed: op == .median ? ["input", "method"] : ["input", "p", "method"])
             guard let input = spec["input"] else { throw QueryError(.location(7436100), "\(name) requires 'input'") }
-            guard case .string(let method)? = spec["method"], ["approximate", "discrete"].contains(method) else {
-                throw QueryError(.location(7436101), "\(name) requires 'method' to be 'approximate'")
-            }
+            percentiles = try Self.percentiles(spec, name, median: op == .median)
             argument = try Expression(input)
-            if op == .median {
-                percentiles = [0.5]
-            } else {
-                guard case .array(let values)? = spec["p"], !values.isEmpty else {
-                    throw QueryError(.location(7750301), "$percentile requires 'p' to be a non-empty array of numbers between 0.0 and 1.0")
-                }
-                for value in values {
-                    guard let p = value.doubleValue, value.isNumber, (0...1).contains(p) else {
-                        throw QueryError(.location(7750302), "$percentile requires 'p' to be an array of numbers between 0.0 and 1.0, found \(value)")
-                    }
-                    percentiles.append(p)
-                }
-            }
         default:
             argument = try Expression(document[0].value)
         }
         self.count = count
         self.sortBy = sortBy
         self.percentiles = percentiles
+    }
+
+    /// The percentiles `{input, p, method}` asks `$percentile` for (`[0.5]` for `$median`),
+    /// checked as MongoDB checks them; the accumulator and the expression share it.
+    static func percentiles(_ spec: BSONDocument, _ name: String, median: Bool) throws(QueryError) -> [Double] {
+        for key in spec.keys where !(median ? ["input", "method"] : ["input", "p", "method"]).contains(key) {
+            throw QueryError(.location(40415), "\(name) found an unknown argument: \(key)")
+        }
+        guard spec["input"] != nil else { throw QueryError(.location(7436100), "\(name) requires 'input'") }
+        guard case .string(let method)? = spec["method"], ["approximate", "discrete"].contains(method) else {
+            throw QueryError(.location(7436101), "\(name) requires 'method' to be 'approximate'")
+        }
+        if median { return [0.5] }
+        guard case .array(let values)? = spec["p"], !values.isEmpty else {
+            throw QueryError(.location(7750301), "$percentile requires 'p' to be a non-empty array of numbers between 0.0 and 1.0")
+        }
+        var percentiles: [Double] = []
+        for value in values {
+            guard let p = value.doubleValue, value.isNumber, (0...1).contains(p) else {
+                throw QueryError(.location(7750302), "$percentile requires 'p' to be an array of numbers between 0.0 and 1.0, found \(value)")
+            }
+            percentiles.append(p)
+        }
+        return percentiles
     }
 
     private static func spec(_ value: BSONValue, _ name: String, allowed: [String]) throws(QueryError) -> BSONDocument {

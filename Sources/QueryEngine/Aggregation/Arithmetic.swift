@@ -151,7 +151,7 @@ enum Conversions {
 
     static func convert(_ name: String, _ value: BSONValue?) throws(QueryError) -> BSONValue? {
         guard let value, value != .null, value != .undefined else { return .null }
-        let failure = QueryError(.location(241), "Failed to parse value for \(name)")
+        let failure = QueryError(.conversionFailure, "Failed to parse value for \(name)")
         switch name {
         case "$toString":
             switch value {

@@ -90,6 +90,11 @@ public indirect enum Expression: Sendable {
                 }
                 return .call(.cond, [try Expression(condition), try Expression(then), try Expression(otherwise)])
             }
+        case "$dateFromString":
+            // Checked here: once evaluated, a `dateString` that names a missing field is absent too.
+            if case .document(let spec) = argument, !spec.keys.contains("dateString") {
+                throw QueryError(.location(40542), "Missing 'dateString' parameter to $dateFromString")
+            }
         case "$switch":
             guard case .document(let spec) = argument, case .array(let branches)? = spec["branches"] else {
                 throw QueryError(.location(40060), "$switch requires at least one branch")

@@ -67,6 +67,13 @@ public enum ExpressionOperator: String, Sendable, CaseIterable {
     case avg = "$avg"
     case min = "$min"
     case max = "$max"
+    case stdDevPop = "$stdDevPop"
+    case stdDevSamp = "$stdDevSamp"
+    case median = "$median"
+    case percentile = "$percentile"
+    case dateFromString = "$dateFromString"
+    case tsSecond = "$tsSecond"
+    case tsIncrement = "$tsIncrement"
     case year = "$year"
     case month = "$month"
     case dayOfMonth = "$dayOfMonth"
@@ -152,7 +159,7 @@ public enum ExpressionOperator: String, Sendable, CaseIterable {
         case .zip, .sortArray, .firstN, .lastN, .maxN, .minN, .setEquals, .setIsSubset: .array
         case .sin, .cos, .tan, .asin, .acos, .atan, .sinh, .cosh, .tanh, .asinh, .acosh, .atanh, .degreesToRadians, .radiansToDegrees, .log, .atan2, .bitAnd, .bitOr, .bitXor, .bitNot, .rand: .math
         case .convert, .getField, .setField, .unsetField, .binarySize, .bsonSize: .object
-        case .year, .month, .dayOfMonth, .hour, .minute, .second, .millisecond, .dayOfWeek, .dayOfYear, .dateToString, .week, .isoWeek, .isoWeekYear, .isoDayOfWeek, .dateAdd, .dateSubtract, .dateDiff, .dateTrunc, .dateFromParts, .dateToParts: .date
+        case .year, .month, .dayOfMonth, .hour, .minute, .second, .millisecond, .dayOfWeek, .dayOfYear, .dateToString, .week, .isoWeek, .isoWeekYear, .isoDayOfWeek, .dateAdd, .dateSubtract, .dateDiff, .dateTrunc, .dateFromParts, .dateToParts, .dateFromString: .date
         case .map, .filter, .reduce, .`let`: .binding
         default: .core
         }

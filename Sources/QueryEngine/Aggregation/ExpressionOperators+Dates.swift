@@ -96,6 +96,8 @@ extension ExpressionOperators {
             return .datetime(truncated)
         case .dateFromParts:
             return try dateFromParts(spec)
+        case .dateFromString:
+            return try dateFromString(spec)
         case .dateToParts:
             for key in spec.keys where !["date", "timezone", "iso8601"].contains(key) {
                 throw QueryError(.location(40520), "Unrecognized argument to $dateToParts: \(key)")
@@ -163,6 +165,38 @@ extension ExpressionOperators {
         default: value = DateArithmetic.isoWeek(local: local).day
         }
         return .int32(Int32(truncatingIfNeeded: value))
+    }
+
+    /// `$dateFromString`: `onNull` for a null or missing string, `onError` (when given) for a
+    /// string that is not a date or a value that is not a string.
+    private static func dateFromString(_ spec: BSONDocument) throws(QueryError) -> BSONValue? {
+        for key in spec.keys where !["dateString", "format", "timezone", "onError", "onNull"].contains(key) {
+            throw QueryError(.location(40541), "Unrecognized argument to $dateFromString: \(key)")
+        }
+        let format: String?
+        switch spec["format"] {
+        case nil: format = nil
+        case .string(let text)?: format = text
+        case .null?, .undefined?: return .null
+        default: throw QueryError(.location(40684), "$dateFromString requires that 'format' be a string, found: \(typeName(spec["format"]))")
+        }
+        guard let zone = try DateArithmetic.zone(spec["timezone"], "$dateFromString") else { return .null }
+        if isNullish(spec["dateString"]) { return spec.keys.contains("onNull") ? spec["onNull"] : .null }
+        do throws(QueryError) {
+            guard case .string(let text)? = spec["dateString"] else {
+                throw QueryError(.conversionFailure, "$dateFromString requires that 'dateString' be a string, found: \(typeName(spec["dateString"]))")
+            }
+            let parsed = try DateParsing.parse(text, format: format)
+            if let offset = parsed.offset {
+                guard spec["timezone"] == nil else {
+                    throw QueryError(.conversionFailure, "you cannot pass in a date/time string with time zone information together with a timezone argument")
+                }
+                return .datetime(parsed.local - offset)
+            }
+            return .datetime(zone.utc(fromLocal: parsed.local))
+        } catch let error where error.code == .conversionFailure && spec.keys.contains("onError") {
+            return spec["onError"]
+        }
     }
 
     private static func dateFromParts(_ spec: BSONDocument) throws(QueryError) -> BSONValue? {

@@ -341,12 +341,29 @@ enum ExpressionOperators {
                 }
             }
             return .document(document)
-        case .sum, .avg, .min, .max:
+        case .sum, .avg, .min, .max, .stdDevPop, .stdDevSamp:
             let inputs: [BSONValue]
             if values.count == 1, case .array(let array)? = values[0] { inputs = array } else { inputs = values.compactMap { $0 } }
-            var accumulator = Accumulator.State(AccumulatorOperator(rawValue: name)!)  // $sum, $avg, $min, $max: both.
+            var accumulator = Accumulator.State(AccumulatorOperator(rawValue: name)!)  // $sum … $stdDevSamp: both.
             for input in inputs { try accumulator.add(input) }
             return accumulator.result
+        case .median, .percentile:
+            // `{input, p, method}`: the numbers of `input` (an array, or one value).
+            guard values.count == 1, case .document(let spec)? = values[0] else {
+                throw QueryError(.location(7436200), "\(name) requires an object with 'input'\(op == .percentile ? ", 'p'" : "") and 'method'")
+            }
+            var accumulator = Accumulator.State(AccumulatorOperator(rawValue: name)!)
+            accumulator.percentiles = try Accumulator.percentiles(spec, name, median: op == .median)
+            let inputs: [BSONValue] = if case .array(let array)? = spec["input"] { array } else { spec["input"].map { [$0] } ?? [] }
+            for input in inputs { try accumulator.add(input) }
+            return accumulator.result
+        case .tsSecond, .tsIncrement:
+            guard values.count == 1 else { throw arity(name, 1) }
+            if isNullish(values[0]) { return .null }
+            guard case .timestamp(let timestamp)? = values[0] else {
+                throw QueryError(.location(5687301), "Argument to \(name) must be a Timestamp, but is \(typeName(values[0]))")
+            }
+            return .int64(Int64(op == .tsSecond ? timestamp.seconds : timestamp.increment))
         case .setUnion, .setIntersection, .setDifference:
             var sets: [[BSONValue]] = []
             for value in values {

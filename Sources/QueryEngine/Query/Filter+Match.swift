@@ -124,6 +124,40 @@ extension Filter {
                 guard let whole = Int64(exactly: double.rounded(.towardZero)) else { return false }
                 return whole % divisor == remainder
             }
+        case .bits(let test, let mask):
+            return firstMatch(candidates, position: &position) { candidate in
+                guard let value = candidate.value else { return false }
+                return Self.bitsMatch(value, test, mask)
+            }
+        }
+    }
+
+    /// A bitwise test of a number representable as a 64-bit integer (two's complement: bits
+    /// past 63 repeat the sign) or of BinData (bits past its end are clear); other values,
+    /// fractional numbers and decimals never match, as in MongoDB.
+    private static func bitsMatch(_ value: BSONValue, _ test: BitTest, _ mask: [UInt8]) -> Bool {
+        let bytes: [UInt8]
+        var fill: UInt8 = 0
+        switch value {
+        case .int32, .int64, .double:
+            guard let number = value.int64Value else { return false }
+            bytes = withUnsafeBytes(of: number.littleEndian, Array.init)
+            if number < 0 { fill = 0xFF }
+        case .binary(let binary): bytes = binary.data
+        default: return false
+        }
+        var allSet = true, anySet = false, allClear = true, anyClear = false
+        for (index, wanted) in mask.enumerated() where wanted != 0 {
+            let have = index < bytes.count ? bytes[index] : fill
+            if have & wanted != wanted { allSet = false }
+            if have & wanted != 0 { anySet = true; allClear = false }
+            if ~have & wanted != 0 { anyClear = true }
+        }
+        switch test {
+        case .allSet: return allSet
+        case .anySet: return anySet
+        case .allClear: return allClear
+        case .anyClear: return anyClear
         }
     }
 

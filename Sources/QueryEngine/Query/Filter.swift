@@ -32,6 +32,14 @@ public indirect enum Filter: Sendable {
         case all([BSONValue])
         case allElemMatch([Filter])
         case mod(divisor: Int64, remainder: Int64)
+        /// `$bitsAllSet`, `$bitsAnySet`, `$bitsAllClear`, `$bitsAnyClear`: the mask's bits, least
+        /// significant first (bit 0 is the low bit of byte 0).
+        case bits(BitTest, mask: [UInt8])
+    }
+
+    /// Which bits of a value a bitwise query operator asks about.
+    public enum BitTest: Sendable {
+        case allSet, anySet, allClear, anyClear
     }
 
     /// Whether the filter matches every document (`{}`).
@@ -75,6 +83,12 @@ public indirect enum Filter: Sendable {
                 return .expression(try Expression(value))
             case "$comment":
                 return .alwaysTrue
+            case "$sampleRate":
+                // Each document matches with this probability: `$expr: {$lt: [{$rand: {}}, rate]}`.
+                guard value.isNumber, let rate = value.doubleValue, (0...1).contains(rate) else {
+                    throw QueryError(.badValue, "numeric argument to $sampleRate must be in [0, 1]")
+                }
+                return .expression(.call(.lt, [.call(.rand, []), .literal(.double(rate))]))
             case "$text":
                 return .text(try TextQuery(value))
             case "$jsonSchema":
@@ -191,6 +205,10 @@ public indirect enum Filter: Sendable {
                 let remainder = try integral(items[1], "remainder")
                 guard divisor != 0 else { throw QueryError(.badValue, "divisor cannot be 0") }
                 operators.append(.mod(divisor: divisor, remainder: remainder))
+            case "$bitsAllSet": operators.append(.bits(.allSet, mask: try parseBitMask(element.key, value)))
+            case "$bitsAnySet": operators.append(.bits(.anySet, mask: try parseBitMask(element.key, value)))
+            case "$bitsAllClear": operators.append(.bits(.allClear, mask: try parseBitMask(element.key, value)))
+            case "$bitsAnyClear": operators.append(.bits(.anyClear, mask: try parseBitMask(element.key, value)))
             case "$comment": break
             default:
                 throw QueryError(.badValue, "unknown operator: \(element.key)")
@@ -242,6 +260,35 @@ public indirect enum Filter: Sendable {
             case 1...19: return [.typeByte(UInt8(code))]
             default: throw QueryError(.badValue, "Invalid numerical type code: \(code)")
             }
+        }
+    }
+
+    /// A bitwise operator's mask: a non-negative integer, an array of bit positions, or BinData
+    /// (its bytes, bit 0 first), as MongoDB reads them.
+    private static func parseBitMask(_ name: String, _ value: BSONValue) throws(QueryError) -> [UInt8] {
+        switch value {
+        case .int32, .int64, .double, .decimal128:
+            guard let mask = value.int64Value else {
+                throw QueryError(.failedToParse, "Expected an integer that fits in 64 bits as the bitmask of \(name)")
+            }
+            guard mask >= 0 else { throw QueryError(.failedToParse, "Expected a non-negative number as the bitmask of \(name)") }
+            return withUnsafeBytes(of: UInt64(mask).littleEndian, Array.init)
+        case .array(let positions):
+            var mask: [UInt8] = []
+            for position in positions {
+                guard position.isNumber, let number = position.int64Value, Double(number) == position.doubleValue else {
+                    throw QueryError(.failedToParse, "bit positions must be an integer but got: \(position.typeAlias)")
+                }
+                guard number >= 0 else { throw QueryError(.failedToParse, "bit positions must be >= 0 but got: \(number)") }
+                guard number < 1 << 20 else { throw QueryError(.failedToParse, "bit position \(number) is too large") }
+                let byte = Int(number / 8)
+                if mask.count <= byte { mask += [UInt8](repeating: 0, count: byte + 1 - mask.count) }
+                mask[byte] |= 1 << UInt8(number % 8)
+            }
+            return mask
+        case .binary(let binary): return binary.data
+        default:
+            throw QueryError(.badValue, "\(name) takes an Array, a number, or a BinData but received: \(value.typeAlias)")
         }
     }
 }

@@ -81,6 +81,24 @@ extension Update {
             let result = operation.kind == "$inc"
                 ? try Arithmetic.add(base, operation.argument) : try Arithmetic.multiply(base, operation.argument)
             try UpdatePaths.set(path, result, in: &root)
+        case "$bit":
+            guard case .document(let operations) = operation.argument else { return }
+            var result = current ?? .int32(0)
+            for bitwise in operations.elements {
+                switch (result, bitwise.value) {
+                case (.int32(let a), .int32(let b)):
+                    result = .int32(bitwise.key == "and" ? a & b : bitwise.key == "or" ? a | b : a ^ b)
+                case (.int32, .int64), (.int64, .int32), (.int64, .int64):
+                    let a = result.int64Value ?? 0
+                    let b = bitwise.value.int64Value ?? 0
+                    result = .int64(bitwise.key == "and" ? a & b : bitwise.key == "or" ? a | b : a ^ b)
+                default:
+                    throw QueryError(
+                        .badValue,
+                        "Cannot apply $bit to a value of non-integral type. The field '\(path.last ?? "")' has non-integral type \(result.typeAlias)")
+                }
+            }
+            if result != current { try UpdatePaths.set(path, result, in: &root) }
         case "$min", "$max":
             if let current {
                 let order = BSONComparison.compare(operation.argument, current)

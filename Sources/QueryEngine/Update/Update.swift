@@ -28,7 +28,7 @@ public enum Update: Sendable {
 
     static let operatorNames: Set<String> = [
         "$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$setOnInsert", "$currentDate", "$push",
-        "$pull", "$pullAll", "$addToSet", "$pop",
+        "$pull", "$pullAll", "$addToSet", "$pop", "$bit",
     ]
 
     /// Parses an update document. An update whose first key starts with `$` is an operator update;
@@ -100,6 +100,23 @@ public enum Update: Sendable {
                     filter = .field(FieldPath(components: []), try Filter.parseOperators(condition))
                 } else {
                     filter = try Filter(condition)
+                }
+            }
+        case "$bit":
+            guard case .document(let operations) = field.value else {
+                throw QueryError(.badValue, "The $bit modifier is not compatible with a \(field.value.typeAlias). You must pass in an embedded document: {$bit: {field: {and/or/xor: #}}")
+            }
+            guard !operations.isEmpty else {
+                throw QueryError(.badValue, "You must pass in at least one bitwise operation. The format is: {$bit: {field: {and/or/xor: #}}")
+            }
+            for operation in operations.elements {
+                guard ["and", "or", "xor"].contains(operation.key) else {
+                    throw QueryError(.badValue, "The $bit modifier only supports 'and', 'or', and 'xor', not '\(operation.key)' which is an unknown operator")
+                }
+                switch operation.value {
+                case .int32, .int64: break
+                default:
+                    throw QueryError(.badValue, "The $bit modifier field must be an Integer(32/64 bit); a '\(operation.value.typeAlias)' is not supported here")
                 }
             }
         case "$currentDate":
