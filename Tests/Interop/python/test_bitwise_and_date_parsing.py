@@ -146,3 +146,12 @@ def test_timestamp_parts(db):
     assert one(db, {"$tsSecond": "$missing"}, doc) is None
     with pytest.raises(OperationFailure):
         one(db, {"$tsSecond": 5}, doc)
+
+
+def test_sample_rate_keeps_about_that_share(db):
+    db.many.insert_many([{"_id": i} for i in range(2000)])
+    kept = db.many.count_documents({"$sampleRate": 0.25})
+    assert 300 < kept < 700
+    assert db.many.count_documents({"$sampleRate": 0}) == 0 and db.many.count_documents({"$sampleRate": 1}) == 2000
+    with pytest.raises(OperationFailure):
+        db.many.count_documents({"$sampleRate": 1.5})
