@@ -114,12 +114,62 @@ import Testing
         }
         let reopened = try DatabaseStore(name: "shop", path: path)
         let index = reopened.collection("items")!.indexes[0]
-        #expect(!index.holdsInexactKeys)
+        #expect(!index.holdsInexactKeys && !index.legacyDecimalKeys)
+        // Its keys are the exact ones now.
+        let keys = try reopened.sqlite.statement("SELECT key FROM \(index.tableName) ORDER BY key")
+        var stored: [[UInt8]] = []
+        while try keys.step() { stored.append(keys.blob(0)) }
+        keys.reset()
+        #expect(stored == prices.map { IndexKey.encode($0) }.sorted { $0.lexicographicallyPrecedes($1) })
         let query = FindQuery(
             collection: reopened.collection("items"), filter: try Filter(["price": .document(["$gte": decimal("19.99")])]),
             sort: try SortSpecification(["price": .int32(1)]), projection: nil, skip: 0, limit: nil)
         #expect(query.plan.stageName == "IXSCAN" && query.plan.providesSort)
         let found = try query.nextBatch(reopened, countMax: 100, bytesMax: 1 << 20).map { $0["_id"] }
         #expect(found == [.int32(0), .int32(5), .int32(4)])
+    }
+
+    /// A unique index whose old keys told apart two equal numbers cannot be rebuilt: it keeps
+    /// the first format for good, every write uses it, and queries still find both documents.
+    @Test func aUniqueIndexThatCannotBeRebuiltKeepsItsFormat() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/shop.sqlite"
+        let prices: [BSONValue] = [decimal("0.3"), decimal("0.30")]
+        #expect(IndexKey.idKey(prices[0]) != IndexKey.idKey(prices[1]))
+        do {
+            let store = try DatabaseStore(name: "shop", path: path)
+            try store.begin()
+            try store.createIndex(["key": .document(["price": .int32(1)]), "name": .string("price_1"), "unique": .bool(true)], on: "items")
+            try store.commit()
+            let index = store.collection("items")!.indexes[0]
+            store.finishJob()
+            try store.sqlite.execute("BEGIN; UPDATE stratos_indexes SET decimal_keys = 1")
+            let insert = try store.sqlite.statement("INSERT INTO \(index.tableName)(key, rid) VALUES (?1, ?2)")
+            for (rid, price) in prices.enumerated() {
+                let document: BSONDocument = ["_id": .int32(Int32(rid)), "price": price]
+                let row = try store.sqlite.statement("INSERT INTO \(store.collection("items")!.tableName)(rid, id_key, doc) VALUES (?1, ?2, ?3)")
+                row.bind(1, Int64(rid + 1))
+                row.bind(2, IndexKey.idKey(.int32(Int32(rid))))
+                row.bind(3, document.bsonBytes)
+                try row.run()
+                insert.bind(1, IndexKey.idKey(price))
+                insert.bind(2, Int64(rid + 1))
+                try insert.run()
+            }
+            try store.sqlite.execute("COMMIT")
+        }
+        for _ in 0..<2 {
+            let reopened = try DatabaseStore(name: "shop", path: path)
+            let index = reopened.collection("items")!.indexes[0]
+            #expect(index.legacyDecimalKeys && index.holdsInexactKeys)
+            let found = try reopened.matches(in: "items", filter: try Filter(["price": decimal("0.3")]))
+            #expect(found.count == 2)
+            // Writes keep the old format: a delete removes its key, and the value can come back.
+            try reopened.begin()
+            try reopened.delete(rid: found[0].rid, document: found[0].document, from: "items")
+            _ = try reopened.insert(found[0].document, into: "items")
+            try reopened.commit()
+            reopened.finishJob()
+        }
     }
 }

@@ -24,7 +24,7 @@ public enum QueryPlanner {
 
         // The _id index.
         let collated = Collation.active != nil
-        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals, idKeys: true) {
+        if let operators = conjuncts["_id"], let ranges = ranges(for: operators, ascending: true, multikey: false, decimals: collection.idHoldsDecimals, legacyDecimals: true) {
             let exact = residualFree && conjuncts.count == 1 && ranges.exact
             var plan = QueryPlan(
                 access: .idIndex(ranges.intervals), descending: false, providesSort: false, isExact: exact,
@@ -68,7 +68,8 @@ public enum QueryPlanner {
         for field in index.fields {
             guard let operators = conjuncts[field.path.dotted],
                 let ranges = ranges(
-                    for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsInexactKeys, collation: index.collation)
+                    for: operators, ascending: field.ascending, multikey: index.isMultikey, decimals: index.holdsInexactKeys,
+                    legacyDecimals: index.legacyDecimalKeys, collation: index.collation)
             else { break }
             usedFields += 1
             exact = exact && ranges.exact
@@ -161,21 +162,22 @@ public enum QueryPlanner {
     /// every numeric bound becomes a window around it and the plan is never exact. A decimal
     /// bound that has no exact key becomes a window too.
     ///
-    /// `idKeys`: the ranges are for the `_id` index, whose keys are `IndexKey.idKey`: a decimal
-    /// there is keyed by a double near it, so decimal bounds are windows.
+    /// `legacyDecimals`: the index keys decimals by a double near them (`IndexKey.idKey`): the
+    /// `_id` index, and an index written that way that could not be rebuilt
+    /// (`IndexDescriptor.legacyDecimalKeys`); decimal bounds are windows there.
     ///
     /// `collation`: the index's. Its string keys answer only a query under the same collation
     /// (the one active on this thread); other string bounds cannot use it.
     static func ranges(
-        for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false, idKeys: Bool = false,
+        for operators: [Filter.FieldOperator], ascending: Bool, multikey: Bool, decimals: Bool = false, legacyDecimals: Bool = false,
         collation: Collation? = nil
     ) -> Ranges? {
         let sameCollation = collation == Collation.active
-        func encode(_ value: BSONValue) -> [UInt8] { idKeys ? IndexKey.idKey(value) : IndexKey.encode(value, collation: collation) }
+        func encode(_ value: BSONValue) -> [UInt8] { IndexKey.encode(value, collation: collation, legacyDecimals: legacyDecimals) }
         func needsWindow(_ value: BSONValue) -> Bool {
             guard value.isNumber else { return false }
             guard case .decimal128(let decimal) = value else { return decimals }
-            return decimals || idKeys || !IndexKey.decimalKey(decimal).exact
+            return decimals || legacyDecimals || !IndexKey.decimalKey(decimal).exact
         }
         var points: [[UInt8]]?
         var lower: (key: [UInt8], tag: UInt8)?
@@ -186,7 +188,7 @@ public enum QueryPlanner {
             case .equal(let value) where needsWindow(value) && !(value.doubleValue?.isNaN ?? true):
                 exact = false
                 guard lower == nil, upper == nil, points == nil else { continue }
-                let window = numericWindow(value, idKeys: idKeys)
+                let window = numericWindow(value, legacyDecimals: legacyDecimals)
                 lower = (window.low, IndexKey.numberTag)
                 upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
@@ -198,7 +200,7 @@ public enum QueryPlanner {
                     continue
                 }
                 let key = encode(value)
-                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
+                if !isExactlyEncoded(value, legacyDecimals: legacyDecimals) { exact = false }
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
                 guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: needsWindow),
@@ -213,7 +215,7 @@ public enum QueryPlanner {
                         exact = false
                         keys.append(IndexKey.encode(.undefined))
                     }
-                    if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
+                    if !isExactlyEncoded(value, legacyDecimals: legacyDecimals) { exact = false }
                     keys.append(encode(value))
                 }
                 let sorted = Array(Set(keys)).sorted { $0.lexicographicallyPrecedes($1) }
@@ -223,25 +225,25 @@ public enum QueryPlanner {
                 let key = encode(value)
                 if needsWindow(value) {
                     exact = false
-                    lower = (numericWindow(value, idKeys: idKeys).low, value.canonicalRank)
+                    lower = (numericWindow(value, legacyDecimals: legacyDecimals).low, value.canonicalRank)
                 } else if case .greaterThan = fieldOperator {
                     lower = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     lower = (key, value.canonicalRank)
                 }
-                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
+                if !isExactlyEncoded(value, legacyDecimals: legacyDecimals) { exact = false }
             case .lessThan(let value), .lessThanOrEqual(let value):
                 guard isRangeOperand(value), upper == nil, !(multikey && lower != nil), sameCollation || !value.containsString else { exact = false; continue }
                 let key = encode(value)
                 if needsWindow(value) {
                     exact = false
-                    upper = (numericWindow(value, idKeys: idKeys).high, value.canonicalRank)
+                    upper = (numericWindow(value, legacyDecimals: legacyDecimals).high, value.canonicalRank)
                 } else if case .lessThanOrEqual = fieldOperator {
                     upper = (IndexKey.prefixSuccessor(key) ?? key, value.canonicalRank)
                 } else {
                     upper = (key, value.canonicalRank)
                 }
-                if !isExactlyEncoded(value, idKeys: idKeys) { exact = false }
+                if !isExactlyEncoded(value, legacyDecimals: legacyDecimals) { exact = false }
             default:
                 exact = false
             }
@@ -271,9 +273,9 @@ public enum QueryPlanner {
     /// its value (`Decimal128.keyDoubleValue`), and below about 1e-270 that double loses its
     /// precision altogether; an inexact key of an index (`IndexKey.decimalKey`) holds the
     /// nearest double with a residual. The filter then decides exactly.
-    static func numericWindow(_ value: BSONValue, idKeys: Bool) -> (low: [UInt8], high: [UInt8]) {
+    static func numericWindow(_ value: BSONValue, legacyDecimals: Bool) -> (low: [UInt8], high: [UInt8]) {
         let center: Double =
-            if case .decimal128(let decimal) = value { idKeys ? decimal.keyDoubleValue : decimal.exactDoubleValue } else { value.doubleValue ?? 0 }
+            if case .decimal128(let decimal) = value { legacyDecimals ? decimal.keyDoubleValue : decimal.exactDoubleValue } else { value.doubleValue ?? 0 }
         var low = center
         var high = center
         for _ in 0..<8 {
@@ -307,9 +309,9 @@ public enum QueryPlanner {
 
     /// Whether equal keys imply equal values (decimals round through double; documents hold
     /// nested numbers whose types the key does not keep apart).
-    private static func isExactlyEncoded(_ value: BSONValue, idKeys: Bool) -> Bool {
+    private static func isExactlyEncoded(_ value: BSONValue, legacyDecimals: Bool) -> Bool {
         switch value {
-        case .decimal128: !idKeys && IndexKey.isExact(value)
+        case .decimal128: !legacyDecimals && IndexKey.isExact(value)
         case .document, .null: false
         case .double(let number): !number.isNaN
         default: true

@@ -146,6 +146,7 @@ extension DatabaseStore {
         guard specification != current.specification else { return previous }
         var updated = try IndexDescriptor(specification: specification, tableId: current.tableId, isMultikey: current.isMultikey)
         updated.holdsInexactKeys = current.holdsInexactKeys
+        updated.legacyDecimalKeys = current.legacyDecimalKeys
         updated.collation = current.collation
         let statement = try connection.statement("UPDATE stratos_indexes SET spec = ?1 WHERE table_id = ?2")
         statement.bind(1, specification.bsonBytes)
@@ -210,10 +211,11 @@ extension DatabaseStore {
     /// Rebuilds, once, each index written when a decimal's key was a nearby double (catalog
     /// flag 1 without 4): its keys are written again by `IndexKey.encode`, which places every
     /// decimal exactly, and the index stops being treated as approximate unless a key still is.
-    /// A unique index whose exact keys would collide (a decimal and an integer of the same
-    /// value above 2^53, which the old keys told apart) stays as it was, still approximate.
+    /// A unique index whose exact keys would collide (equal numbers the old keys told apart,
+    /// such as `NumberDecimal("0.3")` and `NumberDecimal("0.30")`) keeps the old format for good
+    /// (flag 8, `IndexDescriptor.legacyDecimalKeys`), and is not tried again.
     func rebuildApproximateIndexes() throws(QueryError) {
-        let outdated = try connection.statement("SELECT table_id FROM stratos_indexes WHERE decimal_keys & 5 = 1")
+        let outdated = try connection.statement("SELECT table_id FROM stratos_indexes WHERE decimal_keys & 13 = 1")
         var tableIds: Set<Int64> = []
         while try outdated.step() { tableIds.insert(outdated.int64(0)) }
         outdated.reset()
@@ -222,11 +224,20 @@ extension DatabaseStore {
                 try connection.execute("BEGIN IMMEDIATE")
                 do {
                     try connection.execute("DELETE FROM \(index.tableName)")
-                    try markIndex(index, collection: collection.name, "decimal_keys = (decimal_keys & ~1) | 4") { $0.holdsInexactKeys = false }
-                    try backfill(index, collection: collections[collection.name] ?? collection)
+                    try markIndex(index, collection: collection.name, "decimal_keys = (decimal_keys & ~1) | 4") {
+                        $0.holdsInexactKeys = false
+                        $0.legacyDecimalKeys = false
+                    }
+                    // The index as it is now, keying decimals exactly.
+                    let updated = collections[collection.name] ?? collection
+                    try backfill(updated.indexes.first { $0.tableId == index.tableId } ?? index, collection: updated)
                     try connection.execute("COMMIT")
                 } catch let error where error.code == .duplicateKey {
                     try? connection.execute("ROLLBACK")
+                    let keep = try connection.statement("UPDATE stratos_indexes SET decimal_keys = decimal_keys | 8 WHERE table_id = ?1")
+                    keep.bind(1, index.tableId)
+                    try keep.run()
+                    try bumpCatalogGeneration()
                     try loadCatalog()
                 } catch {
                     try? connection.execute("ROLLBACK")

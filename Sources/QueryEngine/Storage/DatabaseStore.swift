@@ -196,9 +196,11 @@ public final class DatabaseStore {
             // or, without flag 4, some key holds a decimal keyed by a nearby double (the format
             // before decimals were keyed exactly, rebuilt at open: `rebuildApproximateIndexes`);
             // 2, string keys are the collation's sort keys (an index created before that keeps
-            // byte keys, whatever its specification says); 4, decimals are keyed exactly.
+            // byte keys, whatever its specification says); 4, decimals are keyed exactly; 8, the
+            // rebuild to exact keys failed and the index keeps the first format for good.
             let flags = indexStatement.int64(4)
             index.holdsInexactKeys = flags & 1 != 0
+            index.legacyDecimalKeys = flags & 4 == 0 && (flags & 8 != 0 || flags & 1 != 0)
             if flags & 2 == 0 { index.collation = nil }
             loaded[collection]?.indexes.append(index)
             nextTableId = max(nextTableId, tableId + 1)

@@ -19,6 +19,11 @@ public struct IndexDescriptor: Sendable {
     /// `IndexKey.decimalKey`). Keys of such an index only narrow a search: the planner widens
     /// numeric bounds, re-checks every document, and does not take its order as the sort.
     public internal(set) var holdsInexactKeys = false
+    /// Whether the index keys decimals as the first format did, by a nearby double (catalog
+    /// flag 8): an index of that format that could not be rebuilt, because its exact keys would
+    /// collide (two equal numbers the old keys told apart, in a unique index). It keeps that
+    /// format for every write, and the planner treats it as approximate.
+    public internal(set) var legacyDecimalKeys = false
     /// The specification as the user gave it, returned by `listIndexes`.
     public let specification: BSONDocument
     /// The index's collation: its string keys are ICU sort keys, usable by queries with the
@@ -182,7 +187,7 @@ public struct IndexDescriptor: Sendable {
             for prefix in keys {
                 for value in values {
                     var key = prefix
-                    IndexKey.append(value, descending: !fields[index].ascending, collation: collation, to: &key)
+                    IndexKey.append(value, descending: !fields[index].ascending, collation: collation, legacyDecimals: legacyDecimalKeys, to: &key)
                     next.append(key)
                 }
             }

@@ -17,9 +17,14 @@ public enum IndexKey {
     /// The key of one value; with a `collation`, strings are keyed by their ICU sort keys (an
     /// index built with that collation).
     public static func encode(_ value: BSONValue, collation: Collation? = nil) -> [UInt8] {
+        encode(value, collation: collation, legacyDecimals: false)
+    }
+
+    /// `encode`, or with `legacyDecimals` the first format's decimals (`idKey`).
+    static func encode(_ value: BSONValue, collation: Collation?, legacyDecimals: Bool) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
-        append(value, collation: collation, legacyDecimals: false, to: &bytes)
+        append(value, collation: collation, legacyDecimals: legacyDecimals, to: &bytes)
         return bytes
     }
 
@@ -35,9 +40,11 @@ public enum IndexKey {
     }
 
     /// Appends a value's key; `descending` inverts its bytes.
-    static func append(_ value: BSONValue, descending: Bool, collation: Collation? = nil, to bytes: inout [UInt8]) {
+    static func append(
+        _ value: BSONValue, descending: Bool, collation: Collation? = nil, legacyDecimals: Bool = false, to bytes: inout [UInt8]
+    ) {
         let start = bytes.count
-        append(value, collation: collation, legacyDecimals: false, to: &bytes)
+        append(value, collation: collation, legacyDecimals: legacyDecimals, to: &bytes)
         if descending {
             for index in start..<bytes.count { bytes[index] = ~bytes[index] }
         }

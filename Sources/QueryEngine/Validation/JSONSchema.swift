@@ -289,10 +289,15 @@ public indirect enum JSONSchema: Sendable {
         case (.maxItems(let maximum), .array(let items)):
             return items.count <= maximum ? nil : ["operatorName": .string("maxItems"), "specifiedAs": .document(["maxItems": .int64(Int64(maximum))]), "reason": .string("array did not match specified length"), "numberOfItems": .int64(Int64(items.count))]
         case (.uniqueItems, .array(let items)):
-            // Equal values (1 and 1.0 too) have equal index keys: one pass with a set.
-            var seen = Set<[UInt8]>()
-            for item in items where !seen.insert(IndexKey.encode(item)).inserted {
-                return ["operatorName": .string("uniqueItems"), "reason": .string("found a duplicate item")]
+            // Equal values (1 and 1.0 too) have equal index keys: one pass with a set. The rare
+            // numbers whose keys are not exact are compared when their keys meet.
+            var seen: [[UInt8]: [BSONValue]] = [:]
+            for item in items {
+                let key = IndexKey.encode(item)
+                if let earlier = seen[key], earlier.contains(where: { BSONComparison.equal($0, item) }) {
+                    return ["operatorName": .string("uniqueItems"), "reason": .string("found a duplicate item")]
+                }
+                seen[key, default: []].append(item)
             }
             return nil
         case (.allOf(let schemas), _):

@@ -314,7 +314,7 @@ enum WriteCommands {
                     try store.delete(rid: match.rid, document: match.document, from: collection)
                     let found = scoresText ? try store.withTextScore(match.document, filter: filter, collection: collection) : match.document
                     var value = try projection?.apply(to: found) ?? match.document
-                    value.removeValue(forKey: TextQuery.scoreField)
+                    if scoresText { value.removeValue(forKey: TextQuery.scoreField) }
                     return ["lastErrorObject": .document(["n": .int32(1)]), "value": .document(value)]
                 }
                 var statement: BSONDocument = ["q": .document(query), "u": updateValue ?? .null, "upsert": .bool(upsert)]
@@ -331,7 +331,7 @@ enum WriteCommands {
                         chosen[TextQuery.scoreField] = score
                     }
                     var projected = try projection?.apply(to: chosen) ?? chosen
-                    projected.removeValue(forKey: TextQuery.scoreField)
+                    if scoresText { projected.removeValue(forKey: TextQuery.scoreField) }
                     value = .document(projected)
                 }
                 return ["lastErrorObject": .document(lastError), "value": value]
