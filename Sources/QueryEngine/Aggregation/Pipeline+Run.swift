@@ -23,6 +23,14 @@ extension Pipeline {
             }
             return documents
         }
+        if case .geoNear(let stage)? = remaining.first {
+            var documents = try stage.run(store, collection: collectionName)
+            for stage in remaining.dropFirst() {
+                documents = try apply(stage, to: documents, store: store, nowMilliseconds: nowMilliseconds)
+            }
+            try Pipeline.checkDocumentSizes(documents)
+            return documents
+        }
         if case .indexStats? = remaining.first {
             // One document per index, `_id_` first; none for a collection that does not exist.
             var documents: [BSONDocument] = []
@@ -286,6 +294,8 @@ extension Pipeline {
             throw QueryError(.location(40602), "$collStats is only valid as the first stage in a pipeline")
         case .indexStats:
             throw QueryError(.location(40602), "$indexStats is only valid as the first stage in a pipeline")
+        case .geoNear:
+            throw QueryError(.location(40603), "$geoNear was not the first stage in the pipeline.")
         case .replaceRoot(let expression):
             var output: [BSONDocument] = []
             for document in documents {

@@ -109,7 +109,9 @@ extension Pipeline {
             return .densify(try DensifySpecification(argument))
         case "$fill":
             return try FillStage.parse(argument)
-        case "$geoNear", "$search", "$searchMeta":
+        case "$geoNear":
+            return .geoNear(try GeoNearStage(argument))
+        case "$search", "$searchMeta":
             throw QueryError(.unknownStage, "\(name) is not supported by StratosDB yet")
         case "$changeStream":
             throw QueryError(.location(40573), "The $changeStream stage is not supported by StratosDB yet (change streams need a replica set)")

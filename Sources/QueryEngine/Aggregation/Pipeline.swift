@@ -37,6 +37,8 @@ public struct Pipeline: Sendable {
         case densify(DensifySpecification)
         /// `$graphLookup`: a breadth-first search through a collection of the same database.
         case graphLookup(GraphLookupSpecification)
+        /// `$geoNear`: the first stage; `run` answers it (`GeoNearStage`).
+        case geoNear(GeoNearStage)
         /// `$out` and `$merge`: the last stage; the command applies them (`applyOutput`).
         case out(collection: String, database: String?)
         case merge(MergeSpecification, database: String?)
@@ -110,6 +112,9 @@ public struct Pipeline: Sendable {
             }
             if (name == "$out" || name == "$merge") && index != stages.count - 1 {
                 throw QueryError(.location(40601), "\(name) can only be the final stage in the pipeline")
+            }
+            if name == "$geoNear" && index != 0 {
+                throw QueryError(.location(40603), "$geoNear was not the first stage in the pipeline.")
             }
             if name == "$documents" && index != 0 {
                 throw QueryError(.location(40602), "$documents is only valid as the first stage in a pipeline")

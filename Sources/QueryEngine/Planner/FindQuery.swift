@@ -8,6 +8,10 @@ public final class FindQuery {
     public let plan: QueryPlan
     private var scan: QueryScan
     private let sort: SortSpecification?
+    /// A `$near` or `$nearSphere` in the filter: results come nearest first (unless a sort is
+    /// given), which needs a geospatial index on its field, as in MongoDB.
+    private let near: (path: FieldPath, near: GeoNear)?
+    private let collectionDescriptor: CollectionDescriptor?
     private let projection: Projection?
     private var skipRemaining: Int
     private var limitRemaining: Int?
@@ -34,7 +38,13 @@ public final class FindQuery {
         plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
         scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
         if collection == nil { sortedBuffer = [] }
-        self.sort = sort
+        near = filter.nearQuery
+        collectionDescriptor = collection
+        if near != nil && sort == nil {
+            self.sort = SortSpecification(keys: [.init(path: FieldPath(components: [Filter.nearDistanceField]), ascending: true)])
+        } else {
+            self.sort = sort
+        }
         self.projection = projection
         skipRemaining = skip
         limitRemaining = limit
@@ -170,15 +180,25 @@ public final class FindQuery {
 
     private func sortEverything(_ store: DatabaseStore) throws(QueryError) {
         guard let sort else { return }
+        if let near, let collectionDescriptor, !collectionDescriptor.hasGeoIndex(on: near.path) {
+            throw QueryError(
+                .noQueryExecutionPlans,
+                "error processing query: planner returned error :: caused by :: unable to find index for $geoNear query")
+        }
         var matches: [(document: BSONDocument, position: Int?)] = []
         var bytes = 0
         try scan.run(store) { match throws(QueryError) in
-            bytes += match.document.encodedSize
-            try OperationContext.reserveMemory(match.document.encodedSize)
+            var document = match.document
+            if let near {
+                let distance = near.near.distance(to: near.path.candidates(in: document).compactMap(\.value))
+                document[Filter.nearDistanceField] = .double(distance ?? .infinity)
+            }
+            bytes += document.encodedSize
+            try OperationContext.reserveMemory(document.encodedSize)
             if bytes > QueryEngineLimits.blockingSortBytesMax {
                 throw QueryError(.exceededMemoryLimit, "Executor error during find command :: caused by :: Sort exceeded memory limit of \(QueryEngineLimits.blockingSortBytesMax) bytes, but did not opt in to external sorting.")
             }
-            matches.append((match.document, match.position))
+            matches.append((document, match.position))
             return true
         }
         let ordered = sort.sorted(matches) { $0.document }
@@ -190,6 +210,7 @@ public final class FindQuery {
             for item in ordered[skipRemaining..<end] {
                 var output = try projection?.apply(to: item.document, position: item.position) ?? item.document
                 if strip { output.removeValue(forKey: TextQuery.scoreField) }
+                if near != nil { output.removeValue(forKey: Filter.nearDistanceField) }
                 buffer.append(output)
             }
         }

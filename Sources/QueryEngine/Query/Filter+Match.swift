@@ -129,6 +129,17 @@ extension Filter {
                 guard let value = candidate.value else { return false }
                 return Self.bitsMatch(value, test, mask)
             }
+        case .geoWithin(let region):
+            // `$box`, `$polygon` and `$center` are grids of legacy pairs: GeoJSON is not on them.
+            return candidates.contains { candidate in
+                guard let value = candidate.value else { return false }
+                if region.isFlat { return GeoShape.legacyPoint(value).map(region.contains) ?? false }
+                return GeoShape.read(value).map(region.contains) ?? false
+            }
+        case .geoIntersects(let shape):
+            return candidates.contains { candidate in candidate.value.flatMap(GeoShape.read).map { GeoShape.intersects($0, shape) } ?? false }
+        case .near(let near):
+            return near.distance(to: candidates.compactMap(\.value)).map(near.accepts) ?? false
         }
     }
 

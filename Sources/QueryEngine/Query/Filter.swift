@@ -35,6 +35,13 @@ public indirect enum Filter: Sendable {
         /// `$bitsAllSet`, `$bitsAnySet`, `$bitsAllClear`, `$bitsAnyClear`: the mask's bits, least
         /// significant first (bit 0 is the low bit of byte 0).
         case bits(BitTest, mask: [UInt8])
+        /// `$geoWithin`: every vertex of a geometry at the path lies in the region.
+        case geoWithin(GeoRegion)
+        /// `$geoIntersects`: a geometry at the path shares a point with the shape.
+        case geoIntersects(GeoShape)
+        /// `$near`, `$nearSphere`: a geometry at the path within the distance bounds; a `find`
+        /// returns the matches nearest first (`FindQuery`).
+        case near(GeoNear)
     }
 
     /// Which bits of a value a bitwise query operator asks about.
@@ -209,6 +216,18 @@ public indirect enum Filter: Sendable {
             case "$bitsAnySet": operators.append(.bits(.anySet, mask: try parseBitMask(element.key, value)))
             case "$bitsAllClear": operators.append(.bits(.allClear, mask: try parseBitMask(element.key, value)))
             case "$bitsAnyClear": operators.append(.bits(.anyClear, mask: try parseBitMask(element.key, value)))
+            case "$geoWithin", "$within": operators.append(.geoWithin(try GeoRegion.parse(value)))
+            case "$geoIntersects":
+                guard case .document(let spec) = value, case .document(let geometry)? = spec["$geometry"] else {
+                    throw QueryError(.badValue, "$geoIntersects requires a $geometry: a GeoJSON object")
+                }
+                operators.append(.geoIntersects(try GeoShape.geoJSON(geometry)))
+            case "$near", "$nearSphere":
+                operators.append(.near(try GeoNear.parse(element.key, value, minDistance: document["$minDistance"], maxDistance: document["$maxDistance"])))
+            case "$minDistance", "$maxDistance":
+                guard document["$near"] != nil || document["$nearSphere"] != nil else {
+                    throw QueryError(.badValue, "\(element.key) may only be given with $near or $nearSphere")
+                }
             case "$comment": break
             default:
                 throw QueryError(.badValue, "unknown operator: \(element.key)")

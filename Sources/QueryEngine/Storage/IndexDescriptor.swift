@@ -32,6 +32,11 @@ public struct IndexDescriptor: Sendable {
     public internal(set) var collation: Collation?
     /// A text index (`{field: "text"}`, `{"$**": "text"}`): an FTS5 table, no keys (`TextSearch`).
     public let text: TextIndexSpec?
+    /// A geospatial index's fields (`{loc: "2dsphere"}`, `{loc: "2d"}`), by dotted path, and
+    /// their kinds. Such an index holds no keys: it lets `$near` and `$geoNear` run and checks
+    /// the geometries written (a `2dsphere` field must be GeoJSON or a legacy pair); searches
+    /// read the collection.
+    public private(set) var geoFields: [String: String] = [:]
 
     package var tableName: String { "x\(tableId)" }
 
@@ -96,9 +101,13 @@ public struct IndexDescriptor: Sendable {
         }
         var fields: [(path: FieldPath, ascending: Bool)] = []
         text = try TextIndexSpec.parse(specification, key: key)
+        var geoFields: [String: String] = [:]
         for element in key.elements where text == nil {
             let path = try FieldPath(element.key)
             switch element.value {
+            case .string(let kind) where kind == "2dsphere" || kind == "2d":
+                guard geoFields.isEmpty else { throw QueryError(.cannotCreateIndex, "an index may have one geospatial field") }
+                geoFields[path.dotted] = kind
             case .string(let kind):
                 throw QueryError(.cannotCreateIndex, "Index type '\(kind)' is not supported by StratosDB; use 1 or -1")
             default:
@@ -121,7 +130,9 @@ public struct IndexDescriptor: Sendable {
             }
         }
         self.name = name
-        self.fields = fields
+        // A geospatial index keys nothing, so the planner never reads it for its other fields.
+        self.fields = geoFields.isEmpty ? fields : []
+        self.geoFields = geoFields
         self.unique = specification["unique"]?.isTruthy ?? false
         self.sparse = specification["sparse"]?.isTruthy ?? false
         if case .document(let partial)? = specification["partialFilterExpression"] {
@@ -161,6 +172,10 @@ public struct IndexDescriptor: Sendable {
     /// (`holdsInexactKeys`), found in the same walk over the document.
     func keys(for document: BSONDocument, detectingInexact: Bool) throws(QueryError) -> (keys: [[UInt8]], inexact: Bool) {
         if text != nil { return ([], false) }  // Its FTS5 table is written by `DatabaseStore.indexText`.
+        if !geoFields.isEmpty {
+            try checkGeometries(document)
+            return ([], false)
+        }
         // Under the index's own collation, whatever the command's (MongoDB's rule): the same
         // document always gets the same keys.
         if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return ([], false) }
@@ -216,5 +231,30 @@ extension IndexDescriptor {
             result[field.path.dotted] = IndexDescriptor.keyValues(field.path, in: document).values.first ?? .null
         }
         return result
+    }
+
+    /// A geospatial index refuses a document whose indexed field holds something that is not
+    /// a geometry (16755, as MongoDB's "Can't extract geo keys"); a missing field is fine.
+    private func checkGeometries(_ document: BSONDocument) throws(QueryError) {
+        for (field, kind) in geoFields {
+            guard let path = try? FieldPath(field), let value = path.value(in: document) else { continue }
+            if case .null = value { continue }
+            let readable: Bool
+            if case .array(let items) = value, GeoShape.legacyPoint(value) == nil {
+                readable = items.allSatisfy { GeoShape.read($0) != nil }
+            } else if case .document(let object) = value, object["type"] != nil, kind == "2dsphere" {
+                do {
+                    _ = try GeoShape.geoJSON(object)
+                    readable = true
+                } catch {
+                    throw QueryError(.location(16755), "Can't extract geo keys from the document: \(error.message)")
+                }
+            } else {
+                readable = GeoShape.read(value) != nil
+            }
+            guard readable else {
+                throw QueryError(.location(kind == "2d" ? 16804 : 16755), "Can't extract geo keys from the document: the field '\(field)' is not a geometry")
+            }
+        }
     }
 }

@@ -184,7 +184,7 @@ def test_aggregate_let_variables(db):
 
 def test_changestream_says_not_yet(db):
     db.c.insert_one({})
-    for stage in [{"$changeStream": {}}, {"$geoNear": {"near": [0, 0], "distanceField": "d"}}]:
+    for stage in [{"$changeStream": {}}, {"$search": {"text": {"query": "x", "path": "a"}}}]:
         with pytest.raises(OperationFailure) as error:
             agg(db.c, stage)
         assert "not supported" in error.value.details["errmsg"]
