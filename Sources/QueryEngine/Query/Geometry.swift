@@ -185,8 +185,14 @@ public indirect enum GeoShape: Sendable {
         return min(arc(point, a), arc(point, b))
     }
 
-    /// Whether `point` is inside a spherical polygon (exterior ring, then holes): the winding of
-    /// the exterior ring around the point, less the holes'. Boundary points are inside.
+    /// Whether `point` is inside a spherical polygon (exterior ring, then holes). Boundary
+    /// points are inside.
+    ///
+    /// A ring's winding around the point (the angles its edges subtend there) is ±2π exactly
+    /// when the ring separates the point from its antipode. For a ring within a cap smaller
+    /// than a hemisphere (every polygon MongoDB takes without a "big polygon" `crs`), a point
+    /// in that cap and separated from its antipode is inside; the cap is centred on the
+    /// vertices' mean direction.
     static func sphericalContains(_ rings: [[GeoPoint]], _ point: GeoPoint) -> Bool {
         guard let exterior = rings.first else { return false }
         func onBoundary(_ ring: [GeoPoint]) -> Bool {
@@ -194,6 +200,17 @@ public indirect enum GeoShape: Sendable {
         }
         func winds(_ ring: [GeoPoint]) -> Bool {
             let p = vector(point)
+            var sum: Vector = (0, 0, 0)
+            for vertex in ring.dropLast() {
+                let v = vector(vertex)
+                sum = (sum.x + v.x, sum.y + v.y, sum.z + v.z)
+            }
+            let size = length(sum)
+            if size > 1e-9 {
+                let center: Vector = (sum.x / size, sum.y / size, sum.z / size)
+                let radius = ring.map { acos(max(-1, min(1, dot(vector($0), center)))) }.max() ?? 0
+                if radius < .pi / 2 - 1e-9 && acos(max(-1, min(1, dot(p, center)))) > radius + 1e-12 { return false }
+            }
             var total = 0.0
             for index in 1..<ring.count {
                 let a = vector(ring[index - 1])
