@@ -349,9 +349,11 @@ enum ExpressionOperators {
             return accumulator.result
         case .median, .percentile:
             // `{input, p, method}`: the numbers of `input` (an array, or one value).
-            guard values.count == 1, case .document(let spec)? = values[0] else {
+            guard values.count == 1, case .document(var spec)? = values[0] else {
                 throw QueryError(.location(7436200), "\(name) requires an object with 'input'\(op == .percentile ? ", 'p'" : "") and 'method'")
             }
+            // An `input` naming a missing field is absent once evaluated: no numbers.
+            if spec["input"] == nil { spec["input"] = .null }
             var accumulator = Accumulator.State(AccumulatorOperator(rawValue: name)!)
             accumulator.percentiles = try Accumulator.percentiles(spec, name, median: op == .median)
             let inputs: [BSONValue] = if case .array(let array)? = spec["input"] { array } else { spec["input"].map { [$0] } ?? [] }

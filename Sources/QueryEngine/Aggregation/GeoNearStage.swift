@@ -56,10 +56,23 @@ struct GeoNearStage: Sendable {
         }
     }
 
+    /// Sets a dotted path, replacing whatever is in the way that is not a document (MongoDB's
+    /// `$geoNear` writes `distanceField` and `includeLocs` that way).
+    private static func set(_ path: ArraySlice<String>, _ value: BSONValue, in document: inout BSONDocument) {
+        guard let head = path.first else { return }
+        guard path.count > 1 else {
+            document[head] = value
+            return
+        }
+        var inner = document[head]?.documentValue ?? BSONDocument()
+        set(path.dropFirst(), value, in: &inner)
+        document[head] = .document(inner)
+    }
+
     /// The matching documents of `collection`, nearest first, with their distances.
     func run(_ store: DatabaseStore, collection collectionName: String) throws(QueryError) -> [BSONDocument] {
         guard let descriptor = store.collection(collectionName) else { return [] }
-        let indexed = descriptor.indexes.flatMap { $0.geoFields.keys }
+        let indexed = descriptor.indexes.filter { !$0.isHidden }.flatMap { $0.geoFields.keys }
         let field: String
         if let key {
             guard indexed.contains(key) else {
@@ -76,6 +89,9 @@ struct GeoNearStage: Sendable {
             field = only
         }
         let path = try FieldPath(field)
+        // On a 2dsphere index a legacy pair is a point on the sphere (radians), as in MongoDB.
+        var near = self.near
+        if descriptor.geoIndexKind(on: field) == "2dsphere" { near.spherical = true }
         var measured: [(distance: Double, document: BSONDocument)] = []
         for match in try store.matches(in: collectionName, filter: query) {
             try OperationContext.checkpoint()
@@ -87,10 +103,10 @@ struct GeoNearStage: Sendable {
                 if nearest == nil || distance < nearest!.distance { nearest = (distance, value) }
             }
             guard let nearest, near.accepts(nearest.distance) else { continue }
-            var document = BSONValue.document(match.document)
-            try UpdatePaths.set(distanceField.components, .double(nearest.distance * distanceMultiplier), in: &document)
-            if let includeLocs { try UpdatePaths.set(includeLocs.components, nearest.location, in: &document) }
-            measured.append((nearest.distance, document.documentValue ?? match.document))
+            var document = match.document
+            Self.set(distanceField.components[...], .double(nearest.distance * distanceMultiplier), in: &document)
+            if let includeLocs { Self.set(includeLocs.components[...], nearest.location, in: &document) }
+            measured.append((nearest.distance, document))
         }
         // Stable: equally distant documents keep the collection's order.
         return measured.enumerated().sorted { ($0.element.distance, $0.offset) < ($1.element.distance, $1.offset) }.map(\.element.document)

@@ -140,6 +140,19 @@ public final class OperationContext: @unchecked Sendable {
         return try withExtendedLifetime(operation) { () throws(E) -> T in try body() }
     }
 
+    /// Whether the current operation was cancelled or is past its deadline, for loops that
+    /// cannot throw (geometry): they stop early, and the next `checkpoint` reports why.
+    public static var shouldStop: Bool {
+        guard let pointer = pthread_getspecific(key) else { return false }
+        let operation = Unmanaged<OperationContext>.fromOpaque(pointer).takeUnretainedValue()
+        do throws(QueryError) {
+            try operation.check()
+            return false
+        } catch {
+            return true
+        }
+    }
+
     /// Called in every loop over documents: checks the current operation's flag every time
     /// (one atomic load) and its clock every 64 calls.
     @inline(__always)

@@ -12,6 +12,8 @@ public final class FindQuery {
     /// given), which needs a geospatial index on its field, as in MongoDB.
     private let near: (path: FieldPath, near: GeoNear)?
     private let collectionDescriptor: CollectionDescriptor?
+    /// Whether the order is the `$near` distance (no sort was given).
+    private var sortsByDistance = false
     private let projection: Projection?
     private var skipRemaining: Int
     private var limitRemaining: Int?
@@ -35,13 +37,16 @@ public final class FindQuery {
     ) {
         let descriptor = collection ?? CollectionDescriptor(name: "", tableId: -1, options: BSONDocument(), uuid: [], indexes: [])
         self.collation = Collation.active
+        let filter = filter.nearQuery == nil ? filter : filter.measuringNear(in: descriptor)
         plan = QueryPlanner.plan(filter: filter, sort: sort, collection: descriptor)
         scan = QueryScan(plan: plan, filter: filter, collection: descriptor)
         if collection == nil { sortedBuffer = [] }
         near = filter.nearQuery
         collectionDescriptor = collection
         if near != nil && sort == nil {
-            self.sort = SortSpecification(keys: [.init(path: FieldPath(components: [Filter.nearDistanceField]), ascending: true)])
+            // Nearest first: sorted in memory by distance (`sortEverything`).
+            self.sort = SortSpecification(keys: [])
+            sortsByDistance = true
         } else {
             self.sort = sort
         }
@@ -180,18 +185,18 @@ public final class FindQuery {
 
     private func sortEverything(_ store: DatabaseStore) throws(QueryError) {
         guard let sort else { return }
-        if let near, let collectionDescriptor, !collectionDescriptor.hasGeoIndex(on: near.path) {
+        if let near, let collectionDescriptor, collectionDescriptor.geoIndexKind(on: near.path.dotted) == nil {
             throw QueryError(
                 .noQueryExecutionPlans,
                 "error processing query: planner returned error :: caused by :: unable to find index for $geoNear query")
         }
         var matches: [(document: BSONDocument, position: Int?)] = []
+        var distances: [Double] = []
         var bytes = 0
         try scan.run(store) { match throws(QueryError) in
-            var document = match.document
-            if let near {
-                let distance = near.near.distance(to: near.path.candidates(in: document).compactMap(\.value))
-                document[Filter.nearDistanceField] = .double(distance ?? .infinity)
+            let document = match.document
+            if sortsByDistance, let near {
+                distances.append(near.near.distance(to: near.path.candidates(in: document).compactMap(\.value)) ?? .infinity)
             }
             bytes += document.encodedSize
             try OperationContext.reserveMemory(document.encodedSize)
@@ -201,7 +206,10 @@ public final class FindQuery {
             matches.append((document, match.position))
             return true
         }
-        let ordered = sort.sorted(matches) { $0.document }
+        let ordered =
+            sortsByDistance
+            ? matches.indices.sorted { (distances[$0], $0) < (distances[$1], $1) }.map { matches[$0] }
+            : sort.sorted(matches) { $0.document }
         let end = limitRemaining.map { min(ordered.count, skipRemaining + $0) } ?? ordered.count
         var buffer: [BSONDocument] = []
         if skipRemaining < end {
@@ -210,7 +218,6 @@ public final class FindQuery {
             for item in ordered[skipRemaining..<end] {
                 var output = try projection?.apply(to: item.document, position: item.position) ?? item.document
                 if strip { output.removeValue(forKey: TextQuery.scoreField) }
-                if near != nil { output.removeValue(forKey: Filter.nearDistanceField) }
                 buffer.append(output)
             }
         }

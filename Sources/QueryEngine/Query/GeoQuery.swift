@@ -64,10 +64,16 @@ public enum GeoRegion: Sendable {
         }
     }
 
-    /// Whether every vertex of `shape` lies in the region.
+    /// Whether every vertex of `shape` lies in the region (a cancelled or timed-out operation
+    /// stops early and fails at its next checkpoint).
     func contains(_ shape: GeoShape) -> Bool {
         let vertices = shape.vertices
-        return !vertices.isEmpty && vertices.allSatisfy(contains)
+        guard !vertices.isEmpty else { return false }
+        for (index, vertex) in vertices.enumerated() {
+            guard contains(vertex) else { return false }
+            if index & 1023 == 1023 && OperationContext.shouldStop { return false }
+        }
+        return true
     }
 
     func contains(_ point: GeoPoint) -> Bool {
@@ -102,7 +108,7 @@ public enum GeoRegion: Sendable {
 public struct GeoNear: Sendable {
     let point: GeoPoint
     /// Distances along the sphere (else flat, in coordinate units).
-    let spherical: Bool
+    var spherical: Bool
     /// Spherical distances in meters (the point was GeoJSON), else radians.
     let meters: Bool
     var minDistance: Double?
@@ -168,13 +174,29 @@ extension Filter {
         }
     }
 
-    /// The hidden field that carries each match's distance while a `$near` query sorts.
-    static let nearDistanceField = "$__stratos_nearDistance"
+    /// The filter with each `$near` measured as its field's index measures: on a `2dsphere`
+    /// index a legacy pair is a point on the sphere (distances in radians), as in MongoDB.
+    func measuringNear(in collection: CollectionDescriptor) -> Filter {
+        switch self {
+        case .field(let path, let operators):
+            guard collection.geoIndexKind(on: path.dotted) == "2dsphere" else { return self }
+            return .field(path, operators.map { op in
+                guard case .near(var near) = op, !near.spherical else { return op }
+                near.spherical = true
+                return .near(near)
+            })
+        case .and(let clauses):
+            return .and(clauses.map { $0.measuringNear(in: collection) })
+        default:
+            return self
+        }
+    }
 }
 
 extension CollectionDescriptor {
-    /// Whether a geospatial index (`2dsphere` or `2d`) covers `path`.
-    func hasGeoIndex(on path: FieldPath) -> Bool {
-        indexes.contains { $0.geoFields[path.dotted] != nil }
+    /// The kind (`2dsphere` or `2d`) of the geospatial index on `path` that queries may use
+    /// (not a hidden one), or nil.
+    func geoIndexKind(on path: String) -> String? {
+        indexes.first { !$0.isHidden && $0.geoFields[path] != nil }?.geoFields[path]
     }
 }

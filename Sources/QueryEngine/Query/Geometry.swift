@@ -99,11 +99,16 @@ public indirect enum GeoShape: Sendable {
             var shapes: [GeoShape] = []
             for item in items {
                 guard case .document(let inner) = item else { throw QueryError(.badValue, "GeometryCollection members must be objects") }
-                shapes.append(try geoJSON(inner))
+                let shape = try geoJSON(inner)
+                if case .collection = shape { throw QueryError(.badValue, "GeometryCollections cannot be nested") }
+                shapes.append(shape)
             }
             return .collection(shapes)
         }
         guard let coordinates = document["coordinates"] else { throw QueryError(.badValue, "GeoJSON \(type) must have 'coordinates'") }
+        if document["crs"] != nil {
+            throw QueryError(.badValue, "GeoJSON with a 'crs' (big polygons) is not supported by StratosDB yet")
+        }
         switch type {
         case "Point": return .point(try position(coordinates))
         case "MultiPoint": return .multiPoint(try positions(coordinates, minimum: 1))
@@ -248,11 +253,28 @@ public indirect enum GeoShape: Sendable {
     static func intersects(_ a: GeoShape, _ b: GeoShape) -> Bool {
         if case .collection(let shapes) = a { return shapes.contains { intersects($0, b) } }
         if case .collection(let shapes) = b { return shapes.contains { intersects(a, $0) } }
-        // A vertex of one inside a polygon of the other, or on a line or point of it.
-        for vertex in a.vertices where b.covers(vertex) { return true }
-        for vertex in b.vertices where a.covers(vertex) { return true }
+        // A vertex of one inside a polygon of the other, or on a line or point of it. Large
+        // shapes take long: a cancelled or timed-out operation stops here (and fails at its
+        // next checkpoint).
+        var steps = 0
+        func stop() -> Bool {
+            steps += 1
+            return steps & 1023 == 0 && OperationContext.shouldStop
+        }
+        for vertex in a.vertices {
+            if b.covers(vertex) { return true }
+            if stop() { return false }
+        }
+        for vertex in b.vertices {
+            if a.covers(vertex) { return true }
+            if stop() { return false }
+        }
+        let otherEdges = b.edges
         for (a1, a2) in a.edges {
-            for (b1, b2) in b.edges where arcsIntersect(a1, a2, b1, b2) { return true }
+            for (b1, b2) in otherEdges {
+                if arcsIntersect(a1, a2, b1, b2) { return true }
+                if stop() { return false }
+            }
         }
         return false
     }

@@ -122,7 +122,7 @@ public struct IndexDescriptor: Sendable {
             guard expiry.isNumber, let seconds = expiry.doubleValue, seconds >= 0, seconds <= Double(Int32.max), seconds == seconds.rounded() else {
                 throw QueryError(.cannotCreateIndex, "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number: an integer from 0 to 2147483647")
             }
-            guard fields.count == 1 else {
+            guard fields.count == 1, geoFields.isEmpty else {
                 throw QueryError(.cannotCreateIndex, "TTL indexes are single-field indexes, compound indexes do not support TTL")
             }
             guard fields[0].path.components != ["_id"] else {
@@ -172,13 +172,13 @@ public struct IndexDescriptor: Sendable {
     /// (`holdsInexactKeys`), found in the same walk over the document.
     func keys(for document: BSONDocument, detectingInexact: Bool) throws(QueryError) -> (keys: [[UInt8]], inexact: Bool) {
         if text != nil { return ([], false) }  // Its FTS5 table is written by `DatabaseStore.indexText`.
+        // Under the index's own collation, whatever the command's (MongoDB's rule): the same
+        // document always gets the same keys.
+        if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return ([], false) }
         if !geoFields.isEmpty {
             try checkGeometries(document)
             return ([], false)
         }
-        // Under the index's own collation, whatever the command's (MongoDB's rule): the same
-        // document always gets the same keys.
-        if let partialFilter, !Collation.with(collation, { partialFilter.matches(document) }) { return ([], false) }
         var perField: [[BSONValue]] = []
         var arrayFields = 0
         var allMissing = true
@@ -249,8 +249,11 @@ extension IndexDescriptor {
                 } catch {
                     throw QueryError(.location(16755), "Can't extract geo keys from the document: \(error.message)")
                 }
+            } else if let point = GeoShape.legacyPoint(value) {
+                // On a sphere, a legacy pair is a longitude and a latitude.
+                readable = kind == "2d" || ((-180...180).contains(point.x) && (-90...90).contains(point.y))
             } else {
-                readable = GeoShape.read(value) != nil
+                readable = kind == "2dsphere" && GeoShape.read(value) != nil
             }
             guard readable else {
                 throw QueryError(.location(kind == "2d" ? 16804 : 16755), "Can't extract geo keys from the document: the field '\(field)' is not a geometry")

@@ -155,3 +155,8 @@ def test_sample_rate_keeps_about_that_share(db):
     assert db.many.count_documents({"$sampleRate": 0}) == 0 and db.many.count_documents({"$sampleRate": 1}) == 2000
     with pytest.raises(OperationFailure):
         db.many.count_documents({"$sampleRate": 1.5})
+
+
+def test_median_of_a_missing_field_is_null(db):
+    assert one(db, {"$median": {"input": "$missing", "method": "approximate"}}) is None
+    assert one(db, {"$percentile": {"input": "$missing", "p": [0.5, 0.9], "method": "approximate"}}) == [None, None]

@@ -118,3 +118,29 @@ def test_a_2dsphere_index_refuses_what_is_not_a_geometry(db):
         assert error.value.code == 16755
     info = db.geo.index_information()["where_2dsphere"]
     assert info["key"] == [("where", "2dsphere")]
+
+
+def test_what_reviews_found(db):
+    # Legacy pairs on a 2dsphere index are points on the sphere: distances in radians.
+    db.sphere.insert_many([{"_id": i, "loc": [i, 0], "dist": 5} for i in range(4)])
+    db.sphere.create_index([("loc", GEOSPHERE)])
+    assert [d["_id"] for d in db.sphere.find({"loc": {"$near": [0, 0], "$maxDistance": math.radians(1.5)}})] == [0, 1]
+    near = list(db.sphere.aggregate([{"$geoNear": {"near": [0, 0], "distanceField": "dist.calc", "includeLocs": "dist.loc"}}]))
+    # A dotted distanceField replaces what is in its way.
+    assert near[1]["dist"] == {"calc": pytest.approx(math.radians(1)), "loc": [1, 0]}
+    # The distance never shows, even through $$ROOT.
+    rows = list(db.sphere.find({"loc": {"$near": [0, 0]}}, {"whole": "$$ROOT"}))
+    assert [set(r["whole"]) for r in rows] == [{"_id", "loc", "dist"}] * 4
+    # A 2dsphere index refuses a legacy pair off the globe.
+    with pytest.raises(WriteError) as error:
+        db.sphere.insert_one({"loc": [500, 0]})
+    assert error.value.code == 16755
+    # A hidden geospatial index cannot answer $near.
+    db.command("collMod", "sphere", index={"name": "loc_2dsphere", "hidden": True})
+    with pytest.raises(OperationFailure) as error:
+        list(db.sphere.find({"loc": {"$near": [0, 0]}}))
+    assert error.value.code == 291
+    # No TTL on a geospatial index.
+    with pytest.raises(OperationFailure) as error:
+        db.sphere.create_index([("where", GEOSPHERE), ("t", 1)], expireAfterSeconds=5)
+    assert error.value.code == 67
