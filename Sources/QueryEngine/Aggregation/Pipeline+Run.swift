@@ -272,8 +272,15 @@ extension Pipeline {
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
                 guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
-                try store.requireNotViewSource(from, "$lookup")
-                let found = try store.matches(in: from, filter: filter)
+                let source = try Pipeline.source(from, in: store)
+                let found: [ScanMatch]
+                if source.stages.isEmpty {
+                    found = try store.matches(in: from, filter: filter)
+                } else {
+                    // From a view: its documents, then the join's condition.
+                    found = try Pipeline(stages: source.stages + [.match(filter)]).run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
+                        .map { ScanMatch(rid: 0, document: $0, position: nil) }
+                }
                 // The joined documents are held in memory: bounded like any blocking stage.
                 var joined = document.encodedSize
                 for match in found { joined += match.document.encodedSize }

@@ -120,6 +120,13 @@ extension Pipeline {
         }
     }
 
+    /// Where `$lookup` and `$unionWith` read `name`: the collection itself, or for a view the
+    /// collection under it and the view's stages, which run first.
+    static func source(_ name: String, in store: DatabaseStore) throws(QueryError) -> (collection: String, stages: [Stage]) {
+        guard let (collection, stages) = try store.resolveView(name) else { return (name, []) }
+        return (collection, try Pipeline(stages).stages)
+    }
+
     private static func groupByExpression(_ value: BSONValue?, _ stage: String, code: Int32) throws(QueryError) -> Expression {
         switch value {
         case .string(let path)? where path.hasPrefix("$"): return try Expression(.string(path))
@@ -243,28 +250,28 @@ extension Pipeline {
         case .unionWith(let collection, let pipeline):
             guard let store else { throw QueryError(.location(40602), "$unionWith is not allowed in a collection-less aggregate") }
             try NamespaceRules.validateCollection(collection)
-            try store.requireNotViewSource(collection, "$unionWith")
-            let other = try (pipeline ?? Pipeline(stages: [])).run(store, collection: collection, nowMilliseconds: nowMilliseconds)
+            let source = try Pipeline.source(collection, in: store)
+            let other = try Pipeline(stages: source.stages + (pipeline?.stages ?? [])).run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
             var bytes = 0
             for document in other { bytes += document.encodedSize }
             try OperationContext.reserveMemory(bytes)
             return documents + other
         case .lookupPipeline(let from, let localField, let foreignField, let variables, let pipeline, let target):
             guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
-            try store.requireNotViewSource(from, "$lookup")
+            let source = try Pipeline.source(from, in: store)
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {
                 try OperationContext.checkpoint()
                 let bound = try ExpressionScope.evaluate(variables, in: context(document))
-                var inner = pipeline
+                var inner = Pipeline(stages: source.stages + pipeline.stages)
                 if let localField, let foreignField {
                     var values = localField.leafValues(in: document).map { $0 ?? .null }
                     if values.isEmpty { values = [.null] }
-                    inner = Pipeline(stages: [.match(Filter.field(foreignField, [.in(values, [])]))] + pipeline.stages)
+                    inner = Pipeline(stages: source.stages + [.match(Filter.field(foreignField, [.in(values, [])]))] + pipeline.stages)
                 }
                 let found = try ExpressionScope.with(variables: bound, now: nowMilliseconds) { () throws(QueryError) in
-                    try inner.run(store, collection: from, nowMilliseconds: nowMilliseconds)
+                    try inner.run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
                 }
                 var joined = document.encodedSize
                 for match in found { joined += match.encodedSize }

@@ -77,7 +77,22 @@ def test_a_huge_limit_is_not_a_crash(students):
     assert db.command("count", "students", limit=Int64(-2**63))["n"] == 5
 
 
-def test_views_are_not_yet_a_source_for_lookup(students):
-    with pytest.raises(OperationFailure) as error:
-        list(students.students.aggregate([{"$lookup": {"from": "firstYears", "localField": "sID", "foreignField": "sID", "as": "j"}}]))
-    assert error.value.code == 166
+def test_views_are_sources_for_lookup_and_union_with(students):
+    db = students
+    db.scores.insert_many([{"sID": 22001, "test": "a"}, {"sID": 21001, "test": "b"}, {"sID": 22021, "test": "c"}])
+    # $lookup from a view sees the view's documents only (first years).
+    joined = list(db.scores.aggregate([
+        {"$lookup": {"from": "firstYears", "localField": "sID", "foreignField": "sID", "as": "student"}},
+        {"$project": {"_id": 0, "test": 1, "names": "$student.name"}}, {"$sort": {"test": 1}}]))
+    assert joined == [{"test": "a", "names": ["Alex"]}, {"test": "b", "names": []}, {"test": "c", "names": ["Drew"]}]
+    # The pipeline form, with let, on a view of a view.
+    db.command("create", "goodFirstYears", viewOn="firstYears", pipeline=[{"$match": {"score": {"$gte": 3.5}}}])
+    found = list(db.scores.aggregate([
+        {"$lookup": {"from": "goodFirstYears", "let": {"id": "$sID"},
+                     "pipeline": [{"$match": {"$expr": {"$eq": ["$sID", "$$id"]}}}, {"$project": {"_id": 0, "name": 1}}], "as": "s"}},
+        {"$match": {"s": {"$ne": []}}}, {"$project": {"_id": 0, "test": 1, "s": 1}}]))
+    assert found == [{"test": "a", "s": [{"name": "Alex"}]}]
+    # $unionWith a view.
+    names = [d["name"] for d in db.students.aggregate([
+        {"$match": {"year": 6}}, {"$unionWith": {"coll": "firstYears", "pipeline": [{"$sort": {"sID": 1}}]}}, {"$project": {"name": 1}}])]
+    assert names == ["harley", "Alex", "Drew"]
