@@ -1,8 +1,34 @@
+import Foundation
+
+/// How many pipelines the current thread is running inside one another (`$lookup`,
+/// `$unionWith` and `$graphLookup` run their source's pipeline, a view's included).
+private enum NestedRuns {
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var depth: Int {
+        get { Int(bitPattern: pthread_getspecific(key)) }
+        set { pthread_setspecific(key, UnsafeRawPointer(bitPattern: newValue)) }
+    }
+
+    /// Deeper than this is a loop (a view whose pipeline reads itself, or two views that read
+    /// each other): refused instead of exhausting the thread's stack.
+    static let depthMax = 40
+}
+
 extension Pipeline {
     /// Runs the pipeline over `collectionName` in `store` and returns every output document.
     public func run(
         _ store: DatabaseStore, collection collectionName: String, nowMilliseconds: Int64, deadlineNanoseconds: UInt64? = nil
     ) throws(QueryError) -> [BSONDocument] {
+        NestedRuns.depth += 1
+        defer { NestedRuns.depth -= 1 }
+        guard NestedRuns.depth <= NestedRuns.depthMax else {
+            throw QueryError(.viewDepthLimitExceeded, "pipelines nested more than \(NestedRuns.depthMax) deep: a view or $lookup that reads itself")
+        }
         var remaining = stages[...]
         if startsWithDocuments {
             throw QueryError(.location(40602), "$documents is only valid as the first stage of a collection-less aggregate (aggregate: 1)")

@@ -314,12 +314,13 @@ extension Pipeline {
             return try specification.apply(documents)
         case .graphLookup(let specification):
             guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
-            try store.requireNotViewSource(specification.from, "$graphLookup")
+            let source = try Pipeline.source(specification.from, in: store)
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {
                 try OperationContext.checkpoint()
-                let found = try specification.search(from: document, context: context(document), store: store, bytes: &bytes)
+                let found = try specification.search(
+                    from: document, context: context(document), store: store, source: source, now: nowMilliseconds, bytes: &bytes)
                 var root = BSONValue.document(document)
                 try UpdatePaths.set(specification.as.split(separator: ".").map(String.init), .array(found.map { .document($0) }), in: &root)
                 output.append(root.documentValue ?? document)
@@ -430,7 +431,11 @@ struct GraphLookupSpecification: Sendable {
     }
 
     /// The documents reachable from `document`: each found once (by `_id`), nearest first.
-    func search(from document: BSONDocument, context: ExpressionContext, store: DatabaseStore, bytes: inout Int) throws(QueryError) -> [BSONDocument] {
+    /// `source` is where `from` is read (`Pipeline.source`: a view's collection and stages).
+    func search(
+        from document: BSONDocument, context: ExpressionContext, store: DatabaseStore, source: (collection: String, stages: [Pipeline.Stage]),
+        now: Int64, bytes: inout Int
+    ) throws(QueryError) -> [BSONDocument] {
         var frontier: [BSONValue]
         switch try startWith.evaluate(context) {
         case .array(let values)?: frontier = values
@@ -445,7 +450,12 @@ struct GraphLookupSpecification: Sendable {
             var filter = Filter.field(connectToField, [.in(frontier, [])])
             if let restriction { filter = .and([filter, restriction]) }
             var next: [BSONValue] = []
-            for match in try store.matches(in: from, filter: filter) {
+            let matches: [ScanMatch] =
+                source.stages.isEmpty
+                ? try store.matches(in: from, filter: filter)
+                : try Pipeline(stages: source.stages + [.match(filter)]).run(store, collection: source.collection, nowMilliseconds: now)
+                    .map { ScanMatch(rid: 0, document: $0, position: nil) }
+            for match in matches {
                 let key = IndexKey.idKey(match.document["_id"] ?? .null)
                 guard seen.insert(key).inserted else { continue }
                 var result = match.document

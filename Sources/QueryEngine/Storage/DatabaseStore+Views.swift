@@ -33,17 +33,10 @@ extension DatabaseStore {
         }
     }
 
-    /// Refuses a view as the collection a stage reads (not supported yet: it would read the
-    /// view's empty storage instead of its results).
-    public func requireNotViewSource(_ name: String, _ stage: String) throws(QueryError) {
-        if collections[name]?.isView == true {
-            throw QueryError(.commandNotSupportedOnView, "\(stage) from the view \(self.name).\(name) is not supported by StratosDB yet: read the collection it is defined on")
-        }
-    }
-
     /// Refuses a redefinition of view `name` that would make it read itself through the chain of
-    /// views it is defined on (`GraphContainsCycle`, 5, as MongoDB). A view's pipeline cannot
-    /// read another view (`$lookup` and the like refuse views), so the chain is the only path.
+    /// views it is defined on (`GraphContainsCycle`, 5, as MongoDB). A view read by a stage of
+    /// the pipeline (`$lookup` and the like) resolves its own chain when it runs, and a chain
+    /// that loops stops at `viewDepthMax`.
     public func refuseViewCycle(_ name: String, source: BSONValue?) throws(QueryError) {
         guard case .string(var current)? = source else { return }
         var seen: Set<String> = []

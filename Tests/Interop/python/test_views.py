@@ -96,3 +96,34 @@ def test_views_are_sources_for_lookup_and_union_with(students):
     names = [d["name"] for d in db.students.aggregate([
         {"$match": {"year": 6}}, {"$unionWith": {"coll": "firstYears", "pipeline": [{"$sort": {"sID": 1}}]}}, {"$project": {"name": 1}}])]
     assert names == ["harley", "Alex", "Drew"]
+
+
+def test_graph_lookup_through_a_view(db):
+    db.employees.insert_many([
+        {"_id": 1, "name": "Dev", "active": True}, {"_id": 2, "name": "Eliot", "reportsTo": "Dev", "active": True},
+        {"_id": 3, "name": "Ron", "reportsTo": "Eliot", "active": False}, {"_id": 4, "name": "Andrew", "reportsTo": "Eliot", "active": True},
+    ])
+    db.command("create", "activeEmployees", viewOn="employees", pipeline=[{"$match": {"active": True}}])
+    chain = list(db.employees.aggregate([
+        {"$match": {"name": "Andrew"}},
+        {"$graphLookup": {"from": "activeEmployees", "startWith": "$reportsTo", "connectFromField": "reportsTo",
+                          "connectToField": "name", "as": "hierarchy"}},
+        {"$project": {"names": "$hierarchy.name"}}]))
+    assert sorted(chain[0]["names"]) == ["Dev", "Eliot"]
+    # Ron is not active: nobody reaches him through the view.
+    below = list(db.employees.aggregate([
+        {"$match": {"name": "Dev"}},
+        {"$graphLookup": {"from": "activeEmployees", "startWith": "$name", "connectFromField": "name",
+                          "connectToField": "reportsTo", "as": "team"}},
+        {"$project": {"names": "$team.name"}}]))
+    assert sorted(below[0]["names"]) == ["Andrew", "Eliot"]
+
+
+def test_a_view_whose_pipeline_reads_itself_fails_cleanly(db):
+    db.base.insert_one({"_id": 1, "k": 1})
+    db.command("create", "loop", viewOn="base", pipeline=[{"$lookup": {"from": "loop", "localField": "k", "foreignField": "k", "as": "x"}}])
+    with pytest.raises(OperationFailure) as error:
+        list(db.loop.find())
+    assert error.value.code == 165
+    # The node is fine afterwards.
+    assert db.base.count_documents({}) == 1
