@@ -97,7 +97,7 @@ FUZZ_SECONDS ?= 120
 fuzz: deps-system
 	STRATOSDB_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product BSONFuzzer -Xswiftc -sanitize=fuzzer,address
 	mkdir -p .build-fuzz/corpus
-	$(PYTHON) -c "import bson; [open(f'.build-fuzz/corpus/seed{i}', 'wb').write(bson.encode(d)) for i, d in enumerate([{'a': 1}, {'_id': 'x', 'tags': ['a', {'b': 2}], 'n': None}, {'\$$set': {'a.b': 1}}, {'age': {'\$$gte': 30}}, {'pipeline': [{'\$$match': {'a': 1}}]}, {'expr': {'\$$cond': [{'\$$gt': ['\$$a', 1]}, {'\$$concat': ['x', '\$$b']}, {'\$$dateToString': {'date': '\$$d', 'format': '%Y'}}]}}])]"
+	$(PYTHON) -c "import bson; [open(f'.build-fuzz/corpus/seed{i}', 'wb').write(bson.encode(d)) for i, d in enumerate([{'a': 1}, {'_id': 'x', 'tags': ['a', {'b': 2}], 'n': None}, {'\$$set': {'a.b': 1}}, {'age': {'\$$gte': 30}}, {'pipeline': [{'\$$match': {'a': 1}}]}, {'expr': {'\$$cond': [{'\$$gt': ['\$$a', 1]}, {'\$$concat': ['x', '\$$b']}, {'\$$dateToString': {'date': '\$$d', 'format': '%Y'}}]}}, {'loc': {'\$$geoWithin': {'\$$geometry': {'type': 'Polygon', 'coordinates': [[[0, 0], [3, 6], [6, 1], [0, 0]]]}}}, 'a': {'\$$bitsAllSet': [1, 5]}}, {'\$$bit': {'a': {'and': 5}}}, {'expr': {'\$$dateFromString': {'dateString': '2017-02-08T12:10:40.787Z', 'format': '%Y-%m-%dT%H:%M:%S.%LZ'}}}, {'pipeline': [{'\$$geoNear': {'near': [0, 0], 'distanceField': 'd'}}]}])]"
 	.build-fuzz/release/BSONFuzzer .build-fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 clean:
