@@ -192,7 +192,12 @@ public enum QueryPlanner {
                 lower = (window.low, IndexKey.numberTag)
                 upper = (window.high, IndexKey.numberTag)
             case .equal(let value):
-                guard isIndexable(value), sameCollation || !value.containsString else { exact = false; continue }
+                // A document or array holding a decimal has no one key where decimals are keyed
+                // by a nearby double (equal decimals written differently get different doubles).
+                guard isIndexable(value), sameCollation || !value.containsString, !(legacyDecimals && value.containsDecimal) else {
+                    exact = false
+                    continue
+                }
                 if case .null = value {
                     exact = false
                     let found = [IndexKey.encode(.undefined), IndexKey.encode(.null)]
@@ -204,6 +209,7 @@ public enum QueryPlanner {
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
                 guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: needsWindow),
+                    !(legacyDecimals && values.contains(where: \.containsDecimal)),
                     sameCollation || !values.contains(where: \.containsString)
                 else {
                     exact = false

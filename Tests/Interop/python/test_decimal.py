@@ -112,9 +112,12 @@ def test_an_index_holding_decimals_answers_as_a_scan_does(db):
     assert scanned[str({"x": 3})] == [0, 1] and scanned[str({"x": {"$gt": 3}})] == [2, 4]
     assert [d["_id"] for d in db.nums.find({"x": {"$gte": 2.9, "$lte": 3.1}}).sort("x", 1)] == [3, 0, 1, 2] or \
         [d["_id"] for d in db.nums.find({"x": {"$gte": 2.9, "$lte": 3.1}}).sort("x", 1)] == [3, 1, 0, 2]
-    # A decimal _id: found by any equal number.
+    # A decimal _id: found by any equal number, inside a document too.
     db.ids.insert_one({"_id": D("7.0"), "v": 1})
     assert db.ids.find_one({"_id": 7})["v"] == 1
+    db.ids.insert_one({"_id": {"x": D("0.30")}, "v": 2})
+    assert db.ids.find_one({"_id": {"x": D("0.3")}})["v"] == 2
+    assert [d["v"] for d in db.ids.find({"_id": {"$in": [{"x": 0.3}, {"x": D("0.300")}]}})] == [2]
 
 
 def test_a_unique_index_tells_apart_numbers_that_differ_only_past_a_double(db):
