@@ -54,6 +54,16 @@ extension DatabaseStore {
         statement.bind(1, idKey)
         statement.bind(2, bytes)
         if let cappedRid { statement.bind(3, cappedRid) }
+        // A decimal `_id`'s key is a double computed near it (`IndexKey.idKey`), so equal decimals
+        // written differently (0.3, 0.30) can have different keys: an equal `_id` is looked for
+        // by value. Replayed history is taken as it was written.
+        if id.isNumber, id.isDecimal || descriptor.idHoldsDecimals, !isReplaying,
+            try !Collation.with(nil, { () throws(QueryError) in
+                try matches(in: collectionName, filter: .field(FieldPath(components: ["_id"]), [.equal(id)]), limit: 1)
+            }).isEmpty
+        {
+            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
+        }
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {

@@ -115,6 +115,13 @@ def test_an_index_holding_decimals_answers_as_a_scan_does(db):
     # A decimal _id: found by any equal number, inside a document too.
     db.ids.insert_one({"_id": D("7.0"), "v": 1})
     assert db.ids.find_one({"_id": 7})["v"] == 1
+    # Equal decimal _ids are one _id, however they are written.
+    for duplicate in (D("7"), D("7.000"), 7, 7.0):
+        with pytest.raises(DuplicateKeyError):
+            db.ids.insert_one({"_id": duplicate})
+    db.ids.insert_one({"_id": 3})
+    with pytest.raises(DuplicateKeyError):
+        db.ids.insert_one({"_id": D("3.00")})
     db.ids.insert_one({"_id": {"x": D("0.30")}, "v": 2})
     assert db.ids.find_one({"_id": {"x": D("0.3")}})["v"] == 2
     assert [d["v"] for d in db.ids.find({"_id": {"$in": [{"x": 0.3}, {"x": D("0.300")}]}})] == [2]
