@@ -43,6 +43,17 @@ extension DatabaseStore {
         if let capped, bytes.count > capped.bytes, !isReplaying {
             throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
         }
+        // A decimal `_id`'s key is a double computed near it (`IndexKey.idKey`), so equal decimals
+        // written differently (0.3, 0.30) can have different keys: an equal `_id` is looked for
+        // by value, before the insert's statements are prepared (the lookup runs its own).
+        // Replayed history is taken as it was written.
+        if id.isNumber, id.isDecimal || descriptor.idHoldsDecimals, !isReplaying,
+            try !Collation.with(nil, { () throws(QueryError) in
+                try matches(in: collectionName, filter: .field(FieldPath(components: ["_id"]), [.equal(id)]), limit: 1)
+            }).isEmpty
+        {
+            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
+        }
         // A capped collection's row ids only grow, even past deleted documents, so a tailable
         // cursor that resumes after its last row id misses nothing. (Reading the next one also
         // counts the collection's usage before this write, when it has no count yet.)
@@ -54,16 +65,6 @@ extension DatabaseStore {
         statement.bind(1, idKey)
         statement.bind(2, bytes)
         if let cappedRid { statement.bind(3, cappedRid) }
-        // A decimal `_id`'s key is a double computed near it (`IndexKey.idKey`), so equal decimals
-        // written differently (0.3, 0.30) can have different keys: an equal `_id` is looked for
-        // by value. Replayed history is taken as it was written.
-        if id.isNumber, id.isDecimal || descriptor.idHoldsDecimals, !isReplaying,
-            try !Collation.with(nil, { () throws(QueryError) in
-                try matches(in: collectionName, filter: .field(FieldPath(components: ["_id"]), [.equal(id)]), limit: 1)
-            }).isEmpty
-        {
-            throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
-        }
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {
