@@ -293,20 +293,19 @@ extension Pipeline {
         case .lookup(let from, let localField, let foreignField, let target):
             var output: [BSONDocument] = []
             var bytes = 0
+            // Where `from` is read, resolved at the first document (a view's documents once).
+            var source: (collection: String, viewDocuments: [BSONDocument]?)?
             for document in documents {
                 var values = localField.leafValues(in: document).map { $0 ?? .null }
                 if values.isEmpty { values = [.null] }
                 let filter = Filter.field(foreignField, [.in(values, [])])
                 guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
-                let source = try Pipeline.source(from, in: store)
-                let found: [ScanMatch]
-                if source.stages.isEmpty {
-                    found = try store.matches(in: from, filter: filter)
-                } else {
-                    // From a view: its documents, then the join's condition.
-                    found = try Pipeline(stages: source.stages + [.match(filter)]).run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
-                        .map { ScanMatch(rid: 0, document: $0, position: nil) }
+                if source == nil {
+                    let resolved = try Pipeline.source(from, in: store)
+                    source = (resolved.collection, try Pipeline.viewDocuments(resolved, store: store, now: nowMilliseconds))
                 }
+                let found = try Pipeline.joined(filter, source: source!.collection, viewDocuments: source!.viewDocuments, store: store)
+                    .map { ScanMatch(rid: 0, document: $0, position: nil) }
                 // The joined documents are held in memory: bounded like any blocking stage.
                 var joined = document.encodedSize
                 for match in found { joined += match.document.encodedSize }

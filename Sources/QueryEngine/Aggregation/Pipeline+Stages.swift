@@ -120,11 +120,37 @@ extension Pipeline {
         }
     }
 
-    /// Where `$lookup` and `$unionWith` read `name`: the collection itself, or for a view the
-    /// collection under it and the view's stages, which run first.
-    static func source(_ name: String, in store: DatabaseStore) throws(QueryError) -> (collection: String, stages: [Stage]) {
-        guard let (collection, stages) = try store.resolveView(name) else { return (name, []) }
-        return (collection, try Pipeline(stages).stages)
+    /// Where `$lookup`, `$unionWith` and `$graphLookup` read `name`: the collection itself, or
+    /// for a view the collection under it and the view's stages, which run first.
+    static func source(_ name: String, in store: DatabaseStore) throws(QueryError) -> (collection: String, stages: [Stage], isView: Bool) {
+        guard let (collection, stages) = try store.resolveView(name) else { return (name, [], false) }
+        return (collection, try Pipeline(stages).stages, true)
+    }
+
+    /// A view's documents, computed once for a stage that joins against it (nil for a
+    /// collection, which the stage searches through its indexes).
+    static func viewDocuments(
+        _ source: (collection: String, stages: [Stage], isView: Bool), store: DatabaseStore, now: Int64
+    ) throws(QueryError) -> [BSONDocument]? {
+        guard source.isView else { return nil }
+        return try Pipeline(stages: source.stages).run(store, collection: source.collection, nowMilliseconds: now)
+    }
+
+    /// The documents of a join's source that pass `filter`: from the view's documents, or
+    /// searched in the collection.
+    static func joined(
+        _ filter: Filter, source: String, viewDocuments: [BSONDocument]?, store: DatabaseStore
+    ) throws(QueryError) -> [BSONDocument] {
+        guard let viewDocuments else { return try store.matches(in: source, filter: filter).map(\.document) }
+        var found: [BSONDocument] = []
+        for document in viewDocuments {
+            try OperationContext.checkpoint()
+            RegexFailure.reset()
+            let matched = filter.matches(document)
+            try RegexFailure.check()
+            if matched { found.append(document) }
+        }
+        return found
     }
 
     private static func groupByExpression(_ value: BSONValue?, _ stage: String, code: Int32) throws(QueryError) -> Expression {
@@ -259,19 +285,22 @@ extension Pipeline {
         case .lookupPipeline(let from, let localField, let foreignField, let variables, let pipeline, let target):
             guard let store else { throw QueryError(.location(40602), "$lookup is not allowed in a collection-less aggregate") }
             let source = try Pipeline.source(from, in: store)
+            let viewDocuments = try Pipeline.viewDocuments(source, store: store, now: nowMilliseconds)
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {
                 try OperationContext.checkpoint()
                 let bound = try ExpressionScope.evaluate(variables, in: context(document))
-                var inner = Pipeline(stages: source.stages + pipeline.stages)
+                var inner = pipeline
                 if let localField, let foreignField {
                     var values = localField.leafValues(in: document).map { $0 ?? .null }
                     if values.isEmpty { values = [.null] }
-                    inner = Pipeline(stages: source.stages + [.match(Filter.field(foreignField, [.in(values, [])]))] + pipeline.stages)
+                    inner = Pipeline(stages: [.match(Filter.field(foreignField, [.in(values, [])]))] + pipeline.stages)
                 }
                 let found = try ExpressionScope.with(variables: bound, now: nowMilliseconds) { () throws(QueryError) in
-                    try inner.run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
+                    // A view's documents were computed once; a collection is searched each time.
+                    if let viewDocuments { return try inner.runStages(over: viewDocuments, store: store, nowMilliseconds: nowMilliseconds) }
+                    return try inner.run(store, collection: source.collection, nowMilliseconds: nowMilliseconds)
                 }
                 var joined = document.encodedSize
                 for match in found { joined += match.encodedSize }
@@ -315,12 +344,13 @@ extension Pipeline {
         case .graphLookup(let specification):
             guard let store else { throw QueryError(.location(40602), "$graphLookup is not allowed in a collection-less aggregate") }
             let source = try Pipeline.source(specification.from, in: store)
+            let viewDocuments = try Pipeline.viewDocuments(source, store: store, now: nowMilliseconds)
             var output: [BSONDocument] = []
             var bytes = 0
             for document in documents {
                 try OperationContext.checkpoint()
                 let found = try specification.search(
-                    from: document, context: context(document), store: store, source: source, now: nowMilliseconds, bytes: &bytes)
+                    from: document, context: context(document), store: store, source: source.collection, viewDocuments: viewDocuments, bytes: &bytes)
                 var root = BSONValue.document(document)
                 try UpdatePaths.set(specification.as.split(separator: ".").map(String.init), .array(found.map { .document($0) }), in: &root)
                 output.append(root.documentValue ?? document)
@@ -431,10 +461,10 @@ struct GraphLookupSpecification: Sendable {
     }
 
     /// The documents reachable from `document`: each found once (by `_id`), nearest first.
-    /// `source` is where `from` is read (`Pipeline.source`: a view's collection and stages).
+    /// `source` is the collection `from` reads; for a view, `viewDocuments` are its documents.
     func search(
-        from document: BSONDocument, context: ExpressionContext, store: DatabaseStore, source: (collection: String, stages: [Pipeline.Stage]),
-        now: Int64, bytes: inout Int
+        from document: BSONDocument, context: ExpressionContext, store: DatabaseStore, source: String, viewDocuments: [BSONDocument]?,
+        bytes: inout Int
     ) throws(QueryError) -> [BSONDocument] {
         var frontier: [BSONValue]
         switch try startWith.evaluate(context) {
@@ -450,15 +480,10 @@ struct GraphLookupSpecification: Sendable {
             var filter = Filter.field(connectToField, [.in(frontier, [])])
             if let restriction { filter = .and([filter, restriction]) }
             var next: [BSONValue] = []
-            let matches: [ScanMatch] =
-                source.stages.isEmpty
-                ? try store.matches(in: from, filter: filter)
-                : try Pipeline(stages: source.stages + [.match(filter)]).run(store, collection: source.collection, nowMilliseconds: now)
-                    .map { ScanMatch(rid: 0, document: $0, position: nil) }
-            for match in matches {
-                let key = IndexKey.idKey(match.document["_id"] ?? .null)
+            for reached in try Pipeline.joined(filter, source: source, viewDocuments: viewDocuments, store: store) {
+                let key = IndexKey.idKey(reached["_id"] ?? .null)
                 guard seen.insert(key).inserted else { continue }
-                var result = match.document
+                var result = reached
                 if let depthField { result[depthField] = .int64(Int64(depth)) }
                 bytes += result.encodedSize
                 try OperationContext.reserveMemory(result.encodedSize)
@@ -466,7 +491,7 @@ struct GraphLookupSpecification: Sendable {
                     throw QueryError(.exceededMemoryLimit, "$graphLookup reached the memory limit of \(QueryEngineLimits.aggregationStageBytesMax / (1024 * 1024)) MB for a stage")
                 }
                 found.append(result)
-                for value in connectFromField.leafValues(in: match.document) { if let value { next.append(value) } }
+                for value in connectFromField.leafValues(in: reached) { if let value { next.append(value) } }
             }
             frontier = next
             depth += 1

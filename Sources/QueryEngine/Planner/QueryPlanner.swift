@@ -194,7 +194,7 @@ public enum QueryPlanner {
             case .equal(let value):
                 // A document or array holding a decimal has no one key where decimals are keyed
                 // by a nearby double (equal decimals written differently get different doubles).
-                guard isIndexable(value), sameCollation || !value.containsString, !(legacyDecimals && value.containsDecimal) else {
+                guard isIndexable(value), sameCollation || !value.containsString, !(legacyDecimals && !value.isNumber && value.containsDecimal) else {
                     exact = false
                     continue
                 }
@@ -209,7 +209,7 @@ public enum QueryPlanner {
                 points = points.map { $0.filter { $0 == key } } ?? [key]
             case .in(let values, let regexes):
                 guard regexes.isEmpty, values.allSatisfy(isIndexable), !values.contains(where: needsWindow),
-                    !(legacyDecimals && values.contains(where: \.containsDecimal)),
+                    !(legacyDecimals && values.contains { !$0.isNumber && $0.containsDecimal }),
                     sameCollation || !values.contains(where: \.containsString)
                 else {
                     exact = false

@@ -92,6 +92,12 @@ def test_views_are_sources_for_lookup_and_union_with(students):
                      "pipeline": [{"$match": {"$expr": {"$eq": ["$sID", "$$id"]}}}, {"$project": {"_id": 0, "name": 1}}], "as": "s"}},
         {"$match": {"s": {"$ne": []}}}, {"$project": {"_id": 0, "test": 1, "s": 1}}]))
     assert found == [{"test": "a", "s": [{"name": "Alex"}]}]
+    # A view without stages is its collection, for joins too.
+    db.command("create", "everyone", viewOn="students", pipeline=[])
+    names = [d["n"] for d in db.scores.aggregate([
+        {"$lookup": {"from": "everyone", "localField": "sID", "foreignField": "sID", "as": "s"}},
+        {"$project": {"n": {"$size": "$s"}}}])]
+    assert names == [1, 1, 1]
     # $unionWith a view.
     names = [d["name"] for d in db.students.aggregate([
         {"$match": {"year": 6}}, {"$unionWith": {"coll": "firstYears", "pipeline": [{"$sort": {"sID": 1}}]}}, {"$project": {"name": 1}}])]
