@@ -177,15 +177,7 @@ extension Pipeline {
         }
         switch stage {
         case .match(let filter):
-            var output: [BSONDocument] = []
-            for document in documents {
-                try OperationContext.checkpoint()
-                RegexFailure.reset()
-                let matched = filter.matches(document)
-                try RegexFailure.check()
-                if matched { output.append(document) }
-            }
-            return output
+            return try Pipeline.matching(filter, in: documents)
         case .project(let projection):
             var output: [BSONDocument] = []
             for document in documents {

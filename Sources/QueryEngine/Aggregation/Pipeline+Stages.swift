@@ -142,15 +142,20 @@ extension Pipeline {
         _ filter: Filter, source: String, viewDocuments: [BSONDocument]?, store: DatabaseStore
     ) throws(QueryError) -> [BSONDocument] {
         guard let viewDocuments else { return try store.matches(in: source, filter: filter).map(\.document) }
-        var found: [BSONDocument] = []
-        for document in viewDocuments {
+        return try matching(filter, in: viewDocuments)
+    }
+
+    /// The documents that pass `filter` (`$match` over documents in memory).
+    static func matching(_ filter: Filter, in documents: [BSONDocument]) throws(QueryError) -> [BSONDocument] {
+        var output: [BSONDocument] = []
+        for document in documents {
             try OperationContext.checkpoint()
             RegexFailure.reset()
             let matched = filter.matches(document)
             try RegexFailure.check()
-            if matched { found.append(document) }
+            if matched { output.append(document) }
         }
-        return found
+        return output
     }
 
     private static func groupByExpression(_ value: BSONValue?, _ stage: String, code: Int32) throws(QueryError) -> Expression {
