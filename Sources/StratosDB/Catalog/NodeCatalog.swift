@@ -73,7 +73,18 @@ public final class NodeCatalog: Sendable {
         /// The flag's value at the last `data_version` check, and when that check ran.
         var changesSeen: UInt64 = 0
         var lastVersionCheck: ContinuousClock.Instant = .now
+        /// Space ids derived from (owner, name), kept because every command resolves its
+        /// database name and the derivation (BLAKE2b, then base32) costs more than the lookup.
+        /// A pure function's results: never stale; emptied when it reaches `derivedIDsMax`.
+        var derivedIDs: [DerivedName: SpaceID] = [:]
     }
+
+    struct DerivedName: Hashable {
+        let owner: DID
+        let name: String
+    }
+
+    static let derivedIDsMax = 4_096
 
     /// Without an announced change, `PRAGMA data_version` is still read this often (it catches
     /// edits made without this catalog, such as the `sqlite3` shell's).
@@ -257,7 +268,15 @@ public final class NodeCatalog: Sendable {
             if let id = state.snapshot.rotatedByController[did]?[name], let record = state.snapshot.spaces[id] {
                 return (id, record)
             }
-            let id = SpaceID(owner: did, name: name)
+            let key = DerivedName(owner: did, name: name)
+            let id: SpaceID
+            if let known = state.derivedIDs[key] {
+                id = known
+            } else {
+                id = SpaceID(owner: did, name: name)
+                if state.derivedIDs.count >= Self.derivedIDsMax { state.derivedIDs.removeAll(keepingCapacity: true) }
+                state.derivedIDs[key] = id
+            }
             return (id, state.snapshot.spaces[id])
         }
     }

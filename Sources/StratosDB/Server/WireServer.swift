@@ -75,7 +75,9 @@ public final class WireServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(MessageFrameDecoder(session: configuration.authenticationDisabled ? nil : session, partial: partial)))
                     try channel.pipeline.syncOperations.addHandler(ConnectionSessionHandler(session: session, partial: partial))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    let inbox = ConnectionInbox(eventLoop: channel.eventLoop)
+                    try channel.pipeline.syncOperations.addHandler(inbox)
+                    return AcceptedConnection(channel: channel, inbox: inbox, session: session)
                 }
             }
         let port = serverChannel.channel.localAddress?.port ?? configuration.port
@@ -111,7 +113,7 @@ public final class WireServer: Service, Sendable {
                             // Closed at once, unread: a flood of sockets costs a file descriptor
                             // for a moment, never a session.
                             state.logger.warning("connection refused: too many connections", metadata: ["stratos_total": "\(open)", "stratos_from_address": "\(fromAddress)"])
-                            try? await connection.channel.close()
+                            connection.inbox.close()
                             continue
                         }
                         let executor = EventLoopTaskExecutor(connection.channel.eventLoop)
@@ -147,49 +149,48 @@ public final class WireServer: Service, Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func serve(_ connection: AcceptedConnection) async {
         let id = state.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let remote = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "unknown"):\($0.port ?? 0)" } ?? "unknown"
-        let session = (try? await connection.channel.pipeline.handler(type: ConnectionSessionHandler.self).get())?.session
-        let info = ConnectionInfo(id: id, remoteAddress: remote, session: session ?? ConnectionSession())
+        let info = ConnectionInfo(id: id, remoteAddress: remote, session: connection.session)
         // A client that hangs up stops what it started (MongoDB does the same).
         let operations = state.operations
         connection.channel.closeFuture.whenComplete { _ in operations.cancel(connection: id) }
         let allocator = connection.channel.allocator
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                var responseId: Int32 = 1
-                for try await frame in inbound {
-                    responseId &+= 1
-                    state.networkRequests.wrappingAdd(1, ordering: .relaxed)
-                    state.networkBytesIn.wrappingAdd(Int64(frame.readableBytes), ordering: .relaxed)
-                    let answer = await handle(frame, connection: info, responseId: responseId, allocator: allocator)
-                    if info.session.closesWithoutReply { break }
-                    if let reply = answer {
-                        state.networkBytesOut.wrappingAdd(Int64(reply.readableBytes), ordering: .relaxed)
-                        // A reply counts against the node-wide memory cap until it is written;
-                        // past the cap the client gets ExceededMemoryLimit (146) instead.
-                        if reply.readableBytes >= ServerLimits.replyBytesCounted {
-                            let hold = try? OperationContext.holdMemory(reply.readableBytes)
-                            if hold == nil, let header = WireCodec.requestHeader(frame) {
-                                let refusal = CommandReply.document(
-                                    CommandRouter.errorReply(QueryError(.exceededMemoryLimitNodeWide, "the node's memory for replies and queries is in use; retry later")))
-                                try await outbound.write(WireCodec.encodeMessageReply(refusal, responseTo: header.requestId, requestId: responseId, allocator: allocator))
-                                continue
-                            }
-                            try await outbound.write(reply)
-                            withExtendedLifetime(hold) {}
-                        } else {
-                            try await outbound.write(reply)
-                        }
+        let inbox = connection.inbox
+        defer { inbox.close() }
+        var responseId: Int32 = 1
+        while let frame = await inbox.next() {
+            responseId &+= 1
+            state.networkRequests.wrappingAdd(1, ordering: .relaxed)
+            state.networkBytesIn.wrappingAdd(Int64(frame.readableBytes), ordering: .relaxed)
+            let answer = await handle(frame, connection: info, responseId: responseId, allocator: allocator)
+            if info.session.closesWithoutReply { return }
+            if let reply = answer {
+                state.networkBytesOut.wrappingAdd(Int64(reply.readableBytes), ordering: .relaxed)
+                // A reply counts against the node-wide memory cap until it is written;
+                // past the cap the client gets ExceededMemoryLimit (146) instead.
+                if reply.readableBytes >= ServerLimits.replyBytesCounted {
+                    let hold = try? OperationContext.holdMemory(reply.readableBytes)
+                    if hold == nil, let header = WireCodec.requestHeader(frame) {
+                        let refusal = CommandReply.document(
+                            CommandRouter.errorReply(QueryError(.exceededMemoryLimitNodeWide, "the node's memory for replies and queries is in use; retry later")))
+                        guard await inbox.write(WireCodec.encodeMessageReply(refusal, responseTo: header.requestId, requestId: responseId, allocator: allocator)) else { break }
+                        continue
                     }
-                    // Too many failed authentications: the reply went out, then the socket closes.
-                    if info.session.mustClose { break }
+                    let written = await inbox.write(reply)
+                    withExtendedLifetime(hold) {}
+                    guard written else { break }
+                } else {
+                    guard await inbox.write(reply) else { break }
                 }
             }
-        } catch {
+            // Too many failed authentications: the reply went out, then the socket closes.
+            if info.session.mustClose { return }
+        }
+        if let failure = inbox.failure {
             // Framing errors and resets end only this connection.
-            state.logger.debug("connection closed", metadata: ["stratos_connection": "\(id)", "stratos_reason": "\(type(of: error))"])
+            state.logger.debug("connection closed", metadata: ["stratos_connection": "\(id)", "stratos_reason": "\(type(of: failure))"])
         }
     }
 
@@ -220,6 +221,14 @@ public final class WireServer: Service, Sendable {
             }
         }
     }
+}
+
+/// A connection the server accepted: its channel, the handler that feeds its request loop, and
+/// its login state.
+struct AcceptedConnection: Sendable {
+    let channel: any Channel
+    let inbox: ConnectionInbox
+    let session: ConnectionSession
 }
 
 /// A task executor that runs jobs on one NIO event loop.

@@ -81,6 +81,46 @@ def test_pipelined_requests_are_answered_in_order(server):
             assert parse_op_msg(payload)[1]["ok"] == 1.0
 
 
+def test_a_client_that_does_not_read_its_replies_is_held_back_and_loses_nothing(server):
+    # 60 pipelined finds of a 1 MB document (60 MB of replies) sent while nobody reads: the
+    # server stops taking requests from that socket once the replies fill the socket (TCP
+    # pushes back), keeps serving everybody else, and when the client reads, every reply
+    # arrives whole and in order.
+    import threading
+
+    with server.client() as setup:
+        setup.rawpipe.big.insert_one({"_id": 1, "blob": "x" * 1_000_000})
+    count = 60
+    messages = b"".join(op_msg(10_000 + i, {"find": "big", "filter": {"_id": 1}, "$db": "rawpipe"}) for i in range(count))
+    with server.raw_connection(timeout=60) as sock:
+        sent = threading.Event()
+
+        def send():
+            sock.sendall(messages)
+            sent.set()
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        assert sent.wait(10.0)
+        assert_server_still_serves(server)
+        for i in range(count):
+            header, payload = read_message(sock)
+            assert header.response_to == 10_000 + i
+            batch = parse_op_msg(payload)[1]["cursor"]["firstBatch"]
+            assert len(batch) == 1 and len(batch[0]["blob"]) == 1_000_000
+        sender.join(timeout=30)
+
+
+def test_requests_before_a_broken_frame_are_answered_then_the_connection_closes(server):
+    with server.raw_connection() as sock:
+        sock.sendall(b"".join(op_msg(500 + i, {"ping": 1, "$db": "admin"}) for i in range(3)) + raw_header(-1) + b"\x00" * 32)
+        for i in range(3):
+            header, payload = read_message(sock)
+            assert header.response_to == 500 + i
+            assert parse_op_msg(payload)[1]["ok"] == 1.0
+        assert wait_for_close(sock)
+    assert_server_still_serves(server)
+
 def test_insert_with_document_sequence_section(server, db):
     with server.raw_connection() as sock:
         reply = roundtrip(
