@@ -79,9 +79,11 @@ public final class NodeCatalog: Sendable {
         var derivedIDs: [DerivedName: SpaceID] = [:]
     }
 
+    /// The name as bytes: Swift strings compare by canonical equivalence, but a space id
+    /// hashes the name's UTF-8 bytes, so two spellings of "café" are two ids.
     struct DerivedName: Hashable {
         let owner: DID
-        let name: String
+        let name: [UInt8]
     }
 
     static let derivedIDsMax = 4_096
@@ -268,7 +270,7 @@ public final class NodeCatalog: Sendable {
             if let id = state.snapshot.rotatedByController[did]?[name], let record = state.snapshot.spaces[id] {
                 return (id, record)
             }
-            let key = DerivedName(owner: did, name: name)
+            let key = DerivedName(owner: did, name: Array(name.utf8))
             let id: SpaceID
             if let known = state.derivedIDs[key] {
                 id = known

@@ -27,7 +27,12 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
     static let framesHeld = 8
 
     /// Why the connection ended, when the pipeline reported an error (framing, reset).
-    private(set) var failure: (any Error)?
+    private var failure: (any Error)?
+
+    /// The type of the error that ended the connection, if one did (for the log).
+    func failureName() async -> String? {
+        await onLoop { self.failure.map { "\(type(of: $0))" } }
+    }
 
     let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
@@ -49,6 +54,11 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
     /// The next whole message, or nil once the connection is closed or broken. Messages that
     /// arrived before the end are still delivered.
     func next() async -> ByteBuffer? {
+        // The node is stopping: no more requests from this connection, even queued ones.
+        if Task.isCancelled {
+            close()
+            return nil
+        }
         if eventLoop.inEventLoop, let frame = take() { return frame }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
@@ -111,14 +121,20 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
 
     private func waitUntilWritable() async -> Bool {
         if eventLoop.inEventLoop, closed || context?.channel.isWritable != false { return !closed }
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            eventLoop.execute {
-                if self.closed || self.context?.channel.isWritable != false {
-                    continuation.resume()
-                } else {
-                    self.waitingForWritable = continuation
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                eventLoop.execute {
+                    if self.closed || self.context?.channel.isWritable != false {
+                        continuation.resume()
+                    } else {
+                        self.waitingForWritable = continuation
+                    }
                 }
             }
+        } onCancel: {
+            // The node is stopping and the client is not reading: close; the wait ends when
+            // the channel is inactive.
+            eventLoop.execute { self.context?.close(promise: nil) }
         }
         return await onLoop { !self.closed }
     }

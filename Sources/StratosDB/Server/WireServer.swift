@@ -188,9 +188,9 @@ public final class WireServer: Service, Sendable {
             // Too many failed authentications: the reply went out, then the socket closes.
             if info.session.mustClose { return }
         }
-        if let failure = inbox.failure {
+        if let failure = await inbox.failureName() {
             // Framing errors and resets end only this connection.
-            state.logger.debug("connection closed", metadata: ["stratos_connection": "\(id)", "stratos_reason": "\(type(of: failure))"])
+            state.logger.debug("connection closed", metadata: ["stratos_connection": "\(id)", "stratos_reason": "\(failure)"])
         }
     }
 

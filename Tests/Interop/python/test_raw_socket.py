@@ -111,6 +111,28 @@ def test_a_client_that_does_not_read_its_replies_is_held_back_and_loses_nothing(
         sender.join(timeout=30)
 
 
+def test_the_node_stops_promptly_while_a_client_does_not_read_its_replies(tmp_path):
+    # SIGTERM while a connection waits for its client to read 60 MB of replies (and more
+    # requests wait queued): the node closes that connection and exits cleanly.
+    import time
+
+    from conftest import ServerProcess
+
+    node = ServerProcess(tmp_path / "data")
+    node.start()
+    try:
+        with node.client() as setup:
+            setup.rawpipe.big.insert_one({"_id": 1, "blob": "x" * 1_000_000})
+        sock = node.raw_connection(timeout=30)
+        sock.sendall(b"".join(op_msg(20_000 + i, {"find": "big", "filter": {"_id": 1}, "$db": "rawpipe"}) for i in range(60)))
+        time.sleep(1.0)
+        started = time.monotonic()
+        assert node.stop(timeout=20) == 0
+        assert time.monotonic() - started < 20
+        sock.close()
+    finally:
+        node.stop()
+
 def test_requests_before_a_broken_frame_are_answered_then_the_connection_closes(server):
     with server.raw_connection() as sock:
         sock.sendall(b"".join(op_msg(500 + i, {"ping": 1, "$db": "admin"}) for i in range(3)) + raw_header(-1) + b"\x00" * 32)
