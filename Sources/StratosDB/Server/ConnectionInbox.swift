@@ -69,11 +69,9 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
                 }
             }
         } onCancel: {
-            // The node is stopping: the connection closes, the loop sees nil.
-            eventLoop.execute {
-                self.endInput()
-                self.context?.close(promise: nil)
-            }
+            // The node is stopping: the loop sees nil, and the connection closes.
+            eventLoop.execute { self.endInput() }
+            close()
         }
     }
 
@@ -134,7 +132,7 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
         } onCancel: {
             // The node is stopping and the client is not reading: close; the wait ends when
             // the channel is inactive.
-            eventLoop.execute { self.context?.close(promise: nil) }
+            close()
         }
         return await onLoop { !self.closed }
     }
@@ -151,8 +149,7 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        closed = true
-        endInput()
+        endOutput()
         self.context = nil
     }
 
@@ -183,8 +180,7 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closed = true
-        endInput()
+        endOutput()
         context.fireChannelInactive()
     }
 
@@ -192,6 +188,12 @@ final class ConnectionInbox: ChannelDuplexHandler, @unchecked Sendable {
     /// and closes the connection.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if failure == nil { failure = error }
+        endInput()
+    }
+
+    /// The channel is closed: no more messages, and a wait for writability ends.
+    private func endOutput() {
+        closed = true
         endInput()
     }
 
