@@ -139,4 +139,84 @@ import Testing
             reopened.shutdown()
         }
     }
+
+    func proof(_ executor: DatabaseExecutor, _ id: Int32) async throws -> RecordProof? {
+        try await executor.read { store throws(QueryError) in
+            do throws(StratosError) { return try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: "users", idKey: IndexKey.idKey(.int32(id))) } catch {
+                throw QueryError(.internalError, error.message)
+            }
+        }
+    }
+
+    /// A new space's first commit fixes the ordered key format (docs/spaces.md §8); the space
+    /// keeps it across reopening, and its proofs use it.
+    @Test func aNewSpaceKeysItsStateMapInOrder() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        try await write(path, documents: 5)
+        let connection = try SQLiteConnection(path: path)
+        #expect(try CommitLog.firstCommitKeyFormat(connection) == .ordered)
+        #expect(try scalar(path, "SELECT format FROM stratos_state_format") == 2)
+        try await reopenAndWrite(path)
+        // The recorded format must be the one the first commit fixed.
+        try damage(path, "UPDATE stratos_state_format SET format = 1")
+        let error = #expect(throws: QueryError.self) {
+            let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+            executor.shutdown()
+        }
+        #expect(error?.code.number == 7_100_001)
+        // (Collection keys depend on the format too: the root map no longer finds the collection.)
+        #expect(error?.message.contains("is damaged") == true)
+    }
+
+    func reopenAndWrite(_ path: String) async throws {
+        let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        defer { reopened.shutdown() }
+        _ = try await reopened.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(7)], into: "users") }
+        let record = try #require(try await proof(reopened, 7))
+        #expect(record.collectionProof.key == StateKeyFormat.ordered.documentKey(IndexKey.idKey(.int32(7))).bytes)
+    }
+
+    /// A space written before key formats existed (no `stateFormat` in its history) keeps the
+    /// hashed format: it opens, takes writes and proves records as before.
+    @Test func aSpaceWrittenBeforeFormatsKeepsHashedKeys() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let legacy = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), newSpaceKeyFormat: .hashed)
+        try await insert(5, with: legacy)
+        legacy.shutdown()
+        let connection = try SQLiteConnection(path: path)
+        #expect(try CommitLog.firstCommitKeyFormat(connection) == .hashed)
+        #expect(try scalar(path, "SELECT count(*) FROM stratos_state_format") == 0)
+        do {
+            let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+            defer { reopened.shutdown() }
+            _ = try await reopened.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(100)], into: "users") }
+            let record = try #require(try await proof(reopened, 100))
+            #expect(record.collectionProof.key == Digest32.blake2b(IndexKey.idKey(.int32(100))).bytes)
+        }
+        let again = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+        again.shutdown()
+    }
+
+    /// A first write that fails leaves no commit; the next write is the space's commit 1 and fixes
+    /// the format (GrantLogTests covers a first commit that holds only a grant).
+    @Test func theFormatIsFixedByWhicheverWriteBecomesCommitOne() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        do {
+            let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock())
+            defer { executor.shutdown() }
+            await #expect(throws: QueryError.self) {
+                _ = try await executor.write(durable: false) { store throws(QueryError) in
+                    try store.insert(["_id": .int32(1)], into: "users")
+                    throw QueryError(.badValue, "the job fails after its insert")
+                }
+            }
+            _ = try await executor.write(durable: false) { store throws(QueryError) in try store.insert(["_id": .int32(2)], into: "users") }
+        }
+        #expect(try CommitLog.firstCommitKeyFormat(try SQLiteConnection(path: path)) == .ordered)
+        #expect(try scalar(path, "SELECT max(seq) FROM stratos_commits") == 1)
+        try await reopenAndWrite(path)
+    }
 }

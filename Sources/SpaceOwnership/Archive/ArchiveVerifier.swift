@@ -135,7 +135,7 @@ public final class ArchiveVerifier {
                 lastPayload = plain
                 if replaysStateRoots {
                     let decoded = try CommitOperation.decode(plain)
-                    stateRoot = try state.apply(decoded)
+                    stateRoot = try state.apply(decoded, isFirstCommit: commit.seq == 1)
                     guard stateRoot == commit.stateRoot else {
                         throw StratosError(.invalidProof, "replaying commit \(commit.seq) does not reach its state root")
                     }

@@ -17,6 +17,9 @@ public enum CommitOperation: Hashable, Sendable {
     case grant(signed: [UInt8])
     /// A signed revocation of a grant (`SignedRevocation.encoded`).
     case revocation(signed: [UInt8])
+    /// Fixes how the space's state map keys collections and documents (`StateKeyFormat`): valid
+    /// only as the first operation of a space's first commit, where the node puts it.
+    case stateFormat(StateKeyFormat)
 
     /// The canonical payload bytes of a list of operations.
     public static func encode(_ operations: [CommitOperation]) -> [UInt8] {
@@ -62,6 +65,9 @@ public enum CommitOperation: Hashable, Sendable {
             case .revocation(let signed):
                 encoder.write(UInt8(10))
                 encoder.write(bytes: signed)
+            case .stateFormat(let format):
+                encoder.write(UInt8(11))
+                encoder.write(format.rawValue)
             }
         }
         return encoder.bytes
@@ -71,8 +77,9 @@ public enum CommitOperation: Hashable, Sendable {
     public static func decode(_ bytes: [UInt8]) throws(StratosError) -> [CommitOperation] {
         var decoder = CanonicalDecoder(bytes)
         let count = Int(try decoder.readUInt32())
-        // Each operation takes at least 9 bytes, so the declared count is bounded by the input.
-        guard count <= bytes.count / 9 else { throw StratosError(.invalidEncoding, "commit payload declares too many operations") }
+        // Each operation but a leading `stateFormat` (2 bytes) takes at least 9 bytes, so the
+        // declared count is bounded by the input.
+        guard count <= bytes.count / 9 + 1 else { throw StratosError(.invalidEncoding, "commit payload declares too many operations") }
         var operations: [CommitOperation] = []
         operations.reserveCapacity(count)
         for _ in 0..<count {
@@ -87,6 +94,13 @@ public enum CommitOperation: Hashable, Sendable {
             case 8: operations.append(.setCollectionOptions(name: try decoder.readString(maxCount: 255), options: try decoder.readBytes(maxCount: 1 << 24)))
             case 9: operations.append(.grant(signed: try decoder.readBytes(maxCount: 1 << 17)))
             case 10: operations.append(.revocation(signed: try decoder.readBytes(maxCount: 1 << 16)))
+            case 11:
+                // Only a payload's first operation may set the format (`SpaceState.apply`).
+                guard operations.isEmpty else { throw StratosError(.invalidEncoding, "a state map format after other operations") }
+                guard let format = StateKeyFormat(rawValue: try decoder.readUInt8()) else {
+                    throw StratosError(.invalidEncoding, "unknown state map format")
+                }
+                operations.append(.stateFormat(format))
             default: throw StratosError(.invalidEncoding, "unknown commit operation")
             }
         }

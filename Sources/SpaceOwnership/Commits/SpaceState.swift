@@ -17,22 +17,23 @@ public protocol SpaceStateStorage: AnyObject {
     func dropTree(of collection: String) throws(StratosError)
     /// Moves a collection's tree to a new name.
     func renameTree(from: String, to: String) throws(StratosError)
+    /// How the collection maps key documents: the format the space's first commit fixed, or
+    /// `.hashed` when its history names none.
+    func keyFormat() throws(StratosError) -> StateKeyFormat
+    /// Records the space's key format (replaying a `stateFormat` operation).
+    func setKeyFormat(_ format: StateKeyFormat) throws(StratosError)
 }
 
 /// The authenticated state of a space: a two-level state map. The root map holds, for each
-/// collection, `BLAKE2b(name) → root of the collection map`; each collection map holds
-/// `BLAKE2b(_id key) → BLAKE2b(document BSON)`. Dropping or renaming a collection touches one
-/// root-map entry, however many documents it holds.
+/// collection, `key(name) → root of the collection map`; each collection map holds
+/// `key(_id key) → BLAKE2b(document BSON)`, keys as the space's `StateKeyFormat` derives them.
+/// Dropping or renaming a collection touches one root-map entry, however many documents it holds.
 public struct SpaceState<Storage: SpaceStateStorage> {
     public let storage: Storage
 
     /// The state over `storage`.
     public init(storage: Storage) { self.storage = storage }
 
-    /// Digest of a collection name (root-map key).
-    public static func collectionKey(_ name: String) -> Digest32 { Digest32.blake2b(name.utf8) }
-    /// Digest of a document's `_id` key (collection-map key).
-    public static func documentKey(_ idKey: [UInt8]) -> Digest32 { Digest32.blake2b(idKey) }
     /// Digest of a document's bytes (collection-map value).
     public static func documentValue(_ document: [UInt8]) -> Digest32 { Digest32.blake2b(document) }
 
@@ -46,22 +47,26 @@ public struct SpaceState<Storage: SpaceStateStorage> {
     /// branch per collection); returns the name of the first collection that disagrees.
     public func firstInconsistentCollection(_ names: [String]) throws(StratosError) -> String? {
         var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
+        let format = try storage.keyFormat()
         for name in names {
             guard let tree = try storage.tree(of: name) else { return name }
             var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-            guard try rootMap.value(for: Self.collectionKey(name)) == (try map.root()) else { return name }
+            guard try rootMap.value(for: format.collectionKey(name)) == (try map.root()) else { return name }
         }
         return nil
     }
 
-    /// Applies a commit's operations and returns the new state root.
-    public func apply(_ operations: [CommitOperation]) throws(StratosError) -> [UInt8] {
+    /// Applies a commit's operations and returns the new state root. `isFirstCommit` says whether
+    /// this is the space's commit 1, the only one that may fix the key format (its first
+    /// operation).
+    public func apply(_ operations: [CommitOperation], isFirstCommit: Bool = false) throws(StratosError) -> [UInt8] {
         var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
         var dirty: [String: Int64] = [:]
+        var format = try storage.keyFormat()
         func flush() throws(StratosError) {
             for (name, tree) in dirty {
                 var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-                try rootMap.set(Self.collectionKey(name), try map.root())
+                try rootMap.set(format.collectionKey(name), try map.root())
             }
             dirty.removeAll()
         }
@@ -69,47 +74,54 @@ public struct SpaceState<Storage: SpaceStateStorage> {
             if let tree = try storage.tree(of: name) { return tree }
             // A document for a collection the payload never created: create it, as the engine does.
             let tree = try storage.createTree(for: name)
-            try rootMap.set(Self.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
+            try rootMap.set(format.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
             return tree
         }
-        for operation in operations {
+        for (position, operation) in operations.enumerated() {
             switch operation {
             case .put(let collection, let idKey, let document):
                 let tree = try collectionTree(collection)
                 var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-                try map.set(Self.documentKey(idKey), Self.documentValue(document))
+                try map.set(format.documentKey(idKey), Self.documentValue(document))
                 dirty[collection] = tree
             case .delete(let collection, let idKey):
                 guard let tree = try storage.tree(of: collection) else { continue }
                 var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-                try map.remove(Self.documentKey(idKey))
+                try map.remove(format.documentKey(idKey))
                 dirty[collection] = tree
             case .createCollection(let name, _):
                 try flush()
                 if try storage.tree(of: name) == nil {
                     _ = try storage.createTree(for: name)
-                    try rootMap.set(Self.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
+                    try rootMap.set(format.collectionKey(name), StateMap<TreeStorage<Storage>>.emptyRoot)
                 }
             case .dropCollection(let name):
                 try flush()
-                try rootMap.remove(Self.collectionKey(name))
+                try rootMap.remove(format.collectionKey(name))
                 try storage.dropTree(of: name)
             case .renameCollection(let from, let to):
                 try flush()
                 if try storage.tree(of: to) != nil {
-                    try rootMap.remove(Self.collectionKey(to))
+                    try rootMap.remove(format.collectionKey(to))
                     try storage.dropTree(of: to)
                 }
                 guard let tree = try storage.tree(of: from) else { continue }
                 var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-                try rootMap.remove(Self.collectionKey(from))
-                try rootMap.set(Self.collectionKey(to), try map.root())
+                try rootMap.remove(format.collectionKey(from))
+                try rootMap.set(format.collectionKey(to), try map.root())
                 try storage.renameTree(from: from, to: to)
             case .createIndex, .dropIndex, .setCollectionOptions:
                 continue
             case .grant, .revocation:
                 // Bound to the chain by the commit's payload hash; the state map holds documents.
                 continue
+            case .stateFormat(let newFormat):
+                // One format per space, fixed before anything is keyed: no map mixes two.
+                guard isFirstCommit, position == 0, try rootMap.root() == StateMap<TreeStorage<Storage>>.emptyRoot else {
+                    throw StratosError(.invalidProof, "only the first operation of a space's first commit may set its state map format")
+                }
+                try storage.setKeyFormat(newFormat)
+                format = newFormat
             }
         }
         try flush()
@@ -121,8 +133,9 @@ public struct SpaceState<Storage: SpaceStateStorage> {
         guard let tree = try storage.tree(of: collection) else { return nil }
         var collectionMap = StateMap(storage: TreeStorage(storage: storage, tree: tree))
         var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
-        guard let inner = try collectionMap.proof(for: Self.documentKey(idKey)),
-            let outer = try rootMap.proof(for: Self.collectionKey(collection))
+        let format = try storage.keyFormat()
+        guard let inner = try collectionMap.proof(for: format.documentKey(idKey)),
+            let outer = try rootMap.proof(for: format.collectionKey(collection))
         else { return nil }
         return RecordProof(collection: collection, idKey: idKey, collectionProof: inner, rootProof: outer)
     }
@@ -156,9 +169,13 @@ public struct RecordProof: Hashable, Sendable {
 
     /// Whether the proof shows that `document` (its BSON bytes) is the record with `idKey` in
     /// `collection` under `stateRoot`.
+    ///
+    /// The root-map key says which `StateKeyFormat` the space uses (the formats key collections
+    /// by unrelated functions), and the document's key must be that format's key of `idKey`.
     public func verify(document: [UInt8], stateRoot: [UInt8]) -> Bool {
-        guard collectionProof.key == Hash256.blake2b(idKey).bytes, collectionProof.value == Hash256.blake2b(document).bytes,
-            rootProof.key == Hash256.blake2b(Array(collection.utf8)).bytes,
+        guard let format = StateKeyFormat.allCases.first(where: { rootProof.key == $0.collectionKey(collection).bytes }),
+            collectionProof.key == format.documentKey(idKey).bytes,
+            collectionProof.value == Hash256.blake2b(document).bytes,
             let collectionRoot = collectionProof.branches.first?.hash.bytes, rootProof.value == collectionRoot
         else { return false }
         return collectionProof.verify(root: collectionRoot) && rootProof.verify(root: stateRoot)
@@ -171,8 +188,12 @@ public final class InMemorySpaceStateStorage: SpaceStateStorage {
     private var stale: [Int64: Set<NibblePath>] = [:]
     private var trees: [String: Int64] = [:]
     private var nextTree: Int64 = 1
+    private var format = StateKeyFormat.hashed
 
     public init() {}
+
+    public func keyFormat() throws(StratosError) -> StateKeyFormat { format }
+    public func setKeyFormat(_ format: StateKeyFormat) throws(StratosError) { self.format = format }
 
     public func markStale(tree: Int64, prefix: NibblePath) { stale[tree, default: []].insert(prefix) }
     public func isStale(tree: Int64, prefix: NibblePath) -> Bool { stale[tree]?.contains(prefix) ?? false }

@@ -43,6 +43,19 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
         return out
     }
 
+    /// BLAKE2b in keyed mode (RFC 7693 §2.5: the key is part of the parameter block and the first
+    /// block): for `key` of 16 to 64 bytes, a function of the input unrelated to the unkeyed one,
+    /// which makes it a domain separator no input of the unkeyed hash can reach.
+    public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes, outputCount: Int, key: [UInt8]) -> [UInt8] {
+        precondition((16...64).contains(outputCount) && (16...64).contains(key.count), "BLAKE2b output and key are 16 to 64 bytes")
+        Sodium.ensureReady()
+        var out = [UInt8](repeating: 0, count: outputCount)
+        let input = Array(data)
+        let status = crypto_generichash(&out, outputCount, input, UInt64(input.count), key, key.count)
+        precondition(status == 0, "crypto_generichash cannot fail for valid output and key lengths")
+        return out
+    }
+
     /// SHA-256 (FIPS 180-4) through libsodium `crypto_hash_sha256`.
     public static func sha256<Bytes: Collection<UInt8>>(_ data: Bytes) -> Hash256 {
         var state = SHA256Hasher()

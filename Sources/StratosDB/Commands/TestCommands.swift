@@ -84,7 +84,7 @@ final class CommandFailPoint: Sendable {
         default: throw QueryError(.badValue, "mode must be \"alwaysOn\", \"off\", {times: n} or {skip: n}")
         }
         var fault = Fault()
-        if let mode {
+        if mode != nil {
             guard case .document(let data)? = data, case .array(let names)? = data["failCommands"] else {
                 throw QueryError(.badValue, "failCommand needs data.failCommands, an array of command names")
             }

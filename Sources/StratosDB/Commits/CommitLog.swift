@@ -21,6 +21,9 @@ final class CommitLog: StoreTransactionObserver {
     private var flushingThrough: UInt64?
     /// After a rollback the cache is gone; the next commit first replays the log to the head.
     private var needsCatchUp = false
+    /// The key format the space's first commit fixes (`.current`; tests write `.hashed`, which
+    /// is recorded as no operation at all, exactly as spaces were written before formats existed).
+    private let newSpaceKeyFormat: StateKeyFormat
 
     /// Changed branches are written to SQLite at least every this many commits, sooner when
     /// this many are waiting, and at once when a collection is created, dropped or renamed. The
@@ -41,9 +44,11 @@ final class CommitLog: StoreTransactionObserver {
     /// space that fails is refused with the reason, never served.
     init(
         store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock,
-        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil, anchored: (seq: UInt64, commitHash: [UInt8])? = nil
+        onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil, anchored: (seq: UInt64, commitHash: [UInt8])? = nil,
+        newSpaceKeyFormat: StateKeyFormat = .current
     ) throws(QueryError) {
         self.space = space
+        self.newSpaceKeyFormat = newSpaceKeyFormat
         self.onCommitted = onCommitted
         self.signer = signer
         self.author = signer.did
@@ -89,6 +94,11 @@ final class CommitLog: StoreTransactionObserver {
         if let inconsistent {
             throw QueryError(.location(7_100_001), "space \(space) is damaged: the state map of collection '\(inconsistent)' does not match its root")
         }
+        // The next write keys documents by the recorded format: it must be the one the history fixed.
+        let recordedFormat = try? state.keyFormat()
+        guard let recordedFormat, recordedFormat == (try Self.firstCommitKeyFormat(store.sqlite)) else {
+            throw QueryError(.location(7_100_001), "space \(space) is damaged: its state map format does not match its first commit")
+        }
         guard last.commit.space == space else {
             throw QueryError(.location(7_100_002), "space \(space) holds commits of another space")
         }
@@ -132,10 +142,12 @@ final class CommitLog: StoreTransactionObserver {
     /// so often (`flushEveryCommits`) also writes the changed branches.
     func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError) {
         stateTouched = true
-        let operations = changes.map(CommitOperation.init)
+        let seq = head.seq + 1
+        var operations = changes.map(CommitOperation.init)
+        // A space's first commit fixes how its state map keys documents (`StateKeyFormat`).
+        if seq == 1, newSpaceKeyFormat != .hashed { operations.insert(.stateFormat(newSpaceKeyFormat), at: 0) }
         let payload = CommitOperation.encode(operations)
         let root: [UInt8]
-        let seq = head.seq + 1
         do {
             if needsCatchUp {
                 let stored = try state.flushedSeq() ?? head.seq
@@ -143,7 +155,7 @@ final class CommitLog: StoreTransactionObserver {
                 flushedSeq = stored
                 needsCatchUp = false
             }
-            root = try SpaceState(storage: state).apply(operations)
+            root = try SpaceState(storage: state).apply(operations, isFirstCommit: seq == 1)
             if state.structureChanged || seq - flushedSeq >= Self.flushEveryCommits || state.unflushedCount >= Self.unflushedBranchesMax {
                 try state.flush(throughSeq: seq)
                 flushingThrough = seq
@@ -210,6 +222,22 @@ final class CommitLog: StoreTransactionObserver {
         let state = SQLiteSpaceStateStorage(connection: connection)
         if let flushed = try state.flushedSeq() { _ = try state.catchUp(fromSeq: flushed) }
         return state
+    }
+
+    /// The key format the space's first commit fixed: `.hashed` unless its payload starts with a
+    /// `stateFormat` operation (reads the payload's first six bytes: count, tag, format).
+    static func firstCommitKeyFormat(_ connection: SQLiteConnection) throws(QueryError) -> StateKeyFormat {
+        let select = try connection.statement("SELECT substr(payload, 1, 6) FROM stratos_commits WHERE seq = 1")
+        defer { select.reset() }
+        guard try select.step() else {
+            throw QueryError(.location(7_100_004), "a space's commit chain does not start at seq 1")
+        }
+        let head = select.blob(0)
+        guard head.count == 6, head[4] == 11 else { return .hashed }
+        guard let format = StateKeyFormat(rawValue: head[5]) else {
+            throw QueryError(.location(7_100_001), "a space's first commit names an unknown state map format")
+        }
+        return format
     }
 
     /// Appends a signed commit and its payload to the log table; returns the commit's hash.

@@ -24,8 +24,9 @@ extension CommitOperation {
 }
 
 extension StorageChange {
-    /// The change that replays a commit's operation.
-    init(_ operation: CommitOperation) {
+    /// The change that replays a commit's operation; nil for one that concerns only the state
+    /// map (`stateFormat`).
+    init?(_ operation: CommitOperation) {
         switch operation {
         case .put(let collection, let idKey, let document): self = .put(collection: collection, idKey: idKey, document: document)
         case .delete(let collection, let idKey): self = .delete(collection: collection, idKey: idKey)
@@ -37,6 +38,7 @@ extension StorageChange {
         case .setCollectionOptions(let name, let options): self = .setCollectionOptions(name: name, options: options)
         case .grant(let signed): self = .spaceRecord(kind: GrantLog.grantKind, bytes: signed)
         case .revocation(let signed): self = .spaceRecord(kind: GrantLog.revocationKind, bytes: signed)
+        case .stateFormat: return nil
         }
     }
 }

@@ -24,6 +24,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
     private var dirty: Set<Key> = []
     private var stale: Set<Key> = []
     private var trees: [String: Int64]?
+    private var format: StateKeyFormat?
     /// Whether a collection tree was created, dropped or renamed since the last flush: those
     /// change SQLite at once, so the branches must follow in the same transaction.
     private(set) var structureChanged = false
@@ -41,6 +42,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         CREATE TABLE IF NOT EXISTS stratos_state(
             tree INTEGER NOT NULL, prefix BLOB NOT NULL, node BLOB NOT NULL, PRIMARY KEY(tree, prefix)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS stratos_state_trees(name TEXT PRIMARY KEY, tree INTEGER NOT NULL UNIQUE);
+        CREATE TABLE IF NOT EXISTS stratos_state_format(id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL);
         """
 
     /// The table that says which commit the stored branches reach. A file without its row
@@ -82,7 +84,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
             guard commit.seq == expected, commit.payloadHash == Hash256.blake2b(payload).bytes else {
                 throw StratosError(.invalidProof, "commit \(commit.seq) does not match its payload")
             }
-            guard try SpaceState(storage: self).apply(try CommitOperation.decode(payload)) == commit.stateRoot else {
+            guard try SpaceState(storage: self).apply(try CommitOperation.decode(payload), isFirstCommit: commit.seq == 1) == commit.stateRoot else {
                 throw StratosError(.invalidProof, "replaying commit \(commit.seq) does not reach its state root")
             }
             replayed += 1
@@ -156,6 +158,35 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         structureChanged = true
     }
 
+    /// The format the space's first commit recorded (`stratos_state_format`); `.hashed` when the
+    /// table has no row (a space written before formats existed, or one with no commit yet).
+    func keyFormat() throws(StratosError) -> StateKeyFormat {
+        if let format { return format }
+        let statement = try wrap { () throws(QueryError) in try connection.statement("SELECT format FROM stratos_state_format WHERE id = 0") }
+        defer { statement.reset() }
+        let loaded: StateKeyFormat
+        if try wrap({ () throws(QueryError) in try statement.step() }) {
+            let raw = statement.int64(0)
+            guard (0...255).contains(raw), let known = StateKeyFormat(rawValue: UInt8(raw)) else {
+                throw StratosError(.invalidEncoding, "state map format \(raw) is unknown")
+            }
+            loaded = known
+        } else {
+            loaded = .hashed
+        }
+        format = loaded
+        return loaded
+    }
+
+    /// Records the format at once, in the open transaction (as a tree's creation is), and has the
+    /// commit's branches flushed with it: the stored branches then always include commit 1, so
+    /// a reader's replay never needs to write the format.
+    func setKeyFormat(_ format: StateKeyFormat) throws(StratosError) {
+        structureChanged = true
+        try run("INSERT OR REPLACE INTO stratos_state_format(id, format) VALUES (0, ?1)") { $0.bind(1, Int64(format.rawValue)) }
+        self.format = format
+    }
+
     /// Writes the changed branches to SQLite (inside the caller's transaction), and with
     /// `throughSeq` records that they include every commit up to it. Every stale branch must
     /// have been resolved (by computing the roots) first.
@@ -185,6 +216,7 @@ final class SQLiteSpaceStateStorage: SpaceStateStorage {
         dirty.removeAll()
         stale.removeAll()
         trees = nil
+        format = nil
         structureChanged = false
     }
 

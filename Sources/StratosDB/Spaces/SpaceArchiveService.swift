@@ -438,10 +438,10 @@ final class SpaceBuilder {
         if pending == 0 { try store.begin() }
         let operations = try CommitOperation.decode(payload)
         for operation in operations {
-            try store.replay(StorageChange(operation))
+            if let change = StorageChange(operation) { try store.replay(change) }
             try GrantLog.apply(operation, store.sqlite, space: space, controllers: controllers)
         }
-        let root = try SpaceState(storage: state).apply(operations)
+        let root = try SpaceState(storage: state).apply(operations, isFirstCommit: commit.commit.seq == 1)
         // Branches are written back once per transaction (sooner on a structural change or when
         // the cache is nearly full), as the node's commit log does: a branch near the root
         // changes with every commit, and writing it each time was most of an import's cost. (The

@@ -65,13 +65,16 @@ final class DatabaseExecutor: @unchecked Sendable {
         name: String, path: String, reservedBytesPerPage: Int32 = 0, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
         anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil,
-        grantIndex: (any GrantIndex)? = nil, validationWarning: (@Sendable (String, String) -> Void)? = nil
+        grantIndex: (any GrantIndex)? = nil, validationWarning: (@Sendable (String, String) -> Void)? = nil,
+        newSpaceKeyFormat: StateKeyFormat = .current
     ) throws(QueryError) {
         self.name = name
         store = try DatabaseStore(name: name, path: path, reservedBytesPerPage: reservedBytesPerPage)
         store.validationWarning = validationWarning
         if let signer, let space = SpaceID(name) {
-            _ = try CommitLog(store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted, anchored: anchoredHead?(space))
+            _ = try CommitLog(
+                store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted, anchored: anchoredHead?(space),
+                newSpaceKeyFormat: newSpaceKeyFormat)
             // Before anything is served: the log and the catalog agree on who may do what.
             if let grantIndex { try GrantLog.reconcile(store, space: space, index: grantIndex) }
         }
