@@ -5,9 +5,10 @@ import Testing
 /// How a space's collection maps key documents (docs/spaces.md §8), and why the ordered format
 /// exists: growing `_id`s touch few branches.
 @Suite struct StateKeyFormatTests {
-    /// The key of an ObjectId `_id`: its type tag and 12 bytes, as the query engine encodes it.
+    /// The key of an ObjectId `_id`: its type tag (35) and its 12 bytes, as the query engine
+    /// encodes it (IndexKey).
     static func objectIdKey(_ counter: Int) -> [UInt8] {
-        [7, 0x65, 0x4f, 0x10, 0x00, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5] + [UInt8(counter >> 16 & 0xff), UInt8(counter >> 8 & 0xff), UInt8(counter & 0xff)]
+        [35, 0x65, 0x4f, 0x10, 0x00, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5] + [UInt8(counter >> 16 & 0xff), UInt8(counter >> 8 & 0xff), UInt8(counter & 0xff)]
     }
 
     static let document = Array("{a document}".utf8)
@@ -47,7 +48,7 @@ import Testing
         // ObjectIds, and strings of different lengths (the engine's prefix-free encoding: a tag,
         // the bytes, then 00 00).
         let objectIds = [5, 6, 255, 256, 70_000, 70_001, 1 << 23].map(Self.objectIdKey)
-        let strings = ["", "a", "ab", "abc", "b", "ba", "zzzzzzzzzzzzzzzzzzzzzzzzzz"].map { [UInt8(13)] + Array($0.utf8) + [0, 0] }
+        let strings = ["", "a", "ab", "abc", "b", "ba", "zzzzzzzzzzzzzzzzzzzzzzzzzz"].map { [UInt8(15)] + Array($0.utf8) + [0, 0] }
         for idKeys in [objectIds, strings] {
             let keys = idKeys.map { StateKeyFormat.ordered.documentKey($0).bytes }
             #expect(keys == keys.sorted { $0.lexicographicallyPrecedes($1) })

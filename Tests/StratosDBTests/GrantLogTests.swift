@@ -115,4 +115,25 @@ import Testing
         try connection.execute(GrantLog.schema)
         #expect(throws: QueryError.self) { try GrantLog.apply(.grant(signed: bytes), connection) }
     }
+
+    /// A first commit that holds only a grant fixes the key format too. With no collection yet
+    /// nothing else tells a wrong format row apart, so the check against commit 1 must.
+    @Test func aGrantOnlyFirstCommitFixesTheKeyFormat() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let index = Index([GrantRecord(signed: try grant())])
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), grantIndex: index)
+        executor.shutdown()
+        let connection = try SQLiteConnection(path: path)
+        #expect(try CommitLog.firstCommitKeyFormat(connection) == .ordered)
+        let reopened = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), grantIndex: index)
+        reopened.shutdown()
+        try connection.execute("UPDATE stratos_state_format SET format = 1")
+        let error = #expect(throws: QueryError.self) {
+            let damaged = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), grantIndex: index)
+            damaged.shutdown()
+        }
+        #expect(error?.code.number == 7_100_001)
+        #expect(error?.message.contains("format does not match its first commit") == true)
+    }
 }

@@ -17,8 +17,8 @@ public protocol SpaceStateStorage: AnyObject {
     func dropTree(of collection: String) throws(StratosError)
     /// Moves a collection's tree to a new name.
     func renameTree(from: String, to: String) throws(StratosError)
-    /// How the collection maps key documents: the format the space's first commit fixed, or
-    /// `.hashed` when its history names none.
+    /// How the state map keys collections and documents: the format the space's first commit
+    /// fixed, or `.hashed` when its history names none.
     func keyFormat() throws(StratosError) -> StateKeyFormat
     /// Records the space's key format (replaying a `stateFormat` operation).
     func setKeyFormat(_ format: StateKeyFormat) throws(StratosError)
