@@ -202,7 +202,8 @@ public final class ArchiveWriter {
         var frame: [UInt8] = [record.type]
         let length = UInt32(body.count).bigEndian
         withUnsafeBytes(of: length) { frame.append(contentsOf: $0) }
-        try emit(frame + body)
+        try emit(frame)
+        try emit(body)
         records += 1
     }
 
@@ -256,13 +257,22 @@ public final class ArchiveReader {
             guard try source(1).isEmpty else { throw StratosError(.invalidEncoding, "bytes after the archive's trailer") }
             return record
         }
-        hasher.update(frame + body)
+        // Hashed in two parts: a record can be megabytes, and joining them would copy it.
+        hasher.update(frame)
+        hasher.update(body)
         records += 1
         return record
     }
 
     private func read(_ count: Int) throws -> [UInt8] {
-        var bytes: [UInt8] = []
+        // Usually the source has it all at once: keep its array rather than copy it.
+        let first = try source(count)
+        if first.count == count {
+            bytesRead += count
+            return first
+        }
+        guard !first.isEmpty else { throw StratosError(.invalidEncoding, "the archive ends early (truncated)") }
+        var bytes = first
         bytes.reserveCapacity(count)
         while bytes.count < count {
             let chunk = try source(count - bytes.count)
