@@ -34,23 +34,24 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// mixes the output length into its parameter block, so a 16-byte digest is not a prefix of the
     /// 32-byte one (RFC 7693 §2.5).
     public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes, outputCount: Int) -> [UInt8] {
-        precondition((16...64).contains(outputCount), "BLAKE2b output length must be 16 to 64 bytes")
-        Sodium.ensureReady()
-        var out = [UInt8](repeating: 0, count: outputCount)
-        let input = Array(data)
-        let status = crypto_generichash(&out, outputCount, input, UInt64(input.count), nil, 0)
-        precondition(status == 0, "crypto_generichash cannot fail for a valid output length without a key")
-        return out
+        generichash(data, outputCount: outputCount, key: [])
     }
 
     /// BLAKE2b in keyed mode (RFC 7693 §2.5: the key is part of the parameter block and the first
     /// block): for `key` of 16 to 64 bytes, a function of the input unrelated to the unkeyed one,
     /// which makes it a domain separator no input of the unkeyed hash can reach.
     public static func blake2b<Bytes: Collection<UInt8>>(_ data: Bytes, outputCount: Int, key: [UInt8]) -> [UInt8] {
-        precondition((16...64).contains(outputCount) && (16...64).contains(key.count), "BLAKE2b output and key are 16 to 64 bytes")
+        precondition((16...64).contains(key.count), "a BLAKE2b key is 16 to 64 bytes")
+        return generichash(data, outputCount: outputCount, key: key)
+    }
+
+    /// libsodium's `crypto_generichash`, unkeyed when `key` is empty.
+    private static func generichash<Bytes: Collection<UInt8>>(_ data: Bytes, outputCount: Int, key: [UInt8]) -> [UInt8] {
+        precondition((16...64).contains(outputCount), "BLAKE2b output length must be 16 to 64 bytes")
         Sodium.ensureReady()
         var out = [UInt8](repeating: 0, count: outputCount)
         let input = Array(data)
+        // A key of length 0 is the unkeyed hash (libsodium's blake2b initialises by key length).
         let status = crypto_generichash(&out, outputCount, input, UInt64(input.count), key, key.count)
         precondition(status == 0, "crypto_generichash cannot fail for valid output and key lengths")
         return out
