@@ -66,12 +66,27 @@ public enum CommitOperation: Hashable, Sendable {
                 encoder.write(UInt8(10))
                 encoder.write(bytes: signed)
             case .stateFormat(let format):
-                encoder.write(UInt8(11))
+                encoder.write(Self.stateFormatTag)
                 encoder.write(format.rawValue)
             }
         }
         return encoder.bytes
     }
+
+    /// Bytes at the start of a payload that hold a leading `stateFormat`: the operation count,
+    /// the tag and the format.
+    public static let leadingFormatBytes = 6
+
+    /// The format a payload's leading `stateFormat` names, read from the payload's first
+    /// `leadingFormatBytes` (so a caller need not load a whole first commit); nil when the
+    /// payload does not start with one.
+    public static func leadingStateFormat(_ prefix: [UInt8]) throws(StratosError) -> StateKeyFormat? {
+        guard prefix.count >= leadingFormatBytes, prefix[4] == stateFormatTag else { return nil }
+        guard let format = StateKeyFormat(rawValue: prefix[5]) else { throw StratosError(.invalidEncoding, "unknown state map format") }
+        return format
+    }
+
+    static let stateFormatTag: UInt8 = 11
 
     /// Decodes a payload, rejecting anything malformed or with trailing bytes.
     public static func decode(_ bytes: [UInt8]) throws(StratosError) -> [CommitOperation] {
@@ -94,7 +109,7 @@ public enum CommitOperation: Hashable, Sendable {
             case 8: operations.append(.setCollectionOptions(name: try decoder.readString(maxCount: 255), options: try decoder.readBytes(maxCount: 1 << 24)))
             case 9: operations.append(.grant(signed: try decoder.readBytes(maxCount: 1 << 17)))
             case 10: operations.append(.revocation(signed: try decoder.readBytes(maxCount: 1 << 16)))
-            case 11:
+            case Self.stateFormatTag:
                 // Only a payload's first operation may set the format (`SpaceState.apply`).
                 guard operations.isEmpty else { throw StratosError(.invalidEncoding, "a state map format after other operations") }
                 guard let format = StateKeyFormat(rawValue: try decoder.readUInt8()) else {

@@ -225,19 +225,19 @@ final class CommitLog: StoreTransactionObserver {
     }
 
     /// The key format the space's first commit fixed: `.hashed` unless its payload starts with a
-    /// `stateFormat` operation (reads the payload's first six bytes: count, tag, format).
+    /// `stateFormat` operation (reads only the payload's first bytes).
     static func firstCommitKeyFormat(_ connection: SQLiteConnection) throws(QueryError) -> StateKeyFormat {
-        let select = try connection.statement("SELECT substr(payload, 1, 6) FROM stratos_commits WHERE seq = 1")
+        let select = try connection.statement("SELECT substr(payload, 1, ?1) FROM stratos_commits WHERE seq = 1")
+        select.bind(1, Int64(CommitOperation.leadingFormatBytes))
         defer { select.reset() }
         guard try select.step() else {
             throw QueryError(.location(7_100_004), "a space's commit chain does not start at seq 1")
         }
-        let head = select.blob(0)
-        guard head.count == 6, head[4] == 11 else { return .hashed }
-        guard let format = StateKeyFormat(rawValue: head[5]) else {
+        do {
+            return try CommitOperation.leadingStateFormat(select.blob(0)) ?? .hashed
+        } catch {
             throw QueryError(.location(7_100_001), "a space's first commit names an unknown state map format")
         }
-        return format
     }
 
     /// Appends a signed commit and its payload to the log table; returns the commit's hash.
