@@ -1,8 +1,9 @@
 /// Document writes with index maintenance.
 extension DatabaseStore {
     /// Checks a document before it is stored: size, depth, `_id` type and field names.
-    public static func validateForStorage(_ document: BSONDocument) throws(QueryError) {
-        let size = document.encodedSize
+    /// `encodedSize`, when the caller knows it, saves measuring the document.
+    public static func validateForStorage(_ document: BSONDocument, encodedSize: Int? = nil) throws(QueryError) {
+        let size = encodedSize ?? document.encodedSize
         guard size <= QueryEngineLimits.documentSizeBytesMax else {
             throw QueryError(.badValue, "object to insert too large. size in bytes: \(size), max size: \(QueryEngineLimits.documentSizeBytesMax)")
         }
@@ -24,21 +25,33 @@ extension DatabaseStore {
         // update is parsed (`Update`), as MongoDB refuses them.
     }
 
-    /// Inserts a document that already has an `_id`. Returns its row id.
+    /// Inserts a document that already has an `_id`. Returns its row id. `encoded`, when given,
+    /// is `original`'s BSON as the caller received it, stored as it is when `_id` comes first.
     @discardableResult
-    public func insert(_ original: BSONDocument, into collectionName: String) throws(QueryError) -> Int64 {
+    public func insert(_ original: BSONDocument, into collectionName: String, encoded: [UInt8]? = nil) throws(QueryError) -> Int64 {
+        guard let rid = try insertRow(original, into: collectionName, encoded: encoded, ifAbsent: false) else {
+            throw QueryError(.internalError, "an insert stored nothing")
+        }
+        return rid
+    }
+
+    /// `insert`; with `ifAbsent`, a document whose `_id` is already stored changes nothing and
+    /// returns nil (replay tries the insert first: one lookup instead of two for a new document).
+    func insertRow(_ original: BSONDocument, into collectionName: String, encoded: [UInt8]?, ifAbsent: Bool) throws(QueryError) -> Int64? {
         guard let id = original["_id"] else { throw QueryError(.internalError, "document has no _id") }
         var document = original
+        var encoded = encoded
         if document.firstKey != "_id" {
             // MongoDB stores _id as the first field.
             document.removeValue(forKey: "_id")
             document.prepend("_id", id)
+            encoded = nil
         }
-        try DatabaseStore.validateForStorage(document)
+        try DatabaseStore.validateForStorage(document, encodedSize: encoded?.count)
         let descriptor = try collectionForWrite(collectionName)
         try validate(document, in: collectionName, previous: nil)
         let idKey = IndexKey.idKey(id)
-        let bytes = document.bsonBytes
+        let bytes = encoded ?? document.bsonBytes
         let capped = descriptor.capped
         if let capped, bytes.count > capped.bytes, !isReplaying {
             throw QueryError(.badValue, "document is larger than capped size \(bytes.count) > \(capped.bytes)")
@@ -68,6 +81,8 @@ extension DatabaseStore {
         do {
             try statement.run()
         } catch let error where error.code == .duplicateKey {
+            // The statement changed nothing (SQLite undoes a statement that breaks a constraint).
+            if ifAbsent { return nil }
             throw duplicateKeyError(collectionName, indexName: "_id_", keyPattern: ["_id": .int32(1)], keyValue: ["_id": id])
         }
         let rid = connection.lastInsertRowid

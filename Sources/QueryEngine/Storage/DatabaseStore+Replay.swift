@@ -2,7 +2,9 @@
 /// rebuild), with the same effect the original operations had.
 extension DatabaseStore {
     /// Applies one recorded change inside the current transaction.
-    public func replay(_ change: StorageChange) throws(QueryError) {
+    /// `decoded`, when given, is a put's document already decoded from its bytes (a bulk loader
+    /// decodes ahead on another thread).
+    public func replay(_ change: StorageChange, decoded: BSONDocument? = nil) throws(QueryError) {
         // History is replayed as it was written: validators apply to new writes, not to it.
         let bypassed = bypassDocumentValidation
         bypassDocumentValidation = true
@@ -13,11 +15,20 @@ extension DatabaseStore {
         }
         switch change {
         case .put(let collection, let idKey, let bytes):
-            let document = try BSONDecoder.decode(bytes)
+            let document: BSONDocument
+            if let decoded { document = decoded } else { document = try BSONDecoder.decode(bytes) }
+            // Stored as the history holds it (the bytes its state-map value hashes). A document
+            // new to an uncapped collection is inserted at once (its `_id` looked up once, by the
+            // insert itself); one already there is replaced.
+            if collections[collection].map({ $0.capped == nil }) ?? true,
+                try insertRow(document, into: collection, encoded: bytes, ifAbsent: true) != nil
+            {
+                return
+            }
             if let (rid, existing) = try row(collection, idKey: idKey) {
                 try replace(rid: rid, old: existing, new: document, in: collection)
             } else {
-                try insert(document, into: collection)
+                try insert(document, into: collection, encoded: bytes)
             }
         case .delete(let collection, let idKey):
             if let (rid, existing) = try row(collection, idKey: idKey) { try delete(rid: rid, document: existing, from: collection) }

@@ -58,8 +58,12 @@ public struct SpaceState<Storage: SpaceStateStorage> {
 
     /// Applies a commit's operations and returns the new state root. `isFirstCommit` says whether
     /// this is the space's commit 1, the only one that may fix the key format (its first
-    /// operation).
-    public func apply(_ operations: [CommitOperation], isFirstCommit: Bool = false) throws(StratosError) -> [UInt8] {
+    /// operation). `documentValues`, when given, holds each put's `documentValue` at the
+    /// operation's position (computed ahead, on another thread, by a bulk loader).
+    public func apply(
+        _ operations: [CommitOperation], isFirstCommit: Bool = false, documentValues: [Digest32?]? = nil
+    ) throws(StratosError) -> [UInt8] {
+        precondition(documentValues == nil || documentValues?.count == operations.count, "one document value per operation")
         var rootMap = StateMap(storage: TreeStorage(storage: storage, tree: 0))
         var dirty: [String: Int64] = [:]
         var format = try storage.keyFormat()
@@ -82,7 +86,7 @@ public struct SpaceState<Storage: SpaceStateStorage> {
             case .put(let collection, let idKey, let document):
                 let tree = try collectionTree(collection)
                 var map = StateMap(storage: TreeStorage(storage: storage, tree: tree))
-                try map.set(format.documentKey(idKey), Self.documentValue(document))
+                try map.set(format.documentKey(idKey), documentValues?[position] ?? Self.documentValue(document))
                 dirty[collection] = tree
             case .delete(let collection, let idKey):
                 guard let tree = try storage.tree(of: collection) else { continue }

@@ -137,7 +137,9 @@ public enum SpaceArchiveService {
         // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
         // owner-signed trailer; the builder replays each commit into a file nobody can see yet
         // and checks its state root. Only when all of it held does the space become visible.
-        let reader = try openArchive(archive)
+        // Reading, verifying and decoding run a few records ahead on a thread of their own.
+        let pipeline = ArchiveImportPipeline(reader: try openArchive(archive), verifier: verifier)
+        defer { pipeline.close() }
         var header: ArchiveHeader?
         var key: [UInt8]?
         var grants: [SignedGrant] = []
@@ -149,9 +151,8 @@ public enum SpaceArchiveService {
         var done: UInt64 = 0
         // The space's jobs as its commits leave them, so the node's scheduler learns of them.
         var jobs: [[UInt8]: [UInt8]] = [:]
-        while let record = try reader.next() {
-            try verifier.check(record)
-            switch record {
+        while let item = try pipeline.next() {
+            switch item.record {
             case .header(let found):
                 header = found
                 guard !FileManager.default.fileExists(atPath: node.spacePath(found.space)) else {
@@ -169,17 +170,18 @@ public enum SpaceArchiveService {
                     // Before any work on commits: whoever may not import this space stops here.
                     let chain = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)
                     try authorizeOwner(chain?.current ?? header.owner, header.space)
-                    if header.payloadsEncrypted && verifier.openedSpaceKey == nil {
+                    if header.payloadsEncrypted && item.spaceKey == nil {
                         throw QueryError(.unauthorized, "the archive's payloads are encrypted and no given key opens them: pass --key with the owner's or a reader's key")
                     }
-                    key = verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
+                    key = item.spaceKey ?? SecureRandom.bytes(count: 32)
                     builder = try SpaceBuilder(node: node, space: header.space, path: building, key: key!, controllers: Set(chain?.all ?? [header.owner]))
                 }
-                // The verifier opened it while checking its hash (it holds the same key).
-                let plain = try verifier.lastPayload ?? (header.payloadsEncrypted
+                // The verifier opened the payload while checking its hash (with the same key), and
+                // the reading thread decoded it.
+                let prepared = try item.prepared ?? PreparedCommit(commit: commit, payload: header.payloadsEncrypted
                     ? AEAD.open(payload, key: key!, additionalData: SpaceArchive.payloadAdditionalData(space: header.space, seq: commit.commit.seq))
                     : payload)
-                for operation in try builder!.append(commit, payload: plain) {
+                for operation in try builder!.append(prepared) {
                     switch operation {
                     case .put(JobStore.jobs, let idKey, let document): jobs[idKey] = document
                     case .delete(JobStore.jobs, let idKey): jobs[idKey] = nil
@@ -187,12 +189,13 @@ public enum SpaceArchiveService {
                     default: break
                     }
                 }
+                pipeline.recycle(item)
                 done += 1
                 if done % 256 == 0 || done == header.commitCount { progress(done, header.commitCount) }
             default: break
             }
         }
-        let summary = try verifier.finish()
+        let summary = try pipeline.finish()
         guard let header else { throw QueryError(.badValue, "the archive has no header") }
         try authorize(summary)
         let spaceKey = key ?? verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
@@ -390,107 +393,6 @@ struct NodeFiles {
         guard FileManager.default.fileExists(atPath: path) else { throw QueryError(.namespaceNotFound, "space \(space) has no data on this node") }
         stratos_vfs_set_key("\(space).sqlite", key)
         return try SQLiteConnection(path: path)
-    }
-}
-
-/// Builds a space's file by replaying commits: the documents, indexes and state map, and the
-/// original signed commits themselves, checking each commit's state root on the way.
-final class SpaceBuilder {
-    private let store: DatabaseStore
-    private let state: SQLiteSpaceStateStorage
-    private let space: SpaceID
-    private var pending = 0
-    private var pendingOperations = 0
-    private var previous: (seq: UInt64, hash: [UInt8]) = (0, [UInt8](repeating: 0, count: 32))
-    /// The keys that controlled an imported space (nil: rebuilding this node's own history).
-    private let controllers: Set<DID>?
-    private let path: String
-    /// State-map branches kept in memory while building (about 2 KB each), and how many may wait
-    /// to be written: with the branches one transaction touches (at most 50,000 operations), a
-    /// build peaks at a few hundred MB of branches however large the space.
-    static let cachedBranchesMax = 65_536
-    static let unflushedBranchesMax = 30_000
-
-    init(node: NodeFiles, space: SpaceID, path: String, key: [UInt8], controllers: Set<DID>? = nil) throws {
-        self.controllers = controllers
-        self.path = path
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        stratos_vfs_set_key((path as NSString).lastPathComponent, key)
-        self.space = space
-        store = try DatabaseStore(name: space.string, path: path, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()), bulkLoad: true)
-        try store.sqlite.execute(SQLiteSpaceStateStorage.schema + CommitLog.schema + GrantLog.schema)
-        // A bulk load into a file nobody sees until `finish` (`bulkLoad`: the rollback journal in
-        // memory, so each page is written and sealed once, and no sync per transaction), with a
-        // large cache; `finish` turns the write-ahead log on and syncs the file before it is moved
-        // into place. A build that fails is deleted, never recovered.
-        try store.sqlite.execute("PRAGMA cache_size=-131072;")
-        // A bulk load touches every branch again and again: keep up to 64 K of them (~128 MB)
-        // instead of re-reading them from the file after each transaction.
-        state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: Self.cachedBranchesMax)
-    }
-
-    /// Replays one commit; returns its operations.
-    @discardableResult
-    func append(_ commit: SignedCommit, payload: [UInt8]) throws -> [CommitOperation] {
-        guard commit.commit.space == space, commit.commit.seq == previous.seq + 1, commit.commit.prevHash == previous.hash else {
-            throw QueryError(.location(7_100_004), "the commit chain is broken at seq \(commit.commit.seq)")
-        }
-        if pending == 0 { try store.begin() }
-        let operations = try CommitOperation.decode(payload)
-        for operation in operations {
-            if let change = StorageChange(operation) { try store.replay(change) }
-            try GrantLog.apply(operation, store.sqlite, space: space, controllers: controllers)
-        }
-        let root = try SpaceState(storage: state).apply(operations, isFirstCommit: commit.commit.seq == 1)
-        // Branches are written back once per transaction (sooner on a structural change or when
-        // the cache is nearly full), as the node's commit log does: a branch near the root
-        // changes with every commit, and writing it each time was most of an import's cost. (The
-        // node's bound, 4,096 waiting branches, made a large space flush after every commit.)
-        if state.structureChanged || state.unflushedCount >= Self.unflushedBranchesMax { try state.flush() }
-        guard root == commit.commit.stateRoot else {
-            throw QueryError(.location(7_100_003), "replaying commit \(commit.commit.seq) does not reach its state root")
-        }
-        previous = (commit.commit.seq, try CommitLog.insert(commit, payload: payload, into: store.sqlite))
-        pending += 1
-        pendingOperations += operations.count
-        // Many commits per transaction: rebuilding is a bulk load.
-        if pending >= 512 || pendingOperations >= 50_000 { try flushTransaction() }
-        return operations
-    }
-
-    /// Commits what is pending and moves everything from the write-ahead log into the file, so
-    /// the file alone holds the space once this builder is released (and can be renamed).
-    func finish() throws {
-        try flushTransaction()
-        store.finishJob()
-        try store.sqlite.execute("PRAGMA synchronous=FULL")
-        // Built without a journal on disk (`bulkLoad`): the node runs every space in WAL mode.
-        let journal = try store.sqlite.statement("PRAGMA journal_mode=WAL")
-        let mode = try journal.step() ? journal.text(0) : ""
-        journal.reset()  // A statement left open would block the checkpoint below.
-        guard mode == "wal" else {
-            throw QueryError(.internalError, "cannot turn the rebuilt space's write-ahead log on")
-        }
-        let checkpoint = try store.sqlite.statement("PRAGMA wal_checkpoint(TRUNCATE)")
-        defer { checkpoint.reset() }
-        guard try checkpoint.step(), checkpoint.int64(0) == 0 else {
-            throw QueryError(.internalError, "cannot checkpoint the rebuilt space")
-        }
-        // Written without syncs: make the whole file durable before anyone moves it into place.
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0, fsync(descriptor) == 0 else {
-            if descriptor >= 0 { close(descriptor) }
-            throw QueryError(.internalError, "cannot sync the rebuilt space")
-        }
-        close(descriptor)
-    }
-
-    private func flushTransaction() throws {
-        guard pending > 0 else { return }
-        try state.flush()
-        try store.commit()
-        pending = 0
-        pendingOperations = 0
     }
 }
 

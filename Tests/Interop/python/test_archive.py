@@ -210,6 +210,36 @@ def test_import_into_a_stopped_node_works_offline(exported, tmp_path):
         other.stop()
 
 
+def test_import_of_a_damaged_archive_is_refused_and_leaves_nothing(exported, tmp_path):
+    # Import reads and verifies on one thread while it builds on another: a flipped byte
+    # anywhere, a truncation or an extra byte still stops it with the reason, and no space or
+    # partial file is left.
+    srv, archive, space_id, _ = exported
+    other = ServerProcess(tmp_path / "damaged-node")
+    other.start()
+    other.stop()
+    key_copy = tmp_path / "alice.key"
+    shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
+    key_copy.chmod(0o600)
+    data = archive.read_bytes()
+    damaged = []
+    for position in (40, len(data) // 3, len(data) // 2, len(data) - 200, len(data) - 1):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x01
+        damaged.append(bytes(flipped))
+    damaged += [data[: len(data) // 2], data + b"\x00"]
+    for index, content in enumerate(damaged):
+        path = tmp_path / f"damaged-{index}.stratos"
+        path.write_bytes(content)
+        result = cli(other.data_dir, "space", "import", str(path), "--key", str(key_copy), check=False)
+        assert result.returncode != 0, index
+        assert result.stderr.strip(), index
+        assert sorted(p.name for p in (other.data_dir / "databases").iterdir() if space_id in p.name) == [], index
+    # The intact archive still imports afterwards.
+    imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
+    assert imported.stdout.strip() == space_id
+
+
 def test_export_through_the_node_is_signed_by_the_owner(exported, tmp_path):
     srv, _, space_id, expected = exported
     remote = tmp_path / "remote.stratos"
