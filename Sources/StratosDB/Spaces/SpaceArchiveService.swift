@@ -11,6 +11,15 @@ public enum SpaceArchiveService {
     /// Progress: commits done and in all.
     public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
 
+    /// An archive record the verifier accepted, with what the importer needs from the verifier
+    /// at that point: the space key, once a sealed copy opened, and the commit's decoded
+    /// operations and documents (nil when its payload could not be opened).
+    struct ImportItem {
+        let record: ArchiveRecord
+        let spaceKey: [UInt8]?
+        let prepared: PreparedCommit?
+    }
+
     /// What an export wrote.
     public struct ExportResult: Sendable {
         public var commits: UInt64
@@ -137,8 +146,18 @@ public enum SpaceArchiveService {
         // One pass: the verifier checks signatures, links, payload hashes and (at the end) the
         // owner-signed trailer; the builder replays each commit into a file nobody can see yet
         // and checks its state root. Only when all of it held does the space become visible.
-        // Reading, verifying and decoding run a few records ahead on a thread of their own.
-        let pipeline = ArchiveImportPipeline(reader: try openArchive(archive), verifier: verifier)
+        // Reading, verifying and decoding run a few records ahead on a thread of their own,
+        // which owns the reader and the verifier until `next()` returns nil.
+        let reader = try openArchive(archive)
+        let pipeline = ReadAheadPipeline<ImportItem>(name: "stratosdb-import") {
+            guard let record = try reader.next() else { return nil }
+            try verifier.check(record)
+            var prepared: PreparedCommit?
+            if case .commit(let commit, _) = record, let plain = verifier.lastPayload {
+                prepared = try PreparedCommit(commit: commit, payload: plain)
+            }
+            return ImportItem(record: record, spaceKey: verifier.openedSpaceKey, prepared: prepared)
+        }
         defer { pipeline.close() }
         var header: ArchiveHeader?
         var key: [UInt8]?
@@ -195,7 +214,7 @@ public enum SpaceArchiveService {
             default: break
             }
         }
-        let summary = try pipeline.finish()
+        let summary = try verifier.finish()  // The pipeline's thread is done with it.
         guard let header else { throw QueryError(.badValue, "the archive has no header") }
         try authorize(summary)
         let spaceKey = key ?? verifier.openedSpaceKey ?? SecureRandom.bytes(count: 32)
@@ -270,13 +289,22 @@ public enum SpaceArchiveService {
         do {
             let builder = try SpaceBuilder(node: node, space: space, path: building, key: targetKey)
             let select = try source!.statement("SELECT commit_bytes, payload FROM stratos_commits ORDER BY seq")
-            while try select.step() {
+            // Reading the log (opening its pages), checking each payload's hash and decoding it
+            // run a few commits ahead on a thread of their own, which owns `select` until
+            // `next()` returns nil.
+            let pipeline = ReadAheadPipeline<PreparedCommit>(name: "stratosdb-rebuild") {
+                guard try select.step() else { return nil }
                 let commit = try SignedCommit(decoding: select.blob(0))
                 let payload = select.blob(1)
                 guard Hash256.blake2b(payload).bytes == commit.commit.payloadHash else {
                     throw QueryError(.location(7_100_010), "commit \(commit.commit.seq) does not match its payload: the log is damaged")
                 }
-                try builder.append(commit, payload: payload)
+                return try PreparedCommit(commit: commit, payload: payload)
+            }
+            defer { pipeline.close() }
+            while let prepared = try pipeline.next() {
+                try builder.append(prepared)
+                pipeline.recycle(prepared)
                 done += 1
                 if done % 256 == 0 || done == total { progress(done, total) }
             }

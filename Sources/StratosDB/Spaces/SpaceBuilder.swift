@@ -40,12 +40,6 @@ final class SpaceBuilder {
         state = SQLiteSpaceStateStorage(connection: store.sqlite, cachedBranchesMax: Self.cachedBranchesMax)
     }
 
-    /// Replays one commit; returns its operations.
-    @discardableResult
-    func append(_ commit: SignedCommit, payload: [UInt8]) throws -> [CommitOperation] {
-        try append(PreparedCommit(commit: commit, payload: payload))
-    }
-
     /// Replays one commit whose operations and documents were decoded ahead; returns its
     /// operations.
     @discardableResult
@@ -115,8 +109,8 @@ final class SpaceBuilder {
 }
 
 /// A commit made ready for `SpaceBuilder`: its operations decoded, and each stored document
-/// decoded and hashed for the state map. An import prepares commits on the archive's reading
-/// thread (`ArchiveImportPipeline`), so the builder's thread only writes.
+/// decoded and hashed for the state map. Import and rebuild prepare commits on a thread of
+/// their own (`ReadAheadPipeline`), so the builder's thread only writes.
 struct PreparedCommit: Sendable {
     let commit: SignedCommit
     /// The plain payload, as the commit log stores it.

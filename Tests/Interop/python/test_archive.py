@@ -305,6 +305,23 @@ def test_rebuild_recreates_the_space_from_its_commits(exported):
     assert db.command("proveRecord", "users", _id=7)["commit"]["stateRoot"] == expected["root"]
 
 
+def test_rebuild_of_a_damaged_log_refuses_and_leaves_the_file_as_it_was(exported):
+    # Rebuild reads the log on a thread of its own: a damaged page it reads there stops the
+    # rebuild with the reason, and the space's file is neither replaced nor left half-built.
+    srv, _, space_id, _ = exported
+    srv.stop()
+    path = srv.data_dir / "databases" / f"{space_id}.sqlite"
+    damaged = bytearray(path.read_bytes())
+    for k in range(1, 16):  # one flipped bit in each sixteenth: the log's pages are among them
+        damaged[len(damaged) * k // 16 + 100] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    result = cli(srv.data_dir, "space", "rebuild", space_id, check=False)
+    assert result.returncode != 0
+    assert "damaged" in result.stderr
+    assert path.read_bytes() == bytes(damaged)
+    assert sorted(p.name for p in path.parent.iterdir() if space_id in p.name) == [f"{space_id}.sqlite"]
+
+
 def test_rotating_the_space_key_shuts_out_revoked_readers(exported, tmp_path):
     srv, before, space_id, expected = exported
     grant_id = cli(srv.data_dir, "grant", "list", "--space", space_id).stdout.split()[0]
