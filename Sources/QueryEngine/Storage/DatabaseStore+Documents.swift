@@ -104,11 +104,12 @@ extension DatabaseStore {
         return rid
     }
 
-    /// Replaces the stored document at `rid` (the `_id` is unchanged).
+    /// Replaces the stored document at `rid` (the `_id` is unchanged). `encoded`, when given, is
+    /// `new`'s BSON as the caller received it, stored as it is.
     public func replace(
-        rid: Int64, old: BSONDocument, new: BSONDocument, in collectionName: String
+        rid: Int64, old: BSONDocument, new: BSONDocument, in collectionName: String, encoded: [UInt8]? = nil
     ) throws(QueryError) {
-        try DatabaseStore.validateForStorage(new)
+        try DatabaseStore.validateForStorage(new, encodedSize: encoded?.count)
         guard let descriptor = collections[collectionName] else { return }
         try validate(new, in: collectionName, previous: old)
         if descriptor.capped != nil { _ = try cappedUsage(descriptor) }
@@ -130,7 +131,7 @@ extension DatabaseStore {
             try addKeys(added, rid: rid, index: index, collection: collectionName, document: new, inexact: inexact, totalKeys: newKeys.count)
         }
         let statement = try connection.statement("UPDATE \(descriptor.tableName) SET doc = ? WHERE rid = ?")
-        let bytes = new.bsonBytes
+        let bytes = encoded ?? new.bsonBytes
         statement.bind(1, bytes)
         statement.bind(2, rid)
         try statement.run()

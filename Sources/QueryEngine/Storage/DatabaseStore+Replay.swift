@@ -20,13 +20,13 @@ extension DatabaseStore {
             // Stored as the history holds it (the bytes its state-map value hashes). A document
             // new to an uncapped collection is inserted at once (its `_id` looked up once, by the
             // insert itself); one already there is replaced.
-            if collections[collection].map({ $0.capped == nil }) ?? true,
+            if document["_id"] != nil, collections[collection].map({ $0.capped == nil }) ?? true,
                 try insertRow(document, into: collection, encoded: bytes, ifAbsent: true) != nil
             {
                 return
             }
             if let (rid, existing) = try row(collection, idKey: idKey) {
-                try replace(rid: rid, old: existing, new: document, in: collection)
+                try replace(rid: rid, old: existing, new: document, in: collection, encoded: bytes)
             } else {
                 try insert(document, into: collection, encoded: bytes)
             }

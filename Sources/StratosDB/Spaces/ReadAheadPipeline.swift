@@ -6,17 +6,25 @@ import QueryEngine
 /// core while the builder's SQLite writes, index keys and state map run on the other.
 ///
 /// `produce` runs only on the pipeline's thread, until it returns nil or throws, or until the
-/// consumer calls `close()`; whatever it uses belongs to that thread meanwhile. Once `next()`
-/// has returned nil (or thrown the producer's error), the producer is done and the consumer may
-/// use those objects again. Items cross through a queue of at most `depth`, so memory stays
-/// bounded by a few items. `close()` stops the producer early (the consumer failed) and waits
-/// for it; the consumer calls it in every case.
-final class ReadAheadPipeline<Item>: @unchecked Sendable {
-    private let produce: () throws -> Item?
+/// consumer calls `close()`; whatever it uses (an archive reader, a verifier, a statement)
+/// belongs to that thread meanwhile, which is why the closure need not be `@Sendable`. Once
+/// `next()` has returned nil or thrown, or `close()` has returned, the thread has let go of the
+/// closure and of everything it captured, and the consumer may use or release those objects.
+///
+/// Items wait in a queue bounded two ways: at most `depth` items, and at most `bytesMax` of
+/// their `weight` (an item heavier than that alone still passes, one at a time), so memory stays
+/// bounded by a few items whatever their size. `close()` stops the producer early (the consumer
+/// failed) and waits for it, after the item it is making; the consumer calls it in every case.
+final class ReadAheadPipeline<Item: Sendable>: @unchecked Sendable {
+    /// Set to nil by the pipeline's thread when it is done (see the type's comment).
+    private var produce: (() throws -> Item?)?
+    private let weight: (Item) -> Int
     private let depth: Int
+    private let bytesMax: Int
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var queue: [Item] = []
+    private var queuedBytes = 0
     private var failure: (any Error)?
     private var producerDone = false
     private var stopping = false
@@ -24,9 +32,14 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
     private var spent: [Item] = []
 
     /// Starts `produce` on a new thread named `name`.
-    init(name: String, depth: Int = 4, produce: @escaping () throws -> Item?) {
+    init(
+        name: String, depth: Int = 3, bytesMax: Int = 32 << 20, weight: @escaping (Item) -> Int = { _ in 0 },
+        produce: @escaping () throws -> Item?
+    ) {
         self.produce = produce
         self.depth = depth
+        self.bytesMax = bytesMax
+        self.weight = weight
         let thread = Thread { [self] in self.run() }
         thread.name = name
         thread.start()
@@ -40,6 +53,7 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
         while queue.isEmpty && !producerDone { condition.wait() }
         if !queue.isEmpty {
             let item = queue.removeFirst()
+            queuedBytes -= weight(item)
             condition.broadcast()
             return item
         }
@@ -62,6 +76,7 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
         condition.lock()
         stopping = true
         queue.removeAll()
+        queuedBytes = 0
         condition.broadcast()
         while !producerDone { condition.wait() }
         condition.unlock()
@@ -69,9 +84,9 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
 
     private func run() {
         var failure: (any Error)?
-        var freeing: [Item] = []
         do {
-            while let item = try produce() {
+            var freeing: [Item] = []
+            while let item = try produce?() {
                 // Frees what the consumer handed back an item ago, and keeps the latest.
                 freeing.removeAll()
                 freeing = takeSpent()
@@ -80,6 +95,8 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
         } catch {
             failure = error
         }
+        // Lets go of the closure and what it captured before the consumer may go on.
+        produce = nil
         condition.lock()
         self.failure = failure
         producerDone = true
@@ -97,11 +114,13 @@ final class ReadAheadPipeline<Item>: @unchecked Sendable {
 
     /// Queues an item, waiting while the queue is full; false once the consumer stopped.
     private func hand(_ item: Item) -> Bool {
+        let itemBytes = weight(item)
         condition.lock()
         defer { condition.unlock() }
-        while queue.count >= depth && !stopping { condition.wait() }
+        while !stopping && !queue.isEmpty && (queue.count >= depth || queuedBytes + itemBytes > bytesMax) { condition.wait() }
         guard !stopping else { return false }
         queue.append(item)
+        queuedBytes += itemBytes
         condition.broadcast()
         return true
     }

@@ -18,6 +18,13 @@ public enum SpaceArchiveService {
         let record: ArchiveRecord
         let spaceKey: [UInt8]?
         let prepared: PreparedCommit?
+
+        /// What it holds, roughly (its payload, once or twice), for the pipeline's bound.
+        var bytes: Int {
+            var total = prepared?.payload.count ?? 0
+            if case .commit(_, let payload) = record { total += payload.count }
+            return total
+        }
     }
 
     /// What an export wrote.
@@ -149,14 +156,19 @@ public enum SpaceArchiveService {
         // Reading, verifying and decoding run a few records ahead on a thread of their own,
         // which owns the reader and the verifier until `next()` returns nil.
         let reader = try openArchive(archive)
-        let pipeline = ReadAheadPipeline<ImportItem>(name: "stratosdb-import") {
+        let pipeline = ReadAheadPipeline<ImportItem>(name: "stratosdb-import", weight: \.bytes) {
             guard let record = try reader.next() else { return nil }
             try verifier.check(record)
-            var prepared: PreparedCommit?
-            if case .commit(let commit, _) = record, let plain = verifier.lastPayload {
-                prepared = try PreparedCommit(commit: commit, payload: plain)
+            guard case .commit(let commit, let payload) = record else {
+                return ImportItem(record: record, spaceKey: verifier.openedSpaceKey, prepared: nil)
             }
-            return ImportItem(record: record, spaceKey: verifier.openedSpaceKey, prepared: prepared)
+            // A payload that does not decode is left to the builder's thread, which decodes it
+            // again and fails there, in order: after the owner's authorization, as before.
+            if let plain = verifier.lastPayload, let prepared = try? PreparedCommit(commit: commit, payload: plain) {
+                // The archive's copy of the payload is not needed any more.
+                return ImportItem(record: .commit(commit, payload: []), spaceKey: verifier.openedSpaceKey, prepared: prepared)
+            }
+            return ImportItem(record: .commit(commit, payload: payload), spaceKey: verifier.openedSpaceKey, prepared: nil)
         }
         defer { pipeline.close() }
         var header: ArchiveHeader?
@@ -186,7 +198,8 @@ public enum SpaceArchiveService {
             case .commit(let commit, let payload):
                 guard let header else { break }
                 if builder == nil {
-                    // Before any work on commits: whoever may not import this space stops here.
+                    // Before anything is built: whoever may not import this space stops here (the reading
+                    // thread only verified and decoded a few records ahead).
                     let chain = OwnerKeyRotation.controller(owner: header.owner, rotations: rotations)
                     try authorizeOwner(chain?.current ?? header.owner, header.space)
                     if header.payloadsEncrypted && item.spaceKey == nil {
@@ -292,7 +305,7 @@ public enum SpaceArchiveService {
             // Reading the log (opening its pages), checking each payload's hash and decoding it
             // run a few commits ahead on a thread of their own, which owns `select` until
             // `next()` returns nil.
-            let pipeline = ReadAheadPipeline<PreparedCommit>(name: "stratosdb-rebuild") {
+            let pipeline = ReadAheadPipeline<PreparedCommit>(name: "stratosdb-rebuild", weight: { $0.payload.count }) {
                 guard try select.step() else { return nil }
                 let commit = try SignedCommit(decoding: select.blob(0))
                 let payload = select.blob(1)
