@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from postgres import PostgresServer  # noqa: E402
+from docsection import replace_section  # noqa: E402
 from spaces_overhead import Node, free_port  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -221,11 +221,7 @@ def render(python_rows: list[dict], c_rows: list[dict], meta: str) -> str:
 
 
 def write_section(path: str, section: str) -> None:
-    text = open(path).read() if os.path.exists(path) else "# StratosDB benchmarks\n"
-    marker = "## Client floor, server CPU per operation, and C clients"
-    pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip() + "\n", text) if marker in text else text.rstrip() + "\n\n" + section
-    open(path, "w").write(text)
+    replace_section(path, "## Client floor, server CPU per operation, and C clients", section)
 
 
 def main() -> None:

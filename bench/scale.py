@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from docsection import replace_section  # noqa: E402
 from spaces_overhead import Node, cpu_seconds  # noqa: E402
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -200,11 +200,7 @@ def main() -> None:
 
 
 def write_section(path: str, section: str) -> None:
-    text = open(path).read() if os.path.exists(path) else "# StratosDB benchmarks\n"
-    marker = "## Scale: "
-    pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip() + "\n", text) if marker in text else text.rstrip() + "\n\n" + section
-    open(path, "w").write(text)
+    replace_section(path, "## Scale: ", section)
 
 
 if __name__ == "__main__":

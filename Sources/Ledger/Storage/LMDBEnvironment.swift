@@ -1,4 +1,7 @@
 import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One LMDB environment (a directory with `data.mdb` and `lock.mdb`) and its named databases.
 ///
@@ -12,30 +15,43 @@ final class LMDBEnvironment: @unchecked Sendable {
     private var databases: [String: MDB_dbi] = [:]
     let isReadOnly: Bool
 
-    /// The virtual size reserved for the map: LMDB files grow up to it (sparse on disk).
+    /// The virtual size reserved for the map: LMDB files grow up to it (sparse on disk). Where
+    /// the process may not reserve that much address space (`ulimit -v`, some containers), the
+    /// environment opens with a quarter of it, down to `mapSizeBytesMin`.
     static let mapSizeBytes = 64 << 30
+    static let mapSizeBytesMin = 1 << 30
 
     init(directory: String, databaseNames: [String], readOnly: Bool = false) throws(LedgerError) {
-        var pointer: OpaquePointer?
-        try Self.check(mdb_env_create(&pointer), "create the environment")
-        guard let pointer else { throw LedgerError(.storage, "LMDB returned no environment") }
-        environment = pointer
+        environment = try Self.open(directory: directory, databaseCount: databaseNames.count, readOnly: readOnly)
         isReadOnly = readOnly
-        do {
-            try Self.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "set the database count")
-            try Self.check(mdb_env_set_mapsize(environment, Self.mapSizeBytes), "set the map size")
-            let flags = readOnly ? UInt32(MDB_RDONLY) : 0
-            try Self.check(mdb_env_open(environment, directory, flags, 0o600), "open \(directory)")
-            try withTransaction(write: !readOnly) { transaction throws(LedgerError) in
-                for name in databaseNames {
-                    var dbi: MDB_dbi = 0
-                    try Self.check(mdb_dbi_open(transaction.pointer, name, readOnly ? 0 : UInt32(MDB_CREATE), &dbi), "open database \(name)")
-                    databases[name] = dbi
-                }
+        // From here on `deinit` closes the environment, also when this initializer throws.
+        try withTransaction(write: !readOnly) { transaction throws(LedgerError) in
+            for name in databaseNames {
+                var dbi: MDB_dbi = 0
+                try Self.check(mdb_dbi_open(transaction.pointer, name, readOnly ? 0 : UInt32(MDB_CREATE), &dbi), "open database \(name)")
+                databases[name] = dbi
             }
-        } catch {
+        }
+    }
+
+    /// An open environment handle, with the largest map this process may reserve.
+    private static func open(directory: String, databaseCount: Int, readOnly: Bool) throws(LedgerError) -> OpaquePointer {
+        var mapSize = mapSizeBytes
+        while true {
+            var pointer: OpaquePointer?
+            try check(mdb_env_create(&pointer), "create the environment")
+            guard let environment = pointer else { throw LedgerError(.storage, "LMDB returned no environment") }
+            var status = mdb_env_set_maxdbs(environment, MDB_dbi(databaseCount + 1))
+            if status == 0 { status = mdb_env_set_mapsize(environment, mapSize) }
+            if status == 0 { status = mdb_env_open(environment, directory, readOnly ? UInt32(MDB_RDONLY) : 0, 0o600) }
+            if status == 0 { return environment }
+            // A handle whose open failed is only good for closing (LMDB's documentation).
             mdb_env_close(environment)
-            throw error
+            if status == ENOMEM && mapSize / 4 >= mapSizeBytesMin {
+                mapSize /= 4
+                continue
+            }
+            try check(status, "open \(directory) (with a map of \(mapSize >> 20) MiB of address space)")
         }
     }
 

@@ -354,3 +354,34 @@ def test_a_dropped_and_recreated_space_is_not_taken_for_a_rollback(server_factor
     users.insert_one({"_id": "again"})
     srv.restart()
     assert [d["_id"] for d in srv.client().profile.users.find()] == ["again"]
+
+
+def test_a_node_limited_in_address_space_still_starts_and_anchors(tmp_path):
+    # The chain's LMDB map reserves 64 GiB of address space; where `ulimit -v` forbids that, the
+    # node opens it smaller instead of failing (it used to abort on a double free).
+    import resource
+
+    from pymongo import MongoClient
+
+    from conftest import free_port
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))
+
+    data = tmp_path / "limited"
+    port = free_port()
+    proc = subprocess.Popen([str(server_binary()), "serve", "--data-dir", str(data), "--port", str(port), "--log-level", "error",
+                             *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+    try:
+        line = proc.stdout.readline()
+        assert "ready: " in line, proc.stderr.read() if proc.poll() is not None else line
+        client = MongoClient(line.split("ready: ")[1].split(" ")[0], directConnection=True, serverSelectionTimeoutMS=10000)
+        wait_for_height(client, 2)
+        result = anchored(client.profile).insert_one({"_id": "me", "name": "Ada"})
+        assert result.acknowledged
+        assert client.profile.users.find_one({"_id": "me"}) == {"_id": "me", "name": "Ada"}
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0

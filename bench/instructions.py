@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Instructions per operation (issue #13): the server under valgrind's callgrind, counted
+exactly, so two builds compare without this machine's timing noise.
+
+Each build given runs as a node started as `make run` starts it (spaces, encryption at rest,
+signed commits), under `valgrind --tool=callgrind` (a copy of the binary without its DWARF debug
+sections: Debian 12's valgrind 3.19 cannot read the DWARF 5 that Swift emits, but function
+symbols are enough). One pymongo client runs each workload: a warm-up, then callgrind's counters
+are zeroed (`callgrind_control -z`), the workload runs `--ops` times, and the counters are dumped
+(`callgrind_control -d`). The figure is instructions executed by the whole server process (every
+thread) per operation.
+
+    python3 bench/instructions.py --build before=/path/to/old/stratosdb --build after=.build/release/stratosdb [--output docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from docsection import replace_section  # noqa: E402
+from spaces_overhead import document, free_port  # noqa: E402
+
+WORKLOADS = ["ping", "point read by `_id`", "insert_one", "update_one `$inc`"]
+
+
+def instructions(binary: str, work: str, ops: int) -> dict[str, float]:
+    from pymongo import MongoClient
+
+    stripped = os.path.join(work, "stratosdb")
+    subprocess.run(["strip", "--strip-debug", "-o", stripped, binary], check=True)
+    data = os.path.join(work, "data")
+    port = free_port()
+    out = os.path.join(work, "callgrind.out")
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, "serve", "--data-dir", data,
+         "--port", str(port), "--log-level", "error"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()
+        if "ready: " not in line:
+            raise SystemExit(f"{binary} did not start under valgrind: {line!r}")
+        uri = line.split("ready: ")[1].split(" ")[0]
+        client = MongoClient(uri, directConnection=True, maxPoolSize=1, serverSelectionTimeoutMS=120_000,
+                             socketTimeoutMS=600_000)
+        users = client.bench.users
+        users.insert_many([document(i) for i in range(1000)])
+        bodies = {
+            "ping": lambda i: client.bench.command("ping"),
+            "point read by `_id`": lambda i: users.find_one({"_id": i % 1000}),
+            "insert_one": lambda i: users.insert_one(document(10_000 + i)),
+            "update_one `$inc`": lambda i: users.update_one({"_id": i % 1000}, {"$inc": {"age": 1}}),
+        }
+        results = {}
+        for name in WORKLOADS:
+            body = bodies[name]
+            for i in range(ops // 5):
+                body(i)
+            control("-z", process.pid)
+            for i in range(ops):
+                body(ops + i)
+            before = set(glob.glob(out + "*"))
+            control("-d", process.pid)
+            results[name] = dumped_instructions(out, before) / ops
+            print(f"  {name}: {results[name]:,.0f} instructions/op", flush=True)
+        client.close()
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def control(flag: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True, timeout=120)
+
+
+def dumped_instructions(out: str, before: set[str]) -> float:
+    """The Ir total of the dump `callgrind_control -d` just wrote (it names dumps out.<pid>.<n>)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        new = sorted(set(glob.glob(out + "*")) - before, key=os.path.getmtime)
+        for path in reversed(new):
+            with open(path) as dump:
+                for line in dump:
+                    if line.startswith("totals:") or line.startswith("summary:"):
+                        return float(line.split()[1])
+        time.sleep(0.5)
+    raise SystemExit("callgrind wrote no dump")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", action="append", required=True, help="label=path of a stratosdb binary")
+    parser.add_argument("--ops", type=int, default=500)
+    parser.add_argument("--output", default=None, help="write the section into this markdown file")
+    args = parser.parse_args()
+    builds = [entry.split("=", 1) for entry in args.build]
+    figures = {}
+    for label, binary in builds:
+        print(f"{label}: {binary}", flush=True)
+        work = tempfile.mkdtemp(prefix="stratos-callgrind-")
+        try:
+            figures[label] = instructions(binary, work, args.ops)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    labels = [label for label, _ in builds]
+    lines = ["## Instructions per operation (`bench/instructions.py`, callgrind)", "",
+             f"Run {when}; the server under valgrind's callgrind, one pymongo client, {args.ops} operations per "
+             "workload after a warm-up, instructions of the whole server process per operation (spaces on, as "
+             "`make run` starts a node; 1,000 documents of ~1 KB).", "",
+             "| workload | " + " | ".join(labels) + (" | change |" if len(labels) == 2 else ""),
+             "|---|" + "--:|" * len(labels) + ("--:|" if len(labels) == 2 else "")]
+    for name in WORKLOADS:
+        row = f"| {name} | " + " | ".join(f"{figures[label][name]:,.0f}" for label in labels) + " |"
+        if len(labels) == 2:
+            first, second = figures[labels[0]][name], figures[labels[1]][name]
+            row += f" {(second - first) / first * 100:+.1f} % |"
+        lines.append(row)
+    section = "\n".join(lines) + "\n"
+    print(section)
+    if args.output:
+        replace_section(args.output, "## Instructions per operation", section)
+
+
+
+if __name__ == "__main__":
+    main()
