@@ -45,8 +45,10 @@ bench: deps release
 	@$(PYTHON) -c "import psycopg" 2>/dev/null || $(PYTHON) -m pip install -q "psycopg[binary]"
 	@test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15)
 	@pkg-config --exists libmongoc-1.0 libpq 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmongoc-dev libpq-dev pkg-config)
+	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind)
 	$(PYTHON) bench/ycsb.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
 	$(PYTHON) bench/floor.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --output docs/benchmarks.md
+	$(PYTHON) bench/instructions.py --build "this build=$$($(SWIFT) build -c release --show-bin-path)/stratosdb" --output docs/benchmarks.md
 	$(PYTHON) bench/scale.py --stratosdb-bin $$($(SWIFT) build -c release --show-bin-path)/stratosdb --docs $(SCALE_DOCS) --output docs/benchmarks.md
 
 # The scale part of `make bench` alone: SCALE_DOCS user profiles (default 10 million; about an hour

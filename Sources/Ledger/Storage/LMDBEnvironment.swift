@@ -47,7 +47,9 @@ final class LMDBEnvironment: @unchecked Sendable {
             if status == 0 { return environment }
             // A handle whose open failed is only good for closing (LMDB's documentation).
             mdb_env_close(environment)
-            if status == ENOMEM && mapSize / 4 >= mapSizeBytesMin {
+            // ENOMEM under `ulimit -v`; EINVAL where the map's length is refused outright (as
+            // valgrind does): both say the reservation is too large, so a smaller one is tried.
+            if status == ENOMEM || status == EINVAL, mapSize / 4 >= mapSizeBytesMin {
                 mapSize /= 4
                 continue
             }
