@@ -287,26 +287,32 @@ public struct QueryScan {
     /// The scan statement: `?1`/`?2` bound the key range; when resuming, `?3`/`?4` are the last
     /// (key, rid) returned, and rows up to and including it are skipped.
     private func intervalStatement(_ store: DatabaseStore, indexTable: String?, resuming: Bool) throws(QueryError) -> SQLiteStatement {
-        let order = plan.descending ? "DESC" : "ASC"
-        let key = indexTable == nil ? "id_key" : "x.key"
-        let rid = indexTable == nil ? "rid" : "x.rid"
-        var range: String
-        if resuming {
-            range = plan.descending
+        let shape = DatabaseStore.ScanShape(table: collection.tableName, indexTable: indexTable, descending: plan.descending, resuming: resuming)
+        if let sql = store.scanSQL[shape] { return try store.connection.statement(sql) }
+        let sql = Self.intervalSQL(shape)
+        store.scanSQL[shape] = sql
+        return try store.connection.statement(sql)
+    }
+
+    private static func intervalSQL(_ shape: DatabaseStore.ScanShape) -> String {
+        let order = shape.descending ? "DESC" : "ASC"
+        let key = shape.indexTable == nil ? "id_key" : "x.key"
+        let rid = shape.indexTable == nil ? "rid" : "x.rid"
+        let range: String
+        if shape.resuming {
+            range = shape.descending
                 ? "\(key) >= ?1 AND \(key) <= ?2 AND NOT (\(key) = ?3 AND \(rid) >= ?4)"
                 : "\(key) >= ?1 AND \(key) < ?2 AND NOT (\(key) = ?3 AND \(rid) <= ?4)"
         } else {
             range = "\(key) >= ?1 AND \(key) < ?2"
         }
-        if let indexTable {
-            return try store.connection.statement("""
-                SELECT x.key, x.rid, c.doc FROM \(indexTable) x JOIN \(collection.tableName) c ON c.rid = x.rid
+        if let indexTable = shape.indexTable {
+            return """
+                SELECT x.key, x.rid, c.doc FROM \(indexTable) x JOIN \(shape.table) c ON c.rid = x.rid
                 WHERE \(range) ORDER BY x.key \(order), x.rid \(order)
-                """)
+                """
         }
-        return try store.connection.statement("""
-            SELECT id_key, rid, doc FROM \(collection.tableName) WHERE \(range) ORDER BY id_key \(order)
-            """)
+        return "SELECT id_key, rid, doc FROM \(shape.table) WHERE \(range) ORDER BY id_key \(order)"
     }
 
     /// Counts matches reading only the index, when the plan is exact; `nil` otherwise.

@@ -21,6 +21,17 @@ public final class DatabaseStore {
     var isReplaying = false
     private var nextTableId: Int64 = 1
     private var inTransaction = false
+    /// The SQL of each interval scan's shape (`QueryScan`), built once per shape rather than per
+    /// lookup. A pure function of its key, so never stale.
+    var scanSQL: [ScanShape: String] = [:]
+
+    /// What an interval scan's statement depends on.
+    struct ScanShape: Hashable {
+        let table: String
+        let indexTable: String?
+        let descending: Bool
+        let resuming: Bool
+    }
 
     /// Changes made by the open transaction, in order (see `StorageChange`).
     public private(set) var pendingChanges: [StorageChange] = []
