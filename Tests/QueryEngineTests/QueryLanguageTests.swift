@@ -98,3 +98,17 @@ import Testing
         #expect(throws: QueryError.self) { try ArrayFilters([.document(["a": .int32(1), "b": .int32(2)])]) }
     }
 }
+
+@Suite struct FieldPathTests {
+    @Test func splitsOnDotsAndKeepsSingleFieldsWhole() throws {
+        #expect(try FieldPath("_id").components == ["_id"])
+        #expect(try FieldPath("città").components == ["città"])
+        #expect(try FieldPath("address.city").components == ["address", "city"])
+        #expect(try FieldPath("tags.0.name").dotted == "tags.0.name")
+    }
+
+    @Test(arguments: ["", ".", "a.", ".a", "a..b"])
+    func refusesEmptyComponents(_ dotted: String) {
+        #expect(throws: QueryError.self) { try FieldPath(dotted) }
+    }
+}

@@ -7,6 +7,13 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a dotted path. Empty components are rejected, as MongoDB rejects them.
     public init(_ dotted: String) throws(QueryError) {
+        // Most paths are one field ("_id", "email"): no split (splitting a String walks its
+        // grapheme clusters, a few thousand instructions even for three letters).
+        if !dotted.isEmpty, !dotted.utf8.contains(UInt8(ascii: ".")) {
+            components = [dotted]
+            self.dotted = dotted
+            return
+        }
         let components = dotted.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !dotted.isEmpty, !components.contains(where: \.isEmpty) else {
             throw QueryError(.badValue, "field path '\(dotted)' has an empty component")
