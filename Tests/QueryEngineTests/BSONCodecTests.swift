@@ -46,11 +46,12 @@ let everyTypeDocument: BSONDocument = [
         ("missing terminator", [UInt8]([5, 0, 0, 0, 1])),
         ("unknown type", [UInt8]([8, 0, 0, 0, 0x42, 0x61, 0, 0])),
         ("string not NUL terminated", [UInt8]([0x0E, 0, 0, 0, 2, 0x61, 0, 2, 0, 0, 0, 0x62, 0x62, 0])),
-        ("invalid UTF-8 key", [UInt8]([0x0C, 0, 0, 0, 0x0A, 0xFF, 0xFE, 0, 0, 0, 0, 0])),
+        ("invalid UTF-8 key", [UInt8]([0x09, 0, 0, 0, 0x0A, 0xFF, 0xFE, 0, 0])),
         ("invalid UTF-8 key after ASCII", [UInt8]([0x0A, 0, 0, 0, 0x0A, 0x61, 0xC3, 0x28, 0, 0])),
         ("invalid UTF-8 string", [UInt8]([0x0F, 0, 0, 0, 2, 0x61, 0, 3, 0, 0, 0, 0xC3, 0x28, 0, 0])),
         ("overlong UTF-8 string", [UInt8]([0x10, 0, 0, 0, 2, 0x61, 0, 4, 0, 0, 0, 0xE0, 0x80, 0x80, 0, 0])),
         ("UTF-16 surrogate in a string", [UInt8]([0x10, 0, 0, 0, 2, 0x61, 0, 4, 0, 0, 0, 0xED, 0xA0, 0x80, 0, 0])),
+        ("UTF-8 sequence cut short in a string", [UInt8]([0x0F, 0, 0, 0, 2, 0x61, 0, 3, 0, 0, 0, 0x62, 0xC3, 0, 0])),
         ("bool not 0 or 1", [UInt8]([0x09, 0, 0, 0, 8, 0x62, 0, 2, 0])),
         ("negative string length", [UInt8]([0x0E, 0, 0, 0, 2, 0x61, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x62, 0, 0])),
     ])
@@ -59,7 +60,7 @@ let everyTypeDocument: BSONDocument = [
     }
 
     @Test func decodesASCIIAndMultibyteUTF8Alike() throws {
-        let document: BSONDocument = ["name": .string("Ada"), "città": .string("Zürich 東京 🚀"), "": .string("")]
+        let document: BSONDocument = ["name": .string("Ada"), "città": .string("Zürich 東京 🚀"), "": .string(""), "nul": .string("a\u{0}b")]
         let decoded = try BSONDecoder.decode(document.bsonBytes)
         #expect(decoded == document)
         #expect(decoded["città"] == .string("Zürich 東京 🚀"))

@@ -290,6 +290,9 @@ public struct QueryScan {
         let shape = DatabaseStore.ScanShape(table: collection.tableName, indexTable: indexTable, descending: plan.descending, resuming: resuming)
         if let sql = store.scanSQL[shape] { return try store.connection.statement(sql) }
         let sql = Self.intervalSQL(shape)
+        // Table ids only grow while a node runs: a store that saw many collections or indexes
+        // come and go starts the memo again rather than keep shapes of dropped tables.
+        if store.scanSQL.count >= 1024 { store.scanSQL.removeAll() }
         store.scanSQL[shape] = sql
         return try store.connection.statement(sql)
     }

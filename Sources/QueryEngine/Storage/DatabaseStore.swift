@@ -22,7 +22,7 @@ public final class DatabaseStore {
     private var nextTableId: Int64 = 1
     private var inTransaction = false
     /// The SQL of each interval scan's shape (`QueryScan`), built once per shape rather than per
-    /// lookup. A pure function of its key, so never stale.
+    /// scan. A pure function of its key, so never stale; at most 1,024 shapes are kept.
     var scanSQL: [ScanShape: String] = [:]
 
     /// What an interval scan's statement depends on.
