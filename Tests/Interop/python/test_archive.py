@@ -19,6 +19,14 @@ def cli(data_dir, *args, check=True):
     return result
 
 
+def copy_key(srv, tmp_path, name):
+    """A copy of one of `srv`'s keys outside its data directory, mode 0600 as key files must be."""
+    copy = tmp_path / f"{name}.key"
+    shutil.copy(srv.data_dir / "keys" / f"{name}.key", copy)
+    copy.chmod(0o600)
+    return copy
+
+
 @pytest.fixture
 def exported(server_factory, tmp_path):
     """alice's space `profile` with documents, an index, updates, deletes, a rename and a grant,
@@ -157,12 +165,8 @@ def test_import_into_a_running_node_goes_through_the_node(exported, tmp_path):
     other = ServerProcess(tmp_path / "other-node")
     other.start()
     try:
-        key_copy = tmp_path / "alice.key"
-        shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
-        key_copy.chmod(0o600)
-        app_copy = tmp_path / "app.key"
-        shutil.copy(srv.data_dir / "keys" / "app.key", app_copy)
-        app_copy.chmod(0o600)
+        key_copy = copy_key(srv, tmp_path, "alice")
+        app_copy = copy_key(srv, tmp_path, "app")
         refused = cli(other.data_dir, "space", "import", str(archive), check=False)
         assert refused.returncode != 0 and "--key" in refused.stderr
         # A reader opens the space key, and the node verifies all of it, but only the owner imports.
@@ -186,9 +190,7 @@ def test_import_into_a_stopped_node_works_offline(exported, tmp_path):
     other = ServerProcess(tmp_path / "offline-node")
     other.start()
     other.stop()
-    key_copy = tmp_path / "alice.key"
-    shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
-    key_copy.chmod(0o600)
+    key_copy = copy_key(srv, tmp_path, "alice")
     refused = cli(other.data_dir, "space", "import", str(archive), check=False)
     assert refused.returncode != 0 and "--key" in refused.stderr
     imported = cli(other.data_dir, "space", "import", str(archive), "--key", str(key_copy))
@@ -218,9 +220,7 @@ def test_import_of_a_damaged_archive_is_refused_and_leaves_nothing(exported, tmp
     other = ServerProcess(tmp_path / "damaged-node")
     other.start()
     other.stop()
-    key_copy = tmp_path / "alice.key"
-    shutil.copy(srv.data_dir / "keys" / "alice.key", key_copy)
-    key_copy.chmod(0o600)
+    key_copy = copy_key(srv, tmp_path, "alice")
     data = archive.read_bytes()
     damaged = []
     for position in (40, len(data) // 3, len(data) // 2, len(data) - 200, len(data) - 1):
