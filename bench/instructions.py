@@ -36,7 +36,7 @@ from spaces_overhead import document, free_port  # noqa: E402
 WORKLOADS = ["ping", "point read by `_id`", "insert_one", "update_one `$inc`"]
 
 
-def instructions(binary: str, work: str, ops: int) -> dict[str, float]:
+def instructions(binary: str, work: str, ops: int, baseline: bool = False) -> dict[str, float]:
     from pymongo import MongoClient
 
     stripped = os.path.join(work, "stratosdb")
@@ -50,7 +50,8 @@ def instructions(binary: str, work: str, ops: int) -> dict[str, float]:
         # No ledger block while counting: the chain's periodic work would be counted with the
         # requests (the node is otherwise as `make run` starts it).
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, "serve", "--data-dir", data,
-         "--port", str(port), "--log-level", "error", "--block-interval", "1h"],
+         "--port", str(port), "--log-level", "error", "--block-interval", "1h"]
+        + (["--benchmark-baseline"] if baseline else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "LD_PRELOAD": shim})
     try:
         line = process.stdout.readline()
@@ -109,17 +110,27 @@ def dumped_instructions(out: str, before: set[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--build", action="append", required=True, help="label=path of a stratosdb binary")
+    parser.add_argument("--build", action="append", required=True,
+                        help="label=path of a stratosdb binary; label=path:baseline runs it with --benchmark-baseline "
+                             "(no authentication, encryption or commits), to count what spaces add")
     parser.add_argument("--ops", type=int, default=500)
+    parser.add_argument("--keep", default=None, help="copy each build's callgrind dumps into this directory "
+                        "(one per workload, for callgrind_annotate)")
     parser.add_argument("--output", default=None, help="write the section into this markdown file")
     args = parser.parse_args()
     builds = [entry.split("=", 1) for entry in args.build]
     figures = {}
     for label, binary in builds:
-        print(f"{label}: {binary}", flush=True)
+        baseline = binary.endswith(":baseline")
+        binary = binary.removesuffix(":baseline")
+        print(f"{label}: {binary}{' --benchmark-baseline' if baseline else ''}", flush=True)
         work = tempfile.mkdtemp(prefix="stratos-callgrind-")
         try:
-            figures[label] = instructions(binary, work, args.ops)
+            figures[label] = instructions(binary, work, args.ops, baseline)
+            if args.keep:
+                os.makedirs(args.keep, exist_ok=True)
+                for number, path in enumerate(sorted(glob.glob(os.path.join(work, "callgrind.out*")), key=os.path.getmtime)):
+                    shutil.copy(path, os.path.join(args.keep, f"{label}.{number}.callgrind"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -16,6 +16,11 @@ int stratos_vfs_set_key(const char *file_name, const unsigned char *key);
 /// authentication tag); set with SQLITE_FCNTL_RESERVE_BYTES before the first page is written.
 int stratos_vfs_reserved_bytes(void);
 
+/// Which implementation seals and opens pages (the bytes are the same either way):
+/// "openssl" (ChaCha20-Poly1305 under an HChaCha20 subkey) or "libsodium". Valid after
+/// `stratos_vfs_register`.
+const char *stratos_vfs_page_cipher(void);
+
 /// The page size encrypted databases must use.
 int stratos_vfs_page_size(void);
 
