@@ -58,6 +58,12 @@ typedef struct {
     sqlite3_file *real;
     int kind;
     unsigned char key[32];
+    // A WAL frame header SQLite has written but this VFS has not yet: SQLite writes each frame
+    // as two writes (the 24-byte header, then the page), and the header waits to go out with its
+    // page in one pwrite(2). Any other operation on the file writes it first (`flush_header`).
+    int header_pending;
+    sqlite3_int64 header_offset;
+    unsigned char header[STRATOS_WAL_FRAME_HEADER_BYTES];
 } StratosFile;
 
 static unsigned char nonce_prefix[16];
@@ -257,9 +263,23 @@ static sqlite3_int64 page_start(int kind, sqlite3_int64 offset) {
     return frame_start + STRATOS_WAL_FRAME_HEADER_BYTES;
 }
 
+// Writes the WAL frame header held back by `stratos_write`, if any.
+static int flush_header(StratosFile *file) {
+    if (!file->header_pending) return SQLITE_OK;
+    file->header_pending = 0;
+    return file->real->pMethods->xWrite(file->real, file->header, STRATOS_WAL_FRAME_HEADER_BYTES, file->header_offset);
+}
+
+static int is_frame_header(sqlite3_int64 offset, int amount) {
+    return amount == STRATOS_WAL_FRAME_HEADER_BYTES && offset >= STRATOS_WAL_HEADER_BYTES &&
+           (offset - STRATOS_WAL_HEADER_BYTES) % (STRATOS_WAL_FRAME_HEADER_BYTES + STRATOS_PAGE_SIZE) == 0;
+}
+
 static int stratos_read(sqlite3_file *handle, void *buffer, int amount, sqlite3_int64 offset) {
     StratosFile *file = (StratosFile *)handle;
     if (file->kind == KIND_PLAIN) return file->real->pMethods->xRead(file->real, buffer, amount, offset);
+    int flushed = flush_header(file);
+    if (flushed != SQLITE_OK) return flushed;
     unsigned char sealed[STRATOS_PAGE_SIZE];
     unsigned char plain[STRATOS_PAGE_SIZE];
     unsigned char *out = buffer;
@@ -306,6 +326,27 @@ static int stratos_read(sqlite3_file *handle, void *buffer, int amount, sqlite3_
 static int stratos_write(sqlite3_file *handle, const void *buffer, int amount, sqlite3_int64 offset) {
     StratosFile *file = (StratosFile *)handle;
     if (file->kind == KIND_PLAIN) return file->real->pMethods->xWrite(file->real, buffer, amount, offset);
+    if (file->kind == KIND_WAL) {
+        if (is_frame_header(offset, amount)) {
+            int rc = flush_header(file);
+            if (rc != SQLITE_OK) return rc;
+            memcpy(file->header, buffer, STRATOS_WAL_FRAME_HEADER_BYTES);
+            file->header_offset = offset;
+            file->header_pending = 1;
+            return SQLITE_OK;
+        }
+        if (file->header_pending && offset == file->header_offset + STRATOS_WAL_FRAME_HEADER_BYTES && amount == STRATOS_PAGE_SIZE) {
+            // The frame's page: header and sealed page in one write.
+            unsigned char frame[STRATOS_WAL_FRAME_HEADER_BYTES + STRATOS_PAGE_SIZE];
+            memcpy(frame, file->header, STRATOS_WAL_FRAME_HEADER_BYTES);
+            file->header_pending = 0;
+            int rc = seal_page(file, buffer, frame + STRATOS_WAL_FRAME_HEADER_BYTES, offset);
+            if (rc != SQLITE_OK) return rc;
+            return file->real->pMethods->xWrite(file->real, frame, (int)sizeof frame, file->header_offset);
+        }
+        int rc = flush_header(file);
+        if (rc != SQLITE_OK) return rc;
+    }
     const unsigned char *in = buffer;
     unsigned char sealed[STRATOS_PAGE_SIZE];
     sqlite3_int64 position = offset;
@@ -333,12 +374,23 @@ static int stratos_write(sqlite3_file *handle, const void *buffer, int amount, s
 
 static int stratos_close(sqlite3_file *handle) {
     StratosFile *file = (StratosFile *)handle;
+    int flushed = flush_header(file);
     sodium_memzero(file->key, sizeof file->key);
-    return file->real->pMethods->xClose(file->real);
+    int rc = file->real->pMethods->xClose(file->real);
+    return flushed != SQLITE_OK ? flushed : rc;
 }
-static int stratos_truncate(sqlite3_file *f, sqlite3_int64 size) { return REAL(f)->pMethods->xTruncate(REAL(f), size); }
-static int stratos_sync(sqlite3_file *f, int flags) { return REAL(f)->pMethods->xSync(REAL(f), flags); }
-static int stratos_file_size(sqlite3_file *f, sqlite3_int64 *size) { return REAL(f)->pMethods->xFileSize(REAL(f), size); }
+static int stratos_truncate(sqlite3_file *f, sqlite3_int64 size) {
+    int rc = flush_header((StratosFile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int stratos_sync(sqlite3_file *f, int flags) {
+    int rc = flush_header((StratosFile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int stratos_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+    int rc = flush_header((StratosFile *)f);
+    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
 static int stratos_lock(sqlite3_file *f, int level) { return REAL(f)->pMethods->xLock(REAL(f), level); }
 static int stratos_unlock(sqlite3_file *f, int level) { return REAL(f)->pMethods->xUnlock(REAL(f), level); }
 static int stratos_check_reserved_lock(sqlite3_file *f, int *out) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out); }
