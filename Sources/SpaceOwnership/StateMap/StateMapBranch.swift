@@ -86,22 +86,38 @@ public struct StateMapBranch: Hashable, Sendable {
     /// (0 empty, 1 record, 2 branch, a branch's tag followed by its prefix length and nibbles)
     /// and its digest (zeros, the record's leaf hash, the branch's hash).
     public var hash: Digest32 {
-        var bytes: [UInt8] = [0x01, UInt8(depth)]
-        bytes.reserveCapacity(2 + depth + 16 * 33)
-        prefix.append(to: &bytes)
-        for (slot, digest) in zip(slots, digests) {
-            switch slot {
-            case .empty: bytes.append(0)
-            case .leaf: bytes.append(1)
-            case .branch(let childPrefix, _):
-                // The child's prefix is committed here too, so no byte of a branch is malleable.
-                bytes.append(2)
-                bytes.append(UInt8(childPrefix.count))
-                childPrefix.append(to: &bytes)
+        // At most 2 + 64 + 16 × (1 + 1 + 64 + 32) bytes, written into one stack buffer: building
+        // an array byte by byte cost as much as the BLAKE2b itself.
+        withUnsafeTemporaryAllocation(byteCount: 2 + StateMapKey.nibbleCount + 16 * (2 + StateMapKey.nibbleCount + 32), alignment: 8) { buffer in
+            var count = 0
+            func put(_ byte: UInt8) {
+                buffer[count] = byte
+                count += 1
             }
-            (digest ?? Self.digest(slot)).withUnsafeBytes { bytes.append(contentsOf: $0) }
+            func put(_ path: NibblePath) {
+                for index in 0..<path.count { put(path[index]) }
+            }
+            put(0x01)
+            put(UInt8(depth))
+            put(prefix)
+            for index in 0..<16 {
+                let slot = slots[index]
+                switch slot {
+                case .empty: put(0)
+                case .leaf: put(1)
+                case .branch(let childPrefix, _):
+                    // The child's prefix is committed here too, so no byte of a branch is malleable.
+                    put(2)
+                    put(UInt8(childPrefix.count))
+                    put(childPrefix)
+                }
+                (digests[index] ?? Self.digest(slot)).withUnsafeBytes { digest in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[count..<count + 32]).copyMemory(from: digest)
+                }
+                count += 32
+            }
+            return Digest32.blake2b(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
-        return bytes.withUnsafeBytes { Digest32.blake2b($0) }
     }
 
     var occupiedCount: Int { slots.count { $0 != .empty } }
