@@ -13,6 +13,11 @@ thread) per operation.
 
     python3 bench/instructions.py --build after=.build/release/stratosdb [--build before=/path/to/old/stratosdb] [--output docs/benchmarks.md]
 
+A build given as `label=path:baseline` runs with `--benchmark-baseline` (no authentication,
+encryption or commits), to count what spaces add; `--keep DIR` copies the dumps there for
+`callgrind_annotate`. The `insert_many` workload runs batches of 100 documents and is counted per
+document.
+
 Needs valgrind (`make bench` installs it). An old build runs here only if it has the LMDB fix of
 2026-12-07 (valgrind refuses LMDB's 64 GiB map, and older builds aborted on that).
 """
@@ -33,7 +38,9 @@ sys.path.insert(0, HERE)
 from docsection import replace_section  # noqa: E402
 from spaces_overhead import document, free_port  # noqa: E402
 
-WORKLOADS = ["ping", "point read by `_id`", "insert_one", "update_one `$inc`"]
+WORKLOADS = ["ping", "point read by `_id`", "insert_one", "update_one `$inc`", "insert_many, per document"]
+# insert_many runs `ops // 20` batches of this many documents; its figure is per document.
+BATCH = 100
 
 
 def instructions(binary: str, work: str, ops: int, baseline: bool = False) -> dict[str, float]:
@@ -67,18 +74,20 @@ def instructions(binary: str, work: str, ops: int, baseline: bool = False) -> di
             "point read by `_id`": lambda i: users.find_one({"_id": i % 1000}),
             "insert_one": lambda i: users.insert_one(document(10_000 + i)),
             "update_one `$inc`": lambda i: users.update_one({"_id": i % 1000}, {"$inc": {"age": 1}}),
+            "insert_many, per document": lambda i: users.insert_many([document(1_000_000 + i * BATCH + j) for j in range(BATCH)]),
         }
         results = {}
         for name in WORKLOADS:
             body = bodies[name]
-            for i in range(ops // 5):
+            count = ops // 20 if name.startswith("insert_many") else ops
+            for i in range(count // 5):
                 body(i)
             control("-z", process.pid)
-            for i in range(ops):
-                body(ops + i)
+            for i in range(count):
+                body(count + i)
             before = set(glob.glob(out + "*"))
             control("-d", process.pid)
-            results[name] = dumped_instructions(out, before) / ops
+            results[name] = dumped_instructions(out, before) / (count * BATCH if name.startswith("insert_many") else count)
             print(f"  {name}: {results[name]:,.0f} instructions/op", flush=True)
         client.close()
         return results
