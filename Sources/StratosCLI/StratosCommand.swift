@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Time between ledger blocks (for example 1s, 200ms).")
     var blockInterval: String = "1s"
 
+    @Option(name: .long, help: "How long a space's writes may wait to be sealed together into one signed commit (for example 5ms, at most 1s); 0 signs a commit for every write transaction.")
+    var commitWindow: String = "5ms"
+
     @Option(name: .long, help: "Connections open at once; more are closed on accept.")
     var maxConnections: Int = 1_000
 
@@ -171,6 +174,16 @@ struct Serve: AsyncParsableCommand {
         guard let interval = try? DurationText.milliseconds(blockInterval), (10...3_600_000).contains(interval) else {
             throw ValidationError("--block-interval must be a duration from 10ms to 1h (for example 1s or 200ms)")
         }
+        guard commitWindowMilliseconds != nil else {
+            throw ValidationError("--commit-window must be 0 or a duration up to 1s (for example 5ms)")
+        }
+    }
+
+    /// `--commit-window` in milliseconds (0 for off); nil when it is not a valid window.
+    var commitWindowMilliseconds: Int64? {
+        if commitWindow == "0" { return 0 }
+        guard let milliseconds = try? DurationText.milliseconds(commitWindow), (0...1_000).contains(milliseconds) else { return nil }
+        return milliseconds
     }
 
     func run() async throws {
@@ -186,6 +199,7 @@ struct Serve: AsyncParsableCommand {
             dataDirectory: absoluteDataDir, host: bind, port: port, syncFull: sync == "full", authenticationDisabled: devInsecure || benchmarkBaseline)
         configuration.spaceSecurityDisabled = benchmarkBaseline
         configuration.ledger.blockIntervalMilliseconds = try DurationText.milliseconds(blockInterval)
+        configuration.commitWindowMilliseconds = commitWindowMilliseconds ?? 5
         configuration.ledgerDisabled = benchmarkNoLedger
         configuration.maxConnections = maxConnections
         configuration.documentsExaminedMax = maxDocumentsExamined

@@ -43,6 +43,17 @@ public final class DatabaseStore {
     /// Sees every write transaction end (the node's commit log).
     public var transactionObserver: (any StoreTransactionObserver)?
 
+    /// Whether the open transaction's `commit` calls the observer's `willCommit` even if it
+    /// changed nothing (`observeThisCommit`).
+    private var observerRequested = false
+
+    /// Has the open transaction's commit call `transactionObserver.willCommit` even when the
+    /// transaction changed nothing: the node seals pending commit operations that way.
+    public func observeThisCommit() throws(QueryError) {
+        guard inTransaction else { throw QueryError(.internalError, "observeThisCommit needs an open write transaction") }
+        observerRequested = true
+    }
+
     /// The SQLite connection, for the commit log and state map tables the node keeps in the
     /// same file (only on the write connection, only inside `beforeCommit` or a read).
     package var sqlite: SQLiteConnection { connection }
@@ -250,11 +261,12 @@ public final class DatabaseStore {
         guard !selfProtectedJobFailed else {
             throw QueryError(.location(7_100_011), "a write in the same group commit failed part-way; retry the write")
         }
-        if !pendingChanges.isEmpty, let transactionObserver {
+        if !pendingChanges.isEmpty || observerRequested, let transactionObserver {
             try transactionObserver.willCommit(self, changes: pendingChanges)
         }
         try connection.statement("COMMIT").run()
         pendingChanges.removeAll(keepingCapacity: true)
+        observerRequested = false
         inTransaction = false
         transactionObserver?.didCommit()
         restoreSynchronous()
@@ -275,6 +287,7 @@ public final class DatabaseStore {
     private func rollbackTransaction() {
         try? connection.execute("ROLLBACK")
         pendingChanges.removeAll(keepingCapacity: true)
+        observerRequested = false
         inTransaction = false
         restoreSynchronous()
         transactionObserver?.didRollBack()
@@ -474,7 +487,8 @@ public final class DatabaseStore {
 
 /// Observes a store's write transactions.
 public protocol StoreTransactionObserver: AnyObject {
-    /// Runs inside every write transaction that changed something, just before COMMIT, on the
+    /// Runs inside every write transaction that changed something (or asked for it with
+    /// `DatabaseStore.observeThisCommit`), just before COMMIT, on the
     /// same connection: the node appends the transaction's signed commit here, so the commit log
     /// and the rows can never disagree. Throwing rolls the whole transaction back.
     func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError)

@@ -45,7 +45,9 @@ enum ArchiveCommands {
             throw QueryError(.namespaceNotFound, "space \(space) has no data on this node")
         }
         guard let afterValue = context.command["afterSeq"] else {
-            // The first page: the records before the commits, and the head this export stops at.
+            // The first page: the records before the commits, and the head this export stops at
+            // (every acknowledged write sealed into a commit first).
+            try await executor.sealPendingCommits()
             let head = try await executor.read { store throws(QueryError) in try CommitLog.lastCommits(store.sqlite, count: 1).first }
             let headSeq = head?.commit.seq ?? 0
             let leading = try SpaceArchiveService.leadingRecords(

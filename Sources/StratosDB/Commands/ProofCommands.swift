@@ -21,6 +21,8 @@ enum ProofCommands {
             throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)")
         }
         let idKey = IndexKey.idKey(id)
+        // The proof is against the newest signed commit, which must cover every row.
+        try await executor.sealPendingCommits()
         // Off the event loop: the proof replays the commits since the state map's last write-back.
         let bundle: RecordProofBundle? = try await context.readHeavy(executor) { store throws(QueryError) -> RecordProofBundle? in
             guard let descriptor = store.collection(collection) else { return nil }

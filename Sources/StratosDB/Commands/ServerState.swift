@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     public var spaceSecurityDisabled = false
     /// The ledger (block interval, timeouts); off with `spaceSecurityDisabled`.
     public var ledger = LedgerSettings()
+    /// `--commit-window`: how long a space's writes may wait to be sealed into one signed commit
+    /// (`CommitLog`); 0 signs a commit for every write transaction.
+    public var commitWindowMilliseconds: Int64 = 5
     /// `--benchmark-no-ledger`: spaces as usual but no chain, to measure what anchoring costs.
     public var ledgerDisabled = false
     /// `--max-connections`: open connections at once; more are closed on accept.
@@ -169,7 +172,8 @@ final class ServerState: Sendable {
                     if let dropped = catalog.droppedThrough(space: space), head.seq <= dropped { return nil }
                     return head
                 },
-                grantIndex: catalog, validationWarning: validationWarning)
+                grantIndex: catalog, validationWarning: validationWarning,
+                commitWindow: configuration.commitWindowMilliseconds > 0 ? .milliseconds(configuration.commitWindowMilliseconds) : nil)
         self.authorizer = Authorizer(catalog: catalog)
         let verification = JobVerification(
             nodeKey: identity.nodeKey, limits: configuration.procedureLimits, logger: logger,

@@ -3,8 +3,19 @@ import SpaceOwnership
 import StratosCore
 
 /// The commit log of one space, in the space's SQLite file (`stratos_commits`): every write
-/// transaction that changes the space appends one signed commit in the same transaction as its
+/// transaction that changes the space appends its operations in the same transaction as its
 /// rows (ARCHITECTURE §5 step 4), so the log and the view can never disagree.
+///
+/// **Commits per time window.** Without a `window`, each write transaction appends one signed
+/// commit. With one, a transaction appends its operations to `stratos_pending` instead (in the
+/// same SQLite transaction, so nothing acknowledged is lost), and the pending operations are
+/// sealed into one signed commit, with the state map updated once for all of them, by the first
+/// transaction that finds the oldest pending operation `window` old, by the executor's timer
+/// when no write comes, at once when something needs the commit (`requestSeal`: a proof, an
+/// export, an anchored write, closing the space), and on open after a crash. A transaction that
+/// carries a grant or a revocation is sealed at once, with what is pending before it. The
+/// commit format does not change: a commit already holds several transactions' operations when
+/// group commit merges overlapping writes.
 ///
 /// Owned by the space's database executor and used only on its thread.
 final class CommitLog: StoreTransactionObserver {
@@ -34,9 +45,38 @@ final class CommitLog: StoreTransactionObserver {
     /// Told of every commit once its transaction is durable in the log (the ledger anchors it).
     private let onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)?
 
+    /// How long operations may wait to be sealed into a commit; nil seals every transaction.
+    let window: Duration?
+    /// Operations of committed transactions not yet in a signed commit (mirrors `stratos_pending`).
+    private var pending = Pending()
+    /// What this transaction appended to `stratos_pending`, added to `pending` when it commits.
+    private var appended: (operations: [CommitOperation], payload: [UInt8])?
+    /// This transaction sealed the pending operations: `pending` empties when it commits.
+    private var sealedPending = false
+    /// The next `willCommit` seals whatever is pending (`requestSeal`).
+    private var sealRequested = false
+
+    /// Pending operations, by transaction, with their encoded payloads.
+    private struct Pending {
+        var operations: [CommitOperation] = []
+        var payloads: [[UInt8]] = []
+        var bytes = 0
+        /// When the oldest pending transaction committed.
+        var since: ContinuousClock.Instant?
+    }
+
+    /// A commit is sealed once this many bytes of operations, or this many transactions, wait.
+    static let pendingBytesMax = 1 << 20
+    static let pendingTransactionsMax = 1024
+    /// A transaction whose operations encode to more than this is sealed at once: waiting would
+    /// write its operations twice (pending, then in the commit) for a signature that is a small
+    /// part of its cost (about what sealing 40 KB of pages costs).
+    static let deferredTransactionBytesMax = 16 << 10
+
     static let schema = """
         CREATE TABLE IF NOT EXISTS stratos_commits(
             seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, commit_bytes BLOB NOT NULL, payload BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS stratos_pending(id INTEGER PRIMARY KEY, payload BLOB NOT NULL);
         """
 
     /// Opens the log of `store`, creating its tables, and checks the head: its signature, its
@@ -45,9 +85,10 @@ final class CommitLog: StoreTransactionObserver {
     init(
         store: DatabaseStore, space: SpaceID, signer: SigningKey, clock: any WallClock,
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil, anchored: (seq: UInt64, commitHash: [UInt8])? = nil,
-        newSpaceKeyFormat: StateKeyFormat = .current
+        newSpaceKeyFormat: StateKeyFormat = .current, window: Duration? = nil
     ) throws(QueryError) {
         self.space = space
+        self.window = window
         self.newSpaceKeyFormat = newSpaceKeyFormat
         self.onCommitted = onCommitted
         self.signer = signer
@@ -114,6 +155,55 @@ final class CommitLog: StoreTransactionObserver {
         try Self.checkAnchored(anchored, headSeq: last.commit.seq, space: space, connection: store.sqlite)
         head = (last.commit.seq, last.hash)
         store.transactionObserver = self
+        try sealLeftPending(store)
+    }
+
+    /// Seals the operations a previous run left pending (it stopped before its timer fired),
+    /// so the space opens at a signed commit that covers every row.
+    private func sealLeftPending(_ store: DatabaseStore) throws(QueryError) {
+        let select = try store.sqlite.statement("SELECT payload FROM stratos_pending ORDER BY id")
+        var loaded = Pending()
+        do {
+            while try select.step() {
+                let payload = select.blob(0)
+                loaded.operations += try CommitOperation.decode(payload)
+                loaded.payloads.append(payload)
+                loaded.bytes += payload.count
+            }
+        } catch {
+            select.reset()
+            throw QueryError(.location(7_100_001), "space \(space) is damaged: its pending operations cannot be read")
+        }
+        select.reset()
+        guard !loaded.payloads.isEmpty else { return }
+        pending = loaded
+        pending.since = .now
+        do {
+            try store.begin()
+            try requestSeal(store)
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw QueryError(.location(7_100_001), "space \(space) cannot seal its pending operations into a commit: \(error.message)")
+        }
+    }
+
+    /// Whether operations wait to be sealed into a commit.
+    var hasPending: Bool { !pending.payloads.isEmpty }
+
+    /// When the executor's timer seals the pending operations if no write has: the oldest
+    /// one's time plus twice the window. A write that comes after one window seals them itself
+    /// (`defers`), so while writes keep coming the timer never competes with them for the
+    /// writer, and when they stop the last ones wait at most two windows.
+    var sealDeadline: ContinuousClock.Instant? {
+        guard let window, let since = pending.since else { return nil }
+        return since + window * 2
+    }
+
+    /// Has this transaction (open on `store`) seal what is pending into a commit when it commits.
+    func requestSeal(_ store: DatabaseStore) throws(QueryError) {
+        sealRequested = true
+        try store.observeThisCommit()
     }
 
     /// A file that is internally consistent may still be an older copy (a restored backup, a
@@ -138,15 +228,63 @@ final class CommitLog: StoreTransactionObserver {
         }
     }
 
-    /// Applies the transaction's changes to the state map and appends its signed commit; every
-    /// so often (`flushEveryCommits`) also writes the changed branches.
+    /// Appends the transaction's operations to the pending ones, or seals them (with what is
+    /// pending before them) into a signed commit: see the type's comment.
     func willCommit(_ store: DatabaseStore, changes: [StorageChange]) throws(QueryError) {
+        let operations = changes.map(CommitOperation.init)
+        let requested = sealRequested
+        sealRequested = false
+        var encoded: [UInt8]?
+        if !requested, defers(operations) {
+            let payload = CommitOperation.encode(operations)
+            if payload.count <= Self.deferredTransactionBytesMax {
+                let insert = try store.sqlite.statement("INSERT INTO stratos_pending(payload) VALUES (?1)")
+                insert.bind(1, payload)
+                try insert.run()
+                appended = (operations, payload)
+                return
+            }
+            encoded = payload
+        }
+        guard hasPending else {
+            if !operations.isEmpty { try appendCommit(store, operations: operations, payload: encoded) }
+            return
+        }
+        // The pending transactions' payloads, then this one's, under one operation count: the
+        // bytes `CommitOperation.encode` gives for all of them, without encoding them again.
+        var prefix = CanonicalEncoder()
+        prefix.write(UInt32(pending.operations.count + operations.count))
+        var payload = prefix.bytes
+        for pendingPayload in pending.payloads { payload += pendingPayload.dropFirst(4) }
+        if !operations.isEmpty { payload += (encoded ?? CommitOperation.encode(operations)).dropFirst(4) }
+        try appendCommit(store, operations: pending.operations + operations, payload: payload)
+        try store.sqlite.statement("DELETE FROM stratos_pending").run()
+        sealedPending = true
+    }
+
+    /// Whether this transaction's operations wait for a later commit.
+    private func defers(_ operations: [CommitOperation]) -> Bool {
+        guard let window, head.seq > 0, !operations.isEmpty else { return false }
+        if operations.contains(where: { if case .grant = $0 { true } else if case .revocation = $0 { true } else { false } }) { return false }
+        if pending.payloads.count >= Self.pendingTransactionsMax || pending.bytes >= Self.pendingBytesMax { return false }
+        if let since = pending.since, since.duration(to: .now) >= window { return false }
+        return true
+    }
+
+    /// Applies `operations` to the state map and appends their signed commit; every so often
+    /// (`flushEveryCommits`) also writes the changed branches. `payload`, when given, is the
+    /// operations' encoding.
+    private func appendCommit(_ store: DatabaseStore, operations: [CommitOperation], payload given: [UInt8]? = nil) throws(QueryError) {
         stateTouched = true
         let seq = head.seq + 1
-        var operations = changes.map(CommitOperation.init)
+        var operations = operations
         // A space's first commit fixes how its state map keys documents (`StateKeyFormat`).
-        if seq == 1, newSpaceKeyFormat != .hashed { operations.insert(.stateFormat(newSpaceKeyFormat), at: 0) }
-        let payload = CommitOperation.encode(operations)
+        var payload = given
+        if seq == 1, newSpaceKeyFormat != .hashed {
+            operations.insert(.stateFormat(newSpaceKeyFormat), at: 0)
+            payload = nil
+        }
+        let encoded = payload ?? CommitOperation.encode(operations)
         let root: [UInt8]
         do {
             if needsCatchUp {
@@ -166,12 +304,12 @@ final class CommitLog: StoreTransactionObserver {
             throw QueryError(.internalError, "cannot update the state map of space \(space): \(error.message)")
         }
         let commit = SpaceCommit(
-            space: space, seq: seq, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(payload).bytes,
+            space: space, seq: seq, prevHash: head.hash, stateRoot: root, payloadHash: Hash256.blake2b(encoded).bytes,
             author: author, timestampMilliseconds: clock.nowMilliseconds()
         ).signed(by: signer)
-        let hash = try Self.insert(commit, payload: payload, into: store.sqlite)
+        let hash = try Self.insert(commit, payload: encoded, into: store.sqlite)
         // The head moves now; if COMMIT fails, didRollBack restores it.
-        headBeforeTransaction = head
+        if headBeforeTransaction == nil { headBeforeTransaction = head }
         head = (commit.commit.seq, hash)
     }
 
@@ -184,6 +322,9 @@ final class CommitLog: StoreTransactionObserver {
     private var stateTouched = false
 
     func didRollBack() {
+        appended = nil
+        sealedPending = false
+        sealRequested = false
         guard stateTouched else { return }
         stateTouched = false
         // The cache may hold this transaction's branches: rebuild it from the log next time.
@@ -195,6 +336,15 @@ final class CommitLog: StoreTransactionObserver {
     }
 
     func didCommit() {
+        if sealedPending { pending = Pending() }
+        sealedPending = false
+        if let appended {
+            pending.operations += appended.operations
+            pending.payloads.append(appended.payload)
+            pending.bytes += appended.payload.count
+            if pending.since == nil { pending.since = .now }
+            self.appended = nil
+        }
         stateTouched = false
         if let flushingThrough { flushedSeq = flushingThrough }
         flushingThrough = nil
@@ -202,8 +352,18 @@ final class CommitLog: StoreTransactionObserver {
         headBeforeTransaction = nil
     }
 
-    /// Writes the branches still in the cache, so the next open replays nothing.
+    /// Seals what is pending, then writes the branches still in the cache, so the next open
+    /// replays nothing.
     func willClose(_ store: DatabaseStore) {
+        if hasPending {
+            do {
+                try store.begin()
+                try requestSeal(store)
+                try store.commit()
+            } catch {
+                store.rollback()  // The operations stay pending: the next open seals them.
+            }
+        }
         guard !needsCatchUp, flushedSeq < head.seq || state.unflushedCount > 0 else { return }
         do {
             try store.begin()

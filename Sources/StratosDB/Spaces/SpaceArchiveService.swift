@@ -45,6 +45,8 @@ public enum SpaceArchiveService {
         guard let record = node.catalog.space(space) else { throw QueryError(.namespaceNotFound, "no space \(space) on this node") }
         guard record.controller == owner.did else { throw QueryError(.unauthorized, "only the owner of space \(space) (its current key) can export it") }
         let key = try node.catalog.spaceKey(space, openedWith: node.nodeKey)
+        // Every write acknowledged before the export is in a signed commit first.
+        try PendingWrites.settle(node: node, space: space, key: key)
         let connection = try node.openSpaceFile(space, key: key)
         // One read transaction: the count, the head and every commit come from the same
         // snapshot, however many writes the running node commits meanwhile.
@@ -293,6 +295,8 @@ public enum SpaceArchiveService {
     /// Replays a space's commit log into a new file sealed with `targetKey`, checking every
     /// state root, and puts it in place of the old one. The node must be stopped.
     static func rebuildFile(node: NodeFiles, space: SpaceID, sourceKey: [UInt8], targetKey: [UInt8], progress: Progress) throws -> UInt64 {
+        // The tables are rebuilt from signed commits alone: what the node left pending goes into one first.
+        try PendingWrites.sealLeftPending(node: node, space: space, key: sourceKey)
         var source: SQLiteConnection? = try node.openSpaceFile(space, key: sourceKey)
         let total = UInt64(try scalar(source!, "SELECT count(*) FROM stratos_commits"))
         let path = node.spacePath(space)

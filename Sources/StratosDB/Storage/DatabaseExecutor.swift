@@ -58,6 +58,13 @@ final class DatabaseExecutor: @unchecked Sendable {
     private var queue: [Job] = []
     private var state = State.running
     private var thread: Thread?
+    /// The space's commit log (nil for a database that is not a space); used under `storeLock`.
+    private let commitLog: CommitLog?
+    /// When the executor's thread must seal the operations its log holds pending (under
+    /// `condition`); set after a transaction leaves some, cleared once none are.
+    private var sealDue: ContinuousClock.Instant?
+    /// Whether the log holds pending operations, for `sealPendingCommits` on other threads.
+    private let hasPending = Atomic<Bool>(false)
 
     /// Opens the database; a space (its name is a space id) gets its signed commit log, and is
     /// refused here if its log or state does not check out.
@@ -66,17 +73,19 @@ final class DatabaseExecutor: @unchecked Sendable {
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
         anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil,
         grantIndex: (any GrantIndex)? = nil, validationWarning: (@Sendable (String, String) -> Void)? = nil,
-        newSpaceKeyFormat: StateKeyFormat = .current
+        newSpaceKeyFormat: StateKeyFormat = .current, commitWindow: Duration? = nil
     ) throws(QueryError) {
         self.name = name
         store = try DatabaseStore(name: name, path: path, reservedBytesPerPage: reservedBytesPerPage)
         store.validationWarning = validationWarning
         if let signer, let space = SpaceID(name) {
-            _ = try CommitLog(
+            commitLog = try CommitLog(
                 store: store, space: space, signer: signer, clock: clock, onCommitted: onCommitted, anchored: anchoredHead?(space),
-                newSpaceKeyFormat: newSpaceKeyFormat)
+                newSpaceKeyFormat: newSpaceKeyFormat, window: commitWindow)
             // Before anything is served: the log and the catalog agree on who may do what.
             if let grantIndex { try GrantLog.reconcile(store, space: space, index: grantIndex) }
+        } else {
+            commitLog = nil
         }
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "stratosdb-db"
@@ -178,7 +187,31 @@ final class DatabaseExecutor: @unchecked Sendable {
             return .failure(error)
         }
         commits.wrappingAdd(1, ordering: .releasing)
+        notePending()
         return .success(value)
+    }
+
+    /// After a transaction (under `storeLock`): tells the executor's thread when the commit
+    /// log's pending operations are due, or that none are.
+    private func notePending() {
+        guard let commitLog else { return }
+        var due = commitLog.sealDeadline
+        if let due0 = due, let retry = sealRetry, retry > due0 { due = retry }
+        hasPending.store(commitLog.hasPending, ordering: .releasing)
+        condition.lock()
+        if sealDue != due {
+            sealDue = due
+            if due != nil { condition.signal() }
+        }
+        condition.unlock()
+    }
+
+    /// Seals the operations the space's commit log holds pending into a signed commit, before
+    /// something reads the log (a proof, an export, an anchored write's wait). Returns at once
+    /// when none are pending.
+    func sealPendingCommits() async throws(QueryError) {
+        guard commitLog != nil, hasPending.load(ordering: .acquiring) else { return }
+        try await write(durable: false) { [self] store throws(QueryError) in try self.commitLog?.requestSeal(store) }
     }
 
     private func submit<T: Sendable>(
@@ -220,14 +253,27 @@ final class DatabaseExecutor: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && state == .running { condition.wait() }
+            var sealNow = false
+            while queue.isEmpty && state == .running {
+                guard let due = sealDue else {
+                    condition.wait()
+                    continue
+                }
+                let now = ContinuousClock.now
+                if due <= now {
+                    sealNow = true
+                    break
+                }
+                let wait = now.duration(to: due)
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18))
+            }
             let jobs = queue
             queue.removeAll(keepingCapacity: true)
             let stopping = state != .running
             condition.unlock()
             if jobs.isEmpty && stopping { break }
             storeLock.lock()
-            runGroup(jobs)
+            if sealNow { sealPendingNow() } else { runGroup(jobs) }
             storeLock.unlock()
         }
         storeLock.lock()
@@ -239,6 +285,27 @@ final class DatabaseExecutor: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
+
+    /// The window of the oldest pending operations has passed and no write came to seal them:
+    /// a transaction of its own does (under `storeLock`).
+    private func sealPendingNow() {
+        guard let commitLog, commitLog.hasPending else { return notePending() }
+        do {
+            try store.begin()
+            try commitLog.requestSeal(store)
+            try store.commit()
+            sealRetry = nil
+        } catch {
+            store.rollback()
+            // They stay pending; the next write, a retry a second later, or the next open seals them.
+            sealRetry = .now + .seconds(1)
+        }
+        store.finishJob()
+        notePending()
+    }
+
+    /// Not before this does the timer try again after a seal failed (under `storeLock`).
+    private var sealRetry: ContinuousClock.Instant?
 
     private func runGroup(_ jobs: [Job]) {
         let writes = jobs.filter(\.isWrite)
@@ -253,6 +320,7 @@ final class DatabaseExecutor: @unchecked Sendable {
                 // A sole write that failed has rolled the transaction back: nothing to commit.
                 if store.isInWriteTransaction { try store.commit() }
                 commits.wrappingAdd(1, ordering: .releasing)
+                notePending()
                 for completion in completions { completion(nil) }
             } catch {
                 let error = error

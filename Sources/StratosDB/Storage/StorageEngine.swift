@@ -24,6 +24,8 @@ final class StorageEngine: Sendable {
     private let grantIndex: (any GrantIndex)?
     /// Told of writes a `validationAction: "warn"` validator would refuse.
     private let validationWarning: (@Sendable (String, String) -> Void)?
+    /// How long a space's writes may wait to be sealed into one commit (nil: each transaction).
+    private let commitWindow: Duration?
 
     init(
         dataDirectory: String, signer: SigningKey? = nil, clock: any WallClock = SystemWallClock(),
@@ -31,8 +33,10 @@ final class StorageEngine: Sendable {
         onCommitted: (@Sendable (SpaceID, UInt64, [UInt8]) -> Void)? = nil,
         anchoredHead: (@Sendable (SpaceID) -> (seq: UInt64, commitHash: [UInt8])?)? = nil,
         grantIndex: (any GrantIndex)? = nil,
-        validationWarning: (@Sendable (String, String) -> Void)? = nil
+        validationWarning: (@Sendable (String, String) -> Void)? = nil,
+        commitWindow: Duration? = nil
     ) throws {
+        self.commitWindow = commitWindow
         self.grantIndex = grantIndex
         self.validationWarning = validationWarning
         self.onCommitted = onCommitted
@@ -82,7 +86,7 @@ final class StorageEngine: Sendable {
                     reserved = Int32(stratos_vfs_reserved_bytes())
                 }
                 let executor = try DatabaseExecutor(name: database, path: path(for: database), reservedBytesPerPage: reserved, signer: signer, clock: clock, onCommitted: onCommitted,
-                    anchoredHead: anchoredHead, grantIndex: grantIndex, validationWarning: validationWarning)
+                    anchoredHead: anchoredHead, grantIndex: grantIndex, validationWarning: validationWarning, commitWindow: commitWindow)
                 open[database] = executor
                 return .success(executor)
             } catch let error as QueryError {
