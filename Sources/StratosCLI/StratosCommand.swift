@@ -181,7 +181,7 @@ struct Serve: AsyncParsableCommand {
 
     /// `--commit-window` in milliseconds (0 for off); nil when it is not a valid window.
     var commitWindowMilliseconds: Int64? {
-        if commitWindow == "0" { return 0 }
+        if commitWindow.allSatisfy({ $0 == "0" }) || ["0ms", "0s"].contains(commitWindow) { return 0 }
         guard let milliseconds = try? DurationText.milliseconds(commitWindow), (0...1_000).contains(milliseconds) else { return nil }
         return milliseconds
     }

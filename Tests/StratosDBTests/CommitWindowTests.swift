@@ -111,8 +111,42 @@ import Testing
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(pending == 0)
+        #expect(try await proof(executor, 4) != nil)
+        executor.shutdown()
+    }
+
+    @Test func aDurableWriteIsSealedInItsOwnTransaction() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), commitWindow: window)
+        try await insert(0..<3, with: executor)
+        _ = try await executor.write(durable: true) { store throws(QueryError) in try store.insert(["_id": .int32(3)], into: "users") }
+        #expect(try scalar(path, "SELECT count(*) FROM stratos_pending") == 0)
         #expect(try scalar(path, "SELECT count(*) FROM stratos_commits") == 2)
         executor.shutdown()
+    }
+
+    @Test(arguments: [
+        "DELETE FROM stratos_pending WHERE id = (SELECT min(id) + 1 FROM stratos_pending)",
+        "UPDATE stratos_pending SET payload = (SELECT payload FROM stratos_pending WHERE id = (SELECT max(id) FROM stratos_pending)) WHERE id = (SELECT min(id) FROM stratos_pending)",
+        "UPDATE stratos_pending SET mac = zeroblob(32) WHERE id = (SELECT max(id) FROM stratos_pending)",
+    ])
+    func pendingOperationsThatDoNotFollowTheHeadAreRefused(damageSQL: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/\(space).sqlite"
+        let copy = directory.path + "/copy.sqlite"
+        let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), commitWindow: window)
+        try await insert(0..<6, with: executor)
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+        executor.shutdown()
+        try SQLiteConnection(path: copy).execute(damageSQL)
+        // The node would sign whatever is pending: rows it did not write are refused instead.
+        #expect(throws: QueryError.self) {
+            let reopened = try DatabaseExecutor(name: space.string, path: copy, signer: node, clock: MockWallClock())
+            reopened.shutdown()
+        }
     }
 
     @Test func aTransactionWithAGrantIsSealedAtOnce() async throws {
@@ -125,6 +159,20 @@ import Testing
         }
         #expect(try scalar(path, "SELECT count(*) FROM stratos_pending") == 0)
         #expect(try scalar(path, "SELECT count(*) FROM stratos_commits") == 2)
+        // The pending writes come first, in order, then the grant; the payload is exactly what
+        // encoding the three operations together gives.
+        let statement = try SQLiteConnection(path: path).statement("SELECT payload FROM stratos_commits WHERE seq = 2")
+        _ = try statement.step()
+        let payload = statement.blob(0)
+        statement.reset()
+        let operations = try CommitOperation.decode(payload)
+        #expect(operations.count == 3)
+        if operations.count == 3 {
+            #expect(operations[0] == .put(collection: "users", idKey: IndexKey.idKey(.int32(1)), document: try BSONEncoder.encode(["_id": .int32(1), "v": .string("value 1")])))
+            if case .put(_, let idKey, _) = operations[1] { #expect(idKey == IndexKey.idKey(.int32(2))) } else { Issue.record("not a put") }
+            #expect(operations[2] == .grant(signed: [1, 2, 3]))
+        }
+        #expect(CommitOperation.encode(operations) == payload)
         executor.shutdown()
     }
 }

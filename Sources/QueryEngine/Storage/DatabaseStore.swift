@@ -296,6 +296,9 @@ public final class DatabaseStore {
     /// Whether the open transaction syncs on commit (`begin(durable:)`).
     private var durableTransaction = false
 
+    /// Whether the open transaction syncs its write-ahead log on commit.
+    public var isDurableTransaction: Bool { durableTransaction }
+
     /// Returns a durable transaction's connection to `synchronous=NORMAL` once it has ended. A
     /// failure to do so must not report the transaction failed: it only costs speed.
     private func restoreSynchronous() {

@@ -107,6 +107,15 @@ struct SpaceCommand: ParsableCommand {
             let catalog = try data.catalog()
             guard let record = catalog.space(spaceID) else { throw CLIError("no space \(space) owned by \(owner.did) on this node") }
             guard record.controller == owner.did else { throw CLIError("only the owner of space \(spaceID) can export it") }
+            // A running node holds its newest writes pending for a few milliseconds before it seals
+            // them into a commit; asking it for the export's first page seals them at once (and
+            // opens a space it has not opened since a crash). Without a reachable node (TLS, a
+            // stopped node), the export waits for the node's own timer, or seals them itself.
+            if NodeLock(dataDirectory: data.path) == nil, let address = NodeAddress.read(dataDirectory: data.path), address.tls != true,
+                let client = try? NodeClient(address: address, key: owner, timeoutSeconds: 30)
+            {
+                _ = try? client.command(["exportSpace": .int32(1), "$db": .string(spaceID.string)])
+            }
             let bar = ProgressBar(label: "exporting")
             let started = Date()
             let result: SpaceArchiveService.ExportResult

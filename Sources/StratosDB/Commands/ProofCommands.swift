@@ -21,27 +21,38 @@ enum ProofCommands {
             throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)")
         }
         let idKey = IndexKey.idKey(id)
-        // The proof is against the newest signed commit, which must cover every row.
-        try await executor.sealPendingCommits()
-        // Off the event loop: the proof replays the commits since the state map's last write-back.
-        let bundle: RecordProofBundle? = try await context.readHeavy(executor) { store throws(QueryError) -> RecordProofBundle? in
-            guard let descriptor = store.collection(collection) else { return nil }
-            let select = try store.sqlite.statement("SELECT doc FROM \(descriptor.tableName) WHERE id_key = ?1")
-            select.bind(1, idKey)
-            defer { select.reset() }
-            guard try select.step() else { return nil }
-            let document = select.blob(0)
-            guard let head = try CommitLog.lastCommits(store.sqlite, count: 1).first else { return nil }
-            let proof: RecordProof?
-            do {
-                proof = try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: collection, idKey: idKey)
-            } catch {
-                throw QueryError(.internalError, "the state map of space \(space) cannot be read")
+        // The proof is against the newest signed commit, which must cover the row. Another
+        // client's write to the same document can wait in the commit window between the seal
+        // and the read: then the row and the commit disagree without any damage, and the proof
+        // is made again (a few times) before the disagreement counts as damage.
+        var bundle: RecordProofBundle?
+        for attempt in 1...5 {
+            try await executor.sealPendingCommits()
+            // Off the event loop: the proof replays the commits since the state map's last write-back.
+            let made = try await context.readHeavy(executor) { store throws(QueryError) -> (RecordProofBundle?, retry: Bool) in
+                guard let descriptor = store.collection(collection) else { return (nil, false) }
+                let select = try store.sqlite.statement("SELECT doc FROM \(descriptor.tableName) WHERE id_key = ?1")
+                select.bind(1, idKey)
+                defer { select.reset() }
+                guard try select.step() else { return (nil, false) }
+                let document = select.blob(0)
+                guard let head = try CommitLog.lastCommits(store.sqlite, count: 1).first else { return (nil, false) }
+                let pending = PendingWrites.newestID(store.sqlite) != nil
+                let proof: RecordProof?
+                do {
+                    proof = try SpaceState(storage: CommitLog.currentState(store.sqlite)).proof(collection: collection, idKey: idKey)
+                } catch {
+                    throw QueryError(.internalError, "the state map of space \(space) cannot be read")
+                }
+                guard let proof else {
+                    if pending && attempt < 5 { return (nil, true) }
+                    throw QueryError(.location(7_100_006), "space \(space) is damaged: a stored document is missing from its state map")
+                }
+                let made = RecordProofBundle(space: space, document: document, proof: proof, commit: head)
+                return (made, pending && attempt < 5 && (try? made.verify()) == nil)
             }
-            guard let proof else {
-                throw QueryError(.location(7_100_006), "space \(space) is damaged: a stored document is missing from its state map")
-            }
-            return RecordProofBundle(space: space, document: document, proof: proof, commit: head)
+            bundle = made.0
+            if !made.retry { break }
         }
         guard let bundle else { throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)") }
         let verified: RecordProofBundle.Verified

@@ -50,7 +50,7 @@ final class CommitLog: StoreTransactionObserver {
     /// Operations of committed transactions not yet in a signed commit (mirrors `stratos_pending`).
     private var pending = Pending()
     /// What this transaction appended to `stratos_pending`, added to `pending` when it commits.
-    private var appended: (operations: [CommitOperation], payload: [UInt8])?
+    private var appended: (operations: [CommitOperation], payload: [UInt8], mac: [UInt8])?
     /// This transaction sealed the pending operations: `pending` empties when it commits.
     private var sealedPending = false
     /// The next `willCommit` seals whatever is pending (`requestSeal`).
@@ -63,6 +63,20 @@ final class CommitLog: StoreTransactionObserver {
         var bytes = 0
         /// When the oldest pending transaction committed.
         var since: ContinuousClock.Instant?
+        /// The newest row's MAC (see `pendingMAC`).
+        var lastMAC: [UInt8]?
+    }
+
+    /// The key of the pending rows' MACs: derived from a signature only the node's key makes
+    /// (Ed25519 signatures are deterministic), so whoever can write the space's file but does not
+    /// hold the node's key cannot add an operation the node would then sign into a commit.
+    private let pendingKey: [UInt8]
+
+    /// A pending row's MAC: keyed BLAKE2b of the previous row's MAC (the head commit's hash for
+    /// the first row after it) and the row's payload, so rows can be neither forged, reordered,
+    /// dropped from the middle, nor replayed on top of a later head.
+    private func pendingMAC(previous: [UInt8], payload: [UInt8]) -> [UInt8] {
+        Hash256.blake2b(previous + payload, outputCount: 32, key: pendingKey)
     }
 
     /// A commit is sealed once this many bytes of operations, or this many transactions, wait.
@@ -76,7 +90,7 @@ final class CommitLog: StoreTransactionObserver {
     static let schema = """
         CREATE TABLE IF NOT EXISTS stratos_commits(
             seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, commit_bytes BLOB NOT NULL, payload BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS stratos_pending(id INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS stratos_pending(id INTEGER PRIMARY KEY, payload BLOB NOT NULL, mac BLOB NOT NULL);
         """
 
     /// Opens the log of `store`, creating its tables, and checks the head: its signature, its
@@ -89,6 +103,7 @@ final class CommitLog: StoreTransactionObserver {
     ) throws(QueryError) {
         self.space = space
         self.window = window
+        pendingKey = Hash256.blake2b(signer.sign(Array("stratosdb/pending-mac/v1 \(space.string)".utf8)).bytes, outputCount: 32)
         self.newSpaceKeyFormat = newSpaceKeyFormat
         self.onCommitted = onCommitted
         self.signer = signer
@@ -161,20 +176,31 @@ final class CommitLog: StoreTransactionObserver {
     /// Seals the operations a previous run left pending (it stopped before its timer fired),
     /// so the space opens at a signed commit that covers every row.
     private func sealLeftPending(_ store: DatabaseStore) throws(QueryError) {
-        let select = try store.sqlite.statement("SELECT payload FROM stratos_pending ORDER BY id")
+        let select = try store.sqlite.statement("SELECT payload, mac FROM stratos_pending ORDER BY id")
         var loaded = Pending()
+        var previous = head.hash
         do {
             while try select.step() {
                 let payload = select.blob(0)
+                guard select.blob(1) == pendingMAC(previous: previous, payload: payload) else {
+                    select.reset()
+                    throw QueryError(
+                        .location(7_100_001),
+                        "space \(space) is damaged: its pending operations do not follow its last commit (written by another program, another node or another version of StratosDB)")
+                }
+                previous = select.blob(1)
                 loaded.operations += try CommitOperation.decode(payload)
                 loaded.payloads.append(payload)
                 loaded.bytes += payload.count
             }
+        } catch let error as QueryError {
+            throw error
         } catch {
             select.reset()
             throw QueryError(.location(7_100_001), "space \(space) is damaged: its pending operations cannot be read")
         }
         select.reset()
+        loaded.lastMAC = loaded.payloads.isEmpty ? nil : previous
         guard !loaded.payloads.isEmpty else { return }
         pending = loaded
         pending.since = .now
@@ -199,6 +225,9 @@ final class CommitLog: StoreTransactionObserver {
         guard let window, let since = pending.since else { return nil }
         return since + window * 2
     }
+
+    /// Forgets the pending operations without sealing them: the space is being dropped.
+    func forgetPending() { pending = Pending() }
 
     /// Has this transaction (open on `store`) seal what is pending into a commit when it commits.
     func requestSeal(_ store: DatabaseStore) throws(QueryError) {
@@ -235,13 +264,17 @@ final class CommitLog: StoreTransactionObserver {
         let requested = sealRequested
         sealRequested = false
         var encoded: [UInt8]?
-        if !requested, defers(operations) {
+        // A durable transaction (`j: true`, `--sync full`, an anchored write) is sealed in itself:
+        // its commit must be as durable as its rows before the ledger may anchor it.
+        if !requested, !store.isDurableTransaction, defers(operations) {
             let payload = CommitOperation.encode(operations)
             if payload.count <= Self.deferredTransactionBytesMax {
-                let insert = try store.sqlite.statement("INSERT INTO stratos_pending(payload) VALUES (?1)")
+                let mac = pendingMAC(previous: pending.lastMAC ?? head.hash, payload: payload)
+                let insert = try store.sqlite.statement("INSERT INTO stratos_pending(payload, mac) VALUES (?1, ?2)")
                 insert.bind(1, payload)
+                insert.bind(2, mac)
                 try insert.run()
-                appended = (operations, payload)
+                appended = (operations, payload, mac)
                 return
             }
             encoded = payload
@@ -342,6 +375,7 @@ final class CommitLog: StoreTransactionObserver {
             pending.operations += appended.operations
             pending.payloads.append(appended.payload)
             pending.bytes += appended.payload.count
+            pending.lastMAC = appended.mac
             if pending.since == nil { pending.since = .now }
             self.appended = nil
         }

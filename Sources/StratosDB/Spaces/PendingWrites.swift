@@ -32,8 +32,10 @@ enum PendingWrites {
     }
 
     /// Before reading `space`'s commits from its file: with the node stopped, seals what it left
-    /// pending; with the node running, waits (up to `timeout`) until the node has sealed every
-    /// operation pending now, which it does within its commit window (at most a second).
+    /// pending; with the node running, waits (up to `timeout`) until the node has made a commit
+    /// after the operations pending now (every seal takes everything pending), which it does
+    /// within two commit windows, or at once when asked over the wire (`stratosdb space export`
+    /// asks first). A space the running node has not opened since a crash seals when it opens.
     static func settle(node: NodeFiles, space: SpaceID, key: [UInt8], timeout: TimeInterval = 10) throws {
         if let lock = NodeLock(dataDirectory: node.dataDirectory) {
             defer { withExtendedLifetime(lock) {} }
@@ -41,21 +43,25 @@ enum PendingWrites {
             return
         }
         let connection = try node.openSpaceFile(space, key: key)
-        guard let newest = newestID(connection) else { return }
+        guard let start = snapshot(connection), start.pending else { return }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.005)
-            guard let oldest = oldestID(connection), oldest <= newest else { return }
+            guard let now = snapshot(connection), now.pending, now.headSeq == start.headSeq else { return }
         }
         throw QueryError(
             .location(7_100_014),
-            "the running node did not seal space \(space)'s newest writes into a signed commit within \(Int(timeout)) s; try again")
+            "space \(space) has writes the running node has not sealed into a signed commit within \(Int(timeout)) s (it seals them when it next opens the space); try again")
     }
 
-    private static func oldestID(_ connection: SQLiteConnection) -> Int64? {
-        guard let select = try? connection.statement("SELECT min(id) FROM stratos_pending") else { return nil }
-        defer { select.reset() }
-        guard (try? select.step()) == true, !select.isNull(0) else { return nil }
-        return select.int64(0)
+    /// The head seq and whether operations are pending, read in one transaction.
+    private static func snapshot(_ connection: SQLiteConnection) -> (headSeq: Int64, pending: Bool)? {
+        guard (try? connection.execute("BEGIN")) != nil else { return nil }
+        defer { try? connection.execute("COMMIT") }
+        guard let head = try? connection.statement("SELECT coalesce(max(seq), 0) FROM stratos_commits") else { return nil }
+        defer { head.reset() }
+        guard (try? head.step()) == true else { return nil }
+        let seq = head.int64(0)
+        return (seq, newestID(connection) != nil)
     }
 }

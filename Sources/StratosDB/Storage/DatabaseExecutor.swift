@@ -253,30 +253,32 @@ final class DatabaseExecutor: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            var sealNow = false
             while queue.isEmpty && state == .running {
                 guard let due = sealDue else {
                     condition.wait()
                     continue
                 }
                 let now = ContinuousClock.now
-                if due <= now {
-                    sealNow = true
-                    break
-                }
-                let wait = now.duration(to: due)
+                if due <= now { break }
+                // At most 100 ms at a time: the wait's deadline is wall-clock time, which can jump.
+                let wait = min(now.duration(to: due), .milliseconds(100))
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18))
             }
             let jobs = queue
             queue.removeAll(keepingCapacity: true)
             let stopping = state != .running
+            // Due even while jobs keep coming (queued reads never seal).
+            let sealNow = state == .running && sealDue.map { $0 <= .now } == true
             condition.unlock()
             if jobs.isEmpty && stopping { break }
             storeLock.lock()
-            if sealNow { sealPendingNow() } else { runGroup(jobs) }
+            if !jobs.isEmpty { runGroup(jobs) }
+            if sealNow { sealPendingNow() }
             storeLock.unlock()
         }
         storeLock.lock()
+        // A dropped space's file is about to be deleted: nothing in it needs sealing.
+        if isDropped.load(ordering: .acquiring) { commitLog?.forgetPending() }
         store.transactionObserver?.willClose(store)
         store.checkpoint()
         storeLock.unlock()
