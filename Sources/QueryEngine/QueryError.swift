@@ -54,6 +54,7 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         public static let duplicateKey = Code(11000, "DuplicateKey")
         public static let maxTimeMSExpired = Code(50, "MaxTimeMSExpired")
         public static let interrupted = Code(11601, "Interrupted")
+        public static let writeConflict = Code(112, "WriteConflict")
         public static let queryPlanKilled = Code(175, "QueryPlanKilled")
         public static let exceededMemoryLimitNodeWide = Code(146, "ExceededMemoryLimit")
         public static let databaseDropPending = Code(215, "DatabaseDropPending")

@@ -76,7 +76,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Time between ledger blocks (for example 1s, 200ms).")
     var blockInterval: String = "1s"
 
-    @Option(name: .long, help: "How long a space's writes may wait to be sealed together into one signed commit (for example 5ms, at most 1s); 0 signs a commit for every write transaction.")
+    @Option(name: .long, help: "How long a space's writes may wait to be sealed together into one signed commit (for example 5ms, at most 1s); 0 signs a commit for every write transaction, as does --sync full (every write durable).")
     var commitWindow: String = "5ms"
 
     @Option(name: .long, help: "Connections open at once; more are closed on accept.")
@@ -181,7 +181,7 @@ struct Serve: AsyncParsableCommand {
 
     /// `--commit-window` in milliseconds (0 for off); nil when it is not a valid window.
     var commitWindowMilliseconds: Int64? {
-        if commitWindow.allSatisfy({ $0 == "0" }) || ["0ms", "0s"].contains(commitWindow) { return 0 }
+        if commitWindow.wholeMatch(of: /0+(ms|s)?/) != nil { return 0 }
         guard let milliseconds = try? DurationText.milliseconds(commitWindow), (0...1_000).contains(milliseconds) else { return nil }
         return milliseconds
     }

@@ -112,7 +112,7 @@ struct SpaceCommand: ParsableCommand {
             // opens a space it has not opened since a crash). Without a reachable node (TLS, a
             // stopped node), the export waits for the node's own timer, or seals them itself.
             if NodeLock(dataDirectory: data.path) == nil, let address = NodeAddress.read(dataDirectory: data.path), address.tls != true,
-                let client = try? NodeClient(address: address, key: owner, timeoutSeconds: 30)
+                let client = try? NodeClient(address: address, key: owner, timeoutSeconds: 5)
             {
                 _ = try? client.command(["exportSpace": .int32(1), "$db": .string(spaceID.string)])
             }

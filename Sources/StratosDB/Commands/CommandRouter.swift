@@ -273,17 +273,8 @@ enum CommandRouter {
             ])
             return
         }
-        // The write waits in its space's pending operations until it is sealed into a commit:
-        // seal it now, so the newest commit holds it.
-        if let executor = try? context.executor(create: false) {
-            do { try await executor.sealPendingCommits() } catch {
-                reply["writeConcernError"] = .document([
-                    "code": .int32(64), "codeName": .string("WriteConcernFailed"),
-                    "errmsg": .string("the write could not be sealed into a signed commit: \(error.message)"),
-                ])
-                return
-            }
-        }
+        // An anchored write is durable, and a durable write is sealed into a commit in its own
+        // transaction (`CommitLog`): the newest commit the ledger knows holds it.
         guard let space = context.space?.id.string, let seq = ledger.latestSeq(space: space) else { return }
         var timeout: Int64 = 60_000
         if let value = concern["wtimeout"], let milliseconds = value.int64Value ?? value.doubleValue.flatMap({ Int64(exactly: $0.rounded(.towardZero)) }), milliseconds > 0 {

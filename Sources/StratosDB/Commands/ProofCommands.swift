@@ -27,9 +27,10 @@ enum ProofCommands {
         // is made again (a few times) before the disagreement counts as damage.
         var bundle: RecordProofBundle?
         for attempt in 1...5 {
+            if attempt > 1 { try await Task.sleep(for: .milliseconds(2 * attempt)) }
             try await executor.sealPendingCommits()
             // Off the event loop: the proof replays the commits since the state map's last write-back.
-            let made = try await context.readHeavy(executor) { store throws(QueryError) -> (RecordProofBundle?, retry: Bool) in
+            let made = try await context.readHeavy(executor) { store throws(QueryError) -> (RecordProofBundle?, changing: Bool) in
                 guard let descriptor = store.collection(collection) else { return (nil, false) }
                 let select = try store.sqlite.statement("SELECT doc FROM \(descriptor.tableName) WHERE id_key = ?1")
                 select.bind(1, idKey)
@@ -45,14 +46,18 @@ enum ProofCommands {
                     throw QueryError(.internalError, "the state map of space \(space) cannot be read")
                 }
                 guard let proof else {
-                    if pending && attempt < 5 { return (nil, true) }
+                    if pending { return (nil, true) }
                     throw QueryError(.location(7_100_006), "space \(space) is damaged: a stored document is missing from its state map")
                 }
                 let made = RecordProofBundle(space: space, document: document, proof: proof, commit: head)
-                return (made, pending && attempt < 5 && (try? made.verify()) == nil)
+                return (made, pending && (try? made.verify()) == nil)
             }
             bundle = made.0
-            if !made.retry { break }
+            if !made.changing { break }
+            if attempt == 5 {
+                // Writes to this document keep arriving between the seal and the read.
+                throw QueryError(.writeConflict, "the document changed while it was being proved; retry proveRecord")
+            }
         }
         guard let bundle else { throw QueryError(.namespaceNotFound, "no document with that _id in \(context.database).\(collection)") }
         let verified: RecordProofBundle.Verified

@@ -67,14 +67,15 @@ final class CommitLog: StoreTransactionObserver {
         var lastMAC: [UInt8]?
     }
 
-    /// The key of the pending rows' MACs: derived from a signature only the node's key makes
-    /// (Ed25519 signatures are deterministic), so whoever can write the space's file but does not
-    /// hold the node's key cannot add an operation the node would then sign into a commit.
+    /// The key of the pending rows' MACs: derived from the node's secret key (keyed BLAKE2b of a
+    /// domain tag and the space id), so whoever can write the space's file but does not hold the
+    /// node's key cannot add an operation the node would then sign into a commit.
     private let pendingKey: [UInt8]
 
     /// A pending row's MAC: keyed BLAKE2b of the previous row's MAC (the head commit's hash for
     /// the first row after it) and the row's payload, so rows can be neither forged, reordered,
-    /// dropped from the middle, nor replayed on top of a later head.
+    /// removed from the middle, nor replayed on top of a later head. (Removing the newest rows is
+    /// not detected: those writes are then lost, as anyone who can write the file can destroy data.)
     private func pendingMAC(previous: [UInt8], payload: [UInt8]) -> [UInt8] {
         Hash256.blake2b(previous + payload, outputCount: 32, key: pendingKey)
     }
@@ -103,7 +104,7 @@ final class CommitLog: StoreTransactionObserver {
     ) throws(QueryError) {
         self.space = space
         self.window = window
-        pendingKey = Hash256.blake2b(signer.sign(Array("stratosdb/pending-mac/v1 \(space.string)".utf8)).bytes, outputCount: 32)
+        pendingKey = Hash256.blake2b(Array("stratosdb/pending-mac/v1 \(space.string)".utf8), outputCount: 32, key: signer.seed)
         self.newSpaceKeyFormat = newSpaceKeyFormat
         self.onCommitted = onCommitted
         self.signer = signer
@@ -177,29 +178,30 @@ final class CommitLog: StoreTransactionObserver {
     /// so the space opens at a signed commit that covers every row.
     private func sealLeftPending(_ store: DatabaseStore) throws(QueryError) {
         let select = try store.sqlite.statement("SELECT payload, mac FROM stratos_pending ORDER BY id")
+        defer { select.reset() }
         var loaded = Pending()
         var previous = head.hash
+        var follows = true
         do {
             while try select.step() {
                 let payload = select.blob(0)
                 guard select.blob(1) == pendingMAC(previous: previous, payload: payload) else {
-                    select.reset()
-                    throw QueryError(
-                        .location(7_100_001),
-                        "space \(space) is damaged: its pending operations do not follow its last commit (written by another program, another node or another version of StratosDB)")
+                    follows = false
+                    break
                 }
                 previous = select.blob(1)
                 loaded.operations += try CommitOperation.decode(payload)
                 loaded.payloads.append(payload)
                 loaded.bytes += payload.count
             }
-        } catch let error as QueryError {
-            throw error
         } catch {
-            select.reset()
             throw QueryError(.location(7_100_001), "space \(space) is damaged: its pending operations cannot be read")
         }
-        select.reset()
+        guard follows else {
+            throw QueryError(
+                .location(7_100_001),
+                "space \(space) is damaged: its pending operations do not follow its last commit (written by another program, another node or another version of StratosDB)")
+        }
         loaded.lastMAC = loaded.payloads.isEmpty ? nil : previous
         guard !loaded.payloads.isEmpty else { return }
         pending = loaded
@@ -225,9 +227,6 @@ final class CommitLog: StoreTransactionObserver {
         guard let window, let since = pending.since else { return nil }
         return since + window * 2
     }
-
-    /// Forgets the pending operations without sealing them: the space is being dropped.
-    func forgetPending() { pending = Pending() }
 
     /// Has this transaction (open on `store`) seal what is pending into a commit when it commits.
     func requestSeal(_ store: DatabaseStore) throws(QueryError) {

@@ -141,7 +141,7 @@ final class LedgerService: @unchecked Sendable {
     }
 
     func shutdown() {
-        stopped.store(true, ordering: .releasing)
+        stopped.withLock { $0 = true }
         try? group.syncShutdownGracefully()
         anchoring.withLock { state in
             for (_, list) in state.waiters { for waiter in list { waiter.continuation.resume(returning: false) } }
@@ -175,10 +175,13 @@ final class LedgerService: @unchecked Sendable {
             state.latest[space] = max(state.latest[space] ?? 0, seq)
         }
         // One hop to the ledger's loop per burst of commits, and none while an anchor waits.
-        if !stopped.load(ordering: .acquiring), !anchorWaiting.load(ordering: .acquiring), !submitScheduled.exchange(true, ordering: .acquiringAndReleasing) {
-            loop.execute {
-                self.submitScheduled.store(false, ordering: .releasing)
-                if !self.halted { self.submitAnchorBatchIfDue() }
+        if !anchorWaiting.load(ordering: .acquiring), !submitScheduled.exchange(true, ordering: .acquiringAndReleasing) {
+            stopped.withLock { stopped in
+                guard !stopped else { return }
+                loop.execute {
+                    self.submitScheduled.store(false, ordering: .releasing)
+                    if !self.halted { self.submitAnchorBatchIfDue() }
+                }
             }
         }
     }
@@ -186,7 +189,9 @@ final class LedgerService: @unchecked Sendable {
     private let submitScheduled = Atomic<Bool>(false)
     /// Set by `shutdown`: spaces that close after the ledger (sealing their last pending writes)
     /// must not schedule work on its stopped loop; their heads are anchored after the next start.
-    private let stopped = Atomic<Bool>(false)
+    /// (A lock, not an atomic: `noteCommit` checks it and schedules under it, so `shutdown` cannot
+    /// stop the loop between the two.)
+    private let stopped = Mutex<Bool>(false)
 
     /// The nonce an account's next transaction should carry (after those in the mempool).
     func nextNonce(for key: PublicKey) async -> UInt64 {

@@ -43,11 +43,14 @@ enum PendingWrites {
             return
         }
         let connection = try node.openSpaceFile(space, key: key)
-        guard let start = snapshot(connection), start.pending else { return }
+        let unreadable = QueryError(.location(7_100_001), "space \(space)'s commit log cannot be read")
+        guard let start = snapshot(connection) else { throw unreadable }
+        guard start.pending else { return }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.005)
-            guard let now = snapshot(connection), now.pending, now.headSeq == start.headSeq else { return }
+            guard let now = snapshot(connection) else { throw unreadable }
+            guard now.pending, now.headSeq == start.headSeq else { return }
         }
         throw QueryError(
             .location(7_100_014),

@@ -277,9 +277,9 @@ final class DatabaseExecutor: @unchecked Sendable {
             storeLock.unlock()
         }
         storeLock.lock()
-        // A dropped space's file is about to be deleted: nothing in it needs sealing.
-        if isDropped.load(ordering: .acquiring) { commitLog?.forgetPending() }
-        store.transactionObserver?.willClose(store)
+        // A dropped database's file is about to be deleted: nothing in it needs sealing or
+        // writing back.
+        if !isDropped.load(ordering: .acquiring) { store.transactionObserver?.willClose(store) }
         store.checkpoint()
         storeLock.unlock()
         condition.lock()
