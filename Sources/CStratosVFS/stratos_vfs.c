@@ -23,6 +23,8 @@
 
 #include "stratos_vfs.h"
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -64,6 +66,11 @@ typedef struct {
     int header_pending;
     sqlite3_int64 header_offset;
     unsigned char header[STRATOS_WAL_FRAME_HEADER_BYTES];
+    // The last operation on the file was a read. SQLite writes a header without its page in one
+    // place: rewriting a transaction's checksums at commit (walRewriteChecksums), which reads each
+    // frame and then writes its header alone, and may then make no other call on the file. Such
+    // a header is written at once, never held.
+    int last_was_read;
 } StratosFile;
 
 static unsigned char nonce_prefix[16];
@@ -170,16 +177,26 @@ static EVP_CIPHER_CTX *xchacha_begin(const unsigned char *nonce, const unsigned 
     return ok ? context : NULL;
 }
 
+// Leaves no key in the thread's context once a page is done (it would otherwise hold the page
+// subkey, which under one file key and this process's nonce prefix stays the same).
+static void xchacha_end(EVP_CIPHER_CTX *context, int ok) {
+    static const unsigned char zeros[32] = {0};
+    if (!ok) ERR_clear_error();
+    if (EVP_CipherInit_ex(context, NULL, NULL, zeros, zeros, -1) != 1) ERR_clear_error();
+}
+
 // Returns 1 when sealed, 0 when OpenSSL is not usable (the caller uses libsodium).
 static int xchacha_seal(unsigned char *out, unsigned char *tag, const unsigned char *in, int length,
                         const unsigned char *aad, int aad_length, const unsigned char *nonce, const unsigned char *key) {
     EVP_CIPHER_CTX *context = xchacha_begin(nonce, key, 1);
     if (context == NULL) return 0;
     int written = 0, final = 0;
-    return EVP_CipherUpdate(context, NULL, &written, aad, aad_length) == 1 &&
-           EVP_CipherUpdate(context, out, &written, in, length) == 1 && written == length &&
-           EVP_CipherFinal_ex(context, out + written, &final) == 1 &&
-           EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, STRATOS_TAG_BYTES, tag) == 1;
+    int ok = EVP_CipherUpdate(context, NULL, &written, aad, aad_length) == 1 &&
+             EVP_CipherUpdate(context, out, &written, in, length) == 1 && written == length &&
+             EVP_CipherFinal_ex(context, out + written, &final) == 1 &&
+             EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, STRATOS_TAG_BYTES, tag) == 1;
+    xchacha_end(context, ok);
+    return ok;
 }
 
 // Returns 1 when the tag verified and `out` holds the plaintext, 0 when it did not (`out` is
@@ -196,6 +213,7 @@ static int xchacha_open(unsigned char *out, const unsigned char *in, int length,
              EVP_CipherUpdate(context, out, &written, in, length) == 1 && written == length &&
              EVP_CipherFinal_ex(context, out + written, &final) == 1;
     if (!ok) sodium_memzero(out, (size_t)length);  // Nothing unauthenticated reaches SQLite.
+    xchacha_end(context, ok);
     return ok;
 }
 
@@ -203,11 +221,13 @@ const char *stratos_vfs_page_cipher(void) { return openssl_usable ? "openssl" : 
 
 // Whether OpenSSL's construction gives libsodium's bytes, sealing and opening, on one vector.
 static int openssl_agrees_with_libsodium(void) {
-    unsigned char key[32], nonce[24], aad[9], plain[300], ours[300], theirs[300], tag[16], their_tag[16], back[300];
+    // A page's exact sizes: STRATOS_SEALED_BYTES of text and 9 bytes of additional data.
+    static unsigned char plain[STRATOS_SEALED_BYTES], ours[STRATOS_SEALED_BYTES], theirs[STRATOS_SEALED_BYTES], back[STRATOS_SEALED_BYTES];
+    unsigned char key[32], nonce[24], aad[9], tag[16], their_tag[16];
     for (int i = 0; i < 32; i++) key[i] = (unsigned char)(7 * i + 1);
     for (int i = 0; i < 24; i++) nonce[i] = (unsigned char)(11 * i + 3);
     for (int i = 0; i < 9; i++) aad[i] = (unsigned char)i;
-    for (int i = 0; i < 300; i++) plain[i] = (unsigned char)(i * 13);
+    for (int i = 0; i < STRATOS_SEALED_BYTES; i++) plain[i] = (unsigned char)(i * 13);
     unsigned long long tag_length = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(theirs, their_tag, &tag_length, plain, sizeof plain, aad, sizeof aad, NULL, nonce, key);
     if (!xchacha_seal(ours, tag, plain, sizeof plain, aad, sizeof aad, nonce, key)) return 0;
@@ -266,8 +286,9 @@ static sqlite3_int64 page_start(int kind, sqlite3_int64 offset) {
 // Writes the WAL frame header held back by `stratos_write`, if any.
 static int flush_header(StratosFile *file) {
     if (!file->header_pending) return SQLITE_OK;
-    file->header_pending = 0;
-    return file->real->pMethods->xWrite(file->real, file->header, STRATOS_WAL_FRAME_HEADER_BYTES, file->header_offset);
+    int rc = file->real->pMethods->xWrite(file->real, file->header, STRATOS_WAL_FRAME_HEADER_BYTES, file->header_offset);
+    if (rc == SQLITE_OK) file->header_pending = 0;
+    return rc;
 }
 
 static int is_frame_header(sqlite3_int64 offset, int amount) {
@@ -280,6 +301,7 @@ static int stratos_read(sqlite3_file *handle, void *buffer, int amount, sqlite3_
     if (file->kind == KIND_PLAIN) return file->real->pMethods->xRead(file->real, buffer, amount, offset);
     int flushed = flush_header(file);
     if (flushed != SQLITE_OK) return flushed;
+    file->last_was_read = 1;
     unsigned char sealed[STRATOS_PAGE_SIZE];
     unsigned char plain[STRATOS_PAGE_SIZE];
     unsigned char *out = buffer;
@@ -327,7 +349,9 @@ static int stratos_write(sqlite3_file *handle, const void *buffer, int amount, s
     StratosFile *file = (StratosFile *)handle;
     if (file->kind == KIND_PLAIN) return file->real->pMethods->xWrite(file->real, buffer, amount, offset);
     if (file->kind == KIND_WAL) {
-        if (is_frame_header(offset, amount)) {
+        int after_read = file->last_was_read;
+        file->last_was_read = 0;
+        if (is_frame_header(offset, amount) && !after_read) {
             int rc = flush_header(file);
             if (rc != SQLITE_OK) return rc;
             memcpy(file->header, buffer, STRATOS_WAL_FRAME_HEADER_BYTES);
@@ -470,6 +494,8 @@ static int register_result = SQLITE_ERROR;
 static void register_vfs(void) {
     if (sodium_init() < 0) { register_result = SQLITE_ERROR; return; }
     randombytes_buf(nonce_prefix, sizeof nonce_prefix);
+    // No exit-time cleanup of OpenSSL: threads' cipher contexts may be freed after it would run.
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     if (pthread_key_create(&cipher_key, free_cipher) == 0) {
         openssl_usable = 1;
         openssl_usable = openssl_agrees_with_libsodium();
