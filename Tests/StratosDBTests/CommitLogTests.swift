@@ -81,21 +81,6 @@ import Testing
         reopened.shutdown()
     }
 
-    /// Copies a live space's file and log, as a crash would leave them (every commit durable,
-    /// the newest state-map branches only in the writer's memory).
-    func crashCopy(_ path: String, to copy: String) throws {
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
-            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
-        }
-    }
-
-    func scalar(_ path: String, _ sql: String) throws -> Int64 {
-        let statement = try SQLiteConnection(path: path).statement(sql)
-        defer { statement.reset() }
-        _ = try statement.step()
-        return statement.int64(0)
-    }
-
     @Test func commitsAfterTheLastBranchFlushReplayOnOpen() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/\(space).sqlite"

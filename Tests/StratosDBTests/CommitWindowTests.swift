@@ -23,13 +23,6 @@ import Testing
         }
     }
 
-    func scalar(_ path: String, _ sql: String) throws -> Int64 {
-        let statement = try SQLiteConnection(path: path).statement(sql)
-        defer { statement.reset() }
-        _ = try statement.step()
-        return statement.int64(0)
-    }
-
     func proof(_ executor: DatabaseExecutor, _ id: Int32) async throws -> RecordProof? {
         try await executor.read { store throws(QueryError) in
             do throws(StratosError) {
@@ -80,9 +73,7 @@ import Testing
         let copy = directory.path + "/copy.sqlite"
         let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), commitWindow: window)
         try await insert(0..<20, with: executor)
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
-            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
-        }
+        try crashCopy(path, to: copy)
         executor.shutdown()
         // A clean close sealed what was pending.
         #expect(try scalar(path, "SELECT count(*) FROM stratos_pending") == 0)
@@ -137,9 +128,7 @@ import Testing
         let copy = directory.path + "/copy.sqlite"
         let executor = try DatabaseExecutor(name: space.string, path: path, signer: node, clock: MockWallClock(), commitWindow: window)
         try await insert(0..<6, with: executor)
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
-            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
-        }
+        try crashCopy(path, to: copy)
         executor.shutdown()
         try SQLiteConnection(path: copy).execute(damageSQL)
         // The node would sign whatever is pending: rows it did not write are refused instead.

@@ -91,9 +91,7 @@ extension EncryptedPageTests {
         }
         try store.commit()
         // What a crash leaves: the file and its log as they are now, the store still open.
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
-            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix)
-        }
+        try crashCopy(path, to: copy)
         let reopened = try DatabaseStore(name: "spill", path: copy, reservedBytesPerPage: Int32(stratos_vfs_reserved_bytes()))
         let count = try reopened.sqlite.statement("SELECT count(*) FROM \(reopened.collection("c")?.tableName ?? "missing")")
         _ = try count.step()

@@ -206,13 +206,21 @@ final class CommitLog: StoreTransactionObserver {
         guard !loaded.payloads.isEmpty else { return }
         pending = loaded
         pending.since = .now
+        do { try sealInOwnTransaction(store) } catch {
+            throw QueryError(.location(7_100_001), "space \(space) cannot seal its pending operations into a commit: \(error.message)")
+        }
+    }
+
+    /// Seals what is pending in a transaction of its own on `store` (nothing else open on it);
+    /// on failure rolls back, and the operations stay pending.
+    func sealInOwnTransaction(_ store: DatabaseStore) throws(QueryError) {
         do {
             try store.begin()
             try requestSeal(store)
             try store.commit()
         } catch {
             store.rollback()
-            throw QueryError(.location(7_100_001), "space \(space) cannot seal its pending operations into a commit: \(error.message)")
+            throw error
         }
     }
 
@@ -388,15 +396,8 @@ final class CommitLog: StoreTransactionObserver {
     /// Seals what is pending, then writes the branches still in the cache, so the next open
     /// replays nothing.
     func willClose(_ store: DatabaseStore) {
-        if hasPending {
-            do {
-                try store.begin()
-                try requestSeal(store)
-                try store.commit()
-            } catch {
-                store.rollback()  // The operations stay pending: the next open seals them.
-            }
-        }
+        // On failure the operations stay pending: the next open seals them.
+        if hasPending { try? sealInOwnTransaction(store) }
         guard !needsCatchUp, flushedSeq < head.seq || state.unflushedCount > 0 else { return }
         do {
             try store.begin()

@@ -293,12 +293,9 @@ final class DatabaseExecutor: @unchecked Sendable {
     private func sealPendingNow() {
         guard let commitLog, commitLog.hasPending else { return notePending() }
         do {
-            try store.begin()
-            try commitLog.requestSeal(store)
-            try store.commit()
+            try commitLog.sealInOwnTransaction(store)
             sealRetry = nil
         } catch {
-            store.rollback()
             // They stay pending; the next write, a retry a second later, or the next open seals them.
             sealRetry = .now + .seconds(1)
         }

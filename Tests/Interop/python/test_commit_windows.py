@@ -97,14 +97,23 @@ def test_an_export_right_after_a_write_holds_it(server_factory, tmp_path):
     assert archived_root(srv.data_dir, archive) == commit["stateRoot"]
 
 
-def test_an_export_of_a_stopped_node_seals_what_a_crash_left(server_factory, tmp_path):
+def crashed_with_writes_pending(server_factory, *then):
+    """A node with a long window, 41 documents written (the last 40 left pending by a kill -9,
+    after `then` runs on the database); returns the stopped node and the space id."""
     srv = server_factory("--commit-window", "1s")
     db = srv.client().profile
     db.users.insert_one({"_id": -1})
     space_id, _ = head(db, -1)
     for i in range(40):
         db.users.insert_one({"_id": i, "v": i})
+    for step in then:
+        step(db)
     srv.kill9()
+    return srv, space_id
+
+
+def test_an_export_of_a_stopped_node_seals_what_a_crash_left(server_factory, tmp_path):
+    srv, space_id = crashed_with_writes_pending(server_factory)
     archive = tmp_path / "stopped.stratos"
     cli(srv.data_dir, "space", "export", "--key", "owner", "--space", space_id, "--out", str(archive))
     srv.start()
@@ -115,14 +124,7 @@ def test_an_export_of_a_stopped_node_seals_what_a_crash_left(server_factory, tmp
 
 
 def test_a_rebuild_after_a_crash_keeps_the_writes_that_were_pending(server_factory):
-    srv = server_factory("--commit-window", "1s")
-    db = srv.client().profile
-    db.users.insert_one({"_id": -1})
-    space_id, _ = head(db, -1)
-    for i in range(40):
-        db.users.insert_one({"_id": i, "v": i})
-    db.users.delete_one({"_id": 7})
-    srv.kill9()
+    srv, space_id = crashed_with_writes_pending(server_factory, lambda db: db.users.delete_one({"_id": 7}))
     assert cli(srv.data_dir, "space", "rebuild", space_id).stdout.split()[0] == space_id
     srv.start()
     db = srv.client().profile
